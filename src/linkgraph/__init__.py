@@ -1,0 +1,3 @@
+"""linkgraph: resolve identities across benefit rosters, certify once, recognise everywhere."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""One place that says where data lives and which graph store is in use.
+
+Values come from ``LINKGRAPH_*`` environment variables or a ``linkgraph.env``
+file in the working directory; everything has a default that works on a laptop.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LINKGRAPH_", env_file="linkgraph.env", extra="ignore"
+    )
+
+    data_dir: Path = Field(default=REPO_ROOT / "data", description="Generated cities, stores, reports.")
+    seed_dir: Path = Field(default=REPO_ROOT / "seed", description="Catalogue and policy files.")
+    backend: Literal["embedded", "neo4j"] = "embedded"
+
+    neo4j_home: Path = Field(default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data).")
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("linkgraph-dev-password")
+    neo4j_http_port: int = 7474
+    neo4j_bolt_port: int = 7687
+
+    @property
+    def catalogue_dir(self) -> Path:
+        return self.seed_dir / "catalogue"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
