@@ -34,9 +34,15 @@ from pypinyin import Style, lazy_pinyin
 
 __all__ = [
     "ResidentId",
+    "address",
+    "addresses",
     "check_character",
+    "date",
+    "dates",
     "name",
     "names",
+    "phone",
+    "phones",
     "pinyin_key",
     "pinyin_keys",
     "resident_id",
@@ -414,3 +420,256 @@ def pinyin_keys(values: Column) -> pa.Array:
         return hit
 
     return _map_distinct(_as_string_array(values), key, pa.string())
+
+
+# ---------------------------------------------------------------------------
+# Chinese numerals
+# ---------------------------------------------------------------------------
+
+_CN_DIGITS = {"〇": 0, "○": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_CN_DIGITS |= {"六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUM_CLASS = "〇○零一二两三四五六七八九十百千"
+_CN_NUM_RE = re.compile(f"[{_CN_NUM_CLASS}]+")
+
+
+def _cn_int(s: str) -> int:
+    """Chinese numeral -> int: ``"三十一"`` -> 31, ``"十二"`` -> 12, ``"一九四九"`` -> 1949.
+
+    Without unit characters (十百千) the digits are read one by one (years, "一〇三号").
+    """
+    if not any(c in _CN_UNITS for c in s):
+        return int("".join(str(_CN_DIGITS[c]) for c in s))
+    total = current = 0
+    for c in s:
+        if c in _CN_UNITS:
+            total += (current or 1) * _CN_UNITS[c]
+            current = 0
+        else:
+            current = _CN_DIGITS[c]
+    return total + current
+
+
+def _cn_to_arabic(s: str) -> str:
+    """Every run of Chinese numerals -> Arabic digits: ``"十二月三十一日"`` -> ``"12月31日"``."""
+    if not _CN_NUM_RE.search(s):
+        return s
+    return _CN_NUM_RE.sub(lambda m: str(_cn_int(m.group())), s)
+
+
+# ---------------------------------------------------------------------------
+# Dates
+# ---------------------------------------------------------------------------
+
+_MIN_YEAR, _MAX_YEAR = 1850, 2100
+# One pattern for Python ``re`` and RE2: Y-M-D with - / . or 年月日 (optional 日/号), an
+# optional trailing time (spreadsheet exports), or compact YYYYMMDD.
+_DATE_PATTERN = (
+    "^(?P<y>[0-9]{4}) *[-/.年] *(?P<m>[0-9]{1,2}) *[-/.月] *(?P<d>[0-9]{1,2}) *[日号]?"
+    "(?:(?: +|T)[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.][0-9]+)?)?)?$"
+)
+_DATE_COMPACT_PATTERN = "^(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$"
+_DATE_RE = re.compile(_DATE_PATTERN)
+_DATE_COMPACT_RE = re.compile(_DATE_COMPACT_PATTERN)
+
+
+def date(raw: str | None) -> dt.date | None:
+    """Parse a calendar date written year-first.
+
+    ``"1949年12月31日"`` -> ``date(1949, 12, 31)``
+
+    Accepted: ``1949-12-31``, ``19491231``, ``1949/12/31``, ``1949.12.31``,
+    ``1949年12月31日`` (also ``号``, Chinese numerals ``一九四九年十二月三十一日``),
+    single-digit month/day, full-width digits, a trailing ``HH:MM[:SS]``.  Impossible
+    dates (``1949-02-30``), years outside 1850..2100, two-digit years and day-first or
+    month-first orders (ambiguous) give None.
+    """
+    if raw is None:
+        return None
+    s = _TRIM_RE.sub("", unicodedata.normalize("NFKC", raw))
+    s = _cn_to_arabic(s)
+    m = _DATE_RE.match(s) or _DATE_COMPACT_RE.match(s)
+    if m is None:
+        return None
+    year, month, day = int(m["y"]), int(m["m"]), int(m["d"])
+    if not _MIN_YEAR <= year <= _MAX_YEAR:
+        return None
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def dates(values: Column) -> pa.Array:
+    """Vectorised :func:`date`: ``["1949-12-31", "19491231", "1949-02-30"]`` -> date32
+    ``[1949-12-31, 1949-12-31, null]``.
+
+    The numeric forms are parsed with RE2 + numpy; the few values left over (Chinese
+    numerals) go through the scalar function, once per distinct value.
+    """
+    arr = _as_string_array(values)
+    n = len(arr)
+    if n == 0:
+        return pa.array([], type=pa.date32())
+    s = pc.replace_substring_regex(pc.utf8_normalize(arr, "NFKC"), _TRIM_PATTERN, "")
+    year = np.zeros(n, dtype=np.int64)
+    month = np.zeros(n, dtype=np.int64)
+    day = np.zeros(n, dtype=np.int64)
+    matched = np.zeros(n, dtype=bool)
+    for pattern in (_DATE_PATTERN, _DATE_COMPACT_PATTERN):
+        parts = pc.extract_regex(s, pattern)
+        valid = parts.is_valid()
+        hit = valid.to_numpy(zero_copy_only=False) & ~matched
+        for out, field in ((year, "y"), (month, "m"), (day, "d")):
+            digits = pc.if_else(valid, parts.field(field), "0")  # children of nulls: ""
+            ints = pc.cast(digits, pa.int64()).to_numpy()
+            out[hit] = ints[hit]
+        matched |= hit
+    ok, days = _days_from_ymd(year, month, day)
+    ok &= matched & (year >= _MIN_YEAR) & (year <= _MAX_YEAR)
+    result = pa.array(days, type=pa.date32(), mask=~ok)
+
+    # Leftovers that could still parse: Chinese numerals.
+    rest = pc.and_(
+        pc.invert(pa.array(matched)),
+        pc.fill_null(pc.match_substring_regex(s, f"[{_CN_NUM_CLASS}]"), False),
+    )
+    if pc.any(rest).as_py():
+        idx = pc.indices_nonzero(rest)
+        parsed = _map_distinct(arr.take(idx), date, pa.date32())
+        mask = np.zeros(n, dtype=bool)
+        mask[idx.to_numpy()] = True
+        filled = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        filled[mask] = parsed.to_numpy(zero_copy_only=False)
+        result = pc.if_else(pa.array(mask), pa.array(filled, type=pa.date32()), result)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Phone numbers
+# ---------------------------------------------------------------------------
+
+# Only the first of several numbers counts ("138.../139..." or "138...、139...").
+_PHONE_MULTI_PATTERN = "(?s)[,;、/|\n].*"
+# Extensions: "0558-5123456转123", "ext 12", "x12", "分机12".
+_PHONE_EXT_PATTERN = "(?s)(?:转|分机|[Ee][Xx][Tt]|[Xx]).*"
+_PHONE_SEP_PATTERN = f"[{_WS}().\u2010-\u2015\u2212\\-]"
+_PHONE_INTL_PATTERN = "^(?:\\+|00)86"
+# A bare "86" in front of an 11-digit mobile number.
+_PHONE_BARE86_PATTERN = "^86(1[3-9][0-9]{9})$"
+# Mobile (1[3-9] + 9 digits), landline with trunk prefix and area code (010, 02x, 0xxx)
+# + 7-8 digit local number, or a local number without area code (kept as is).
+_PHONE_VALID_PATTERN = (
+    "^(?:1[3-9][0-9]{9}|0(?:10|2[0-9]|[3-9][0-9]{2})[2-9][0-9]{6,7}|[2-9][0-9]{6,7})$"
+)
+_PHONE_MULTI_RE = re.compile(_PHONE_MULTI_PATTERN)
+_PHONE_EXT_RE = re.compile(_PHONE_EXT_PATTERN)
+_PHONE_SEP_RE = re.compile(_PHONE_SEP_PATTERN)
+_PHONE_INTL_RE = re.compile(_PHONE_INTL_PATTERN)
+_PHONE_BARE86_RE = re.compile(_PHONE_BARE86_PATTERN)
+_PHONE_VALID_RE = re.compile(_PHONE_VALID_PATTERN)
+
+
+def phone(raw: str | None) -> str | None:
+    """Canonical digits of a Chinese phone number.
+
+    ``"+86 138-1234 5678"`` -> ``"13812345678"``;  ``"0558-5123456"`` -> ``"05585123456"``
+
+    NFKC (full-width digits), the first of several numbers, extension dropped,
+    separators (spaces, dashes, dots, parentheses) removed, ``+86`` / ``0086`` / a bare
+    ``86`` before a mobile number removed; after ``+86`` a landline gets its trunk ``0``
+    back (``+86 558 5123456`` -> ``05585123456``).  Local numbers without an area code
+    are kept as they are (7-8 digits): the area code is not guessed.  Anything else
+    (foreign numbers, placeholders like ``00000000000``, text) -> None.
+    """
+    if raw is None:
+        return None
+    s = unicodedata.normalize("NFKC", raw)
+    s = _PHONE_MULTI_RE.sub("", s)
+    s = _PHONE_EXT_RE.sub("", s)
+    s = _PHONE_SEP_RE.sub("", s)
+    s = _PHONE_BARE86_RE.sub("\\1", s)
+    if _PHONE_INTL_RE.match(s):
+        s = _PHONE_INTL_RE.sub("", s)
+        if s[:1] not in ("0", "1"):
+            s = "0" + s
+    return s if _PHONE_VALID_RE.match(s) else None
+
+
+def phones(values: Column) -> pa.Array:
+    """Vectorised :func:`phone` (RE2 kernels, no Python per row).
+
+    ``["+86 138-1234 5678", "0558-5123456", "n/a"]`` -> ``["13812345678", "05585123456", null]``
+    """
+    s = pc.utf8_normalize(_as_string_array(values), "NFKC")
+    s = pc.replace_substring_regex(s, _PHONE_MULTI_PATTERN, "")
+    s = pc.replace_substring_regex(s, _PHONE_EXT_PATTERN, "")
+    s = pc.replace_substring_regex(s, _PHONE_SEP_PATTERN, "")
+    s = pc.replace_substring_regex(s, _PHONE_BARE86_PATTERN, "\\1")
+    intl = pc.fill_null(pc.match_substring_regex(s, _PHONE_INTL_PATTERN), False)
+    local = pc.replace_substring_regex(s, _PHONE_INTL_PATTERN, "")
+    trunk = pc.invert(pc.fill_null(pc.match_substring_regex(local, "^[01]"), False))
+    local = pc.if_else(trunk, pc.binary_join_element_wise("0", local, ""), local)
+    s = pc.if_else(intl, local, s)
+    valid = pc.fill_null(pc.match_substring_regex(s, _PHONE_VALID_PATTERN), False)
+    return pc.if_else(valid, s, pa.scalar(None, pa.string()))
+
+
+# ---------------------------------------------------------------------------
+# Addresses
+# ---------------------------------------------------------------------------
+
+# Whitespace and list punctuation carry nothing in a Chinese address.
+_ADDR_JUNK_RE = re.compile("[\\s,;:、\"'“”‘’]+")
+# Administrative prefixes of Bozhou (GB/T 2260 341600 and its counties 341602 谯城区,
+# 341621 涡阳县, 341622 蒙城县, 341623 利辛县).  Before 2000 the counties were under
+# 阜阳地区 (341281 亳州市 county-level city, 341221 涡阳县, 341222 蒙城县, 341227 利辛县),
+# so "安徽省阜阳地区涡阳县" is the same place as "安徽省亳州市涡阳县".  A name without its
+# suffix (安徽, 亳州) is dropped only when not followed by 路/街/巷/道 (亳州路 is a street).
+_ADDR_PREFIX_RE = re.compile(
+    "^(?:中国|中华人民共和国)?"
+    "(?:安徽省|安徽(?![路街巷道]))?"
+    "(?:(?:阜阳地区|阜阳市)(?=亳州市|亳县|涡阳县|蒙城县|利辛县))?"
+    "(?:亳州市|亳州(?![路街巷道]))?"
+    "(?:谯城区|涡阳县|蒙城县|利辛县|亳县)?"
+)
+_ADDR_NUM = f"[0-9]+|[{_CN_NUM_CLASS}]+"
+# Village groups: 三组 / 第3组 / 第三村民组 / 03村民小组 -> 3组.
+_ADDR_GROUP_RE = re.compile(f"第?({_ADDR_NUM})(?:村民小组|村民组|小组|组)")
+# House numbers: 十二号 / 第12号 / 012号 -> 12号.
+_ADDR_HOUSE_RE = re.compile(f"第?({_ADDR_NUM})号")
+
+
+def _arabic(num: str) -> str:
+    """``"三"`` -> ``"3"``, ``"03"`` -> ``"3"``."""
+    return str(int(num) if num.isascii() else _cn_int(num))
+
+
+def address(raw: str | None) -> str | None:
+    """Normalise a Bozhou address.
+
+    ``"安徽省亳州市谯城区魏岗鎮三合村第三組12號"`` -> ``"魏岗镇三合村3组12号"``
+
+    NFKC, OpenCC t2s, whitespace and list punctuation removed, leading
+    country/province/city/county names dropped (current and pre-2000 Fuyang-era forms),
+    village groups and house numbers rewritten with Arabic numerals (``三组``,
+    ``第3组``, ``第三村民组`` -> ``3组``; ``十二号`` -> ``12号``).  Empty -> None.
+    """
+    if raw is None:
+        return None
+    s = unicodedata.normalize("NFKC", raw)
+    s = _INVISIBLE_RE.sub("", s)
+    s = _T2S.convert(s)
+    s = _ADDR_JUNK_RE.sub("", s)
+    s = _ADDR_PREFIX_RE.sub("", s, count=1)
+    s = _ADDR_GROUP_RE.sub(lambda m: _arabic(m[1]) + "组", s)
+    s = _ADDR_HOUSE_RE.sub(lambda m: _arabic(m[1]) + "号", s)
+    return s or None
+
+
+def addresses(values: Column) -> pa.Array:
+    """Bulk :func:`address` (dictionary-encoded: each distinct address normalised once).
+
+    ``["亳州市谯城区三合村三组", "三合村3组"]`` -> ``["三合村3组", "三合村3组"]``
+    """
+    return _map_distinct(_as_string_array(values), address, pa.string())

@@ -83,11 +83,35 @@ def test_pinyin_key(raw: str | None, expected: str | None) -> None:
     assert nz.pinyin_key(raw) == expected
 
 
+# --- dates, phones, addresses ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), _params("date"))
+def test_date(raw: str | None, expected: str | None) -> None:
+    assert _iso(nz.date(raw)) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), _params("phone"))
+def test_phone(raw: str | None, expected: str | None) -> None:
+    assert nz.phone(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), _params("address"))
+def test_address(raw: str | None, expected: str | None) -> None:
+    assert nz.address(raw) == expected
+
+
+def test_group_numerals_agree() -> None:
+    forms = ["三合村三组", "三合村3组", "三合村第三组", "三合村第3组", "三合村三組", "三合村03组"]
+    assert {nz.address(f) for f in forms} == {"三合村3组"}
+
+
 # --- bulk == scalar -------------------------------------------------------------------
 
 _ALPHABET = (
     "0123456789xX０１２Ｘ -'\t\u3000·・.,王秀英歐陽欧阳李張张吕Smith John年月日/号組组三十第村鄉"
     "+86()－"
+    "一九四〇二号转ext、\n"
 )
 
 
@@ -156,9 +180,51 @@ def test_resident_ids_bulk_equals_scalar(as_arrow: bool) -> None:
     [
         (nz.names, nz.name, "name"),
         (nz.pinyin_keys, nz.pinyin_key, "pinyin_key"),
+        (nz.dates, nz.date, "date"),
+        (nz.phones, nz.phone, "phone"),
+        (nz.addresses, nz.address, "address"),
     ],
 )
 def test_bulk_equals_scalar(bulk: Any, scalar: Any, section: str) -> None:
     for values in _bulk_inputs(section):
         assert bulk(values).to_pylist() == [scalar(v) for v in values]
         assert bulk(pa.array(values, pa.string())).to_pylist() == [scalar(v) for v in values]
+
+
+_BULK_SCALAR = [
+    (nz.names, nz.name),
+    (nz.pinyin_keys, nz.pinyin_key),
+    (nz.dates, nz.date),
+    (nz.phones, nz.phone),
+    (nz.addresses, nz.address),
+]
+
+
+def test_bulk_accepts_chunked_and_dictionary_columns() -> None:
+    values = _corpus_raws("phone")
+    chunked = pa.chunked_array([pa.array(values[:5]), pa.array(values[5:])])
+    assert nz.phones(chunked).to_pylist() == [nz.phone(v) for v in values]
+    encoded = pa.array(values).dictionary_encode()
+    assert nz.phones(encoded).to_pylist() == [nz.phone(v) for v in values]
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+else:
+    _TEXT = st.lists(
+        st.one_of(st.none(), st.text(alphabet=_ALPHABET, max_size=24), st.text(max_size=12)),
+        max_size=30,
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(values=_TEXT)
+    def test_bulk_equals_scalar_hypothesis(values: list[str | None]) -> None:
+        for bulk, scalar in _BULK_SCALAR:
+            assert bulk(values).to_pylist() == [scalar(v) for v in values], bulk.__name__
+        got = nz.resident_ids(values).column("id_number").to_pylist()
+        assert got == [nz.resident_id(v).value for v in values]
+        got = nz.resident_ids(values).column("id_status").to_pylist()
+        assert got == [nz.resident_id(v).status for v in values]
