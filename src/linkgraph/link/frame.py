@@ -1,0 +1,213 @@
+"""Prepared records: every compared field normalised once and dictionary-encoded.
+
+A :class:`Frame` holds, per derived column, the normalised strings (``pa.Array``),
+integer codes (``-1`` for null) and the distinct values, so that exact agreement
+is an integer comparison and fuzzy scorers run on distinct value pairs only.
+
+    raw "王 秀英"  ->  name "王秀英", name__py "wang xiu ying"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.link.mapping import LinkMapping
+
+PINYIN = "__py"
+STATUS = "__status"
+REGION = "__region"
+
+
+@dataclass
+class Column:
+    """One prepared column: normalised values, their codes and the distinct values."""
+
+    values: pa.Array
+    codes: np.ndarray  # int32, -1 = null
+    uniques: np.ndarray  # object array of str
+    _index: dict[str, int] | None = field(default=None, repr=False)
+    _counts: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_array(cls, values: pa.Array | pa.ChunkedArray) -> Column:
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        values = _blank_to_null(values.cast(pa.string()))
+        encoded = pc.dictionary_encode(values)
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        uniques = np.array(encoded.dictionary.to_pylist(), dtype=object)
+        return cls(values=values, codes=codes, uniques=uniques)
+
+    def index(self) -> dict[str, int]:
+        """Value -> code, built on first use (incremental look-ups)."""
+        if self._index is None:
+            self._index = {v: i for i, v in enumerate(self.uniques.tolist())}
+        return self._index
+
+    def counts(self) -> np.ndarray:
+        """How many records hold each distinct value."""
+        if self._counts is None:
+            ok = self.codes[self.codes >= 0]
+            self._counts = np.bincount(ok, minlength=len(self.uniques))
+        return self._counts
+
+    def translate(self, other: Column) -> np.ndarray:
+        """This column's codes expressed in ``other``'s code space (-2 when unseen there)."""
+        if self is other:
+            return self.codes
+        idx = other.index()
+        mapped = np.array([idx.get(v, -2) for v in self.uniques.tolist()], dtype=np.int32)
+        out = np.full(len(self.codes), -1, dtype=np.int32)
+        ok = self.codes >= 0
+        out[ok] = mapped[self.codes[ok]]
+        return out
+
+
+def _blank_to_null(arr: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
+
+
+@dataclass
+class Frame:
+    """Prepared records: record ids, optional sources, raw and derived columns."""
+
+    record_id: np.ndarray  # object array of str
+    columns: dict[str, Column]
+    raw: pa.Table
+    source: np.ndarray | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # mapped field -> kind
+    chinese_id: dict[str, bool] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.record_id)
+
+    def col(self, name: str) -> Column:
+        return self.columns[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.columns
+
+
+# --------------------------------------------------------------------------- normalisers
+
+
+def _lower(arr: pa.Array) -> pa.Array:
+    """``"  North  Ryde "`` -> ``"north ryde"``."""
+    arr = pc.utf8_lower(pc.utf8_normalize(arr.cast(pa.string()), "NFKC"))
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s+", " "))
+
+
+def _normaliser(name: str) -> Callable[[pa.Array], pa.Array] | None:
+    try:
+        from linkgraph import normalise
+    except ImportError:  # pragma: no cover - normalise ships with the package
+        return None
+    fn = getattr(normalise, name, None)
+    return fn if callable(fn) else None
+
+
+def _digits(arr: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(arr.cast(pa.string()), r"[^0-9]", "")
+
+
+def _date_text(arr: pa.Array) -> pa.Array:
+    """Dates as ``YYYYMMDD`` text (via ``normalise.dates`` when available)."""
+    fn = _normaliser("dates")
+    if fn is not None:
+        try:
+            parsed = fn(arr)
+            if pa.types.is_date(parsed.type) or pa.types.is_timestamp(parsed.type):
+                return pc.strftime(parsed, format="%Y%m%d")
+        except Exception:
+            pass
+    return _digits(arr)
+
+
+def _norm(fn_name: str, arr: pa.Array, fallback: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    fn = _normaliser(fn_name)
+    if fn is None:
+        return fallback(arr)
+    out = fn(arr)
+    if isinstance(out, pa.ChunkedArray):
+        out = out.combine_chunks()
+    return out.cast(pa.string())
+
+
+def _looks_chinese_id(values: pa.Array) -> bool:
+    lengths = pc.utf8_length(pc.drop_null(values)).to_numpy(zero_copy_only=False)
+    if len(lengths) == 0:
+        return False
+    return bool(np.mean((lengths == 18) | (lengths == 15)) >= 0.5)
+
+
+def prepare(table: pa.Table, mapping: LinkMapping) -> Frame:
+    """Normalise every mapped field of ``table`` once, columnar.
+
+    Derived columns: ``<field>`` (normalised), ``<name>__py`` (pinyin key),
+    ``<id>__status`` and ``<id>__region`` (Chinese resident IDs).
+    """
+    mapping.check_columns(table.column_names)
+    rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
+    if rid.null_count:
+        raise_missing(mapping.record_id)
+    record_id = np.array(rid.to_pylist(), dtype=object)
+    if len(np.unique(record_id)) != len(record_id):
+        from linkgraph.link.mapping import MappingError
+
+        raise MappingError(f"field 'record_id': column {mapping.record_id!r} has duplicate ids")
+    source = None
+    if mapping.source is not None:
+        source = np.array(table.column(mapping.source).cast(pa.string()).to_pylist(), dtype=object)
+    columns: dict[str, Column] = {}
+    chinese: dict[str, bool] = {}
+    for col, kind in mapping.fields.items():
+        arr = table.column(col).combine_chunks()
+        arr = arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr
+        if kind == "national_id":
+            cleaned = pc.utf8_upper(pc.replace_substring_regex(arr, r"[\s\-']", ""))
+            fn = _normaliser("resident_ids")
+            if fn is not None and _looks_chinese_id(cleaned):
+                ids: Any = fn(arr)
+                value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
+                columns[col + STATUS] = Column.from_array(ids.column("id_status"))
+                columns[col + REGION] = Column.from_array(ids.column("id_region"))
+                chinese[col] = True
+            else:
+                value = cleaned
+                chinese[col] = False
+            columns[col] = Column.from_array(value)
+        elif kind == "name":
+            columns[col] = Column.from_array(_norm("names", arr, _lower))
+            py = _normaliser("pinyin_keys")
+            columns[col + PINYIN] = Column.from_array(
+                py(arr) if py is not None else columns[col].values
+            )
+        elif kind == "date":
+            columns[col] = Column.from_array(_date_text(arr))
+        elif kind == "phone":
+            columns[col] = Column.from_array(_norm("phones", arr, _digits))
+        elif kind == "address":
+            columns[col] = Column.from_array(_norm("addresses", arr, _lower))
+        else:  # text, category
+            columns[col] = Column.from_array(_lower(arr))
+    return Frame(
+        record_id=record_id,
+        columns=columns,
+        raw=table,
+        source=source,
+        kinds=dict(mapping.fields),
+        chinese_id=chinese,
+    )
+
+
+def raise_missing(column: str) -> None:
+    from linkgraph.link.mapping import MappingError
+
+    raise MappingError(f"field 'record_id': column {column!r} has empty values")
