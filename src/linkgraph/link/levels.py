@@ -3,7 +3,8 @@ falls in the level.  Each level describes itself; a :class:`PairContext` evaluat
 columns for the pairs (exact agreement on integer codes, fuzzy scores with
 rapidfuzz's batch ``cpdist`` on distinct value pairs only).
 
-    NullLevel("name") | ExactLevel("name", tf=True) | SimilarityLevel("name__py", "jaro_winkler", 0.92)
+    NullLevel("name"), ExactLevel("name", tf=True),
+    SimilarityLevel("name__py", "jaro_winkler", 0.92), ElseLevel()
 """
 
 from __future__ import annotations

@@ -1,0 +1,363 @@
+"""The public façade: :class:`Linker` with components, and :func:`resolve`.
+
+    linker = Linker(table, "seed/mappings/febrl4.toml", state_dir=tmp)
+    persons = linker.resolve()                     # train, predict, cluster, stable IDs, save
+    linker.explanations.explain("rec-1-org", "rec-1-dup-0")
+    linker.review.force_apart("a", "b", who="li.wei", why="twins, checked in person")
+
+Components hold a reference back to the linker: ``training`` (u, m, prior),
+``inference`` (candidate pairs, probabilities), ``clustering`` (persons, stable IDs,
+state), ``review`` (audited overrides), ``explanations``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
+from linkgraph.link.cluster import FORCED, cluster
+from linkgraph.link.comparisons import Comparison, comparisons_for
+from linkgraph.link.explain import Explanation, explain_pair
+from linkgraph.link.frame import STATUS, Frame, prepare
+from linkgraph.link.ids import assign_person_ids
+from linkgraph.link.levels import PairContext
+from linkgraph.link.mapping import LinkMapping
+from linkgraph.link.model import (
+    MATCH_THRESHOLD,
+    REVIEW_THRESHOLD,
+    FellegiSunterModel,
+    TermFrequencies,
+    estimate_u,
+    train,
+)
+from linkgraph.link.state import PERSONS_SCHEMA, Snapshot, StateStore, effective_overrides
+
+MappingLike = str | Path | AbcMapping[str, Any] | LinkMapping
+
+
+@dataclass
+class Predictions:
+    """Scored candidate pairs (record indices into the linker's frame)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    gamma: np.ndarray
+    score: np.ndarray
+    probability: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+class LinkerTraining:
+    """Unsupervised estimation: u from random pairs, m by EM, prior from recall."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def estimate_u(self, sample: int = 1_000_000, seed: int = 0) -> None:
+        lk = self._linker
+        estimate_u(lk.model, lk.frame, sample=sample, seed=seed)
+
+    def estimate_m_and_prior(self) -> None:
+        lk = self._linker
+        li, ri, gamma = lk.inference.candidate_gamma()
+        keys = {r.name: r.key_codes(lk.frame) for r in lk.rules if r.train}
+        train(lk.model, gamma, li, ri, lk.rules, keys, len(lk.frame))
+
+    def fit(self) -> FellegiSunterModel:
+        self.estimate_u()
+        self.estimate_m_and_prior()
+        return self._linker.model
+
+
+class LinkerInference:
+    """Candidate pairs by blocking and their match probabilities."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def candidate_gamma(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(left, right, levels) for every blocked pair; computed once."""
+        if self._cache is None:
+            lk = self._linker
+            li, ri = candidate_pairs(lk.frame, lk.rules, lk.max_block)
+            ctx = lk.context(li, ri)
+            self._cache = (li, ri, lk.model.gamma(ctx))
+        return self._cache
+
+    def predict(self) -> Predictions:
+        lk = self._linker
+        li, ri, gamma = self.candidate_gamma()
+        _, score, prob = lk.model.predict(lk.context(li, ri), lk.term_frequencies(), gamma)
+        return Predictions(li, ri, gamma, score, prob)
+
+    def predictions_table(self, predictions: Predictions | None = None) -> pa.Table:
+        p = predictions or self.predict()
+        rid = self._linker.frame.record_id
+        from linkgraph.link.model import band_of
+
+        return pa.table(
+            {
+                "record_id_l": pa.array(rid[p.left], pa.string()),
+                "record_id_r": pa.array(rid[p.right], pa.string()),
+                "score": p.score,
+                "match_probability": p.probability,
+                "band": band_of(p.probability),
+            }
+        )
+
+
+class LinkerClustering:
+    """Persons from predictions, guard rails, stable IDs and the saved state."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def valid_ids(self) -> np.ndarray | None:
+        """Per record, a code of its checksum-valid resident ID (-1 if none)."""
+        fr = self._linker.frame
+        for col, chinese in fr.chinese_id.items():
+            if chinese:
+                status = fr.col(col + STATUS)
+                valid_code = status.index().get("valid", -9)
+                codes = fr.col(col).codes
+                return np.where(status.codes == valid_code, codes, -1).astype(np.int64)
+        return None
+
+    def cluster(self, predictions: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, band, match_probability) per record."""
+        lk = self._linker
+        n = len(lk.frame)
+        index = lk.index_of
+        links, aparts = [], []
+        for pair, decision in effective_overrides(lk.store.overrides()).items():
+            ids = sorted(pair)
+            if len(ids) != 2 or ids[0] not in index or ids[1] not in index:
+                continue
+            (aparts if decision == "apart" else links).append((index[ids[0]], index[ids[1]]))
+        match = predictions.probability >= MATCH_THRESHOLD
+        a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
+        if links:
+            la, lb = np.array(links).T
+            a, b = np.r_[a, la], np.r_[b, lb]
+            p = np.r_[p, np.full(len(la), FORCED)]
+        labels = cluster(n, a, b, p, valid_id=self.valid_ids(), apart=aparts)
+        # per record: best probability to a record of its own person, else best overall
+        prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
+        left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
+        right = np.r_[predictions.right, np.array([y for _, y in links], dtype=np.int64)]
+        same = labels[left] == labels[right]
+        best_same = np.zeros(n)
+        best_any = np.zeros(n)
+        for side in (left, right):
+            np.maximum.at(best_any, side, prob_all)
+            np.maximum.at(best_same, side[same], prob_all[same])
+        prob = np.where(best_same > 0, np.minimum(best_same, 1.0), best_any)
+        sizes = np.bincount(labels, minlength=n)
+        band = np.where(
+            sizes[labels] > 1,
+            "match",
+            np.where(best_any >= REVIEW_THRESHOLD, "review", "non-match"),
+        )
+        return labels, band, prob
+
+    def persons(self, predictions: Predictions, save: bool = True) -> pa.Table:
+        """Cluster, assign stable person IDs against the saved state, and save."""
+        lk = self._linker
+        labels, band, prob = self.cluster(predictions)
+        previous = lk.store.load(with_records=False)
+        run = (previous.run if previous else 0) + 1
+        assignment = assign_person_ids(
+            lk.frame.record_id,
+            labels,
+            previous.persons if previous else None,
+            previous.next_person if previous else 1,
+            run,
+        )
+        table = pa.table(
+            {
+                "record_id": pa.array(lk.frame.record_id, pa.string()),
+                "person_id": pa.array(assignment.person_id, pa.string()),
+                "band": pa.array(band, pa.string()),
+                "match_probability": pa.array(prob, pa.float64()),
+            },
+            schema=PERSONS_SCHEMA,
+        )
+        if save:
+            events = assignment.events
+            if previous is not None:
+                events = pa.concat_tables([previous.events, events])
+            lk.store.save(
+                Snapshot(
+                    persons=table,
+                    events=events,
+                    records=lk.records_table(),
+                    model=lk.model.to_dict(),
+                    meta={
+                        "run": run,
+                        "next_person": assignment.next_person,
+                        "mapping": lk.mapping.to_dict(),
+                        "max_block": lk.max_block,
+                        "timings": lk.timings,
+                    },
+                )
+            )
+        return table
+
+
+class LinkerReview:
+    """Reviewer decisions: persisted, audited (who, when, why), honoured by every run."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def force_link(self, record_a: str, record_b: str, who: str, why: str) -> None:
+        self._linker.store.add_override("link", record_a, record_b, who, why)
+
+    def force_apart(self, record_a: str, record_b: str, who: str, why: str) -> None:
+        self._linker.store.add_override("apart", record_a, record_b, who, why)
+
+    def decisions(self) -> pa.Table:
+        return self._linker.store.overrides()
+
+
+class LinkerExplanations:
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def explain(self, record_a: str, record_b: str) -> Explanation:
+        lk = self._linker
+        for r in (record_a, record_b):
+            if r not in lk.index_of:
+                raise KeyError(f"record {r!r} is not among the linked records")
+        return explain_pair(
+            lk.model,
+            lk.frame,
+            lk.index_of[record_a],
+            lk.frame,
+            lk.index_of[record_b],
+            lk.term_frequencies(),
+        )
+
+
+class Linker:
+    """Resolve records of one mapped table into persons; see the module docstring."""
+
+    def __init__(
+        self,
+        table: pa.Table,
+        mapping: MappingLike,
+        *,
+        state_dir: str | Path | None = None,
+        max_block: int = DEFAULT_MAX_BLOCK,
+        comparisons: list[Comparison] | None = None,
+        rules: list[BlockingRule] | None = None,
+    ):
+        self.timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.mapping = LinkMapping.from_path_or_dict(mapping)
+        self.frame: Frame = prepare(table, self.mapping)
+        self.timings["prepare"] = time.perf_counter() - t0
+        self.comparisons = comparisons or comparisons_for(self.frame)
+        self.rules = rules or default_rules(self.frame)
+        self.model = FellegiSunterModel.untrained(self.comparisons)
+        self.max_block = max_block
+        self.store = StateStore(state_dir)
+        self._tf: dict[str, TermFrequencies] | None = None
+        self._index: dict[str, int] | None = None
+        self.training = LinkerTraining(self)
+        self.inference = LinkerInference(self)
+        self.clustering = LinkerClustering(self)
+        self.review = LinkerReview(self)
+        self.explanations = LinkerExplanations(self)
+
+    @classmethod
+    def from_state(cls, state_dir: str | Path | None = None) -> Linker:
+        """The linker of the last saved run (records, mapping and trained model)."""
+        store = StateStore(state_dir)
+        snap = store.load()
+        if snap is None or snap.records is None:
+            raise FileNotFoundError(f"no linkage state under {store.path}")
+        linker = cls(
+            snap.records,
+            snap.meta["mapping"],
+            state_dir=store.path,
+            max_block=int(snap.meta.get("max_block", DEFAULT_MAX_BLOCK)),
+        )
+        linker.model.load_parameters(snap.model)
+        linker.persons = snap.persons
+        return linker
+
+    persons: pa.Table | None = None
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def index_of(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {r: i for i, r in enumerate(self.frame.record_id.tolist())}
+        return self._index
+
+    def context(self, li: np.ndarray, ri: np.ndarray) -> PairContext:
+        return PairContext(self.frame, self.frame, li, ri)
+
+    def term_frequencies(self) -> dict[str, TermFrequencies]:
+        if self._tf is None:
+            cols = {lv.tf_column for c in self.comparisons for lv in c.levels if lv.tf_column}
+            self._tf = {c: TermFrequencies.of(self.frame, c) for c in sorted(cols)}
+        return self._tf
+
+    def records_table(self) -> pa.Table:
+        cols = [self.mapping.record_id]
+        if self.mapping.source:
+            cols.append(self.mapping.source)
+        cols += [c for c in self.mapping.fields if c not in cols]
+        return self.frame.raw.select(cols)
+
+    # ------------------------------------------------------------ the run
+
+    def resolve(self, save: bool = True) -> pa.Table:
+        """Train, predict, cluster, assign stable person IDs, save the state.
+
+        Returns one row per input record: record_id, person_id, band, match_probability.
+        """
+        t = time.perf_counter()
+        self.training.estimate_u()
+        self.timings["estimate_u"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.inference.candidate_gamma()
+        self.timings["block_and_compare"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.training.estimate_m_and_prior()
+        self.timings["em"] = time.perf_counter() - t
+        t = time.perf_counter()
+        predictions = self.inference.predict()
+        self.timings["predict"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.persons = self.clustering.persons(predictions, save=save)
+        self.timings["cluster_and_save"] = time.perf_counter() - t
+        self.timings["pairs"] = float(len(predictions))
+        return self.persons
+
+
+def resolve(table: pa.Table, mapping: MappingLike, state_dir: str | Path | None = None) -> pa.Table:
+    """Resolve ``table`` into persons; returns record_id, person_id, band, match_probability.
+
+    Person IDs stay stable across runs against the same ``state_dir`` (default
+    ``get_settings().data_dir / "linkage"``); reviewer decisions saved there are honoured.
+    """
+    return Linker(table, mapping, state_dir=state_dir).resolve()
+
+
+def explain(record_a: str, record_b: str, state_dir: str | Path | None = None) -> Explanation:
+    """Why records ``record_a`` and ``record_b`` do or don't match, from the saved state."""
+    return Linker.from_state(state_dir).explanations.explain(record_a, record_b)

@@ -1,0 +1,215 @@
+"""Linkage state on disk: persons, events, reviewer overrides, the model, the records.
+
+Layout under the state directory (default ``get_settings().data_dir / "linkage"``)::
+
+    CURRENT                 name of the live version directory (replaced atomically)
+    v000003/persons.parquet record_id, person_id, band, match_probability
+    v000003/events.parquet  every create / merge / split / retire, with run and time
+    v000003/records.parquet the mapped input records of that run
+    v000003/model.json      m, u, prior;  v000003/meta.json  mapping, id counter
+    overrides.parquet       reviewer decisions (force link / apart), who, when, why
+
+A run writes a whole new version directory, then renames a temp file over
+``CURRENT``: a crash at any point leaves the previous state live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PERSONS_SCHEMA = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("person_id", pa.string()),
+        ("band", pa.string()),
+        ("match_probability", pa.float64()),
+    ]
+)
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("run", pa.int64()),
+        ("at", pa.timestamp("s", tz="UTC")),
+        ("event", pa.string()),  # create | merge | split | retire | attach
+        ("person_id", pa.string()),
+        ("other_person_ids", pa.list_(pa.string())),
+        ("records", pa.int64()),
+        ("detail", pa.string()),
+    ]
+)
+OVERRIDES_SCHEMA = pa.schema(
+    [
+        ("decision", pa.string()),  # link | apart
+        ("record_a", pa.string()),
+        ("record_b", pa.string()),
+        ("who", pa.string()),
+        ("at", pa.timestamp("s", tz="UTC")),
+        ("why", pa.string()),
+    ]
+)
+
+
+def default_state_dir() -> Path:
+    from linkgraph.config import get_settings
+
+    return Path(get_settings().data_dir) / "linkage"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_table(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Snapshot:
+    """One version of the state, as read from or about to be written to disk."""
+
+    persons: pa.Table
+    events: pa.Table
+    records: pa.Table | None = None
+    model: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run(self) -> int:
+        return int(self.meta.get("run", 0))
+
+    @property
+    def next_person(self) -> int:
+        return int(self.meta.get("next_person", 1))
+
+
+class StateStore:
+    """Reads and atomically writes linkage state under one directory."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_state_dir()
+
+    # ------------------------------------------------------------ versions
+
+    def _current(self) -> Path | None:
+        pointer = self.path / "CURRENT"
+        if not pointer.exists():
+            return None
+        version = self.path / pointer.read_text().strip()
+        return version if version.is_dir() else None
+
+    def exists(self) -> bool:
+        return self._current() is not None
+
+    def load(self, with_records: bool = True) -> Snapshot | None:
+        version = self._current()
+        if version is None:
+            return None
+        records = None
+        if with_records and (version / "records.parquet").exists():
+            records = pq.read_table(version / "records.parquet")
+        return Snapshot(
+            persons=pq.read_table(version / "persons.parquet"),
+            events=pq.read_table(version / "events.parquet"),
+            records=records,
+            model=json.loads((version / "model.json").read_text(encoding="utf-8")),
+            meta=json.loads((version / "meta.json").read_text(encoding="utf-8")),
+        )
+
+    def save(self, snap: Snapshot) -> Path:
+        """Write ``snap`` as a new version, then switch ``CURRENT`` to it atomically."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        name = f"v{snap.run:06d}"
+        final = self.path / name
+        tmpdir = Path(tempfile.mkdtemp(dir=self.path, prefix=f".{name}."))
+        try:
+            pq.write_table(snap.persons, tmpdir / "persons.parquet")
+            pq.write_table(snap.events, tmpdir / "events.parquet")
+            if snap.records is not None:
+                pq.write_table(snap.records, tmpdir / "records.parquet")
+            (tmpdir / "model.json").write_text(json.dumps(snap.model, ensure_ascii=False))
+            (tmpdir / "meta.json").write_text(json.dumps(snap.meta, ensure_ascii=False))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmpdir, final)
+        except BaseException:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        previous = self._current()
+        _atomic_write_bytes(self.path / "CURRENT", name.encode())
+        for old in sorted(self.path.glob("v[0-9]*")):
+            if old not in (final, previous):
+                shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    # ------------------------------------------------------------ overrides
+
+    def overrides(self) -> pa.Table:
+        path = self.path / "overrides.parquet"
+        if not path.exists():
+            return OVERRIDES_SCHEMA.empty_table()
+        return pq.read_table(path)
+
+    def add_override(self, decision: str, record_a: str, record_b: str, who: str, why: str) -> None:
+        """Append a reviewer decision (``link`` or ``apart``), audited with who/when/why."""
+        if decision not in ("link", "apart"):
+            raise ValueError(f"decision {decision!r}: allowed decisions are link, apart")
+        if not who or not why:
+            raise ValueError("a reviewer decision needs who and why")
+        row = pa.table(
+            {
+                "decision": [decision],
+                "record_a": [record_a],
+                "record_b": [record_b],
+                "who": [who],
+                "at": pa.array([now()], pa.timestamp("s", tz="UTC")),
+                "why": [why],
+            },
+            schema=OVERRIDES_SCHEMA,
+        )
+        _atomic_write_table(
+            self.path / "overrides.parquet", pa.concat_tables([self.overrides(), row])
+        )
+
+
+def effective_overrides(table: pa.Table) -> dict[frozenset[str], str]:
+    """The latest decision per record pair: ``{frozenset({a, b}): "link" | "apart"}``."""
+    out: dict[frozenset[str], str] = {}
+    for d, a, b in zip(
+        table.column("decision").to_pylist(),
+        table.column("record_a").to_pylist(),
+        table.column("record_b").to_pylist(),
+        strict=True,
+    ):
+        out[frozenset((a, b))] = d
+    return out
