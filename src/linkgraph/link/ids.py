@@ -46,7 +46,7 @@ def assign_person_ids(
     next_person: int,
     run: int,
 ) -> Assignment:
-    """Person ID per record for clusters ``labels`` given the previous ``record_id -> person_id``."""
+    """Person ID per record for clusters ``labels``, given the previous record -> person."""
     n = len(record_ids)
     uniq_labels, cluster = np.unique(labels, return_inverse=True)
     k = len(uniq_labels)

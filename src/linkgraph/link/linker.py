@@ -138,7 +138,8 @@ class LinkerClustering:
         lk = self._linker
         n = len(lk.frame)
         index = lk.index_of
-        links, aparts = [], []
+        links: list[tuple[int, int]] = []
+        aparts: list[tuple[int, int]] = []
         for pair, decision in effective_overrides(lk.store.overrides()).items():
             ids = sorted(pair)
             if len(ids) != 2 or ids[0] not in index or ids[1] not in index:
