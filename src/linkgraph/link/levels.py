@@ -99,7 +99,8 @@ class PairContext:
             )
             sa = self.left.col(col).uniques[ua].tolist()
             sb = self.right.col(col).uniques[ub].tolist()
-            scores = cpdist(sa, sb, scorer=SCORERS[scorer], workers=self.workers)
+            workers = self.workers if len(sa) > 20_000 else 1  # threads cost ~1 ms to start
+            scores = cpdist(sa, sb, scorer=SCORERS[scorer], workers=workers)
             out[idx] = np.asarray(scores, dtype=np.float64)[inv]
         done |= where
         return out

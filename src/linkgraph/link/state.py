@@ -140,7 +140,7 @@ class StateStore:
             records = pq.read_table(version / "records.parquet")
         return Snapshot(
             persons=pq.read_table(version / "persons.parquet"),
-            events=pq.read_table(version / "events.parquet"),
+            events=pq.read_table(version / "events.parquet").cast(EVENTS_SCHEMA),
             records=records,
             model=json.loads((version / "model.json").read_text(encoding="utf-8")),
             meta=json.loads((version / "meta.json").read_text(encoding="utf-8")),
@@ -178,7 +178,7 @@ class StateStore:
         path = self.path / "overrides.parquet"
         if not path.exists():
             return OVERRIDES_SCHEMA.empty_table()
-        return pq.read_table(path)
+        return pq.read_table(path).cast(OVERRIDES_SCHEMA)
 
     def add_override(self, decision: str, record_a: str, record_b: str, who: str, why: str) -> None:
         """Append a reviewer decision (``link`` or ``apart``), audited with who/when/why."""
