@@ -1,0 +1,291 @@
+"""The certification policy: which evidence certifies a person alive, for how long, and then what.
+
+Policy is data. ``seed/policy.toml`` is loaded into a :class:`Policy` through
+pydantic, from a path or from a dict, and dumps back to a dict that loads again
+(like splink's settings). Errors name the file and the field, and list the
+allowed values where there is a list::
+
+    >>> Policy.from_path_or_dict({"version": 1, "rules": [{"id": "S", "kind": "strong",
+    ...     "channels": ["WST_FACE"]}]}).rule("S").channels
+    ('WST_FACE',)
+
+:meth:`Policy.check` cross-checks the policy against the catalogue: a strong rule
+may only name strong positive channels, a weak rule weak positive ones, the
+negative section negative ones, and no channel may serve two rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from linkgraph.catalogue import Catalogue, Polarity, Strength
+from linkgraph.errors import CatalogueError
+
+RuleKind = Literal["strong", "manual", "corroborated_weak"]
+RULE_KINDS: tuple[str, ...] = ("strong", "manual", "corroborated_weak")
+Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=32)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Validity(_Section):
+    months: int = Field(default=12, ge=1, le=60, description="A certification lasts this long.")
+    warning_months: int = Field(
+        default=3, ge=0, le=12, description="Warning period after expiry, before payment is held."
+    )
+    reminder_every_days: int = Field(default=30, ge=1)
+    task_lead_days: int = Field(
+        default=60, ge=0, description="Door-knock task this many days before expiry."
+    )
+
+
+class StrongRule(_Section):
+    """One event on any of ``channels`` certifies alone."""
+
+    id: str = Field(min_length=1, max_length=40)
+    kind: Literal["strong"]
+    description: str = ""
+    channels: tuple[Code, ...] = Field(min_length=1)
+
+
+class ManualRule(_Section):
+    """A human check (grid visit) certifies alone and clears a negative-evidence hold."""
+
+    id: str = Field(min_length=1, max_length=40)
+    kind: Literal["manual"]
+    description: str = ""
+    channels: tuple[Code, ...] = Field(min_length=1)
+
+
+class WeakChannel(_Section):
+    weight: float = Field(gt=0, le=10)
+    instrument: str = Field(
+        min_length=1, description="What a relative would need to produce it: card, phone ..."
+    )
+
+
+class WeakRule(_Section):
+    """Weak events certify only in combination, inside a sliding window of ``window_days``.
+
+    On a day ``d`` the window ``(d - window_days, d]`` qualifies when it holds at least
+    ``min_events`` weak events from ``min_channels`` channels and ``min_instruments``
+    instruments on ``min_days`` days, and the score sum over channels of
+    ``min(weight x events, channel_cap)`` reaches ``score_threshold`` (0 turns it off).
+    """
+
+    id: str = Field(min_length=1, max_length=40)
+    kind: Literal["corroborated_weak"]
+    description: str = ""
+    window_days: int = Field(ge=1, le=366)
+    min_events: int = Field(default=1, ge=1)
+    min_channels: int = Field(default=2, ge=1)
+    min_instruments: int = Field(default=1, ge=1)
+    min_days: int = Field(default=1, ge=1)
+    score_threshold: float = Field(default=0.0, ge=0)
+    channel_cap: float = Field(default=1e9, gt=0)
+    weak_channels: dict[Code, WeakChannel] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> WeakRule:
+        if self.min_channels > len(self.weak_channels):
+            raise ValueError(
+                f"min_channels={self.min_channels} but only {len(self.weak_channels)} weak channels"
+            )
+        instruments = {c.instrument for c in self.weak_channels.values()}
+        if self.min_instruments > len(instruments):
+            raise ValueError(
+                f"min_instruments={self.min_instruments} but only {len(instruments)} instruments"
+            )
+        if self.min_channels < 2 and self.score_threshold == 0:
+            raise ValueError(
+                "a weak rule must need at least 2 channels or a score: one card alone "
+                "(a relative tapping it) must not certify"
+            )
+        return self
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.weak_channels)
+
+
+Rule = Annotated[StrongRule | ManualRule | WeakRule, Field(discriminator="kind")]
+
+
+class Negative(_Section):
+    channels: tuple[Code, ...] = ()
+    death_channels: tuple[Code, ...] = Field(
+        default=(), description="Negative channels whose occurred_on is the date of death."
+    )
+    visit_within_days: int = Field(default=15, ge=1)
+    cleared_by: tuple[str, ...] = Field(
+        default=(), description="Ids of manual rules whose later evidence clears a hold."
+    )
+
+    @model_validator(mode="after")
+    def _deaths_are_negative(self) -> Negative:
+        stray = sorted(set(self.death_channels) - set(self.channels))
+        if stray:
+            raise ValueError(f"death_channels not listed in channels: {', '.join(stray)}")
+        return self
+
+
+class ItemOverride(_Section):
+    strong_only: bool = Field(default=False, description="Weak corroboration does not count.")
+    validity_months: int | None = Field(default=None, ge=1, le=60)
+    warning_months: int | None = Field(default=None, ge=0, le=12)
+
+
+class Policy(_Section):
+    version: int = Field(ge=1)
+    name: str = "unnamed"
+    baseline_certified_on: dt.date | None = Field(
+        default=None,
+        description="Everyone counts as certified on this date (the last in-person campaign).",
+    )
+    validity: Validity = Validity()
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    negative: Negative = Negative()
+    items: dict[Code, ItemOverride] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        ids = Counter(r.id for r in self.rules)
+        repeated = sorted(i for i, n in ids.items() if n > 1)
+        if repeated:
+            raise ValueError(f"rule id repeated: {', '.join(repeated)}")
+        used = Counter(c for r in self.rules for c in r.channels)
+        used.update(self.negative.channels)
+        twice = sorted(c for c, n in used.items() if n > 1)
+        if twice:
+            raise ValueError(f"channel used by more than one rule: {', '.join(twice)}")
+        manual = {r.id for r in self.rules if r.kind == "manual"}
+        unknown = sorted(set(self.negative.cleared_by) - manual)
+        if unknown:
+            raise ValueError(
+                f"negative.cleared_by names unknown manual rule(s) {', '.join(unknown)}"
+                f" (manual rules: {', '.join(sorted(manual)) or 'none'})"
+            )
+        return self
+
+    # -- loading and dumping -------------------------------------------------------------
+
+    @classmethod
+    def from_path_or_dict(cls, source: str | Path | dict[str, Any] | Policy) -> Policy:
+        """A policy from a TOML/JSON path, a dict, or a policy (returned as is)."""
+        if isinstance(source, Policy):
+            return source
+        if isinstance(source, dict):
+            return cls._validate(source, "<dict>")
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+            import json
+
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+            raise CatalogueError(f"{path}: {exc}") from exc
+        return cls._validate(data, path.name)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Policy:
+        """The policy in ``seed/policy.toml`` (or ``path``)."""
+        from linkgraph.config import get_settings
+
+        return cls.from_path_or_dict(path or get_settings().seed_dir / "policy.toml")
+
+    @classmethod
+    def _validate(cls, data: dict[str, Any], where: str) -> Policy:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = list(first["loc"])
+            rules = data.get("rules")
+            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+                rule = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else {}
+                rid = rule.get("id", loc[1]) if isinstance(rule, dict) else loc[1]
+                loc = [f"rules[{rid}]", *(part for part in loc[2:] if part not in RULE_KINDS)]
+            if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                msg = f"unknown rule kind; allowed: {', '.join(RULE_KINDS)}"
+            else:
+                msg = first["msg"]
+            field = ".".join(str(part) for part in loc) or "?"
+            raise CatalogueError(
+                f"{where}, field {field!r}: {msg} (value {str(first.get('input'))[:80]!r})"
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (JSON-ready) that :meth:`from_path_or_dict` loads back unchanged."""
+        return self.model_dump(mode="json")
+
+    def save_json(self, path: Path) -> None:
+        import json
+
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def rule(self, rule_id: str) -> StrongRule | ManualRule | WeakRule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(f"no rule {rule_id!r}; rules: {', '.join(r.id for r in self.rules)}")
+
+    def rules_of(self, kind: RuleKind) -> list[StrongRule | ManualRule | WeakRule]:
+        return [r for r in self.rules if r.kind == kind]
+
+    @property
+    def weak_rules(self) -> list[WeakRule]:
+        return [r for r in self.rules if isinstance(r, WeakRule)]
+
+    def override(self, item_code: str) -> ItemOverride:
+        return self.items.get(item_code, ItemOverride())
+
+    def check(self, catalogue: Catalogue) -> Policy:
+        """Raise :class:`CatalogueError` if a rule names a channel of the wrong kind; else self."""
+        channels = catalogue.channel
+        expected = {
+            "strong": (Polarity.POSITIVE, Strength.STRONG),
+            "manual": (Polarity.POSITIVE, None),
+            "corroborated_weak": (Polarity.POSITIVE, Strength.WEAK),
+        }
+        for r in self.rules:
+            polarity, strength = expected[r.kind]
+            for code in r.channels:
+                self._expect(channels, code, f"rules[{r.id}].channels", polarity, strength)
+        for code in self.negative.channels:
+            self._expect(channels, code, "negative.channels", Polarity.NEGATIVE, None)
+        items = catalogue.item
+        for code in self.items:
+            if code not in items:
+                raise CatalogueError(
+                    f"policy, field 'items.{code}': unknown benefit item"
+                    f" (known: {', '.join(sorted(items))})"
+                )
+        return self
+
+    @staticmethod
+    def _expect(
+        channels: dict[str, Any],
+        code: str,
+        field: str,
+        polarity: Polarity,
+        strength: Strength | None,
+    ) -> None:
+        channel = channels.get(code)
+        if channel is None:
+            raise CatalogueError(f"policy, field {field!r}: unknown channel {code!r}")
+        if channel.polarity is not polarity or (strength and channel.strength is not strength):
+            want = f"{polarity.value}{' ' + strength.value if strength else ''}"
+            raise CatalogueError(
+                f"policy, field {field!r}: channel {code!r} is {channel.polarity.value}"
+                f" {channel.strength.value}, expected {want}"
+            )
