@@ -20,6 +20,9 @@ def _register() -> None:
     from linkgraph.cli import seed
 
     seed.register(app)
+    from linkgraph.cli import link
+
+    link.register(app)
 
 
 _register()

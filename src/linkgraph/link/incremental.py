@@ -180,7 +180,7 @@ class Resolver:
         my_id = self._valid_id(one)
         forbidden = self.apart.get(rid, set())
         chosen: tuple[str, float] | None = None
-        for other_rid, person, p in scored:
+        for _other, person, p in scored:
             if p < MATCH_THRESHOLD:
                 break
             if self._conflicts(person, my_id, forbidden):

