@@ -2,10 +2,12 @@
 
 Public API (what the pipeline calls)::
 
-    resolve(table, mapping, state_dir=None) -> pa.Table  # record_id, person_id, band, match_probability
+    resolve(table, mapping, state_dir=None) -> pa.Table
+        # record_id, person_id, band, match_probability
     explain(record_a, record_b, state_dir=None) -> Explanation
     Resolver.from_state(state_dir).resolve_one(record: dict) -> Resolution
-    Linker(table, mapping, state_dir=...)  # façade: training, inference, clustering, review, explanations
+    Linker(table, mapping, state_dir=...)
+        # façade: training, inference, clustering, review, explanations
 """
 
 from linkgraph.link.evaluate import PairwiseScores, pairwise_scores

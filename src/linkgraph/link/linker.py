@@ -62,7 +62,7 @@ class LinkerTraining:
     def __init__(self, linker: Linker):
         self._linker = linker
 
-    def estimate_u(self, sample: int = 1_000_000, seed: int = 0) -> None:
+    def estimate_u(self, sample: int = 400_000, seed: int = 0) -> None:
         lk = self._linker
         estimate_u(lk.model, lk.frame, sample=sample, seed=seed)
 

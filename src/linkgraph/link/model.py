@@ -184,7 +184,7 @@ class FellegiSunterModel:
 
 
 def estimate_u(
-    model: FellegiSunterModel, frame: Frame, sample: int = 1_000_000, seed: int = 0
+    model: FellegiSunterModel, frame: Frame, sample: int = 400_000, seed: int = 0
 ) -> None:
     """u from random pairs; exact levels from value frequencies (sum of p^2)."""
     n = len(frame)
