@@ -1,0 +1,136 @@
+"""The generator's configuration, read from ``seed/generator.toml`` and validated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from linkgraph.errors import CatalogueError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _weighted(text: str) -> dict[str, float]:
+    """``"王:7.2 李:7.0"`` -> ``{"王": 7.2, "李": 7.0}``."""
+    pairs = (token.split(":") for token in text.split())
+    return {name: float(weight) for name, weight in pairs}
+
+
+class Persons(_Section):
+    age_min: int = Field(ge=0)
+    age_max: int
+    age_decay: float = Field(ge=0)
+    female_share: float = Field(ge=0, le=1)
+    phone_share: float = Field(ge=0, le=1)
+    legacy_region_share: float = Field(ge=0, le=1)
+    composed_given_name_share: float = Field(ge=0, le=1)
+    couple_share: float = Field(ge=0, le=1)
+    couple_shared_phone: float = Field(ge=0, le=1)
+    twin_share: float = Field(ge=0, le=0.5)
+    same_name_neighbour_share: float = Field(ge=0, le=0.5)
+    surnames: dict[str, float]
+    female_given_names: dict[str, float]
+    male_given_names: dict[str, float]
+    female_name_chars: tuple[str, str]
+    male_name_chars: tuple[str, str]
+
+    @field_validator("surnames", "female_given_names", "male_given_names", mode="before")
+    @classmethod
+    def _parse_weights(cls, value: object) -> object:
+        return _weighted(value) if isinstance(value, str) else value
+
+
+class ItemTakeUp(_Section):
+    share: float = Field(ge=0, le=1)
+    min_age: int = 0
+
+
+class Enrolment(_Section):
+    basic_pension: dict[str, float]
+    max_items: int = Field(ge=1)
+    items: dict[str, ItemTakeUp]
+
+
+class Situations(_Section):
+    gompertz_base: float = Field(ge=0, le=1)
+    gompertz_slope: float = Field(ge=0)
+    department_learns_of_death: float = Field(ge=0, le=1)
+    report_delay_months_max: int = Field(ge=0)
+    proxy_card_use: float = Field(ge=0, le=1)
+    no_trace: float = Field(ge=0, le=1)
+    duplicate_enrolment: float = Field(ge=0, le=1)
+    exclusive_conflict: float = Field(ge=0, le=1)
+    shared_account_rings: float = Field(ge=0, le=1)
+    ring_size: tuple[int, int]
+    imprisoned: float = Field(ge=0, le=1)
+    sscard_on_roster: float = Field(ge=0, le=1)
+
+
+class DeathReport(_Section):
+    share: float = Field(ge=0, le=1)
+    delay_days: tuple[int, int]
+
+
+class Events(_Section):
+    strong_rate_mean: float = Field(gt=0)
+    strong_rate_shape: float = Field(gt=0)
+    weak_rate_mean: float = Field(gt=0)
+    weak_rate_shape: float = Field(gt=0)
+    legacy_id_share: float = Field(ge=0, le=1)
+    channel_weights: dict[str, float]
+    death_reports: dict[str, DeathReport]
+
+
+class Corruption(_Section):
+    name_traditional: float
+    name_homophone: float
+    name_dropped_char: float
+    name_swapped_chars: float
+    name_stray_space: float
+    name_fullwidth_space: float
+    name_missing: float
+    id_wrong_digit: float
+    id_transposed: float
+    id_legacy_15: float
+    id_lowercase_x: float
+    id_fullwidth: float
+    id_missing: float
+    birth_date_missing: float
+    gender_missing: float
+    phone_missing: float
+    phone_outdated: float
+    address_abbreviated: float
+    address_numerals: float
+    address_traditional: float
+    bank_account_missing: float
+    date_formats: dict[str, float]
+    phone_formats: dict[str, float]
+
+
+class GeneratorConfig(_Section):
+    version: int
+    start_date: dt.date
+    persons: Persons
+    enrolment: Enrolment
+    situations: Situations
+    events: Events
+    corruption: Corruption
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> GeneratorConfig:
+        from linkgraph.config import get_settings
+
+        path = path or get_settings().seed_dir / "generator.toml"
+        try:
+            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CatalogueError(f"{path}: {exc}") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise CatalogueError(f"{path.name}, field {field!r}: {first['msg']}") from exc

@@ -1,0 +1,158 @@
+"""Evidence events from the 50 channels: the traces of people's lives.
+
+Each channel's feed is drawn in one vectorised pass: per-person Poisson counts
+from the person's activity rate, ``np.repeat`` to one row per event, uniform
+dates inside the days the person was alive. Dead persons whose relatives keep
+using their cards go on producing weak events; deaths are reported by the
+negative channels, some late, some after the window (and so not at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.catalogue import Catalogue, Channel, Identifier, Polarity, Strength
+from linkgraph.synth.config import GeneratorConfig
+from linkgraph.synth.persons import days, window_days
+from linkgraph.tables import EVENT
+
+
+def _identifiers(
+    channel: Channel, persons: pa.Table, who: np.ndarray, legacy: np.ndarray
+) -> dict[str, pa.Array]:
+    """The identifier columns a channel's feed carries, the others null."""
+    n = len(who)
+    take = pa.array(who)
+    null = pa.nulls(n, pa.string())
+    columns = {
+        "id_number": null,
+        "sscard_no": null,
+        "phone": null,
+        "name": null,
+        "birth_date": null,
+    }
+    if channel.identifier is Identifier.ID_NUMBER:
+        ids = persons["id_number"].take(take).combine_chunks()
+        short = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(ids, 0, 6), pc.utf8_slice_codeunits(ids, 8, 17), ""
+        )
+        columns["id_number"] = pc.if_else(pa.array(legacy), short, ids)
+    elif channel.identifier is Identifier.SSCARD_NO:
+        columns["sscard_no"] = persons["sscard_no"].take(take).combine_chunks()
+    elif channel.identifier is Identifier.PHONE:
+        columns["phone"] = persons["phone"].take(take).combine_chunks()
+    else:
+        columns["name"] = persons["name"].take(take).combine_chunks()
+        columns["birth_date"] = pc.strftime(persons["birth_date"].take(take), format="%Y-%m-%d")
+    return columns
+
+
+def generate_events(
+    rng: np.random.Generator,
+    cfg: GeneratorConfig,
+    catalogue: Catalogue,
+    persons: pa.Table,
+    months: int,
+) -> Iterator[tuple[Channel, pa.Table, pa.Table]]:
+    """Yield each channel's feed with its truth (event_id, person_id, by_proxy)."""
+    ev = cfg.events
+    n = persons.num_rows
+    start = days(cfg.start_date)
+    end = start + window_days(cfg.start_date, months)
+    death = persons["death_date"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    death = np.nan_to_num(death.astype(np.float64), nan=end).astype(np.int64)
+    alive_until = np.minimum(death, end)
+    alive_years = (alive_until - start) / 365.25
+    proxy_years = np.where(
+        persons["proxy_card_use"].to_numpy(zero_copy_only=False), (end - alive_until) / 365.25, 0.0
+    )
+    has_phone = persons["phone"].is_valid().to_numpy(zero_copy_only=False)
+    rate = {
+        Strength.STRONG: persons["strong_rate"].to_numpy(),
+        Strength.WEAK: persons["weak_rate"].to_numpy(),
+    }
+    total_weight = {
+        s: sum(
+            ev.channel_weights.get(c.code, 0.0)
+            for c in catalogue.channels
+            if c.strength is s and c.polarity is Polarity.POSITIVE
+        )
+        for s in Strength
+    }
+    person_ids = persons["person_id"].combine_chunks()
+    next_id = 1
+
+    for channel in catalogue.channels:
+        reported_delay: np.ndarray
+        if channel.polarity is Polarity.POSITIVE:
+            share = ev.channel_weights.get(channel.code, 0.0) / total_weight[channel.strength]
+            own = rng.poisson(rate[channel.strength] * share * alive_years)
+            # Relatives keep tapping a dead person's card or using the phone: weak channels only.
+            proxy = (
+                rng.poisson(rate[channel.strength] * share * proxy_years)
+                if channel.strength is Strength.WEAK
+                else np.zeros(n, np.int64)
+            )
+            if channel.identifier is Identifier.PHONE:
+                own[~has_phone], proxy[~has_phone] = 0, 0
+            who = np.concatenate([np.repeat(np.arange(n), own), np.repeat(np.arange(n), proxy)])
+            by_proxy = np.concatenate([np.zeros(own.sum(), bool), np.ones(proxy.sum(), bool)])
+            lo = np.where(by_proxy, alive_until[who], start)
+            hi = np.where(by_proxy, end, alive_until[who])
+            occurred = lo + (rng.random(len(who)) * (hi - lo)).astype(np.int64)
+            reported_delay = rng.integers(0, 3, len(who))
+        elif channel.code in ev.death_reports:
+            report = ev.death_reports[channel.code]
+            who = np.flatnonzero((death < end) & (rng.random(n) < report.share))
+            occurred = death[who]
+            reported_delay = rng.integers(report.delay_days[0], report.delay_days[1] + 1, len(who))
+            by_proxy = np.zeros(len(who), bool)
+        else:  # a living person reported ineligible (e.g. serving a sentence)
+            who = np.flatnonzero((death >= end) & (rng.random(n) < cfg.situations.imprisoned))
+            occurred = start + (rng.random(len(who)) * (end - start)).astype(np.int64)
+            reported_delay = rng.integers(0, 30, len(who))
+            by_proxy = np.zeros(len(who), bool)
+
+        reported = occurred + reported_delay
+        seen = reported < end  # a report after the window has not arrived yet
+        who, occurred, reported, by_proxy = (
+            who[seen],
+            occurred[seen],
+            reported[seen],
+            by_proxy[seen],
+        )
+        order = np.lexsort((who, occurred))
+        who, occurred, reported, by_proxy = (
+            who[order],
+            occurred[order],
+            reported[order],
+            by_proxy[order],
+        )
+        count = len(who)
+        event_id = np.arange(next_id, next_id + count, dtype=np.int64)
+        next_id += count
+        legacy = rng.random(count) < ev.legacy_id_share
+        feed = pa.table(
+            {
+                "event_id": event_id,
+                "channel": pa.repeat(pa.scalar(channel.code), count),
+                "occurred_on": pa.array(occurred.astype(np.int32)).cast(pa.date32()),
+                "reported_on": pa.array(reported.astype(np.int32)).cast(pa.date32()),
+                **_identifiers(channel, persons, who, legacy),
+            },
+            schema=EVENT,
+        )
+        truth = pa.table(
+            {
+                "event_id": event_id,
+                "person_id": pa.DictionaryArray.from_arrays(
+                    pa.array(who.astype(np.int32)), person_ids
+                ),
+                "by_proxy": pa.array(by_proxy),
+            }
+        )
+        yield channel, feed, truth
