@@ -24,7 +24,8 @@ from linkgraph.link.comparisons import Comparison
 from linkgraph.link.frame import Frame
 from linkgraph.link.levels import ExactLevel, PairContext
 
-M_FLOOR = 1e-5
+M_FLOOR = 1e-6
+M_PSEUDO_COUNT = 1.0
 U_FLOOR = 1e-9
 MATCH_THRESHOLD = 0.9
 REVIEW_THRESHOLD = 0.5
@@ -244,6 +245,10 @@ def _em(
             sums[c.null_levels] = 0.0
             total = sums.sum()
             if total > 0:
+                # one pseudo-count per level: a level unseen among a few matches is not impossible
+                live = ~c.null_levels
+                sums[live] += M_PSEUDO_COUNT
+                total += M_PSEUDO_COUNT * live.sum()
                 new_m = np.maximum(sums / total, M_FLOOR)
                 new_m[c.null_levels] = 0.0
                 delta = max(delta, float(np.abs(new_m - m[k]).max()))
