@@ -1,0 +1,23 @@
+// spread_certification (write) — one certification, every benefit: copy each certified person's latest certification onto all their enrolments.
+//
+// Does: for each person with a Certification, takes the latest (by certified_on, then cert_id) and
+//   sets on each of the person's enrolments
+//     status       'pay' when the certification is 'certified' and valid on `on`,
+//                  'hold' when it records 'deceased' / 'negative' / 'hold' (a human checks before any stop),
+//                  'warning' otherwise (the warning period before suspension);
+//     valid_until  the certification's valid_until;  certified_by  its cert_id.
+// Parameters:
+//   :param on => date('2026-12-31')         the day payment status is decided for
+// Returns: enrollments — how many enrolments were set
+// Example: linkgraph graph apply spread_certification --param on=2026-12-31
+MATCH (p:Person)-[:CERTIFIED_BY]->(c:Certification)
+WITH p, c ORDER BY c.certified_on DESC, c.cert_id DESC
+WITH p, collect(c)[0] AS c
+MATCH (p)-[:HAS]->(e:Enrollment)
+SET e.status = CASE
+      WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
+      WHEN c.status IN ['deceased', 'negative', 'hold'] THEN 'hold'
+      ELSE 'warning' END,
+    e.valid_until = c.valid_until,
+    e.certified_by = c.cert_id
+RETURN count(e) AS enrollments

@@ -1,0 +1,74 @@
+// linkgraph graph model: written once, read by Neo4j and by Python alike.
+//
+// Neo4j runs the CREATE statements below (each `IF NOT EXISTS`, so re-running is
+// harmless). Python (linkgraph.graph.schema) parses this same file:
+//   * each uniqueness constraint gives a node label its key property;
+//   * each `// NODE` line declares the label's properties and their types;
+//   * each `// REL` line declares a relationship type, its end labels and properties.
+// Types: string, int, float, date, boolean, string[], int[]. A `!` marks the key.
+//
+// Identity and enrolment
+// NODE (:Person {person_id: string!, name: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string})
+// NODE (:SourceRecord {record_id: string!, source: string, name: string, id_number: string, birth_date: string, address: string, sscard_no: string})
+// NODE (:Department {code: string!, name: string, name_en: string})
+// NODE (:BenefitItem {code: string!, name: string, name_en: string, department: string, monthly_amount: int, exclusive_group: string})
+// NODE (:Enrollment {enrollment_id: string!, item_code: string, enrolled_on: date, paid_until: date, monthly_amount: int, status: string, valid_until: date, reason: string, certified_by: string})
+// NODE (:Grid {code: string!, village: string, village_name: string, township: string, district: string})
+// NODE (:Phone {number: string!})
+// NODE (:BankAccount {number: string!})
+//
+// Evidence and what is concluded from it
+// NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string})
+// NODE (:EvidenceEvent {event_id: int!, channel: string, occurred_on: date, reported_on: date, linked_by: string})
+// NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, rule: string})
+// NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, months: int, status: string, detail: string})
+// NODE (:Task {task_id: string!, kind: string, due_on: date, status: string, reason: string})
+//
+// REL (:SourceRecord)-[:RESOLVES_TO {band: string, match_probability: float}]->(:Person)
+// REL (:SourceRecord)-[:RECORDS]->(:Enrollment)
+// REL (:Department)-[:ADMINISTERS]->(:BenefitItem)
+// REL (:Person)-[:HAS]->(:Enrollment)
+// REL (:Enrollment)-[:OF]->(:BenefitItem)
+// REL (:Enrollment)-[:PAID_TO]->(:BankAccount)
+// REL (:Person)-[:REACHABLE_AT]->(:Phone)
+// REL (:Person)-[:LIVES_IN]->(:Grid)
+// REL (:Channel)-[:PROVIDED_BY]->(:Department)
+// REL (:Person)-[:HAS_EVIDENCE]->(:EvidenceEvent)
+// REL (:EvidenceEvent)-[:FROM]->(:Channel)
+// REL (:Person)-[:CERTIFIED_BY]->(:Certification)
+// REL (:Certification)-[:BASED_ON]->(:EvidenceEvent)
+// REL (:Flag)-[:CONCERNS]->(:Person)
+// REL (:Flag)-[:ON]->(:Enrollment)
+// REL (:Flag)-[:CITES]->(:EvidenceEvent)
+// REL (:Task)-[:FOR]->(:Person)
+// REL (:Task)-[:IN]->(:Grid)
+//
+// Departures from the first sketch, and why:
+//   * EvidenceEvent and Enrollment keep their channel / item code as a property
+//     too: the hot filters (negative channels, one item) need no extra hop.
+//   * Flag-[:CITES]->EvidenceEvent keeps the evidence a flag rests on, as
+//     Certification-[:BASED_ON] does, so an investigator can walk from either.
+//   * Events no identifier could tie to a person stay in the pipeline tables and
+//     do not become nodes: with no HAS_EVIDENCE edge they would evidence nobody.
+
+CREATE CONSTRAINT person_key IF NOT EXISTS FOR (n:Person) REQUIRE n.person_id IS UNIQUE;
+CREATE CONSTRAINT source_record_key IF NOT EXISTS FOR (n:SourceRecord) REQUIRE n.record_id IS UNIQUE;
+CREATE CONSTRAINT department_key IF NOT EXISTS FOR (n:Department) REQUIRE n.code IS UNIQUE;
+CREATE CONSTRAINT benefit_item_key IF NOT EXISTS FOR (n:BenefitItem) REQUIRE n.code IS UNIQUE;
+CREATE CONSTRAINT enrollment_key IF NOT EXISTS FOR (n:Enrollment) REQUIRE n.enrollment_id IS UNIQUE;
+CREATE CONSTRAINT grid_key IF NOT EXISTS FOR (n:Grid) REQUIRE n.code IS UNIQUE;
+CREATE CONSTRAINT phone_key IF NOT EXISTS FOR (n:Phone) REQUIRE n.number IS UNIQUE;
+CREATE CONSTRAINT bank_account_key IF NOT EXISTS FOR (n:BankAccount) REQUIRE n.number IS UNIQUE;
+CREATE CONSTRAINT channel_key IF NOT EXISTS FOR (n:Channel) REQUIRE n.code IS UNIQUE;
+CREATE CONSTRAINT evidence_event_key IF NOT EXISTS FOR (n:EvidenceEvent) REQUIRE n.event_id IS UNIQUE;
+CREATE CONSTRAINT certification_key IF NOT EXISTS FOR (n:Certification) REQUIRE n.cert_id IS UNIQUE;
+CREATE CONSTRAINT flag_key IF NOT EXISTS FOR (n:Flag) REQUIRE n.flag_id IS UNIQUE;
+CREATE CONSTRAINT task_key IF NOT EXISTS FOR (n:Task) REQUIRE n.task_id IS UNIQUE;
+
+CREATE INDEX person_grid IF NOT EXISTS FOR (n:Person) ON (n.grid);
+CREATE INDEX person_id_number IF NOT EXISTS FOR (n:Person) ON (n.id_number);
+CREATE INDEX enrollment_item IF NOT EXISTS FOR (n:Enrollment) ON (n.item_code);
+CREATE INDEX evidence_channel_day IF NOT EXISTS FOR (n:EvidenceEvent) ON (n.channel, n.occurred_on);
+CREATE INDEX certification_valid IF NOT EXISTS FOR (n:Certification) ON (n.valid_until);
+CREATE INDEX flag_kind IF NOT EXISTS FOR (n:Flag) ON (n.kind);
+CREATE INDEX task_status IF NOT EXISTS FOR (n:Task) ON (n.status);

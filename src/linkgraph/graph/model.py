@@ -1,0 +1,503 @@
+"""Graph tables: the graph as columnar node and relationship tables, checked against the schema.
+
+A :class:`GraphTables` holds, per node label, one Arrow table (the key column
+plus properties, named as in ``cypher/schema.cypher``) and, per relationship
+type, one Arrow table with ``start`` and ``end`` (the end nodes' keys) plus the
+relationship's properties. Both stores load exactly this value, so the two can
+be compared row for row.
+
+:func:`build_graph` turns the pipeline's tables into it with set-at-a-time
+joins (DuckDB over Arrow), never a Python loop per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.catalogue import Catalogue
+from linkgraph.errors import InputError
+from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
+from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, RESOLUTION, ROSTER, conform
+
+__all__ = ["NEGATIVE_DEATH_CHANNELS", "GraphTables", "build_graph"]
+
+#: Negative channels that report a death; the death date is the earliest among them.
+NEGATIVE_DEATH_CHANNELS = ("DEATH_CERT", "CREMATION", "HUKOU_CANCEL", "VILLAGE_DEATH_REPORT")
+
+
+def _widens(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a column of ``actual`` type may be taken as ``expected`` without losing meaning."""
+    if actual == expected:
+        return True
+    if pa.types.is_dictionary(actual):
+        return _widens(actual.value_type, expected)
+    if pa.types.is_null(actual):
+        return True
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual)
+    if pa.types.is_floating(expected):
+        return pa.types.is_integer(actual) or pa.types.is_floating(actual)
+    if pa.types.is_string(expected):
+        return pa.types.is_large_string(actual)
+    if pa.types.is_date(expected):
+        return pa.types.is_date(actual)
+    if pa.types.is_list(expected) and (pa.types.is_list(actual) or pa.types.is_large_list(actual)):
+        return _widens(actual.value_type, expected.value_type)
+    return False
+
+
+def _first_value(column: pa.ChunkedArray | pa.Array) -> tuple[int, Any]:
+    valid = pc.indices_nonzero(pc.is_valid(column))
+    if len(valid) == 0:
+        return 0, None
+    index = valid[0].as_py()
+    return index, column[index].as_py()
+
+
+@dataclass(frozen=True)
+class GraphTables:
+    """Node tables by label and relationship tables by type.
+
+    ``nodes["Person"]`` has a ``person_id`` column and any of Person's properties;
+    ``relationships["HAS"]`` has ``start`` (a person_id), ``end`` (an enrollment_id)
+    and any of HAS's properties. A table may carry only some properties: an
+    upsert then sets only those.
+    """
+
+    nodes: Mapping[str, pa.Table] = field(default_factory=dict)
+    relationships: Mapping[str, pa.Table] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            **{label: t.num_rows for label, t in self.nodes.items()},
+            **{rtype: t.num_rows for rtype, t in self.relationships.items()},
+        }
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.counts().values())
+
+    def conformed(self, schema: GraphSchema | None = None) -> GraphTables:
+        """Check every table against the schema and cast to its types.
+
+        Raises InputError naming the table, the record (by key, or start → end)
+        and the property when a label or type is unknown, a key is missing or
+        repeated, or a property has the wrong type.
+        """
+        schema = schema or load_schema()
+        nodes = {label: _conform_nodes(schema, label, t) for label, t in self.nodes.items()}
+        rels = {rtype: _conform_rels(schema, rtype, t) for rtype, t in self.relationships.items()}
+        return GraphTables(nodes, rels)
+
+    def check_references(
+        self,
+        schema: GraphSchema | None = None,
+        existing: Any = None,
+    ) -> None:
+        """Raise InputError naming the first relationship whose end node is not there.
+
+        ``existing(label, keys) -> pa.Array`` reports which of ``keys`` a store
+        already holds; without it only this value's node tables count.
+        """
+        schema = schema or load_schema()
+        for rtype, table in self.relationships.items():
+            spec = schema.rel(rtype)
+            for side, label in (("start", spec.start), ("end", spec.end)):
+                keys = pc.unique(table[side])
+                known = self.nodes.get(label)
+                if known is not None:
+                    keys = keys.filter(pc.invert(pc.is_in(keys, known[schema.key(label)])))
+                if len(keys) and existing is not None:
+                    there = existing(label, keys)
+                    keys = keys.filter(pc.invert(pc.is_in(keys, there)))
+                if len(keys):
+                    missing = keys[0].as_py()
+                    row = pc.index(table[side], missing).as_py()
+                    start, end = table["start"][row].as_py(), table["end"][row].as_py()
+                    raise InputError(
+                        f"{rtype} relationship {spec.start} {start!r} -> {spec.end} {end!r}:"
+                        f" {side} node {label} {missing!r} is not there"
+                        f" ({len(keys)} missing {label} key(s) in {rtype})"
+                    )
+
+    def batches(self, size: int) -> Iterator[GraphTables]:
+        """Slices of at most ``size`` rows in all, node tables first, then relationships."""
+        if size <= 0:
+            raise InputError(f"batch size must be positive, got {size}")
+        parts: list[tuple[str, str, pa.Table]] = [
+            *(("node", k, t) for k, t in self.nodes.items()),
+            *(("rel", k, t) for k, t in self.relationships.items()),
+        ]
+        nodes: dict[str, pa.Table] = {}
+        rels: dict[str, pa.Table] = {}
+        room = size
+        for kind, name, table in parts:
+            offset = 0
+            while offset < table.num_rows:
+                take = min(room, table.num_rows - offset)
+                (nodes if kind == "node" else rels)[name] = table.slice(offset, take)
+                offset += take
+                room -= take
+                if room == 0:
+                    yield GraphTables(nodes, rels)
+                    nodes, rels, room = {}, {}, size
+        if nodes or rels:
+            yield GraphTables(nodes, rels)
+
+
+def _check_type(
+    what: str, table: pa.Table, name: str, expected: pa.DataType, naming: Any
+) -> pa.ChunkedArray:
+    column = table[name]
+    if _widens(column.type, expected):
+        if column.type == expected:
+            return column
+        return column.cast(expected)
+    index, value = _first_value(column)
+    raise InputError(
+        f"{what} {naming(index)}: property {name!r} is {column.type} ({value!r}),"
+        f" expected {_type_name(expected)}"
+    )
+
+
+def _type_name(t: pa.DataType) -> str:
+    return next(name for name, arrow in ARROW_TYPES.items() if arrow == t)
+
+
+def _conform_nodes(schema: GraphSchema, label: str, table: pa.Table) -> pa.Table:
+    spec = schema.node(label)
+    key = spec.key
+    if key not in table.column_names:
+        raise InputError(f"{label} table: key column {key!r} is missing")
+    unknown = [c for c in table.column_names if c not in spec.properties]
+    if unknown:
+        raise InputError(
+            f"{label} table: unknown propert{'y' if len(unknown) == 1 else 'ies'}"
+            f" {', '.join(unknown)} (known: {', '.join(spec.properties)})"
+        )
+    keys = table[key]
+
+    def naming(index: int) -> str:
+        return f"{label} {keys[index].as_py()!r}"
+
+    nulls = pc.indices_nonzero(pc.is_null(keys))
+    if len(nulls):
+        raise InputError(f"{label} table, row {nulls[0].as_py()}: key {key!r} is null")
+    columns = {
+        name: _check_type(label, table, name, ARROW_TYPES[spec.properties[name]], naming)
+        for name in (n for n in spec.properties if n in table.column_names)
+    }
+    out = pa.table(columns)
+    if out.num_rows and pc.count_distinct(out[key]).as_py() != out.num_rows:
+        counts = pc.value_counts(out[key])
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+        raise InputError(
+            f"{label} {repeated[0]['values'].as_py()!r}: key {key!r} repeated"
+            f" ({len(repeated)} repeated key(s) in {label})"
+        )
+    return out
+
+
+def _conform_rels(schema: GraphSchema, rtype: str, table: pa.Table) -> pa.Table:
+    spec = schema.rel(rtype)
+    target = schema.rel_schema(rtype)
+    for needed in ("start", "end"):
+        if needed not in table.column_names:
+            raise InputError(f"{rtype} table: column {needed!r} is missing")
+    unknown = [c for c in table.column_names if c not in target.names]
+    if unknown:
+        raise InputError(
+            f"{rtype} table: unknown column(s) {', '.join(unknown)}"
+            f" (known: {', '.join(target.names)})"
+        )
+
+    def naming(index: int) -> str:
+        return (
+            f"relationship {spec.start} {table['start'][index].as_py()!r}"
+            f" -> {spec.end} {table['end'][index].as_py()!r}"
+        )
+
+    for side in ("start", "end"):
+        nulls = pc.indices_nonzero(pc.is_null(table[side]))
+        if len(nulls):
+            raise InputError(f"{rtype} {naming(nulls[0].as_py())}: {side} key is null")
+    columns = {
+        f.name: _check_type(rtype, table, f.name, f.type, naming)
+        for f in target
+        if f.name in table.column_names
+    }
+    return pa.table(columns)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    return con.sql(sql).to_arrow_table()
+
+
+def _catalogue_tables(catalogue: Catalogue) -> dict[str, pa.Table]:
+    villages = catalogue.villages
+    counts = np.array([v.grids for v in villages], dtype=np.int64)
+    village_index = np.repeat(np.arange(len(villages)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    number = np.arange(len(village_index)) - starts + 1
+    vcode = pa.array([v.code for v in villages]).take(pa.array(village_index))
+    grid_code = pc.binary_join_element_wise(
+        vcode, pc.utf8_lpad(pa.array(number).cast(pa.string()), 3, "0"), "G"
+    )
+    return {
+        "departments": pa.Table.from_pylist([d.model_dump() for d in catalogue.departments]),
+        "items": pa.Table.from_pylist(
+            [i.model_dump() for i in catalogue.benefit_items],
+            schema=pa.schema(
+                [
+                    ("code", pa.string()),
+                    ("name", pa.string()),
+                    ("name_en", pa.string()),
+                    ("department", pa.string()),
+                    ("monthly_amount", pa.int64()),
+                    ("exclusive_group", pa.string()),
+                ]
+            ),
+        ),
+        "channels": pa.Table.from_pylist(
+            [
+                {
+                    **c.model_dump(),
+                    **{k: str(getattr(c, k)) for k in ("polarity", "strength", "identifier")},
+                }
+                for c in catalogue.channels
+            ]
+        ),
+        "grids": pa.table(
+            {
+                "code": grid_code,
+                "village": vcode,
+                "village_name": pa.array([v.name for v in villages]).take(pa.array(village_index)),
+                "township": pa.array([v.township for v in villages]).take(pa.array(village_index)),
+                "district": pa.array([v.district for v in villages]).take(pa.array(village_index)),
+            }
+        ),
+    }
+
+
+def build_graph(
+    catalogue: Catalogue,
+    persons: pa.Table,
+    records: pa.Table,
+    resolution: pa.Table,
+    enrollments: pa.Table,
+    events: pa.Table,
+    *,
+    certifications: pa.Table | None = None,
+    enrollment_status: pa.Table | None = None,
+    flags: pa.Table | None = None,
+    tasks: pa.Table | None = None,
+    schema: GraphSchema | None = None,
+) -> GraphTables:
+    """The pipeline's tables as one graph, checked: every edge's ends are present.
+
+    Parameters
+    ----------
+    catalogue : the departments, items, channels and geography (all grids become Grid nodes).
+    persons : PERSON rows (linkgraph.tables.PERSON).
+    records, resolution : ROSTER rows and the RESOLUTION of each to a person.
+    enrollments : ENROLLMENT rows (one per roster record).
+    events : LINKED_EVENT rows; those with no person are left out (see schema.cypher).
+    certifications : optional; person_id, status, method, certified_on, valid_until,
+        rule, evidence_event_ids (and cert_id, else ``person_id@certified_on``).
+    enrollment_status : optional; enrollment_id, status, valid_until, reason.
+    flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_ids,
+        amount_at_risk, months, status, detail.
+    tasks : optional; task_id, person_id, grid, kind, due_on, status, reason.
+
+    Returns
+    -------
+    GraphTables, conformed to ``cypher/schema.cypher``.
+
+    Raises
+    ------
+    InputError
+        A table lacks a column or has a wrong type (naming table and column), or a
+        relationship's end node is missing (naming the relationship).
+    """
+    schema = schema or load_schema()
+    con = duckdb.connect()
+    con.register("persons", conform(persons, PERSON, "persons"))
+    con.register("records", conform(records, ROSTER, "records"))
+    con.register("resolution", conform(resolution, RESOLUTION, "resolution"))
+    con.register("enrollments", conform(enrollments, ENROLLMENT, "enrollments"))
+    con.register("events", conform(events, LINKED_EVENT, "events"))
+    for name, table in _catalogue_tables(catalogue).items():
+        con.register(name, table)
+
+    nodes: dict[str, pa.Table] = {
+        "Department": _arrow(con, "SELECT code, name, name_en FROM departments"),
+        "BenefitItem": _arrow(con, "SELECT * FROM items"),
+        "Channel": _arrow(
+            con, "SELECT code, name, name_en, polarity, strength, identifier FROM channels"
+        ),
+        "Grid": _arrow(con, "SELECT * FROM grids"),
+        "Person": _arrow(
+            con,
+            "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
+            " district FROM persons",
+        ),
+        "SourceRecord": _arrow(
+            con,
+            "SELECT record_id, source, name, id_number, birth_date, address, sscard_no"
+            " FROM records",
+        ),
+        "Enrollment": _arrow(
+            con,
+            "SELECT enrollment_id, item_code, enrolled_on, paid_until,"
+            " monthly_amount::BIGINT AS monthly_amount FROM enrollments",
+        ),
+        "Phone": _arrow(
+            con, "SELECT DISTINCT phone AS number FROM persons WHERE phone IS NOT NULL ORDER BY 1"
+        ),
+        "BankAccount": _arrow(
+            con,
+            "SELECT DISTINCT bank_account AS number FROM enrollments"
+            " WHERE bank_account IS NOT NULL ORDER BY 1",
+        ),
+        "EvidenceEvent": _arrow(
+            con,
+            "SELECT event_id, channel, occurred_on, reported_on, linked_by FROM events"
+            " WHERE person_id IS NOT NULL",
+        ),
+    }
+    rels: dict[str, pa.Table] = {
+        "ADMINISTERS": _arrow(con, 'SELECT department AS start, code AS "end" FROM items'),
+        "PROVIDED_BY": _arrow(con, 'SELECT code AS start, department AS "end" FROM channels'),
+        "RESOLVES_TO": _arrow(
+            con,
+            'SELECT record_id AS start, person_id AS "end", band, match_probability'
+            " FROM resolution",
+        ),
+        "RECORDS": _arrow(
+            con,
+            'SELECT r.record_id AS start, e.enrollment_id AS "end" FROM records r'
+            " JOIN enrollments e ON e.enrollment_id = r.record_id",
+        ),
+        "HAS": _arrow(con, 'SELECT person_id AS start, enrollment_id AS "end" FROM enrollments'),
+        "OF": _arrow(con, 'SELECT enrollment_id AS start, item_code AS "end" FROM enrollments'),
+        "PAID_TO": _arrow(
+            con,
+            'SELECT enrollment_id AS start, bank_account AS "end" FROM enrollments'
+            " WHERE bank_account IS NOT NULL",
+        ),
+        "REACHABLE_AT": _arrow(
+            con, 'SELECT person_id AS start, phone AS "end" FROM persons WHERE phone IS NOT NULL'
+        ),
+        "LIVES_IN": _arrow(
+            con, 'SELECT person_id AS start, grid AS "end" FROM persons WHERE grid IS NOT NULL'
+        ),
+        "HAS_EVIDENCE": _arrow(
+            con,
+            'SELECT person_id AS start, event_id AS "end" FROM events WHERE person_id IS NOT NULL',
+        ),
+        "FROM": _arrow(
+            con,
+            'SELECT event_id AS start, channel AS "end" FROM events WHERE person_id IS NOT NULL',
+        ),
+    }
+    if enrollment_status is not None:
+        _require(enrollment_status, "enrollment_status", ("enrollment_id", "status", "valid_until"))
+        con.register("enrollment_status", enrollment_status)
+        reason = "s.reason" if "reason" in enrollment_status.column_names else "NULL::VARCHAR"
+        nodes["Enrollment"] = _arrow(
+            con,
+            "SELECT e.enrollment_id, e.item_code, e.enrolled_on, e.paid_until,"
+            " e.monthly_amount::BIGINT AS monthly_amount, s.status,"
+            f" s.valid_until::DATE AS valid_until, {reason} AS reason"
+            " FROM enrollments e LEFT JOIN enrollment_status s USING (enrollment_id)",
+        )
+        unknown = _arrow(
+            con,
+            "SELECT enrollment_id FROM enrollment_status"
+            " ANTI JOIN enrollments USING (enrollment_id) LIMIT 1",
+        )
+        if unknown.num_rows:
+            raise InputError(
+                f"enrollment_status {unknown['enrollment_id'][0].as_py()!r}:"
+                " enrolment Enrollment is not there"
+            )
+    if certifications is not None:
+        _require(
+            certifications,
+            "certifications",
+            ("person_id", "status", "method", "certified_on", "valid_until", "rule"),
+        )
+        con.register("certs_in", certifications)
+        cert_id = (
+            "cert_id"
+            if "cert_id" in certifications.column_names
+            else "person_id || '@' || strftime(certified_on::DATE, '%Y-%m-%d')"
+        )
+        evidence = (
+            "evidence_event_ids"
+            if "evidence_event_ids" in certifications.column_names
+            else "[]::BIGINT[]"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE certs AS SELECT {cert_id} AS cert_id, person_id, status, method,"
+            " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until, rule,"
+            f" {evidence} AS evidence_event_ids FROM certs_in"
+        )
+        nodes["Certification"] = _arrow(
+            con, "SELECT cert_id, status, method, certified_on, valid_until, rule FROM certs"
+        )
+        rels["CERTIFIED_BY"] = _arrow(con, 'SELECT person_id AS start, cert_id AS "end" FROM certs')
+        rels["BASED_ON"] = _arrow(
+            con,
+            'SELECT DISTINCT cert_id AS start, unnest(evidence_event_ids) AS "end" FROM certs',
+        )
+    if flags is not None:
+        _require(flags, "flags", ("flag_id", "kind", "person_ids", "enrollment_ids"))
+        con.register("flags", flags)
+        props = [
+            c for c in ("amount_at_risk", "months", "status", "detail") if c in flags.column_names
+        ]
+        nodes["Flag"] = _arrow(
+            con, f"SELECT flag_id, kind{''.join(', ' + c for c in props)} FROM flags"
+        )
+        rels["CONCERNS"] = _arrow(
+            con, 'SELECT DISTINCT flag_id AS start, unnest(person_ids) AS "end" FROM flags'
+        )
+        rels["ON"] = _arrow(
+            con, 'SELECT DISTINCT flag_id AS start, unnest(enrollment_ids) AS "end" FROM flags'
+        )
+        if "evidence_event_ids" in flags.column_names:
+            rels["CITES"] = _arrow(
+                con,
+                'SELECT DISTINCT flag_id AS start, unnest(evidence_event_ids) AS "end" FROM flags',
+            )
+    if tasks is not None:
+        _require(tasks, "tasks", ("task_id", "person_id", "grid", "kind"))
+        con.register("tasks", tasks)
+        props = [c for c in ("due_on", "status", "reason") if c in tasks.column_names]
+        nodes["Task"] = _arrow(
+            con, f"SELECT task_id, kind{''.join(', ' + c for c in props)} FROM tasks"
+        )
+        rels["FOR"] = _arrow(con, 'SELECT task_id AS start, person_id AS "end" FROM tasks')
+        rels["IN"] = _arrow(
+            con, 'SELECT task_id AS start, grid AS "end" FROM tasks WHERE grid IS NOT NULL'
+        )
+    graph = GraphTables(nodes, rels).conformed(schema)
+    graph.check_references(schema)
+    return graph
+
+
+def _require(table: pa.Table, what: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InputError(f"{what}: missing column(s) {', '.join(missing)}")

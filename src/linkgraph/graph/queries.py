@@ -1,0 +1,436 @@
+"""The Cypher library and its embedded twins: name -> (cypher file, embedded function).
+
+Each query lives in ``cypher/queries/<name>.cypher``, runnable as is in the Neo4j
+Browser once its ``:param`` lines (in the header) are set. The header is the
+single description of the query: its parameters (name, example value and so
+type, whether required) and its result columns are parsed from it here::
+
+    // Parameters:
+    //   :param person_id => 'P0000001'          (required) the person
+    // Returns: kind, id, detail, since, until, note
+
+The embedded twin of each query reads the DuckDB node and relationship tables of
+:class:`~linkgraph.graph.embedded_store.EmbeddedStore` (``n_<label>``,
+``r_<type>``) and, where the answer is a traversal, builds the small networkx
+graph it needs. Twins return the same columns, values and order as the Cypher.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import networkx as nx
+
+from linkgraph.errors import InputError
+from linkgraph.graph.schema import CYPHER_DIR
+
+QUERY_DIR = CYPHER_DIR / "queries"
+
+Row = dict[str, Any]
+Embedded = Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], Any]
+
+_PARAM = re.compile(
+    r"^//\s*:param\s+(\w+)\s*=>\s*('[^']*'|-?\d+|date\('\d{4}-\d{2}-\d{2}'\))\s*(.*)$"
+)
+_RETURNS = re.compile(r"^//\s*Returns:\s*(.+?)\s*(?:—.*)?$")
+
+
+def node_table(label: str) -> str:
+    """The embedded store's table of ``label`` nodes: ``n_person``."""
+    return f"n_{label.lower()}"
+
+
+def rel_table(rtype: str) -> str:
+    """The embedded store's table of ``rtype`` relationships: ``r_has_evidence``."""
+    return f"r_{rtype.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    kind: type  # str, int or dt.date
+    example: Any
+    required: bool
+    doc: str
+
+    def coerce(self, value: Any) -> Any:
+        if self.kind is dt.date:
+            if isinstance(value, dt.date):
+                return value
+            try:
+                return dt.date.fromisoformat(str(value))
+            except ValueError:
+                raise InputError(
+                    f"parameter {self.name!r}: {value!r} is not a date (YYYY-MM-DD)"
+                ) from None
+        if self.kind is int:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise InputError(f"parameter {self.name!r}: {value!r} is not an integer") from None
+        return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryQuery:
+    """A named query (or write procedure) of the library."""
+
+    name: str
+    path: Path
+    params: dict[str, Param]
+    columns: tuple[str, ...]
+    write: bool
+    embedded: Embedded
+    summary: str
+
+    @property
+    def cypher(self) -> str:
+        """The statement the driver runs: the file without its comment lines."""
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        return "\n".join(line for line in lines if not line.lstrip().startswith("//")).strip()
+
+    def bind(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Check and type the caller's parameters; fill the optional ones from the header."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            raise InputError(
+                f"query {self.name!r}: unknown parameter(s) {', '.join(unknown)}"
+                f" (allowed: {', '.join(self.params) or 'none'})"
+            )
+        bound = {}
+        for name, param in self.params.items():
+            if name in given and given[name] is not None:
+                bound[name] = param.coerce(given[name])
+            elif param.required:
+                raise InputError(
+                    f"query {self.name!r}: parameter {name!r} is required (e.g. {param.example!r})"
+                )
+            else:
+                bound[name] = param.example
+        return bound
+
+
+def _literal(text: str) -> tuple[type, Any]:
+    if text.startswith("'"):
+        return str, text[1:-1]
+    if text.startswith("date("):
+        return dt.date, dt.date.fromisoformat(text[6:-2])
+    return int, int(text)
+
+
+def _library_query(name: str, embedded: Embedded, *, write: bool = False) -> LibraryQuery:
+    path = QUERY_DIR / f"{name}.cypher"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    params: dict[str, Param] = {}
+    columns: tuple[str, ...] = ()
+    for line in lines:
+        if match := _PARAM.match(line.strip()):
+            pname, literal, rest = match.groups()
+            kind, example = _literal(literal)
+            required = "(required)" in rest
+            doc = rest.replace("(required)", "").strip()
+            params[pname] = Param(pname, kind, example, required, doc)
+        elif match := _RETURNS.match(line.strip()):
+            columns = tuple(c.strip() for c in match.group(1).split(","))
+    if not columns:
+        raise InputError(f"{path.name}: header has no 'Returns:' line")
+    summary = lines[0].lstrip("/ ").strip() if lines else name
+    return LibraryQuery(name, path, params, columns, write, embedded, summary)
+
+
+# ------------------------------------------------------------------ embedded twins
+# Each takes the store's DuckDB connection and the bound parameters.
+
+P, E, EV = node_table("Person"), node_table("Enrollment"), node_table("EvidenceEvent")
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> list[Row]:
+    result = con.execute(sql, params or {})
+    names = [d[0] for d in result.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def person_360(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Everything linked to one person: the ego graph of radius 1 around the person node.
+
+    The graph is built from the rows of every relationship table that touch
+    the person (a few dozen edges), so the cost is that of the person's own
+    degree, whatever the size of the city.
+
+    Complexity: O(deg(p)) index lookups plus O(deg(p)) networkx work.
+    """
+    pid = params["person_id"]
+    g = nx.MultiDiGraph()
+    person = _rows(
+        con, f"SELECT person_id, name, birth_date, grid FROM {P} WHERE person_id = $p", {"p": pid}
+    )
+    if not person:
+        return []
+    me = ("Person", pid)
+    g.add_node(
+        me,
+        kind="person",
+        id=pid,
+        detail=person[0]["name"],
+        since=person[0]["birth_date"],
+        until=None,
+        note=person[0]["grid"],
+    )
+    neighbours = {
+        # rel type -> (SQL of id, detail, since, until, note; row kind)
+        "RESOLVES_TO": (
+            f"SELECT r.record_id AS id, r.source AS detail, NULL::DATE AS since,"
+            f" NULL::DATE AS until, x.band AS note FROM {rel_table('RESOLVES_TO')} x"
+            f' JOIN {node_table("SourceRecord")} r ON r.record_id = x.start WHERE x."end" = $p',
+            "record",
+        ),
+        "HAS": (
+            f"SELECT e.enrollment_id AS id, e.item_code AS detail, e.enrolled_on AS since,"
+            f" e.paid_until AS until, e.status AS note FROM {rel_table('HAS')} x"
+            f' JOIN {E} e ON e.enrollment_id = x."end" WHERE x.start = $p',
+            "enrollment",
+        ),
+        "HAS_EVIDENCE": (
+            f"SELECT e.event_id::VARCHAR AS id, e.channel AS detail, e.occurred_on AS since,"
+            f" NULL::DATE AS until, e.linked_by AS note FROM {rel_table('HAS_EVIDENCE')} x"
+            f' JOIN {EV} e ON e.event_id = x."end" WHERE x.start = $p',
+            "evidence",
+        ),
+        "CERTIFIED_BY": (
+            f"SELECT c.cert_id AS id, c.status AS detail, c.certified_on AS since,"
+            f" c.valid_until AS until, c.method AS note FROM {rel_table('CERTIFIED_BY')} x"
+            f' JOIN {node_table("Certification")} c ON c.cert_id = x."end" WHERE x.start = $p',
+            "certification",
+        ),
+        "CONCERNS": (
+            f"SELECT f.flag_id AS id, f.kind AS detail, NULL::DATE AS since, NULL::DATE AS until,"
+            f" f.status AS note FROM {rel_table('CONCERNS')} x"
+            f' JOIN {node_table("Flag")} f ON f.flag_id = x.start WHERE x."end" = $p',
+            "flag",
+        ),
+        "FOR": (
+            f"SELECT t.task_id AS id, t.kind AS detail, t.due_on AS since, NULL::DATE AS until,"
+            f" t.status AS note FROM {rel_table('FOR')} x"
+            f' JOIN {node_table("Task")} t ON t.task_id = x.start WHERE x."end" = $p',
+            "task",
+        ),
+        "REACHABLE_AT": (
+            f'SELECT x."end" AS id, NULL::VARCHAR AS detail, NULL::DATE AS since,'
+            f" NULL::DATE AS until, NULL::VARCHAR AS note FROM {rel_table('REACHABLE_AT')} x"
+            " WHERE x.start = $p",
+            "phone",
+        ),
+    }
+    for rtype, (sql, kind) in neighbours.items():
+        for row in _rows(con, sql, {"p": pid}):
+            node = (kind, row["id"])
+            g.add_node(node, kind=kind, **row)
+            g.add_edge(me, node, key=rtype)
+    ego = nx.ego_graph(g, me, radius=1, undirected=True)
+    rows = [
+        {c: data[c] for c in ("kind", "id", "detail", "since", "until", "note")}
+        for _, data in ego.nodes(data=True)
+    ]
+    return sorted(rows, key=lambda r: (r["kind"], r["id"]))
+
+
+def duplicate_claims(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Persons enrolled twice in one item, or in two items of one exclusive group (SQL joins)."""
+    return _rows(
+        con,
+        f"""
+        WITH claims AS (
+            SELECT h.start AS person_id, e.enrollment_id, e.monthly_amount, i.code AS item,
+                   i.exclusive_group AS grp
+            FROM {rel_table("HAS")} h
+            JOIN {E} e ON e.enrollment_id = h."end"
+            JOIN {rel_table("OF")} o ON o.start = e.enrollment_id
+            JOIN {node_table("BenefitItem")} i ON i.code = o."end"
+        )
+        SELECT person_id, 'same_item' AS kind, item AS detail,
+               list(enrollment_id ORDER BY enrollment_id) AS enrollment_ids,
+               sum(monthly_amount)::BIGINT AS monthly_total
+        FROM claims GROUP BY person_id, item HAVING count(*) > 1
+        UNION ALL
+        SELECT person_id, 'exclusive_group', grp,
+               list(enrollment_id ORDER BY enrollment_id), sum(monthly_amount)::BIGINT
+        FROM claims WHERE grp IS NOT NULL
+        GROUP BY person_id, grp HAVING count(DISTINCT item) > 1
+        ORDER BY person_id, kind, detail
+        """,
+    )
+
+
+def paid_after_death(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Enrolments paid past the month of the person's earliest death report (SQL joins)."""
+    return _rows(
+        con,
+        f"""
+        WITH deaths AS (
+            SELECT h.start AS person_id, min(v.occurred_on) AS death_date
+            FROM {rel_table("HAS_EVIDENCE")} h
+            JOIN {EV} v ON v.event_id = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            WHERE f."end" IN ('DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT')
+            GROUP BY h.start
+        ), paid AS (
+            SELECT d.person_id, d.death_date, e.enrollment_id, e.item_code, e.paid_until,
+                   e.monthly_amount,
+                   (year(e.paid_until) * 12 + month(e.paid_until))
+                   - (year(d.death_date) * 12 + month(d.death_date)) AS months
+            FROM deaths d
+            JOIN {rel_table("HAS")} h ON h.start = d.person_id
+            JOIN {E} e ON e.enrollment_id = h."end"
+        )
+        SELECT person_id, death_date, enrollment_id, item_code, paid_until,
+               months::BIGINT AS months, (months * monthly_amount)::BIGINT AS amount
+        FROM paid WHERE months > 0
+        ORDER BY person_id, enrollment_id
+        """,
+    )
+
+
+def shared_identifiers(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Bank accounts and phones used by ``min_persons`` or more persons.
+
+    Builds the bipartite person–identifier graph restricted to identifiers held
+    by more than one person (found first by an SQL GROUP BY, so the graph holds
+    only the shared part of the city), then reads each identifier's neighbours.
+
+    Complexity: O(E) SQL scan of PAID_TO/HAS/REACHABLE_AT, then O(shared edges).
+    """
+    pairs = _rows(
+        con,
+        f"""
+        WITH held AS (
+            SELECT DISTINCT 'bank_account' AS kind, p."end" AS number, h.start AS person_id
+            FROM {rel_table("PAID_TO")} p JOIN {rel_table("HAS")} h ON h."end" = p.start
+            UNION
+            SELECT 'phone', "end", start FROM {rel_table("REACHABLE_AT")}
+        ), shared AS (
+            SELECT kind, number FROM held GROUP BY kind, number HAVING count(*) >= $m
+        )
+        SELECT kind, number, person_id FROM held JOIN shared USING (kind, number)
+        """,
+        {"m": max(2, params["min_persons"])},
+    )
+    g = nx.Graph()
+    for row in pairs:
+        g.add_node((row["kind"], row["number"]), bipartite=0)
+        g.add_edge((row["kind"], row["number"]), ("person", row["person_id"]))
+    rows = []
+    for node, data in g.nodes(data=True):
+        if data.get("bipartite") == 0:
+            persons = sorted(p for _, p in g.neighbors(node))
+            rows.append(
+                {"kind": node[0], "number": node[1], "persons": len(persons), "person_ids": persons}
+            )
+    return sorted(rows, key=lambda r: (r["kind"], r["number"]))
+
+
+def no_trace(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Persons with no positive evidence from ``since`` to ``until``, by grid (SQL anti-join)."""
+    return _rows(
+        con,
+        f"""
+        WITH traced AS (
+            SELECT DISTINCT h.start AS person_id
+            FROM {rel_table("HAS_EVIDENCE")} h
+            JOIN {EV} v ON v.event_id = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            JOIN {node_table("Channel")} c ON c.code = f."end"
+            WHERE c.polarity = 'positive' AND v.occurred_on BETWEEN $since AND $until
+        )
+        SELECT g.code AS grid, g.village_name AS village, count(*)::BIGINT AS persons,
+               list(p.person_id ORDER BY p.person_id) AS person_ids
+        FROM {P} p
+        JOIN {rel_table("LIVES_IN")} l ON l.start = p.person_id
+        JOIN {node_table("Grid")} g ON g.code = l."end"
+        WHERE p.person_id NOT IN (SELECT person_id FROM traced)
+        GROUP BY g.code, g.village_name
+        ORDER BY grid
+        """,
+        {"since": params["since"], "until": params["until"]},
+    )
+
+
+def certification_coverage(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Enrolments whose person holds a certification valid on ``on``, by department and item."""
+    return _rows(
+        con,
+        f"""
+        WITH certified AS (
+            SELECT DISTINCT cb.start AS person_id
+            FROM {rel_table("CERTIFIED_BY")} cb
+            JOIN {node_table("Certification")} c ON c.cert_id = cb."end"
+            WHERE c.status = 'certified' AND c.certified_on <= $on AND c.valid_until >= $on
+        ), claims AS (
+            SELECT a.start AS department, i.code AS item_code, e.enrollment_id,
+                   h.start IN (SELECT person_id FROM certified) AS ok
+            FROM {rel_table("ADMINISTERS")} a
+            JOIN {node_table("BenefitItem")} i ON i.code = a."end"
+            JOIN {rel_table("OF")} o ON o."end" = i.code
+            JOIN {E} e ON e.enrollment_id = o.start
+            JOIN {rel_table("HAS")} h ON h."end" = e.enrollment_id
+        )
+        SELECT department, item_code, count(*)::BIGINT AS enrollments,
+               count(*) FILTER (WHERE ok)::BIGINT AS certified,
+               round(1000.0 * count(*) FILTER (WHERE ok) / count(*)) / 10.0 AS coverage_pct
+        FROM claims GROUP BY department, item_code
+        ORDER BY department, item_code
+        """,
+        {"on": params["on"]},
+    )
+
+
+def spread_certification(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> int:
+    """Copy each certified person's latest certification onto all their enrolments.
+
+    One certification, every benefit (互认): for each person with a Certification,
+    the latest one (by certified_on, then cert_id) sets each of the person's
+    enrolments' ``status`` (``pay`` when it is ``certified`` and valid on ``on``,
+    ``hold`` when it records a death or other negative finding, else ``warning``),
+    ``valid_until`` and ``certified_by``. Returns the number of enrolments set.
+    """
+    sql = f"""
+        WITH latest AS (
+            SELECT cb.start AS person_id, arg_max(c.cert_id, (c.certified_on, c.cert_id)) AS cert_id
+            FROM {rel_table("CERTIFIED_BY")} cb
+            JOIN {node_table("Certification")} c ON c.cert_id = cb."end"
+            GROUP BY cb.start
+        ), target AS (
+            SELECT h."end" AS enrollment_id, c.cert_id, c.valid_until,
+                   CASE WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
+                        WHEN c.status IN ('deceased', 'negative', 'hold') THEN 'hold'
+                        ELSE 'warning' END AS status
+            FROM latest l
+            JOIN {node_table("Certification")} c ON c.cert_id = l.cert_id
+            JOIN {rel_table("HAS")} h ON h.start = l.person_id
+        )
+        UPDATE {E} SET status = t.status, valid_until = t.valid_until, certified_by = t.cert_id
+        FROM target t WHERE {E}.enrollment_id = t.enrollment_id
+    """
+    result = con.execute(sql, {"on": params["on"]}).fetchone()
+    return int(result[0]) if result else 0
+
+
+QUERIES: dict[str, LibraryQuery] = {
+    q.name: q
+    for q in (
+        _library_query("person_360", person_360),
+        _library_query("duplicate_claims", duplicate_claims),
+        _library_query("paid_after_death", paid_after_death),
+        _library_query("shared_identifiers", shared_identifiers),
+        _library_query("no_trace", no_trace),
+        _library_query("certification_coverage", certification_coverage),
+        _library_query("spread_certification", spread_certification, write=True),
+    )
+}

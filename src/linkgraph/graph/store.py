@@ -1,0 +1,230 @@
+"""The graph-store port: one small interface, two adapters (embedded DuckDB+networkx, Neo4j).
+
+Callers (pipeline, API, certification) use only the public methods of
+:class:`GraphStore`. Those do the bookkeeping — checking tables against the
+schema, refusing dangling references, cutting batches, timing, mapping named
+queries and their parameters — and then call a few small abstract hooks that
+each adapter fills in (cosmicpython's repository shape).
+
+Writes go through a unit of work per batch: ``_begin`` opens a transaction, the
+``_write_*`` hooks add to it, and it is rolled back unless ``_commit`` is
+reached, so a batch interrupted halfway leaves the store as it was before that
+batch.
+
+No caller Cypher or SQL text is ever executed: ``query`` and ``apply`` take the
+name of a library query (``linkgraph.graph.queries.QUERIES``) and its parameters.
+
+    >>> from linkgraph.graph import open_store
+    >>> with open_store() as store:                            # doctest: +SKIP
+    ...     store.load(graph)
+    ...     store.query("person_360", person_id="P0000001")
+    ...     store.apply("spread_certification", on="2026-12-31")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from linkgraph.errors import InputError
+from linkgraph.graph.model import GraphTables
+from linkgraph.graph.queries import QUERIES, LibraryQuery
+from linkgraph.graph.schema import GraphSchema, load_schema
+
+if TYPE_CHECKING:
+    from linkgraph.config import Settings
+
+__all__ = ["GraphStore", "LoadReport", "open_store"]
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    """What a load or upsert wrote: rows by label/type, batches and wall time."""
+
+    rows: dict[str, int]
+    batches: int
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+class GraphStore(ABC):
+    """A graph store holding the model of ``cypher/schema.cypher``.
+
+    Public methods (the port): :meth:`load`, :meth:`upsert`, :meth:`query`,
+    :meth:`apply`, :meth:`counts`, :meth:`ping`, :meth:`close`; also a context
+    manager. Adapters implement the ``_``-prefixed hooks only.
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, schema: GraphSchema | None = None) -> None:
+        self.schema = schema or load_schema()
+
+    # ------------------------------------------------------------------ public
+
+    def load(self, tables: GraphTables) -> LoadReport:
+        """Replace the store's whole content with ``tables`` (the bulk initial load).
+
+        Raises InputError (wrong type, repeated key, dangling reference — naming
+        the record) before anything is written.
+        """
+        started = time.perf_counter()
+        graph = tables.conformed(self.schema)
+        graph.check_references(self.schema)
+        self._bulk_load(graph)
+        return LoadReport(graph.counts(), 1, time.perf_counter() - started)
+
+    def upsert(self, tables: GraphTables, *, batch_size: int = 50_000) -> LoadReport:
+        """Merge ``tables`` into the store: nodes by key, relationships by (start, end).
+
+        Present properties are set, absent ones left alone. Work is cut into
+        batches of at most ``batch_size`` rows (node tables first); each batch is
+        one transaction, so an interruption leaves every earlier batch written
+        and the interrupted one not at all. References may point at nodes the
+        store already holds.
+        """
+        started = time.perf_counter()
+        graph = tables.conformed(self.schema)
+        graph.check_references(self.schema, existing=self._existing_keys)
+        n = 0
+        for batch in graph.batches(batch_size):
+            self._write_batch(batch)
+            n += 1
+        return LoadReport(graph.counts(), n, time.perf_counter() - started)
+
+    def query(self, name: str, **params: Any) -> list[Row]:
+        """Run the named library query; rows are dicts, in the query's fixed order."""
+        spec = _library(name, write=False)
+        return self._run_query(spec, spec.bind(params))
+
+    def apply(self, name: str, **params: Any) -> int:
+        """Run the named write procedure; returns how many nodes or relationships it changed."""
+        spec = _library(name, write=True)
+        return self._run_write(spec, spec.bind(params))
+
+    def counts(self) -> dict[str, int]:
+        """Node count per label and relationship count per type (every one, zeros included)."""
+        found = self._counts()
+        return {
+            **{label: found.get(label, 0) for label in self.schema.nodes},
+            **{rtype: found.get(rtype, 0) for rtype in self.schema.relationships},
+        }
+
+    def ping(self) -> None:
+        """Return if the store answers; raise StoreUnavailable otherwise."""
+        self._ping()
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- unit of work
+
+    def _write_batch(self, batch: GraphTables) -> None:
+        tx = self._begin()
+        try:
+            for label, table in batch.nodes.items():
+                self._write_nodes(tx, label, table)
+            for rtype, table in batch.relationships.items():
+                self._write_relationships(tx, rtype, table)
+            self._commit(tx)
+        except BaseException:
+            self._rollback(tx)
+            raise
+
+    # ------------------------------------------------------------------- hooks
+
+    @abstractmethod
+    def _bulk_load(self, tables: GraphTables) -> None:
+        """Replace everything with ``tables`` (already conformed and checked)."""
+
+    @abstractmethod
+    def _begin(self) -> Any:
+        """Open a write transaction; return its handle."""
+
+    @abstractmethod
+    def _write_nodes(self, tx: Any, label: str, table: pa.Table) -> None:
+        """Merge node rows by key, setting the columns present."""
+
+    @abstractmethod
+    def _write_relationships(self, tx: Any, rtype: str, table: pa.Table) -> None:
+        """Merge relationship rows by (start, end), setting the columns present."""
+
+    @abstractmethod
+    def _commit(self, tx: Any) -> None: ...
+
+    @abstractmethod
+    def _rollback(self, tx: Any) -> None: ...
+
+    @abstractmethod
+    def _existing_keys(self, label: str, keys: pa.Array) -> pa.Array:
+        """Those of ``keys`` the store holds as ``label`` nodes."""
+
+    @abstractmethod
+    def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]: ...
+
+    @abstractmethod
+    def _run_write(self, spec: LibraryQuery, params: dict[str, Any]) -> int: ...
+
+    @abstractmethod
+    def _counts(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _ping(self) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+
+def _library(name: str, *, write: bool) -> LibraryQuery:
+    spec = QUERIES.get(name)
+    if spec is None or spec.write != write:
+        names = sorted(n for n, q in QUERIES.items() if q.write == write)
+        kind = "write procedure" if write else "query"
+        raise InputError(f"unknown {kind} {name!r} (known: {', '.join(names)})")
+    return spec
+
+
+def open_store(settings: Settings | None = None) -> GraphStore:
+    """The store ``settings.backend`` names: ``embedded`` (DuckDB file) or ``neo4j``."""
+    from linkgraph.config import get_settings
+
+    settings = settings or get_settings()
+    if settings.backend == "neo4j":
+        from linkgraph.graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore.from_settings(settings)
+    from linkgraph.graph.embedded_store import EmbeddedStore
+
+    return EmbeddedStore(settings.data_dir / "graph.duckdb")
+
+
+def as_date(value: Any, name: str) -> dt.date:
+    """A date parameter given as ``date`` or ISO text."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"parameter {name!r}: {value!r} is not a date (YYYY-MM-DD)") from None
