@@ -13,10 +13,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from truth_inputs import truth_inputs
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.graph import GraphTables, build_graph
-from truth_inputs import truth_inputs
 
 
 def truth_records(city: Path) -> tuple[pa.Table, pa.Table]:

@@ -34,6 +34,7 @@ opening it gets :class:`~linkgraph.errors.StoreUnavailable`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -213,10 +214,8 @@ class EmbeddedStore(GraphStore):
         tx.commit()
 
     def _rollback(self, tx: duckdb.DuckDBPyConnection) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):  # no transaction left to roll back
             tx.rollback()
-        except duckdb.Error:  # no transaction left to roll back
-            pass
 
     def _existing_keys(self, label: str, keys: pa.Array) -> pa.Array:
         key = _q(self.schema.key(label))
