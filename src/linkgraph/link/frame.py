@@ -147,8 +147,13 @@ def _looks_chinese_id(values: pa.Array) -> bool:
     return bool(np.mean((lengths == 18) | (lengths == 15)) >= 0.5)
 
 
-def prepare(table: pa.Table, mapping: LinkMapping) -> Frame:
+def prepare(
+    table: pa.Table, mapping: LinkMapping, chinese_id: dict[str, bool] | None = None
+) -> Frame:
     """Normalise every mapped field of ``table`` once, columnar.
+
+    ``chinese_id`` fixes, per national_id field, whether values are read as Chinese
+    resident IDs (otherwise decided from the data: most values 15 or 18 characters).
 
     Derived columns: ``<field>`` (normalised), ``<name>__py`` (pinyin key),
     ``<id>__status`` and ``<id>__region`` (Chinese resident IDs).
@@ -173,7 +178,12 @@ def prepare(table: pa.Table, mapping: LinkMapping) -> Frame:
         if kind == "national_id":
             cleaned = pc.utf8_upper(pc.replace_substring_regex(arr, r"[\s\-']", ""))
             fn = _normaliser("resident_ids")
-            if fn is not None and _looks_chinese_id(cleaned):
+            is_chinese = (
+                chinese_id[col]
+                if chinese_id is not None and col in chinese_id
+                else _looks_chinese_id(cleaned)
+            )
+            if fn is not None and is_chinese:
                 ids: Any = fn(arr)
                 value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
                 columns[col + STATUS] = Column.from_array(ids.column("id_status"))

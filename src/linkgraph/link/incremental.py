@@ -139,7 +139,8 @@ class Resolver:
         m = self.linker.mapping
         cols = [m.record_id] + ([m.source] if m.source else []) + list(m.fields)
         row = {c: [None if record.get(c) is None else str(record.get(c))] for c in cols}
-        return prepare(pa.table({c: pa.array(v, pa.string()) for c, v in row.items()}), m)
+        table = pa.table({c: pa.array(v, pa.string()) for c, v in row.items()})
+        return prepare(table, m, chinese_id=self.frame.chinese_id)
 
     def _valid_id(self, one: Frame) -> str | None:
         if self.id_col is None:

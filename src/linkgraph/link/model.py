@@ -191,7 +191,7 @@ def estimate_u(
     n = len(frame)
     if n < 2:
         return
-    size = int(min(sample, n * (n - 1) // 2 * 4 + 10))
+    size = int(min(sample, max(50 * n, 10_000)))
     li, ri = random_pairs(n, size, seed)
     ctx = PairContext(frame, frame, li, ri)
     for k, c in enumerate(model.comparisons):
