@@ -106,6 +106,21 @@ def test_group_numerals_agree() -> None:
     assert {nz.address(f) for f in forms} == {"三合村3组"}
 
 
+def test_pinyin_key_equals_lazy_pinyin_of_whole_name() -> None:
+    """The per-segment cache gives exactly lazy_pinyin(name) (style NORMAL)."""
+    from pypinyin import Style, lazy_pinyin
+
+    rng = random.Random(3)
+    pool = "王李张刘陈曾单解朴区仇长重乐行秀英国华银行重庆长春阿依古丽买买提吕"
+    samples = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 5))) for _ in range(500)]
+    for s in samples + _corpus_raws("name"):
+        n = nz.name(s)
+        if n is None:
+            continue
+        want = " ".join(w for w in lazy_pinyin(n, style=Style.NORMAL) if w.strip())
+        assert nz.pinyin_key(s) == want.lower() or not nz._HAN_RE.search(n), s
+
+
 # --- bulk == scalar -------------------------------------------------------------------
 
 _ALPHABET = (
