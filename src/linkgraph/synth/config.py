@@ -69,6 +69,7 @@ class Situations(_Section):
     ring_size: tuple[int, int]
     imprisoned: float = Field(ge=0, le=1)
     sscard_on_roster: float = Field(ge=0, le=1)
+    sscard_departments: tuple[str, ...]
 
 
 class DeathReport(_Section):

@@ -323,7 +323,10 @@ def build_rosters(
     phone = format_phones(rng, cfg, persons["phone"].combine_chunks().take(take))
     address = format_addresses(rng, cfg, catalogue, persons, person)
     sscard = pc.if_else(
-        pa.array(rng.random(n) < cfg.situations.sscard_on_roster),
+        pa.array(
+            (rng.random(n) < cfg.situations.sscard_on_roster)
+            | np.isin(department, cfg.situations.sscard_departments)
+        ),
         persons["sscard_no"].take(take),
         pa.scalar(None, pa.string()),
     )

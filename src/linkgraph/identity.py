@@ -1,0 +1,194 @@
+"""From resolved records to persons, enrolments and evidence tied to persons.
+
+Linkage (``linkgraph.link``) says which roster records are one person. This
+module turns that into the tables the graph is built from: one canonical row
+per person (the value most records agree on, valid ID numbers first), one
+enrolment per roster record, and each evidence event tied to the person its
+identifier names. An identifier that names more than one person (a phone
+shared by a couple, a name shared by neighbours) ties nothing: evidence is
+only as good as the identity behind it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph import normalise
+from linkgraph.catalogue import Catalogue, grid_number
+from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
+
+
+def normalised_records(records: pa.Table) -> pa.Table:
+    """Roster records with the normalised columns linkage and canonicalisation read."""
+    ids = normalise.resident_ids(records["id_number"])
+    gender = pc.if_else(
+        pc.is_valid(ids["id_gender"]),
+        ids["id_gender"],
+        pc.if_else(pc.equal(records["gender"], "女"), pa.scalar("F"), pa.scalar("M")),
+    )
+    return pa.table(
+        {
+            "record_id": records["record_id"],
+            "n_name": normalise.names(records["name"]),
+            "n_id_number": ids["id_number"],
+            "id_status": ids["id_status"],
+            "n_birth_date": pc.coalesce(
+                ids["id_birth_date"], normalise.dates(records["birth_date"])
+            ),
+            "n_gender": pc.if_else(pc.is_valid(records["gender"]), gender, ids["id_gender"]),
+            "n_phone": normalise.phones(records["phone"]),
+            "n_address": normalise.addresses(records["address"]),
+            "sscard_no": records["sscard_no"],
+        }
+    )
+
+
+_PERSONS_SQL = """
+SELECT r.person_id,
+       mode(n.n_name) AS name,
+       coalesce(mode(n.n_id_number) FILTER (WHERE n.id_status IN ('valid', 'repaired')),
+                mode(n.n_id_number)) AS id_number,
+       mode(n.n_birth_date) AS birth_date,
+       mode(n.n_gender) AS gender,
+       mode(n.n_phone) AS phone,
+       mode(n.n_address) AS address
+FROM resolution r JOIN normalised n USING (record_id)
+GROUP BY r.person_id
+ORDER BY r.person_id
+"""
+
+
+def build_persons(normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue) -> pa.Table:
+    """One row per person with canonical values and the grid their home belongs to."""
+    con = duckdb.connect()
+    con.register("normalised", normalised)
+    con.register("resolution", resolution)
+    persons = con.sql(_PERSONS_SQL).to_arrow_table()
+    village, grid, district = locate(persons["address"], catalogue)
+    return conform(
+        persons.append_column("village", village)
+        .append_column("grid", grid)
+        .append_column("district", district),
+        PERSON,
+        "persons",
+    )
+
+
+def locate(
+    addresses: pa.ChunkedArray | pa.Array, catalogue: Catalogue
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Normalised addresses -> (village code, grid code, district code); null where unknown.
+
+    ``"古井镇王楼村3组12号"`` -> the village whose township and name match, and the
+    grid the city assigns to group 3, house 12 of it.
+    """
+    parts = pc.extract_regex(addresses, r"^(?P<place>.+?村)(?P<group>\d+)组(?P<house>\d+)号")
+    townships = {t.code: t.name for t in catalogue.townships}
+    places = [townships[v.township] + v.name for v in catalogue.villages]
+    index = pc.index_in(pc.struct_field(parts, "place"), pa.array(places))
+    found = index.is_valid().to_numpy(zero_copy_only=False)
+    at = index.fill_null(0).to_numpy(zero_copy_only=False)
+    villages = catalogue.villages
+    grids = np.array([v.grids for v in villages], dtype=np.int64)[at]
+    group = (
+        pc.cast(pc.struct_field(parts, "group"), pa.int64())
+        .fill_null(1)
+        .to_numpy(zero_copy_only=False)
+    )
+    house = (
+        pc.cast(pc.struct_field(parts, "house"), pa.int64())
+        .fill_null(1)
+        .to_numpy(zero_copy_only=False)
+    )
+    number = grid_number(group, house, grids)
+    codes = np.array([v.code for v in villages])[at]
+    village = pa.array(codes, mask=~found)
+    grid = pc.binary_join_element_wise(
+        village, pc.utf8_lpad(pa.array(number).cast(pa.string()), 3, "0"), "G"
+    )
+    district = pa.array(np.array([v.district for v in villages])[at], mask=~found)
+    return village, grid, district
+
+
+def build_enrollments(records: pa.Table, resolution: pa.Table, catalogue: Catalogue) -> pa.Table:
+    """One enrolment per roster record, attached to the record's person."""
+    joined = records.join(resolution.select(["record_id", "person_id"]), "record_id")
+    items = {i.code: i.department for i in catalogue.benefit_items}
+    department = pa.array(list(items.values())).take(
+        pc.index_in(joined["item_code"], pa.array(list(items)))
+    )
+    table = joined.rename_columns({"record_id": "enrollment_id"}).append_column(
+        "department", department
+    )
+    return conform(table.sort_by("enrollment_id"), ENROLLMENT, "enrollments")
+
+
+_LINK_SQL = """
+WITH keys AS (
+    SELECT 'id_number' AS kind, n_id_number AS value, person_id FROM ids
+    UNION ALL SELECT 'sscard_no', sscard_no, person_id FROM ids
+    UNION ALL SELECT 'phone', n_phone, person_id FROM ids
+    UNION ALL SELECT 'name_dob', n_name || '|' || CAST(n_birth_date AS VARCHAR), person_id FROM ids
+),
+unique_keys AS (  -- an identifier that names two persons names nobody
+    SELECT kind, value, any_value(person_id) AS person_id
+    FROM (SELECT DISTINCT kind, value, person_id FROM keys WHERE value IS NOT NULL)
+    GROUP BY kind, value HAVING count(*) = 1
+)
+SELECT e.event_id, e.channel, e.occurred_on, e.reported_on, k.person_id,
+       CASE WHEN k.person_id IS NULL THEN NULL ELSE e.kind END AS linked_by
+FROM events e LEFT JOIN unique_keys k ON k.kind = e.kind AND k.value = e.value
+ORDER BY e.channel, e.event_id
+"""
+
+
+def link_events(
+    events: pa.Table, normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue
+) -> pa.Table:
+    """Tie each evidence event to the person its identifier names (LINKED_EVENT rows)."""
+    ids = normalised.join(resolution.select(["record_id", "person_id"]), "record_id")
+    ids = ids.set_column(
+        ids.schema.get_field_index("n_id_number"),
+        "n_id_number",
+        pc.if_else(
+            pc.is_in(ids["id_status"], pa.array(["valid", "repaired"])),
+            ids["n_id_number"],
+            pa.scalar(None, pa.string()),
+        ),
+    )
+    codes = list(catalogue.channel)
+    kind = pa.array([catalogue.channel[c].identifier.value for c in codes]).take(
+        pc.index_in(events["channel"], pa.array(codes))
+    )
+    name_dob = pc.binary_join_element_wise(
+        normalise.names(events["name"]),
+        pc.cast(normalise.dates(events["birth_date"]), pa.string()),
+        "|",
+    )
+    value = pc.case_when(
+        pc.make_struct(
+            pc.equal(kind, "id_number"),
+            pc.equal(kind, "sscard_no"),
+            pc.equal(kind, "phone"),
+            pc.equal(kind, "name_dob"),
+        ),
+        normalise.resident_ids(events["id_number"])["id_number"],
+        events["sscard_no"],
+        normalise.phones(events["phone"]),
+        name_dob,
+    )
+    slim = (
+        events.select(["event_id", "channel", "occurred_on", "reported_on"])
+        .append_column("kind", kind)
+        .append_column("value", value)
+    )
+    con = duckdb.connect()
+    con.register(
+        "ids",
+        ids.select(["person_id", "n_id_number", "sscard_no", "n_phone", "n_name", "n_birth_date"]),
+    )
+    con.register("events", slim)
+    return conform(con.sql(_LINK_SQL).to_arrow_table(), LINKED_EVENT, "linked events")

@@ -1,0 +1,184 @@
+"""Ingest: read departments' rosters and channels' feeds, keep the good rows, name the bad.
+
+A bad row is never silently dropped: it comes back as a :class:`Rejected` that
+names the file, the row and the field. A record seen twice (the same roster
+re-sent, the same event re-delivered) is kept once, so ingest is idempotent.
+Checks are vectorised masks over the whole column; Python only touches the
+rejected rows to describe them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from linkgraph.catalogue import Catalogue, Identifier
+from linkgraph.errors import InputError
+from linkgraph.tables import EVENT, ROSTER, conform
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One refused row: where it was, which field, and why."""
+
+    source: str
+    row: int  # 1-based position in its file or batch
+    key: str | None
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        key = f" ({self.key})" if self.key else ""
+        return f"{self.source}, row {self.row}{key}, field {self.field!r}: {self.reason}"
+
+
+@dataclass
+class Ingested:
+    """The accepted rows of one kind of feed, and what was refused or repeated."""
+
+    table: pa.Table
+    rejected: list[Rejected] = field(default_factory=list)
+    repeated: int = 0
+
+
+def _mask(expr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(expr, True).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _blank(column: pa.ChunkedArray) -> np.ndarray:
+    return _mask(pc.equal(pc.utf8_trim_whitespace(column), ""))
+
+
+def _check(
+    table: pa.Table, source: str, key: str, rules: Iterable[tuple[str, str, np.ndarray]]
+) -> tuple[pa.Table, list[Rejected]]:
+    """Apply (field, reason, bad-mask) rules; the first failing rule names a row's fault."""
+    bad = np.zeros(table.num_rows, dtype=bool)
+    rejected: list[Rejected] = []
+    keys = table[key]
+    for field_name, reason, mask in rules:
+        new = mask & ~bad
+        for row in np.flatnonzero(new).tolist():
+            rejected.append(Rejected(source, row + 1, keys[row].as_py(), field_name, reason))
+        bad |= mask
+    rejected.sort(key=lambda r: r.row)
+    return table.filter(pa.array(~bad)), rejected
+
+
+def _first_of_each(table: pa.Table, keys: list[str]) -> tuple[pa.Table, int]:
+    """Keep the first row of each key: a re-sent row adds nothing."""
+    numbered = table.append_column("__row", pa.array(np.arange(table.num_rows)))
+    first = numbered.group_by(keys, use_threads=False).aggregate([("__row", "min")])
+    keep = np.sort(first["__row_min"].to_numpy())
+    return table.take(pa.array(keep)), table.num_rows - len(keep)
+
+
+def validate_roster(table: pa.Table, catalogue: Catalogue, source: str) -> Ingested:
+    """Check a roster batch against the catalogue; ``source`` names it in messages."""
+    table = conform(table, ROSTER, source)
+    items = {i.code: i.department for i in catalogue.benefit_items}
+    item_department = pc.index_in(table["item_code"], pa.array(list(items)))
+    owner = pa.array(list(items.values())).take(item_department)
+    rules = [
+        ("record_id", "missing", _blank(table["record_id"])),
+        (
+            "source",
+            "unknown department",
+            ~_mask(pc.is_in(table["source"], pa.array(list(catalogue.department)))),
+        ),
+        ("item_code", "unknown benefit item", _mask(pc.is_null(item_department))),
+        (
+            "item_code",
+            "item not administered by this department",
+            _mask(pc.not_equal(owner, table["source"])),
+        ),
+        (
+            "monthly_amount",
+            "must be a positive amount",
+            _mask(pc.less_equal(table["monthly_amount"], 0)),
+        ),
+        ("enrolled_on", "missing", _mask(pc.is_null(table["enrolled_on"]))),
+        ("paid_until", "missing", _mask(pc.is_null(table["paid_until"]))),
+        (
+            "name",
+            "neither a name nor an ID number: the record names nobody",
+            _mask(pc.and_(pc.is_null(table["name"]), pc.is_null(table["id_number"]))),
+        ),
+    ]
+    kept, rejected = _check(table, source, "record_id", rules)
+    kept, repeated = _first_of_each(kept, ["record_id"])
+    return Ingested(kept, rejected, repeated)
+
+
+def validate_events(table: pa.Table, catalogue: Catalogue, source: str) -> Ingested:
+    """Check an evidence batch: known channel, dates in order, the channel's identifier present."""
+    table = conform(table, EVENT, source)
+    codes = list(catalogue.channel)
+    identifier = pa.array([catalogue.channel[c].identifier.value for c in codes]).take(
+        pc.index_in(table["channel"], pa.array(codes))
+    )
+    present = {
+        Identifier.ID_NUMBER.value: pc.is_valid(table["id_number"]),
+        Identifier.SSCARD_NO.value: pc.is_valid(table["sscard_no"]),
+        Identifier.PHONE.value: pc.is_valid(table["phone"]),
+        Identifier.NAME_DOB.value: pc.and_(
+            pc.is_valid(table["name"]), pc.is_valid(table["birth_date"])
+        ),
+    }
+    has_identifier = pa.scalar(False)
+    for kind, valid in present.items():
+        has_identifier = pc.or_(has_identifier, pc.and_(pc.equal(identifier, kind), valid))
+    rules = [
+        ("event_id", "missing", _mask(pc.is_null(table["event_id"]))),
+        ("channel", "unknown channel", _mask(pc.is_null(identifier))),
+        ("occurred_on", "missing", _mask(pc.is_null(table["occurred_on"]))),
+        ("reported_on", "missing", _mask(pc.is_null(table["reported_on"]))),
+        (
+            "reported_on",
+            "reported before it occurred",
+            _mask(pc.less(table["reported_on"], table["occurred_on"])),
+        ),
+        ("identifier", "the channel's identifier is missing", ~_mask(has_identifier)),
+    ]
+    keyed = table.append_column("__key", pc.cast(table["event_id"], pa.string()))
+    kept, rejected = _check(keyed, source, "__key", rules)
+    kept, repeated = _first_of_each(kept.drop_columns(["__key"]), ["channel", "event_id"])
+    return Ingested(kept, rejected, repeated)
+
+
+def _read_dir(directory: Path) -> list[tuple[str, pa.Table]]:
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory")
+    files = sorted(directory.glob("*.parquet")) or sorted(directory.glob("*.csv"))
+    if not files:
+        raise InputError(f"{directory}: no .parquet or .csv files")
+    fmt = "parquet" if files[0].suffix == ".parquet" else "csv"
+    return [(f.name, ds.dataset(f, format=fmt).to_table()) for f in files]
+
+
+def _combine(parts: list[Ingested], keys: list[str]) -> Ingested:
+    table = pa.concat_tables([p.table for p in parts]) if parts else pa.table({})
+    table, repeated = _first_of_each(table, keys)
+    return Ingested(
+        table,
+        [r for p in parts for r in p.rejected],
+        sum(p.repeated for p in parts) + repeated,
+    )
+
+
+def read_rosters(directory: Path, catalogue: Catalogue) -> Ingested:
+    """Every department's roster file under ``directory``, validated and de-duplicated."""
+    parts = [validate_roster(t, catalogue, name) for name, t in _read_dir(directory)]
+    return _combine(parts, ["record_id"])
+
+
+def read_events(directory: Path, catalogue: Catalogue) -> Ingested:
+    """Every channel's feed under ``directory``, validated and de-duplicated."""
+    parts = [validate_events(t, catalogue, name) for name, t in _read_dir(directory)]
+    return _combine(parts, ["channel", "event_id"])
