@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/linkgraph demo
+	$(BIN)/linkgraph seed --persons 20000 --months 12 --out data/city
 
 lint: $(STAMP)
 	$(BIN)/ruff check src api tests bench
@@ -24,6 +24,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+neo4j: $(STAMP)
+	$(BIN)/linkgraph neo4j start
+
+neo4j-stop: $(STAMP)
+	$(BIN)/linkgraph neo4j stop
 
 clean:
 	rm -rf $(VENV) data var
