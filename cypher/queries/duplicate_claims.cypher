@@ -5,7 +5,7 @@
 // Parameters: none
 // Returns: person_id, kind, detail, enrollment_ids, monthly_total — ordered by person_id, kind, detail
 // Example: linkgraph query duplicate_claims
-CALL {
+CALL () {
   MATCH (p:Person)-[:HAS]->(e:Enrollment)-[:OF]->(i:BenefitItem)
   WITH p, i, e ORDER BY e.enrollment_id
   WITH p, i, collect(e) AS es

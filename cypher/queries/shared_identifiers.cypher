@@ -7,7 +7,7 @@
 //   :param min_persons => 2                 how many distinct persons make an identifier shared (at least 2)
 // Returns: kind, number, persons, person_ids — ordered by kind, number
 // Example: linkgraph query shared_identifiers --param min_persons=3
-CALL {
+CALL () {
   MATCH (p:Person)-[:HAS]->(:Enrollment)-[:PAID_TO]->(b:BankAccount)
   WITH b, p ORDER BY p.person_id
   WITH b, collect(DISTINCT p.person_id) AS person_ids

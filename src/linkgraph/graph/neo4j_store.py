@@ -1,0 +1,348 @@
+"""The Neo4j graph store: the official driver, parameterised Cypher only.
+
+* Bulk initial load (:meth:`GraphStore.load`) writes one CSV per label and per
+  relationship type in ``neo4j-admin`` import format, hands them to
+  :func:`linkgraph.neo4j_server.admin_import` (which stops the server, imports,
+  starts it again), then applies ``cypher/schema.cypher`` and waits for the
+  indexes. Each node file carries an unnamed ``:ID(Label)`` column (the id space)
+  and the key again as a typed property (``event_id:long``), so integer keys stay
+  integers. ``bulk="cypher"`` instead deletes everything and upserts in batches,
+  for a server this process cannot stop (a remote one).
+* Incremental writes (:meth:`GraphStore.upsert`) are ``UNWIND $rows`` + ``MERGE``
+  statements, one explicit write transaction per batch: a batch is committed
+  whole or rolled back.
+* Library queries run in read transactions (``session.execute_read``), write
+  procedures in write transactions (``session.execute_write``). Label, type and
+  property names come from the parsed schema only; every value is a parameter.
+
+Driver errors never leave this module: :func:`map_driver_errors` turns
+``ServiceUnavailable``/``SessionExpired`` (and a failed connection) into
+:class:`~linkgraph.errors.StoreUnavailable`, every other driver error into
+:class:`~linkgraph.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import neo4j
+import neo4j.exceptions as nex
+import neo4j.time
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from linkgraph.errors import StoreError, StoreUnavailable
+from linkgraph.graph.model import GraphTables
+from linkgraph.graph.queries import LibraryQuery
+from linkgraph.graph.schema import GraphSchema
+from linkgraph.graph.store import GraphStore, Row
+
+if TYPE_CHECKING:
+    from linkgraph.config import Settings
+
+__all__ = ["Neo4jStore", "map_driver_errors", "write_import_csv"]
+
+#: Rows per UNWIND statement inside one batch's transaction.
+STATEMENT_ROWS = 10_000
+
+_IMPORT_TYPES = {
+    "string": "string",
+    "int": "long",
+    "float": "double",
+    "date": "date",
+    "boolean": "boolean",
+    "string[]": "string[]",
+    "int[]": "long[]",
+}
+
+
+@contextlib.contextmanager
+def map_driver_errors(what: str) -> Iterator[None]:
+    """Re-raise the driver's exceptions as linkgraph's (httpx's ``map_httpcore_exceptions``)."""
+    try:
+        yield
+    except (nex.ServiceUnavailable, nex.SessionExpired) as exc:
+        raise StoreUnavailable(f"neo4j: {what}: {exc}") from exc
+    except nex.AuthError as exc:
+        raise StoreUnavailable(f"neo4j: {what}: authentication failed: {exc}") from exc
+    except (nex.Neo4jError, nex.DriverError) as exc:
+        raise StoreError(f"neo4j: {what}: {exc}") from exc
+    except OSError as exc:  # socket errors the driver lets through
+        raise StoreUnavailable(f"neo4j: {what}: {exc}") from exc
+
+
+def _bt(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _native(value: Any) -> Any:
+    """Driver values as plain Python: neo4j.time.Date -> datetime.date, lists element-wise."""
+    if isinstance(value, neo4j.time.Date):
+        return value.to_native()
+    if isinstance(value, neo4j.time.DateTime):
+        return value.to_native()
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    return value
+
+
+def _csv_column(column: pa.ChunkedArray, typ: str) -> pa.ChunkedArray | pa.Array:
+    if typ.endswith("[]"):
+        text = pc.list_value_length(column)  # keep nulls null
+        joined = pc.binary_join(column.cast(pa.list_(pa.string())), ";")
+        return pc.if_else(pc.is_null(text), pa.scalar(None, pa.string()), joined)
+    return column
+
+
+def write_import_csv(
+    schema: GraphSchema, tables: GraphTables, directory: Path
+) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """One CSV per non-empty label and relationship type, in ``neo4j-admin`` header format.
+
+    ``nodes/Person.csv`` starts ``:ID(Person),person_id:string,name:string,...``;
+    ``rels/HAS.csv`` starts ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``.
+    Returns the ``(label, path)`` and ``(type, path)`` pairs ``admin_import`` takes.
+    """
+    (directory / "nodes").mkdir(parents=True, exist_ok=True)
+    (directory / "rels").mkdir(parents=True, exist_ok=True)
+    nodes, rels = [], []
+    for label, table in tables.nodes.items():
+        if not table.num_rows:
+            continue
+        spec = schema.node(label)
+        cols = [table[spec.key].cast(pa.string())]
+        names = [f":ID({label})"]
+        for name in table.column_names:
+            typ = spec.properties[name]
+            cols.append(_csv_column(table[name], typ))
+            names.append(f"{name}:{_IMPORT_TYPES[typ]}")
+        path = directory / "nodes" / f"{label}.csv"
+        pacsv.write_csv(pa.Table.from_arrays(cols, names=names), path)
+        nodes.append((label, path))
+    for rtype, table in tables.relationships.items():
+        if not table.num_rows:
+            continue
+        rspec = schema.rel(rtype)
+        cols = [table["start"].cast(pa.string()), table["end"].cast(pa.string())]
+        names = [f":START_ID({rspec.start})", f":END_ID({rspec.end})"]
+        for name in table.column_names:
+            if name in ("start", "end"):
+                continue
+            typ = rspec.properties[name]
+            cols.append(_csv_column(table[name], typ))
+            names.append(f"{name}:{_IMPORT_TYPES[typ]}")
+        path = directory / "rels" / f"{rtype}.csv"
+        pacsv.write_csv(pa.Table.from_arrays(cols, names=names), path)
+        rels.append((rtype, path))
+    return nodes, rels
+
+
+class Neo4jStore(GraphStore):
+    """The graph in a Neo4j 5 database; see the module docstring."""
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        *,
+        database: str = "neo4j",
+        settings: Settings | None = None,
+        bulk: Literal["admin", "cypher"] = "admin",
+        schema: GraphSchema | None = None,
+    ) -> None:
+        super().__init__(schema)
+        self.uri = uri
+        self.database = database
+        self.settings = settings
+        self.bulk = bulk
+        with map_driver_errors(f"connecting to {uri}"):
+            self.driver = neo4j.GraphDatabase.driver(
+                uri, auth=(user, password), notifications_min_severity="OFF"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Neo4jStore:
+        return cls(
+            settings.neo4j_uri,
+            settings.neo4j_user,
+            settings.neo4j_password.get_secret_value(),
+            settings=settings,
+            **kwargs,
+        )
+
+    def _session(self, write: bool = True) -> neo4j.Session:
+        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        return self.driver.session(database=self.database, default_access_mode=mode)
+
+    # -------------------------------------------------------------- statements
+
+    def _node_merge(self, label: str, columns: list[str]) -> str:
+        key = self.schema.key(label)
+        sets = [c for c in columns if c != key]
+        set_clause = " SET " + ", ".join(f"n.{_bt(c)} = row.{_bt(c)}" for c in sets) if sets else ""
+        return (
+            f"UNWIND $rows AS row MERGE (n:{_bt(label)} {{{_bt(key)}: row.{_bt(key)}}}){set_clause}"
+        )
+
+    def _rel_merge(self, rtype: str, columns: list[str]) -> str:
+        spec = self.schema.rel(rtype)
+        sk, ek = self.schema.key(spec.start), self.schema.key(spec.end)
+        props = [c for c in columns if c not in ("start", "end")]
+        set_clause = (
+            " SET " + ", ".join(f"r.{_bt(c)} = row.{_bt(c)}" for c in props) if props else ""
+        )
+        return (
+            f"UNWIND $rows AS row"
+            f" MATCH (a:{_bt(spec.start)} {{{_bt(sk)}: row.start}})"
+            f" MATCH (b:{_bt(spec.end)} {{{_bt(ek)}: row.`end`}})"
+            f" MERGE (a)-[r:{_bt(rtype)}]->(b){set_clause}"
+        )
+
+    # ------------------------------------------------------------------- hooks
+
+    def _bulk_load(self, tables: GraphTables) -> None:
+        if self.bulk == "cypher":
+            self._wipe()
+            self._apply_schema()
+            for batch in tables.batches(50_000):
+                self._write_batch(batch)
+            return
+        from linkgraph import neo4j_server
+        from linkgraph.config import get_settings
+
+        settings = self.settings or get_settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        directory = Path(tempfile.mkdtemp(prefix="neo4j-import-", dir=settings.data_dir))
+        try:
+            nodes, rels = write_import_csv(self.schema, tables, directory)
+            try:
+                # An option with its value attached ends the variadic --relationships
+                # list, so the tool does not read the database name as one more file.
+                neo4j_server.admin_import(
+                    nodes,
+                    rels,
+                    self.database,
+                    extra_args=(f"--threads={os.cpu_count() or 1}",),
+                    start_after=True,
+                    settings=settings,
+                )
+            except neo4j_server.Neo4jServerError as exc:
+                raise StoreError(f"neo4j: bulk import failed: {exc}") from exc
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        self._apply_schema()
+
+    def _wipe(self) -> None:
+        with map_driver_errors("wiping the database"), self._session() as session:
+            session.run(
+                "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            ).consume()
+
+    def _apply_schema(self) -> None:
+        with map_driver_errors("applying schema.cypher"), self._session() as session:
+            for statement in self.schema.statements:
+                session.run(statement).consume()
+            session.run("CALL db.awaitIndexes(3600)").consume()
+
+    def _begin(self) -> tuple[neo4j.Session, neo4j.Transaction]:
+        with map_driver_errors("opening a write transaction"):
+            session = self._session()
+            try:
+                return session, session.begin_transaction()
+            except BaseException:
+                session.close()
+                raise
+
+    def _run_rows(self, tx: Any, statement: str, table: pa.Table, what: str) -> None:
+        _, transaction = tx
+        with map_driver_errors(what):
+            for offset in range(0, table.num_rows, STATEMENT_ROWS):
+                rows = table.slice(offset, STATEMENT_ROWS).to_pylist()
+                transaction.run(statement, rows=rows).consume()
+
+    def _write_nodes(self, tx: Any, label: str, table: pa.Table) -> None:
+        self._run_rows(tx, self._node_merge(label, table.column_names), table, f"writing {label}")
+
+    def _write_relationships(self, tx: Any, rtype: str, table: pa.Table) -> None:
+        self._run_rows(tx, self._rel_merge(rtype, table.column_names), table, f"writing {rtype}")
+
+    def _commit(self, tx: Any) -> None:
+        session, transaction = tx
+        try:
+            with map_driver_errors("committing a batch"):
+                transaction.commit()
+        finally:
+            session.close()
+
+    def _rollback(self, tx: Any) -> None:
+        session, transaction = tx
+        try:
+            with contextlib.suppress(nex.Neo4jError, nex.DriverError, OSError):
+                if not transaction.closed():
+                    transaction.rollback()
+        finally:
+            session.close()
+
+    def _existing_keys(self, label: str, keys: pa.Array) -> pa.Array:
+        key = self.schema.key(label)
+        statement = f"UNWIND $keys AS k MATCH (n:{_bt(label)} {{{_bt(key)}: k}}) RETURN k"
+
+        def read(tx: neo4j.ManagedTransaction) -> list[Any]:
+            return [record["k"] for record in tx.run(statement, keys=keys.to_pylist())]
+
+        with map_driver_errors(f"looking up {label} keys"), self._session(False) as session:
+            found = session.execute_read(read)
+        return pa.array(found, type=keys.type)
+
+    def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]:
+        cypher = spec.cypher
+
+        def read(tx: neo4j.ManagedTransaction) -> list[Row]:
+            result = tx.run(cypher, params)
+            return [{k: _native(v) for k, v in record.items()} for record in result]
+
+        with map_driver_errors(f"query {spec.name!r}"), self._session(False) as session:
+            return session.execute_read(read)
+
+    def _run_write(self, spec: LibraryQuery, params: dict[str, Any]) -> int:
+        cypher = spec.cypher
+
+        def write(tx: neo4j.ManagedTransaction) -> int:
+            record = tx.run(cypher, params).single()
+            return int(record[0]) if record is not None else 0
+
+        with map_driver_errors(f"procedure {spec.name!r}"), self._session() as session:
+            return session.execute_write(write)
+
+    def _counts(self) -> dict[str, int]:
+        statements = {
+            **{label: f"MATCH (n:{_bt(label)}) RETURN count(n)" for label in self.schema.nodes},
+            **{
+                rtype: f"MATCH ()-[r:{_bt(rtype)}]->() RETURN count(r)"
+                for rtype in self.schema.relationships
+            },
+        }
+
+        def read(tx: neo4j.ManagedTransaction) -> dict[str, int]:
+            return {name: int(tx.run(q).single(strict=True)[0]) for name, q in statements.items()}
+
+        with map_driver_errors("counting"), self._session(False) as session:
+            return session.execute_read(read)
+
+    def _ping(self) -> None:
+        with map_driver_errors(f"reaching {self.uri}"):
+            self.driver.verify_connectivity()
+
+    def _close(self) -> None:
+        with map_driver_errors("closing"):
+            self.driver.close()
