@@ -1,0 +1,287 @@
+"""Recognise: spread each person's certification to all their enrolments, in every department.
+
+"互认": one certification serves every benefit a person draws. :func:`recognise`
+is the columnar twin of the graph traversal in
+``cypher/queries/spread_certification.cypher`` (Person -[:ENROLLED_IN]-> Enrolment):
+a join of certifications to enrolments, with each item's override applied.
+
+An enrolment is
+
+* ``stop`` when a human confirmed the person dead (door check) or confirmed a stop
+  request; payment stops after the month of death;
+* ``hold`` on open negative evidence (pending a door check), an unconfirmed stop
+  request, or a certification past its warning period (suspended);
+* ``warning`` when the certification expired but the warning period runs (paid,
+  with a reminder);
+* ``pay`` otherwise, with ``arrears_months`` when a suspension ended.
+
+No machine rule produces ``stop`` (PIPL art. 24): only human confirmations do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.certify import CERTIFICATION
+from linkgraph.policy import Policy
+from linkgraph.tables import DATE, ENROLLMENT, STR, conform
+
+RECOGNITION_STATUSES = ("pay", "hold", "stop", "warning")
+
+#: A request, by the person or their family, to stop a benefit (online or at the counter).
+STOP_REQUEST = pa.schema(
+    [
+        ("request_id", STR),
+        ("person_id", STR),
+        ("enrollment_id", STR),  # null: every enrolment of the person
+        ("requested_by", STR),  # self | family
+        ("requested_on", DATE),
+        ("confirmed", pa.bool_()),  # null: pending; true: confirmed by staff; false: rejected
+        ("confirmed_on", DATE),
+    ]
+)
+
+#: One row per enrolment: the answer of :func:`recognise`.
+RECOGNITION = pa.schema(
+    [
+        ("enrollment_id", STR),
+        ("person_id", STR),
+        ("item_code", STR),
+        ("department", STR),
+        ("status", STR),  # pay | hold | stop | warning
+        ("valid_until", DATE),
+        ("reason", STR),
+        ("monthly_amount", pa.int32()),
+        ("stop_after", DATE),  # last day paid when stopped
+        ("resumed_on", DATE),  # the certification that ended a suspension
+        ("arrears_from", DATE),  # the suspension began here
+        ("arrears_months", pa.int32()),  # payments held during the suspension, owed now
+        ("arrears_amount", pa.int64()),
+    ]
+)
+
+#: The monthly payroll check of one department.
+PAYROLL = pa.schema(
+    [
+        ("enrollment_id", STR),
+        ("person_id", STR),
+        ("item_code", STR),
+        ("decision", STR),  # pay | hold | stop
+        ("amount", pa.int64()),  # this month's payment (0 unless pay)
+        ("arrears_amount", pa.int64()),  # held payments released this month
+        ("arrears_months", pa.int32()),
+        ("reason", STR),
+    ]
+)
+
+
+def _overrides(policy: Policy, items: list[str]) -> pa.Table:
+    v = policy.validity
+    rows = [policy.override(code) for code in items]
+    return pa.table(
+        {
+            "item_code": pa.array(items, STR),
+            "strong_only": pa.array([o.strong_only for o in rows]),
+            "months": pa.array([o.validity_months or v.months for o in rows], pa.int32()),
+            "warn": pa.array(
+                [v.warning_months if o.warning_months is None else o.warning_months for o in rows],
+                pa.int32(),
+            ),
+        }
+    )
+
+
+_SQL = """
+WITH stops AS (
+    SELECT e.enrollment_id,
+           arg_max(s.confirmed, coalesce(s.confirmed_on, s.requested_on)) AS confirmed,
+           arg_max(s.requested_by, s.requested_on) AS requested_by,
+           max(s.requested_on) AS requested_on,
+           max(s.confirmed_on) AS confirmed_on
+    FROM enr e JOIN stop_requests s ON s.person_id = e.person_id
+         AND (s.enrollment_id IS NULL OR s.enrollment_id = e.enrollment_id)
+    WHERE s.requested_on <= $as_of AND (s.confirmed IS NULL OR s.confirmed)
+    GROUP BY e.enrollment_id
+),
+base AS (
+    SELECT e.enrollment_id, e.person_id, e.item_code, e.department, e.monthly_amount,
+           c.status AS person_status, c.rule, c.explanation, c.confirmed_negative, c.death_on,
+           c.negative_on, o.strong_only, o.months, o.warn,
+           CASE WHEN o.strong_only THEN greatest(c.strong_on, $baseline) ELSE c.certified_on END
+               AS eff_on,
+           CASE WHEN o.strong_only THEN NULL ELSE c.previous_on END AS previous_on,
+           c.known_on, c.method,
+           s.confirmed AS stop_confirmed, s.requested_by, s.requested_on, s.confirmed_on
+    FROM enr e
+    LEFT JOIN certs c USING (person_id)
+    LEFT JOIN overrides o USING (item_code)
+    LEFT JOIN stops s USING (enrollment_id)
+),
+dated AS (
+    SELECT *,
+           CAST(eff_on + to_months(months) AS DATE) AS valid_until,
+           CAST(eff_on + to_months(months + warn) AS DATE) AS warning_until,
+           CAST(previous_on + to_months(months + warn) AS DATE) + 1 AS suspended_from
+    FROM base
+),
+decided AS (
+    SELECT *,
+        CASE
+          WHEN stop_confirmed THEN 'stop'
+          WHEN person_status = 'pending_review' AND confirmed_negative AND death_on IS NOT NULL
+            THEN 'stop'
+          WHEN requested_on IS NOT NULL THEN 'hold'
+          WHEN person_status = 'pending_review' THEN 'hold'
+          WHEN eff_on IS NULL THEN 'hold'
+          WHEN $as_of <= valid_until THEN 'pay'
+          WHEN $as_of <= warning_until THEN 'warning'
+          ELSE 'hold'
+        END AS status,
+        suspended_from IS NOT NULL AND eff_on >= suspended_from
+            AND person_status <> 'pending_review' AS resumed
+    FROM dated
+)
+SELECT enrollment_id, person_id, item_code, department, status, valid_until,
+       CASE
+         WHEN stop_confirmed THEN format('stop requested by {} on {}, confirmed on {}',
+              requested_by, strftime(requested_on, '%Y-%m-%d'), strftime(confirmed_on, '%Y-%m-%d'))
+         WHEN status = 'stop' THEN format('death on {} confirmed by a door check; paid to the end '
+              || 'of that month', strftime(death_on, '%Y-%m-%d'))
+         WHEN requested_on IS NOT NULL THEN format('stop requested by {} on {}; held pending '
+              || 'confirmation', requested_by, strftime(requested_on, '%Y-%m-%d'))
+         WHEN person_status = 'pending_review' THEN explanation
+         WHEN eff_on IS NULL AND strong_only THEN 'item needs strong evidence; none on record'
+         WHEN eff_on IS NULL THEN explanation
+         ELSE format('certified {} by {}{}{}; valid until {}{}',
+              strftime(eff_on, '%Y-%m-%d'),
+              CASE WHEN strong_only THEN 'strong or manual evidence'
+                   WHEN method = 'none' THEN 'the last in-person campaign' ELSE method END,
+              CASE WHEN strong_only OR months <> $months
+                   THEN format(' [item rule: {}{} months]',
+                               CASE WHEN strong_only THEN 'strong evidence only, ' ELSE '' END,
+                               months)
+                   ELSE '' END,
+              CASE WHEN status = 'pay' AND resumed THEN format(
+                       '; resumed after suspension from {}, arrears {} months',
+                       strftime(suspended_from, '%Y-%m-%d'),
+                       date_diff('month', suspended_from - 1, eff_on - 1)) ELSE '' END,
+              strftime(valid_until, '%Y-%m-%d'),
+              CASE status WHEN 'warning' THEN format('; warning until {}, reminder sent',
+                                                     strftime(warning_until, '%Y-%m-%d'))
+                          WHEN 'hold' THEN format('; warning ended {}: held until certified',
+                                                  strftime(warning_until, '%Y-%m-%d'))
+                          ELSE '' END)
+       END AS reason,
+       monthly_amount,
+       CASE WHEN stop_confirmed THEN confirmed_on
+            WHEN status = 'stop' THEN last_day(death_on) END AS stop_after,
+       CASE WHEN status = 'pay' AND resumed THEN eff_on END AS resumed_on,
+       CASE WHEN status = 'pay' AND resumed THEN suspended_from END AS arrears_from,
+       CASE WHEN status = 'pay' AND resumed
+            THEN date_diff('month', suspended_from - 1, eff_on - 1) ELSE 0 END AS arrears_months,
+       CASE WHEN status = 'pay' AND resumed
+            THEN date_diff('month', suspended_from - 1, eff_on - 1) * monthly_amount
+            ELSE 0 END AS arrears_amount
+FROM decided
+ORDER BY enrollment_id
+"""
+
+
+def recognise(
+    certifications: pa.Table,
+    enrollments: pa.Table,
+    policy: Policy,
+    as_of: dt.date,
+    *,
+    stop_requests: pa.Table | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Table:
+    """Every enrolment's status as of ``as_of``, from its person's certification.
+
+    Parameters
+    ----------
+    certifications : :data:`linkgraph.certify.CERTIFICATION`, computed as of ``as_of``
+    enrollments : :data:`linkgraph.tables.ENROLLMENT`
+    policy : gives each item's override (strong evidence only, validity, warning)
+    stop_requests : optional :data:`STOP_REQUEST` rows; a pending one holds at once
+
+    Returns
+    -------
+    A :data:`RECOGNITION` table, one row per enrolment, ordered by ``enrollment_id``.
+    """
+    enr = conform(enrollments, ENROLLMENT, "enrollments")
+    certs = conform(certifications, CERTIFICATION, "certifications")
+    stops = conform(
+        stop_requests if stop_requests is not None else STOP_REQUEST.empty_table(),
+        STOP_REQUEST,
+        "stop_requests",
+    )
+    items = sorted(set(enr["item_code"].unique().to_pylist()) - {None})
+    db = con or duckdb.connect()
+    tables = {
+        "enr": enr,
+        "certs": certs,
+        "stop_requests": stops,
+        "overrides": _overrides(policy, items),
+    }
+    for name, table in tables.items():
+        db.register(name, table)
+    baseline = policy.baseline_certified_on
+    try:
+        result = db.sql(
+            _SQL, params={"as_of": as_of, "baseline": baseline, "months": policy.validity.months}
+        ).to_arrow_table()
+    finally:
+        for name in tables:
+            db.unregister(name)
+    return result.cast(RECOGNITION)
+
+
+def payroll(
+    department: str,
+    month: dt.date,
+    certifications: pa.Table,
+    enrollments: pa.Table,
+    policy: Policy,
+    *,
+    stop_requests: pa.Table | None = None,
+) -> pa.Table:
+    """The payroll check of ``department`` for ``month``: every enrolment as pay, hold or stop.
+
+    The payroll runs on the first day of ``month``; pass certifications computed as of
+    that day. A warning pays (with a reminder). Arrears are released in the first
+    payroll after the certification that ended a suspension became known, so each
+    held month is paid back exactly once.
+    """
+    run_on = month.replace(day=1)
+    previous_run = (run_on - dt.timedelta(days=1)).replace(day=1)
+    enr = conform(enrollments, ENROLLMENT, "enrollments")
+    mine = enr.filter(pc.equal(enr["department"], department))
+    rec = recognise(certifications, mine, policy, run_on, stop_requests=stop_requests)
+    db = duckdb.connect()
+    db.register("rec", rec)
+    db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
+    return (
+        db.sql(
+            """
+        SELECT r.enrollment_id, r.person_id, r.item_code,
+               CASE WHEN r.status = 'warning' THEN 'pay' ELSE r.status END AS decision,
+               CASE WHEN r.status IN ('pay', 'warning') THEN r.monthly_amount ELSE 0 END
+                   AS amount,
+               CASE WHEN due THEN r.arrears_amount ELSE 0 END AS arrears_amount,
+               CASE WHEN due THEN r.arrears_months ELSE 0 END AS arrears_months,
+               r.reason
+        FROM (SELECT r.*, r.arrears_months > 0 AND c.known_on >= $prev AND c.known_on < $run
+                  AS due
+              FROM rec r LEFT JOIN certs c USING (person_id)) r
+        ORDER BY r.enrollment_id
+        """,
+            params={"prev": previous_run, "run": run_on},
+        )
+        .to_arrow_table()
+        .cast(PAYROLL)
+    )
