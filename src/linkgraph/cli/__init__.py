@@ -6,6 +6,8 @@ assembles them.
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import typer
 
 app = typer.Typer(
@@ -16,13 +18,13 @@ app = typer.Typer(
 )
 
 
+#: The command modules, each with ``register(app)``; add a new area's module here.
+COMMAND_MODULES = ("seed", "run", "neo4j", "link")
+
+
 def _register() -> None:
-    from linkgraph.cli import seed
-
-    seed.register(app)
-    from linkgraph.cli import link
-
-    link.register(app)
+    for name in COMMAND_MODULES:
+        import_module(f"linkgraph.cli.{name}").register(app)
 
 
 _register()

@@ -1,0 +1,107 @@
+"""``linkgraph run`` and ``linkgraph demo``: the whole job over one city."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from linkgraph.cli.seed import print_city
+from linkgraph.config import get_settings
+from linkgraph.errors import LinkgraphError
+from linkgraph.pipeline import RunResult, run_city
+from linkgraph.synth import CitySummary, generate_city
+
+console = Console()
+
+Backend = Annotated[
+    str | None, typer.Option(help="Graph store: embedded (default) or neo4j.", show_default=False)
+]
+
+
+def _run(city: Path, backend: str | None) -> RunResult:
+    settings = get_settings()
+    if backend:
+        settings = settings.model_copy(update={"backend": backend})
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        result = run_city(
+            city, settings=settings, progress=lambda s: bar.update(task, description=s)
+        )
+    _print_result(result, settings.backend)
+    return result
+
+
+def _print_result(result: RunResult, backend: str) -> None:
+    stages = Table(title="Stages")
+    for column in ("stage", "rows", "seconds", "peak GiB"):
+        stages.add_column(column, justify="right" if column != "stage" else "left")
+    for s in result.stages:
+        stages.add_row(s.name, f"{s.rows:,}", f"{s.seconds:.1f}", f"{s.peak_gib:.2f}")
+    console.print(stages)
+    if result.rejected:
+        console.print(f"[yellow]{len(result.rejected):,} rows refused[/yellow], first ones:")
+        for r in result.rejected[:5]:
+            console.print(f"  {r}")
+    if result.repeated:
+        console.print(f"{result.repeated:,} rows were repeats of rows already read (kept once)")
+    summary = Table(title=f"As of {result.as_of} — store: {backend}", show_header=False)
+    summary.add_row("persons resolved", f"{result.rows('persons'):,}")
+    summary.add_row("roster records", f"{result.rows('records'):,}")
+    summary.add_row("evidence events", f"{result.rows('events'):,}")
+    for key, value in result.report.get("headline", {}).items():
+        summary.add_row(key, value if isinstance(value, str) else f"{value:,}")
+    console.print(summary)
+    for kind, path in result.report_paths.items():
+        console.print(f"report ({kind}): {path}")
+
+
+def run(
+    city: Annotated[Path, typer.Argument(help="A city directory with rosters/ and events/.")],
+    backend: Backend = None,
+) -> None:
+    """Run the whole job over a city: ingest, link, graph, certify, spread, flag, dispatch."""
+    try:
+        _run(city, backend)
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def demo(
+    persons: Annotated[int, typer.Option(min=100, help="Size of the demo city.")] = 20_000,
+    months: Annotated[int, typer.Option(min=1, max=60)] = 12,
+    seed: Annotated[int, typer.Option()] = 1,
+) -> None:
+    """Generate a city (once) and run the whole job on it with the embedded store."""
+    settings = get_settings()
+    city = settings.data_dir / f"city-{persons}-{months}-{seed}"
+    manifest = city / "manifest.json"
+    try:
+        if manifest.exists():
+            summary = CitySummary.model_validate(json.loads(manifest.read_text()))
+            console.print(f"reusing the city in {city}")
+        else:
+            with console.status(f"generating a city of {persons:,} persons"):
+                summary = generate_city(city, persons, months, seed)
+        print_city(summary, city)
+        _run(city, "embedded")
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(
+        "\nNext: [bold].venv/bin/linkgraph api serve[/bold] starts the recognition API;"
+        " [bold].venv/bin/linkgraph query no_trace[/bold] asks the graph a question."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(demo)
