@@ -694,11 +694,20 @@ def address(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
+    return _address_numbers(_address_text(raw))
+
+
+def _address_text(raw: str) -> str:
+    """Script and prefix: ``"安徽省亳州市 魏岗鎮三組"`` -> ``"魏岗镇三组"``."""
     s = unicodedata.normalize("NFKC", raw)
     s = _INVISIBLE_RE.sub("", s)
     s = _T2S.convert(s)
     s = _ADDR_JUNK_RE.sub("", s)
-    s = _ADDR_PREFIX_RE.sub("", s, count=1)
+    return _ADDR_PREFIX_RE.sub("", s, count=1)
+
+
+def _address_numbers(s: str) -> str | None:
+    """Numbered parts: ``"魏岗镇第三组十二号"`` -> ``"魏岗镇3组12号"``; empty -> None."""
     s = _ADDR_NUMBERED_RE.sub(_numbered, s)
     return s or None
 
@@ -707,5 +716,18 @@ def addresses(values: Column) -> pa.Array:
     """Bulk :func:`address` (dictionary-encoded: each distinct address normalised once).
 
     ``["亳州市谯城区三合村三组", "三合村3组"]`` -> ``["三合村3组", "三合村3组"]``
+
+    Two levels: the distinct raw values are cleaned (script, prefix), and the numbered
+    parts are rewritten once per distinct *cleaned* value, since prefix and script
+    variants of one address collapse there.
     """
-    return _map_distinct(_as_string_array(values), address, pa.string())
+    cache: dict[str, str | None] = {}
+
+    def one(raw: str) -> str | None:
+        text = _address_text(raw)
+        if text in cache:
+            return cache[text]
+        out = cache[text] = _address_numbers(text)
+        return out
+
+    return _map_distinct(_as_string_array(values), one, pa.string())
