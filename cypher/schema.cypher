@@ -20,7 +20,7 @@
 // Evidence and what is concluded from it
 // NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string})
 // NODE (:EvidenceEvent {event_id: int!, channel: string, occurred_on: date, reported_on: date, linked_by: string})
-// NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, rule: string})
+// NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, warning_until: date, rule: string})
 // NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, months: int, status: string, detail: string})
 // NODE (:Task {task_id: string!, kind: string, due_on: date, status: string, reason: string})
 //

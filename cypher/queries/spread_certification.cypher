@@ -2,9 +2,10 @@
 //
 // Does: for each person with a Certification, takes the latest (by certified_on, then cert_id) and
 //   sets on each of the person's enrolments
-//     status       'pay' when the certification is 'certified' and valid on `on`,
-//                  'hold' when it records 'deceased' / 'negative' / 'hold' (a human checks before any stop),
-//                  'warning' otherwise (the warning period before suspension);
+//     status       'pay'      the certification is 'certified' and still valid on `on`;
+//                  'hold'     it is 'suspended' (warning period over) or 'pending_review'
+//                             (negative evidence): a human checks before anything stops;
+//                  'warning'  otherwise ('warning', or 'certified' but expired by `on`);
 //     valid_until  the certification's valid_until;  certified_by  its cert_id.
 // Parameters:
 //   :param on => date('2026-12-31')         the day payment status is decided for
@@ -16,7 +17,7 @@ WITH p, collect(c)[0] AS c
 MATCH (p)-[:HAS]->(e:Enrollment)
 SET e.status = CASE
       WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
-      WHEN c.status IN ['deceased', 'negative', 'hold'] THEN 'hold'
+      WHEN c.status IN ['suspended', 'pending_review'] THEN 'hold'
       ELSE 'warning' END,
     e.valid_until = c.valid_until,
     e.certified_by = c.cert_id

@@ -301,13 +301,14 @@ def build_graph(
     enrollment_status: pa.Table | None = None,
     flags: pa.Table | None = None,
     tasks: pa.Table | None = None,
+    all_grids: bool = False,
     schema: GraphSchema | None = None,
 ) -> GraphTables:
     """The pipeline's tables as one graph, checked: every edge's ends are present.
 
     Parameters
     ----------
-    catalogue : the departments, items, channels and geography (all grids become Grid nodes).
+    catalogue : the departments, items, channels and geography.
     persons : PERSON rows (linkgraph.tables.PERSON).
     records, resolution : ROSTER rows and the RESOLUTION of each to a person.
     enrollments : ENROLLMENT rows (one per roster record).
@@ -318,6 +319,8 @@ def build_graph(
     flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_ids,
         amount_at_risk, months, status, detail.
     tasks : optional; task_id, person_id, grid, kind, due_on, status, reason.
+    all_grids : make a Grid node of every grid of the catalogue (135,711 in the city),
+        not only of those a person lives in or a task points to.
 
     Returns
     -------
@@ -345,7 +348,6 @@ def build_graph(
         "Channel": _arrow(
             con, "SELECT code, name, name_en, polarity, strength, identifier FROM channels"
         ),
-        "Grid": _arrow(con, "SELECT * FROM grids"),
         "Person": _arrow(
             con,
             "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
@@ -448,13 +450,21 @@ def build_graph(
             if "evidence_event_ids" in certifications.column_names
             else "[]::BIGINT[]"
         )
+        warning = (
+            "warning_until::DATE"
+            if "warning_until" in certifications.column_names
+            else "NULL::DATE"
+        )
         con.execute(
             f"CREATE TEMP TABLE certs AS SELECT {cert_id} AS cert_id, person_id, status, method,"
-            " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until, rule,"
+            " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until,"
+            f" {warning} AS warning_until, rule,"
             f" {evidence} AS evidence_event_ids FROM certs_in"
         )
         nodes["Certification"] = _arrow(
-            con, "SELECT cert_id, status, method, certified_on, valid_until, rule FROM certs"
+            con,
+            "SELECT cert_id, status, method, certified_on, valid_until, warning_until, rule"
+            " FROM certs",
         )
         rels["CERTIFIED_BY"] = _arrow(con, 'SELECT person_id AS start, cert_id AS "end" FROM certs')
         rels["BASED_ON"] = _arrow(
@@ -492,6 +502,15 @@ def build_graph(
         rels["IN"] = _arrow(
             con, 'SELECT task_id AS start, grid AS "end" FROM tasks WHERE grid IS NOT NULL'
         )
+    used = "SELECT grid FROM persons" + (
+        " UNION SELECT grid FROM tasks" if tasks is not None else ""
+    )
+    nodes["Grid"] = _arrow(
+        con,
+        "SELECT * FROM grids"
+        + ("" if all_grids else f" WHERE code IN ({used})")
+        + " ORDER BY code",
+    )
     graph = GraphTables(nodes, rels).conformed(schema)
     graph.check_references(schema)
     return graph

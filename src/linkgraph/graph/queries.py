@@ -397,7 +397,8 @@ def spread_certification(con: duckdb.DuckDBPyConnection, params: dict[str, Any])
     One certification, every benefit (互认): for each person with a Certification,
     the latest one (by certified_on, then cert_id) sets each of the person's
     enrolments' ``status`` (``pay`` when it is ``certified`` and valid on ``on``,
-    ``hold`` when it records a death or other negative finding, else ``warning``),
+    ``hold`` when it is ``suspended`` or ``pending_review`` — a human decides any
+    stop — else ``warning``),
     ``valid_until`` and ``certified_by``. Returns the number of enrolments set.
     """
     sql = f"""
@@ -409,7 +410,7 @@ def spread_certification(con: duckdb.DuckDBPyConnection, params: dict[str, Any])
         ), target AS (
             SELECT h."end" AS enrollment_id, c.cert_id, c.valid_until,
                    CASE WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
-                        WHEN c.status IN ('deceased', 'negative', 'hold') THEN 'hold'
+                        WHEN c.status IN ('suspended', 'pending_review') THEN 'hold'
                         ELSE 'warning' END AS status
             FROM latest l
             JOIN {node_table("Certification")} c ON c.cert_id = l.cert_id
