@@ -1,0 +1,348 @@
+"""Flags: claims that comparing data across departments shows to be wrong, and their workflow.
+
+:func:`detect` finds, in one SQL pass per kind over resolved identities (never raw
+ID strings):
+
+``duplicate_enrolment``
+    one person enrolled twice or more in one item;
+``exclusive_conflict``
+    one person in two items of one exclusive group (two basic pensions ...);
+``paid_after_death``
+    an enrolment paid for months after the month of death (one flag per enrolment,
+    so each department recovers its own money);
+``shared_bank_account`` / ``shared_phone``
+    one account or phone used by payees of different households (a couple at one
+    address sharing a phone is not flagged);
+``id_name_mismatch``
+    one ID number carried by persons of different names.
+
+``flag_id`` hashes the kind and the flag's key (person and item, account ...), so
+the same finding gets the same id on every run and :func:`merge` keeps the
+investigators' work. :func:`transition` moves a flag through
+``open → confirmed | dismissed``, ``confirmed → recovered | dismissed``,
+``dismissed → open`` and records who did it, when and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from linkgraph.catalogue import Catalogue
+from linkgraph.certify import CERTIFICATION
+from linkgraph.errors import InputError
+from linkgraph.tables import DATE, ENROLLMENT, INT_LIST, PERSON, STR, STR_LIST, conform
+
+FlagStatus = Literal["open", "confirmed", "dismissed", "recovered"]
+FLAG_KINDS = (
+    "duplicate_enrolment",
+    "exclusive_conflict",
+    "paid_after_death",
+    "shared_bank_account",
+    "shared_phone",
+    "id_name_mismatch",
+)
+#: Allowed moves of the workflow.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "open": ("confirmed", "dismissed"),
+    "confirmed": ("recovered", "dismissed"),
+    "dismissed": ("open",),
+    "recovered": (),
+}
+
+FLAG = pa.schema(
+    [
+        ("flag_id", STR),
+        ("kind", STR),
+        ("key", STR),  # what the flag is about: person|item, account, phone, id number
+        ("person_ids", STR_LIST),
+        ("enrollment_ids", STR_LIST),
+        ("evidence_event_ids", INT_LIST),
+        ("amount_at_risk", pa.int64()),  # yuan; for shared accounts/phones: per month
+        ("months", pa.int32()),
+        ("detail", STR),
+        ("raised_on", DATE),
+        ("status", STR),
+        ("amount_recovered", pa.int64()),
+        ("history", STR),  # JSON list of transitions
+    ]
+)
+
+
+class IllegalTransition(InputError):
+    """A flag was asked to move where its workflow does not go."""
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: dt.datetime
+    who: str
+    from_status: str
+    to_status: str
+    why: str
+    amount: int | None = None
+
+
+class Flag(BaseModel):
+    """One flag with its workflow state; rows of :data:`FLAG` convert to and from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    flag_id: str
+    kind: str
+    key: str
+    person_ids: tuple[str, ...]
+    enrollment_ids: tuple[str, ...]
+    evidence_event_ids: tuple[int, ...] = ()
+    amount_at_risk: int = 0
+    months: int = 0
+    detail: str = ""
+    raised_on: dt.date | None = None
+    status: FlagStatus = "open"
+    amount_recovered: int = 0
+    history: tuple[Transition, ...] = Field(default=())
+
+
+def transition(
+    flag: Flag,
+    to: FlagStatus,
+    who: str,
+    why: str,
+    amount: int | None = None,
+    *,
+    at: dt.datetime | None = None,
+) -> Flag:
+    """``flag`` moved to ``to`` by ``who`` for ``why`` (a new Flag; the old one is unchanged).
+
+    ``recovered`` needs the ``amount`` recovered (yuan, ≥ 0); other moves refuse one.
+
+    >>> f = Flag(flag_id="F1", kind="paid_after_death", key="k", person_ids=("P",),
+    ...          enrollment_ids=("E",), amount_at_risk=380)
+    >>> transition(f, "confirmed", "inspector Li", "family confirmed the death").status
+    'confirmed'
+    """
+    allowed = TRANSITIONS.get(flag.status, ())
+    if to not in allowed:
+        raise IllegalTransition(
+            f"flag {flag.flag_id}: cannot move {flag.status} → {to}"
+            f" (allowed from {flag.status}: {', '.join(allowed) or 'none'})"
+        )
+    if not who.strip() or not why.strip():
+        raise IllegalTransition(f"flag {flag.flag_id}: a transition needs who and why")
+    if to == "recovered":
+        if amount is None or amount < 0:
+            raise IllegalTransition(f"flag {flag.flag_id}: recovered needs amount ≥ 0")
+    elif amount is not None:
+        raise IllegalTransition(f"flag {flag.flag_id}: only 'recovered' takes an amount")
+    step = Transition(
+        at=at or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        who=who,
+        from_status=flag.status,
+        to_status=to,
+        why=why,
+        amount=amount,
+    )
+    return flag.model_copy(
+        update={
+            "status": to,
+            "amount_recovered": amount if to == "recovered" else flag.amount_recovered,
+            "history": (*flag.history, step),
+        }
+    )
+
+
+def flags_from_table(table: pa.Table) -> list[Flag]:
+    """Rows of a :data:`FLAG` table as :class:`Flag` objects (for the workflow, a few at a time)."""
+    rows = []
+    for row in conform(table, FLAG, "flags").to_pylist():
+        row["history"] = tuple(Transition(**h) for h in json.loads(row["history"] or "[]"))
+        rows.append(Flag(**row))
+    return rows
+
+
+def flags_to_table(flags: list[Flag]) -> pa.Table:
+    rows: list[dict[str, Any]] = []
+    for f in flags:
+        row = f.model_dump()
+        row["history"] = json.dumps([h.model_dump(mode="json") for h in f.history])
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=FLAG)
+
+
+def merge(detected: pa.Table, existing: pa.Table | None) -> pa.Table:
+    """Detected flags carrying over the workflow state of the same ``flag_id`` from before.
+
+    Flags found before and not found now are kept as they were: a machine does not
+    dismiss an investigator's case.
+    """
+    if existing is None or existing.num_rows == 0:
+        return detected
+    db = duckdb.connect()
+    db.register("d", conform(detected, FLAG, "detected flags"))
+    db.register("e", conform(existing, FLAG, "existing flags"))
+    return (
+        db.sql(
+            """
+        SELECT d.* REPLACE (coalesce(e.status, d.status) AS status,
+                            coalesce(e.amount_recovered, d.amount_recovered) AS amount_recovered,
+                            coalesce(e.history, d.history) AS history,
+                            coalesce(e.raised_on, d.raised_on) AS raised_on)
+        FROM d LEFT JOIN e USING (flag_id)
+        UNION ALL
+        SELECT * FROM e WHERE flag_id NOT IN (SELECT flag_id FROM d)
+        ORDER BY kind, flag_id
+        """
+        )
+        .to_arrow_table()
+        .cast(FLAG)
+    )
+
+
+_SQL = """
+WITH enr AS (
+    SELECT e.*, i.exclusive_group FROM enrollments e LEFT JOIN items i USING (item_code)
+),
+dup AS (
+    SELECT 'duplicate_enrolment' AS kind, person_id || '|' || item_code AS key,
+           [person_id] AS person_ids,
+           list(enrollment_id ORDER BY enrolled_on, enrollment_id) AS ids,
+           []::BIGINT[] AS evidence,
+           -- the copies beyond the first, paid since the later enrolment began
+           sum(monthly_amount * greatest(date_diff('month', date_trunc('month', enrolled_on),
+                                                   paid_until) + 1, 0))
+             - arg_min(monthly_amount * greatest(date_diff('month',
+                       date_trunc('month', enrolled_on), paid_until) + 1, 0), enrolled_on)
+             AS amount,
+           max(date_diff('month', date_trunc('month', enrolled_on), paid_until) + 1)::INTEGER
+             AS months,
+           format('{} enrolments of one person in {}', count(*), item_code) AS detail
+    FROM enr GROUP BY person_id, item_code HAVING count(*) > 1
+),
+excl AS (
+    SELECT 'exclusive_conflict', person_id || '|' || exclusive_group, [person_id],
+           list(enrollment_id ORDER BY item_code, enrollment_id), []::BIGINT[],
+           -- the smaller benefits, while paid together with the largest
+           (sum(monthly_amount) - max(monthly_amount))
+             * greatest(date_diff('month', date_trunc('month', max(enrolled_on)),
+                                  min(paid_until)) + 1, 0),
+           greatest(date_diff('month', date_trunc('month', max(enrolled_on)),
+                              min(paid_until)) + 1, 0)::INTEGER,
+           format('items {} of exclusive group {} received together',
+                  string_agg(DISTINCT item_code, ' + ' ORDER BY item_code), exclusive_group)
+    FROM enr WHERE exclusive_group IS NOT NULL
+    GROUP BY person_id, exclusive_group HAVING count(DISTINCT item_code) > 1
+),
+dead AS (
+    SELECT 'paid_after_death', e.enrollment_id, [e.person_id], [e.enrollment_id],
+           c.negative_event_ids,
+           date_diff('month', date_trunc('month', c.death_on), e.paid_until) * e.monthly_amount,
+           date_diff('month', date_trunc('month', c.death_on), e.paid_until)::INTEGER,
+           format('{} paid until {} after death on {} ({})', e.item_code,
+                  strftime(e.paid_until, '%Y-%m'), strftime(c.death_on, '%Y-%m-%d'),
+                  array_to_string(c.negative_channels, ', '))
+    FROM enr e JOIN certs c USING (person_id)
+    WHERE c.death_on IS NOT NULL
+      AND date_diff('month', date_trunc('month', c.death_on), e.paid_until) > 0
+),
+household AS (
+    SELECT person_id, coalesce(nullif(trim(address), ''), person_id) AS home, phone, id_number,
+           name FROM persons
+),
+account AS (
+    SELECT 'shared_bank_account', e.bank_account, list(DISTINCT e.person_id ORDER BY e.person_id),
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           sum(e.monthly_amount)::BIGINT, 0,
+           format('account {} receives {} benefits of {} persons in {} households',
+                  e.bank_account, count(*), count(DISTINCT e.person_id), count(DISTINCT h.home))
+    FROM enr e JOIN household h USING (person_id)
+    WHERE e.bank_account IS NOT NULL AND e.bank_account <> ''
+    GROUP BY e.bank_account
+    HAVING count(DISTINCT e.person_id) > 1 AND count(DISTINCT h.home) > 1
+),
+phone AS (
+    SELECT 'shared_phone', h.phone, list(DISTINCT h.person_id ORDER BY h.person_id),
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
+           format('phone {} used by {} persons in {} households', h.phone,
+                  count(DISTINCT h.person_id), count(DISTINCT h.home))
+    FROM household h LEFT JOIN enr e USING (person_id)
+    WHERE h.phone IS NOT NULL AND h.phone <> ''
+    GROUP BY h.phone
+    HAVING count(DISTINCT h.person_id) > 1 AND count(DISTINCT h.home) > 1
+),
+idname AS (
+    SELECT 'id_name_mismatch', h.id_number, list(DISTINCT h.person_id ORDER BY h.person_id),
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
+           format('ID number {} carried by {} names: {}', h.id_number, count(DISTINCT h.name),
+                  string_agg(DISTINCT h.name, ', ' ORDER BY h.name))
+    FROM household h LEFT JOIN enr e USING (person_id)
+    WHERE h.id_number IS NOT NULL AND h.id_number <> ''
+    GROUP BY h.id_number HAVING count(DISTINCT h.name) > 1
+),
+found AS (
+    SELECT * FROM dup UNION ALL SELECT * FROM excl UNION ALL SELECT * FROM dead
+    UNION ALL SELECT * FROM account UNION ALL SELECT * FROM phone UNION ALL SELECT * FROM idname
+)
+SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind, key,
+       person_ids, ids AS enrollment_ids, evidence AS evidence_event_ids,
+       coalesce(amount, 0)::BIGINT AS amount_at_risk, coalesce(months, 0)::INTEGER AS months,
+       detail, $as_of AS raised_on, 'open' AS status, 0::BIGINT AS amount_recovered,
+       '[]' AS history
+FROM found
+ORDER BY kind, flag_id
+"""
+
+
+def detect(
+    persons: pa.Table,
+    enrollments: pa.Table,
+    certifications: pa.Table,
+    catalogue: Catalogue,
+    as_of: dt.date,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Table:
+    """Every flag the data shows as of ``as_of`` (all ``open``), as a :data:`FLAG` table.
+
+    Parameters
+    ----------
+    persons : :data:`linkgraph.tables.PERSON` (address = household, phone, ID number, name)
+    enrollments : :data:`linkgraph.tables.ENROLLMENT`
+    certifications : :data:`linkgraph.certify.CERTIFICATION` (gives the reported death date)
+    catalogue : gives each item's exclusive group
+
+    Notes
+    -----
+    Amounts are whole yuan. ``paid_after_death``: months = last paid month − month of
+    death (the month of death is due); ``duplicate_enrolment``: the copies' payments
+    since each began; ``exclusive_conflict``: the smaller items while paid together;
+    shared account/phone: the monthly sum paid to the group.
+    """
+    db = con or duckdb.connect()
+    tables = {
+        "persons": conform(persons, PERSON, "persons"),
+        "enrollments": conform(enrollments, ENROLLMENT, "enrollments"),
+        "certs": conform(certifications, CERTIFICATION, "certifications"),
+        "items": pa.table(
+            {
+                "item_code": [i.code for i in catalogue.benefit_items],
+                "exclusive_group": pa.array(
+                    [i.exclusive_group for i in catalogue.benefit_items], STR
+                ),
+            }
+        ),
+    }
+    for name, table in tables.items():
+        db.register(name, table)
+    try:
+        return db.sql(_SQL, params={"as_of": as_of}).to_arrow_table().cast(FLAG)
+    finally:
+        for name in tables:
+            db.unregister(name)
