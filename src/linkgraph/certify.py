@@ -55,6 +55,7 @@ CERTIFICATION = pa.schema(
         ("previous_on", DATE),  # the qualifying day before certified_on (gap → arrears)
         ("known_on", DATE),  # when the latest certification became known
         ("negative_on", DATE),  # earliest open negative event (date it occurred)
+        ("negative_reported_on", DATE),  # ... and the day the first one was reported
         ("death_on", DATE),  # date of death reported by a death channel, if any
         ("negative_channels", STR_LIST),
         ("negative_event_ids", INT_LIST),
@@ -310,8 +311,9 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                     WHEN b.rule_id = 'baseline'
                     THEN 'carried over from the last in-person certification on '
                          || strftime(b.day, '%Y-%m-%d')
-                    ELSE format('{{}} on {{}} (strong evidence, certifies alone)', evd.channels,
-                                strftime(b.day, '%Y-%m-%d')) END AS detail,
+                    ELSE format('{{}} on {{}} ({{}})', evd.channels, strftime(b.day, '%Y-%m-%d'),
+                                CASE WHEN b.method = 'manual' THEN 'manual check, certifies alone'
+                                     ELSE 'strong evidence, certifies alone' END) END AS detail,
                CAST(b.day + to_months({v.months}) AS DATE) AS valid_until,
                CAST(b.day + to_months({v.months + v.warning_months}) AS DATE) AS warning_until,
                coalesce(evd.ids, []::BIGINT[]) AS evidence_event_ids,
@@ -363,7 +365,8 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                                 '; expired, warning ended {{}}: payment held until certified',
                                           strftime(warning_until, '%Y-%m-%d')) END)
            END AS explanation,
-           warning_until, strong_on, weak_on, previous_on, known_on, negative_on, death_on,
+           warning_until, strong_on, weak_on, previous_on, known_on, negative_on,
+           negative_reported_on, death_on,
            coalesce(negative_channels, []::VARCHAR[]) AS negative_channels,
            coalesce(negative_event_ids, []::BIGINT[]) AS negative_event_ids,
            confirmed_negative

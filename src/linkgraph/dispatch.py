@@ -1,0 +1,233 @@
+"""Dispatch: people the data cannot confirm become door-knock tasks for their grid worker.
+
+:func:`door_tasks` turns certifications into tasks, one per person and cause:
+
+``no_recent_evidence``
+    the certification expires within ``validity.task_lead_days`` (or already has)
+    and no newer evidence came in; due on the day it expires;
+``negative_evidence``
+    negative evidence holds the payment; a human must check at the door within
+    ``negative.visit_within_days`` of the report (PIPL art. 24).
+
+:func:`record_visit` records the worker's finding. ``seen_alive`` becomes a
+``GRID_VISIT`` event and ``deceased`` a ``VILLAGE_DEATH_REPORT`` event, both with
+``linked_by = 'manual'``, that flow through :func:`linkgraph.certify.certify` like
+any other evidence (a manual check certifies, and a manual death confirmation
+is the only negative evidence that may stop a payment). ``moved`` and
+``not_found`` are kept on the task, which stays open for a follow-up; the person
+stays where the rules put them (held, never stopped).
+
+:func:`village_list` is the monthly list, per village, of persons suspected of no
+longer being eligible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from linkgraph.certify import CERTIFICATION, MANUAL_LINK
+from linkgraph.errors import InputError
+from linkgraph.policy import Policy
+from linkgraph.tables import DATE, LINKED_EVENT, PERSON, STR, conform
+
+VisitResult = Literal["seen_alive", "deceased", "moved", "not_found"]
+VISIT_RESULTS = ("seen_alive", "deceased", "moved", "not_found")
+VISIT_CHANNELS = {"seen_alive": "GRID_VISIT", "deceased": "VILLAGE_DEATH_REPORT"}
+
+TASK = pa.schema(
+    [
+        ("task_id", STR),
+        ("person_id", STR),
+        ("grid", STR),
+        ("village", STR),
+        ("district", STR),
+        ("reason", STR),  # no_recent_evidence | negative_evidence
+        ("created_on", DATE),
+        ("due_on", DATE),
+        ("detail", STR),
+        ("status", STR),  # open | done
+        ("result", STR),  # last visit result, null until visited
+        ("worker", STR),
+        ("visited_on", DATE),
+    ]
+)
+
+VILLAGE_LIST = pa.schema(
+    [
+        ("village", STR),
+        ("grid", STR),
+        ("person_id", STR),
+        ("name", STR),
+        ("address", STR),
+        ("status", STR),
+        ("reason", STR),
+    ]
+)
+
+
+class Task(BaseModel):
+    """One door-knock task (a row of :data:`TASK`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    person_id: str
+    grid: str | None
+    village: str | None
+    district: str | None
+    reason: str
+    created_on: dt.date
+    due_on: dt.date
+    detail: str = ""
+    status: Literal["open", "done"] = "open"
+    result: VisitResult | None = None
+    worker: str | None = None
+    visited_on: dt.date | None = None
+
+
+_TASKS_SQL = """
+WITH c AS (SELECT * FROM certs),
+due AS (
+    SELECT person_id, 'negative_evidence' AS reason,
+           coalesce(negative_reported_on, negative_on) AS created_on,
+           coalesce(negative_reported_on, negative_on) + $visit_days AS due_on,
+           'check at the door: ' || explanation AS detail
+    FROM c WHERE status = 'pending_review' AND NOT confirmed_negative
+    UNION ALL
+    SELECT person_id, 'no_recent_evidence',
+           coalesce(valid_until - $lead_days, $as_of), coalesce(valid_until, $as_of),
+           CASE WHEN valid_until IS NULL THEN 'never certified by any evidence'
+                ELSE format('no evidence since {} ({}); certification {} {}',
+                            strftime(certified_on, '%Y-%m-%d'), rule,
+                            CASE WHEN valid_until < $as_of THEN 'expired on'
+                                 ELSE 'expires on' END,
+                            strftime(valid_until, '%Y-%m-%d')) END
+    FROM c
+    WHERE status IN ('certified', 'warning', 'suspended')
+      AND (valid_until IS NULL OR valid_until - $lead_days <= $as_of)
+)
+SELECT 'K' || substr(md5(d.person_id || ':' || d.reason || ':' || strftime(d.due_on, '%Y-%m-%d')),
+                     1, 15) AS task_id,
+       d.person_id, p.grid, p.village, p.district, d.reason, d.created_on, d.due_on, d.detail,
+       'open' AS status, NULL AS result, NULL AS worker, NULL::DATE AS visited_on
+FROM due d LEFT JOIN persons p USING (person_id)
+ORDER BY p.grid, d.due_on, d.person_id
+"""
+
+
+def door_tasks(
+    certifications: pa.Table, persons: pa.Table, policy: Policy, as_of: dt.date
+) -> pa.Table:
+    """Door-knock tasks as of ``as_of`` (a :data:`TASK` table, grouped by grid, by due date).
+
+    ``task_id`` hashes the person, the cause and the due date, so re-running on the
+    same day, or the next, gives the same task for the same cause.
+    """
+    db = duckdb.connect()
+    db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
+    db.register("persons", conform(persons, PERSON, "persons"))
+    params = {
+        "as_of": as_of,
+        "lead_days": policy.validity.task_lead_days,
+        "visit_days": policy.negative.visit_within_days,
+    }
+    return db.sql(_TASKS_SQL, params=params).to_arrow_table().cast(TASK)
+
+
+def tasks_from_table(table: pa.Table) -> list[Task]:
+    return [Task(**row) for row in conform(table, TASK, "tasks").to_pylist()]
+
+
+def visit_event_id(task_id: str, on: dt.date) -> int:
+    """A stable event id for a visit, in a range no feed uses (bit 62 set)."""
+    digest = hashlib.sha256(f"{task_id}:{on.isoformat()}".encode()).hexdigest()
+    return (1 << 62) | int(digest[:15], 16)
+
+
+def record_visit(
+    task: Task,
+    result: VisitResult,
+    worker: str,
+    on: dt.date,
+    *,
+    died_on: dt.date | None = None,
+) -> tuple[Task, pa.Table]:
+    """Record a door check: the updated task and the evidence event it produces (0 or 1 row).
+
+    The event (a :data:`linkgraph.tables.LINKED_EVENT` row) is appended to the linked
+    events and certified like any other: ``seen_alive`` certifies (manual rule) and
+    clears a negative hold; ``deceased`` (dated ``died_on``, default ``on``) is a
+    human-confirmed death, which alone may stop payment. ``moved`` and ``not_found``
+    produce no event: the task stays open for a follow-up and the person stays held.
+    """
+    if result not in VISIT_RESULTS:
+        raise InputError(f"visit result {result!r}: allowed {', '.join(VISIT_RESULTS)}")
+    if not worker.strip():
+        raise InputError("a visit needs the worker who made it")
+    if on < task.created_on:
+        raise InputError(f"visit on {on} is before the task was created ({task.created_on})")
+    updated = task.model_copy(
+        update={
+            "status": "done" if result in VISIT_CHANNELS else "open",
+            "result": result,
+            "worker": worker,
+            "visited_on": on,
+        }
+    )
+    channel = VISIT_CHANNELS.get(result)
+    if channel is None:
+        return updated, LINKED_EVENT.empty_table()
+    occurred = died_on if result == "deceased" and died_on else on
+    event = pa.table(
+        {
+            "event_id": [visit_event_id(task.task_id, on)],
+            "channel": [channel],
+            "occurred_on": pa.array([occurred], DATE),
+            "reported_on": pa.array([on], DATE),
+            "person_id": [task.person_id],
+            "linked_by": [MANUAL_LINK],
+        },
+        schema=LINKED_EVENT,
+    )
+    return updated, event
+
+
+def village_list(
+    certifications: pa.Table,
+    persons: pa.Table,
+    flags: pa.Table | None = None,
+) -> pa.Table:
+    """The monthly list, per village, of persons suspected of no longer being eligible.
+
+    Persons held on negative evidence, suspended after their warning period, or
+    named by an open ``paid_after_death`` or ``id_name_mismatch`` flag.
+    """
+    from linkgraph.flags import FLAG
+
+    db = duckdb.connect()
+    db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
+    db.register("persons", conform(persons, PERSON, "persons"))
+    flag_table = flags if flags is not None else FLAG.empty_table()
+    db.register("flags", conform(flag_table, FLAG, "flags"))
+    sql = """
+    WITH why AS (
+        SELECT person_id, status, explanation AS reason FROM certs
+        WHERE status IN ('pending_review', 'suspended')
+        UNION ALL
+        SELECT unnest(person_ids) AS person_id, 'flag:' || kind, detail FROM flags
+        WHERE status IN ('open', 'confirmed') AND kind IN ('paid_after_death', 'id_name_mismatch')
+    )
+    SELECT p.village, p.grid, w.person_id, p.name, p.address,
+           string_agg(DISTINCT w.status, ', ' ORDER BY w.status) AS status,
+           string_agg(DISTINCT w.reason, ' | ' ORDER BY w.reason) AS reason
+    FROM why w JOIN persons p USING (person_id)
+    GROUP BY ALL
+    ORDER BY p.village, p.grid, w.person_id
+    """
+    return db.sql(sql).to_arrow_table().cast(VILLAGE_LIST)
