@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 #: The command modules, each with ``register(app)``; add a new area's module here.
-COMMAND_MODULES = ("seed", "run", "neo4j", "link")
+COMMAND_MODULES = ("seed", "run", "neo4j", "link", "certify")
 
 
 def _register() -> None:
