@@ -47,12 +47,6 @@ def truth_inputs(city: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
     ).to_arrow_table()
     events = con.sql(
         f"""SELECT e.event_id, e.channel, e.occurred_on, e.reported_on,
-                   CAST(te.person_id AS VARCHAR) AS person_id, c.identifier AS linked_by
-            FROM read_parquet('{city}/events/*.parquet') e
-            JOIN read_parquet('{t}/events/*.parquet') te USING (event_id)
-            JOIN chan c USING (channel)"""
-        if False
-        else f"""SELECT e.event_id, e.channel, e.occurred_on, e.reported_on,
                    CAST(te.person_id AS VARCHAR) AS person_id, 'truth' AS linked_by
             FROM read_parquet('{city}/events/*.parquet') e
             JOIN read_parquet('{t}/events/*.parquet') te USING (event_id)"""
