@@ -99,10 +99,12 @@ def embedded_loaded(
 
 @pytest.fixture(scope="module")
 def neo4j_loaded(graph: GraphTables, request: pytest.FixtureRequest) -> Iterator[GraphStore]:
-    request.getfixturevalue("neo4j_server")  # the project's server, started once per run
+    server = request.getfixturevalue("neo4j_server")  # the project's server, once per run
     from linkgraph.graph.neo4j_store import Neo4jStore
 
-    store = Neo4jStore.from_settings(get_settings())
+    store = Neo4jStore(
+        server.uri, server.user, server.password, database=server.database, settings=get_settings()
+    )
     store.load(graph)  # neo4j-admin import from CSV
     yield store
     store.close()

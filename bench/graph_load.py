@@ -1,0 +1,171 @@
+"""Graph stores side by side: bulk-load wall time and each library query's latency.
+
+    python bench/graph_load.py                      # 100 k persons (default)
+    python bench/graph_load.py --persons 1360000    # the full city
+    python bench/graph_load.py --persons 20000 --city /tmp/c20k --skip-neo4j
+
+Generates a city (or reuses ``--city`` when it already holds one of that size),
+runs the pipeline up to certification (``linkgraph.pipeline.run_city`` without
+its store load), builds the graph tables once, then loads them into
+
+* the embedded store (one DuckDB file in a temporary data directory), and
+* Neo4j via ``neo4j-admin database import full`` (the project's server from
+  ``linkgraph.neo4j_server``; its database is replaced),
+
+and times every library query on both: the first (cold) run and the median of
+``--repeat`` warm runs, plus ``spread_certification``. Rows are compared: a
+query whose two stores disagree is marked ``DIFF``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from linkgraph.catalogue import Catalogue
+from linkgraph.config import Settings, get_settings
+from linkgraph.graph import GraphStore, GraphTables, build_graph
+from linkgraph.graph.embedded_store import EmbeddedStore
+from linkgraph.pipeline import run_city
+from linkgraph.synth import generate_city
+
+console = Console(width=150)
+
+
+def _city(directory: Path, persons: int) -> float:
+    manifest = directory / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text())["persons"] == persons:
+        return 0.0
+    started = time.perf_counter()
+    generate_city(directory, persons, months=12, seed=1)
+    return time.perf_counter() - started
+
+
+def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
+    settings = Settings(data_dir=data, backend="embedded")
+    result = run_city(city, settings=settings, load_store=False)
+    t = result.tables
+    started = time.perf_counter()
+    graph = build_graph(
+        Catalogue(settings.catalogue_dir),
+        t["persons"],
+        t["records"],
+        t["resolution"],
+        t["enrollments"],
+        t["events"],
+        certifications=t["certifications"],
+    )
+    times = {s.name: s.seconds for s in result.stages}
+    times["build_graph"] = time.perf_counter() - started
+    return graph, times
+
+
+def _params(graph: GraphTables) -> dict[str, dict[str, Any]]:
+    has = graph.relationships["HAS_EVIDENCE"]
+    person = has["start"][has.num_rows // 2].as_py()
+    return {
+        "person_360": {"person_id": person},
+        "duplicate_claims": {},
+        "paid_after_death": {},
+        "shared_identifiers": {"min_persons": 2},
+        "no_trace": {"since": "2026-07-01", "until": "2026-12-31"},
+        "certification_coverage": {"on": "2026-12-31"},
+    }
+
+
+def _time_queries(store: GraphStore, params: dict[str, dict[str, Any]], repeat: int) -> dict:
+    out = {}
+    for name, p in params.items():
+        started = time.perf_counter()
+        rows = store.query(name, **p)
+        cold = time.perf_counter() - started
+        warm = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            store.query(name, **p)
+            warm.append(time.perf_counter() - started)
+        out[name] = {"cold": cold, "warm": statistics.median(warm) if warm else cold, "rows": rows}
+    started = time.perf_counter()
+    changed = store.apply("spread_certification", on="2026-12-31")
+    out["spread_certification"] = {
+        "cold": time.perf_counter() - started,
+        "warm": None,
+        "rows": changed,
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--city", type=Path, help="Directory for (or with) the city.")
+    parser.add_argument("--repeat", type=int, default=3, help="Warm runs per query.")
+    parser.add_argument("--skip-neo4j", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        city = args.city or Path(tmp) / "city"
+        generated = _city(city, args.persons)
+        console.print(f"city: {args.persons:,} persons at {city} (generated in {generated:.1f}s)")
+        graph, stages = _graph(city, Path(tmp) / "data")
+        console.print(
+            "pipeline: "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
+            + f"; graph: {graph.num_rows:,} rows "
+            + f"({sum(t.num_rows for t in graph.nodes.values()):,} nodes,"
+            + f" {sum(t.num_rows for t in graph.relationships.values()):,} relationships)"
+        )
+        params = _params(graph)
+        loads: dict[str, float] = {}
+        results: dict[str, dict] = {}
+
+        embedded = EmbeddedStore(Path(tmp) / "embedded" / "graph.duckdb")
+        loads["embedded"] = embedded.load(graph).seconds
+        size = embedded.path.stat().st_size / 2**20
+        console.print(f"embedded load: {loads['embedded']:.1f}s, file {size:.0f} MiB")
+        results["embedded"] = _time_queries(embedded, params, args.repeat)
+        embedded.close()
+
+        if not args.skip_neo4j:
+            from linkgraph import neo4j_server
+            from linkgraph.graph.neo4j_store import Neo4jStore
+
+            neo4j_server.start()
+            with Neo4jStore.from_settings(get_settings()) as neo4j:
+                loads["neo4j"] = neo4j.load(graph).seconds
+                console.print(f"neo4j admin import + schema: {loads['neo4j']:.1f}s")
+                results["neo4j"] = _time_queries(neo4j, params, args.repeat)
+
+    table = Table(title=f"library queries, {args.persons:,} persons (seconds; warm = median)")
+    table.add_column("query")
+    table.add_column("rows", justify="right")
+    for backend in results:
+        table.add_column(f"{backend} cold", justify="right")
+        table.add_column(f"{backend} warm", justify="right")
+    table.add_column("same rows")
+    for name in results["embedded"]:
+        cells = []
+        for backend in results:
+            r = results[backend][name]
+            cells += [f"{r['cold']:.3f}", "-" if r["warm"] is None else f"{r['warm']:.3f}"]
+        rows = results["embedded"][name]["rows"]
+        same = (
+            "-"
+            if len(results) < 2
+            else ("yes" if all(results[b][name]["rows"] == rows for b in results) else "DIFF")
+        )
+        table.add_row(name, str(rows if isinstance(rows, int) else len(rows)), *cells, same)
+    console.print(table)
+    console.print("load wall time: " + ", ".join(f"{b} {s:.1f}s" for b, s in loads.items()))
+
+
+if __name__ == "__main__":
+    main()
