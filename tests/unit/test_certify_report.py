@@ -1,0 +1,87 @@
+"""The monthly report and ``linkgraph certify`` on a tiny city of hand-built tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from certify_fakes import D, enrolment, enrolments, ev, events, persons
+from typer.testing import CliRunner
+
+from linkgraph.cli import app
+from linkgraph.report import bar_chart
+
+
+def tiny_inputs(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    pq.write_table(persons("A", "B", "C"), folder / "persons.parquet")
+    pq.write_table(
+        enrolments(
+            enrolment("E1", "A"),
+            enrolment("E2", "A", "OAA", department="CA", amount=100),
+            enrolment("E3", "B", paid_until=D(2026, 12, 1)),
+            enrolment("E4", "C"),
+            enrolment("E5", "C"),
+        ),
+        folder / "enrollments.parquet",
+    )
+    pq.write_table(
+        events(
+            ev("A", "WST_FACE", D(2026, 11, 2)),
+            ev("B", "DEATH_CERT", D(2026, 9, 14), reported=D(2026, 9, 15)),
+        ),
+        folder / "events.parquet",
+    )
+    return folder
+
+
+def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) -> None:
+    inputs = tiny_inputs(tmp_path / "linked")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        [
+            "certify",
+            str(tmp_path),
+            "--inputs",
+            str(inputs),
+            "--out",
+            str(out),
+            "--as-of",
+            "2026-12-31",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Certification as of 2026-12-31" in result.output
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["certification"] == {
+        "certified_strong": 1,
+        "pending_review": 1,
+        "carried_over": 1,
+    }
+    kinds = {f["kind"]: f for f in report["flags"]}
+    assert kinds["paid_after_death"]["amount_at_risk"] == 3 * 190  # Oct, Nov, Dec
+    assert kinds["duplicate_enrolment"]["flags"] == 1
+    assert report["totals"]["tasks"] == 2  # B's door check, C's expiring carry-over
+    assert {i["item_code"] for i in report["items"]} == {"URRP", "OAA"}
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count("<svg") >= 4
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["']https?:""", page)
+
+
+def test_missing_inputs_are_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["certify", str(tmp_path), "--inputs", str(tmp_path / "nowhere")]
+    )
+    assert result.exit_code == 1
+    assert "persons.parquet" in result.output
+
+
+def test_bar_chart_escapes_labels() -> None:
+    svg = bar_chart([("<b>王楼村</b>", 3), ("李寨村", 1)])
+    assert "&lt;b&gt;王楼村" in svg and "<b>" not in svg
