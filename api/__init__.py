@@ -1,0 +1,1 @@
+"""linkgraph's HTTP API: ``uvicorn api.main:app`` (or ``linkgraph api serve``)."""

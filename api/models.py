@@ -1,0 +1,356 @@
+"""Request and response bodies (one Base/Public pair per resource; lists are ``{data, count}``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Code = Annotated[str, Field(min_length=1, max_length=64)]
+IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
+BatchId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The sender's id of this batch: a retry with the same id adds nothing.",
+    ),
+]
+MAX_ROWS = 10_000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ------------------------------------------------------------------ recognition
+
+RecognitionStatus = Literal[
+    "recognised",
+    "warning",
+    "hold",
+    "stopped",
+    "ended",
+    "not_certified",
+    "not_enrolled",
+    "unknown_person",
+]
+
+
+class RecognitionRequest(_In):
+    id_number: IdNumber
+    item_code: Code
+
+
+class Recognition(BaseModel):
+    """Whether a person is recognised (alive and certified) for one of their benefit items."""
+
+    id_number: str | None = Field(description="As given; masked unless the role needs it whole.")
+    item_code: str
+    person_id: str | None
+    enrollment_id: str | None
+    status: RecognitionStatus
+    pending: bool = Field(description="A hold awaiting a human's confirmation: not yet decided.")
+    valid_until: dt.date | None
+    method: str | None = Field(description="strong | corroborated_weak | manual | none")
+    basis: str = Field(description="Short reason for the status.")
+
+
+class BulkRecognitionRequest(_In):
+    item_code: Code
+    id_numbers: list[IdNumber] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class RecognitionRow(Recognition):
+    index: int = Field(description="Position of the ID number in the request.")
+
+
+class RecognitionsPublic(BaseModel):
+    data: list[RecognitionRow]
+    count: int
+
+
+# ------------------------------------------------------------------ batches
+
+
+class RosterBatch(_In):
+    batch_id: BatchId
+    changes: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_ROWS,
+        description="Rows of RosterChangeRow; each is checked alone (bad rows are named).",
+    )
+
+
+class EventBatch(_In):
+    batch_id: BatchId
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_ROWS,
+        description="Rows of EventRow; each is checked alone (bad rows are named).",
+    )
+
+
+class RowError(BaseModel):
+    index: int = Field(description="0-based position of the row in the batch.")
+    field: str
+    reason: str
+    key: str | None = Field(description="The row's record or event id, when it had one.")
+
+
+class BatchResult(BaseModel):
+    """Which rows were accepted and which refused (with field and reason)."""
+
+    batch_id: str
+    replayed: bool = Field(description="True when this batch id was already accepted.")
+    received: int
+    accepted: list[int] = Field(description="Indices of the rows written.")
+    repeated: list[int] = Field(description="Indices of rows repeating an earlier row.")
+    rejected: list[RowError]
+    unlinked: list[int] | None = Field(
+        default=None, description="Accepted events whose identifier matched nobody (kept aside)."
+    )
+    persons: dict[str, str] | None = Field(
+        default=None, description="New enrolments: record_id -> person_id."
+    )
+
+
+# ------------------------------------------------------------------ resolution
+
+
+class ResolveRequest(_In):
+    record: dict[str, str | int | None] = Field(
+        description="A roster-like record: record_id, name, id_number, birth_date, phone, ..."
+    )
+
+
+class Candidate(BaseModel):
+    record_id: str
+    person_id: str
+    match_probability: float
+
+
+class ResolutionPublic(BaseModel):
+    record_id: str
+    person_id: str | None
+    new_person: bool
+    band: str
+    match_probability: float
+    candidates: list[Candidate]
+
+
+class ExplainRequest(_In):
+    record_a: Code
+    record_b: Code
+
+
+class FieldEvidence(BaseModel):
+    field: str
+    level: str
+    left: Any
+    right: Any
+    m: float
+    u: float
+    weight: float
+    tf_adjustment: float
+    total: float
+
+
+class ExplanationPublic(BaseModel):
+    record_a: str
+    record_b: str
+    person_a: str
+    person_b: str
+    prior_weight: float
+    fields: list[FieldEvidence]
+    score: float
+    match_probability: float
+    band: str
+
+
+class ReviewDecision(_In):
+    decision: Literal["link", "split"] = Field(description="Same person, or different persons.")
+    record_a: Code
+    record_b: Code
+    why: str = Field(min_length=3, max_length=500)
+
+
+class ReviewPublic(BaseModel):
+    decision: str
+    record_a: str
+    record_b: str
+    who: str
+    why: str
+    effective: str
+    persons_now: list[str]
+
+
+# ------------------------------------------------------------------ investigators
+
+
+class Row360(BaseModel):
+    kind: str
+    id: str | None
+    detail: str | None
+    since: dt.date | None
+    until: dt.date | None
+    note: str | None
+
+
+class Person360(BaseModel):
+    person_id: str
+    data: list[Row360]
+    count: int
+
+
+class QueryParam(BaseModel):
+    name: str
+    type: str
+    required: bool
+    example: Any
+    doc: str
+
+
+class QueryInfo(BaseModel):
+    name: str
+    summary: str
+    columns: list[str]
+    parameters: list[QueryParam]
+
+
+class QueriesPublic(BaseModel):
+    data: list[QueryInfo]
+    count: int
+
+
+class QueryRequest(_In):
+    params: dict[str, str | int | None] = Field(default_factory=dict)
+
+
+class QueryResult(BaseModel):
+    name: str
+    data: list[dict[str, Any]]
+    count: int
+
+
+class FlagPublic(BaseModel):
+    flag_id: str
+    kind: str | None
+    status: str
+    amount_at_risk: int | None
+    months: int | None
+    detail: str | None
+    person_ids: list[str]
+    enrollment_ids: list[str]
+    recovered: int | None = None
+
+
+class FlagsPublic(BaseModel):
+    data: list[FlagPublic]
+    count: int
+
+
+class FlagTransition(_In):
+    to: Literal["confirmed", "dismissed", "recovered"]
+    why: str = Field(min_length=3, max_length=500)
+    amount: int | None = Field(default=None, ge=1, le=10**10, description="Yuan recovered.")
+
+
+# ------------------------------------------------------------------ grid workers
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    kind: str | None
+    status: str
+    due_on: dt.date | None
+    reason: str | None
+    grid: str | None
+    person_id: str
+    name: str | None
+    id_number: str | None
+    phone: str | None
+
+
+class TasksPublic(BaseModel):
+    data: list[TaskPublic]
+    count: int
+
+
+class Visit(_In):
+    result: Literal["alive", "deceased", "moved", "not_found"]
+    on: dt.date
+    note: str = Field(default="", max_length=500)
+
+
+class EnrollmentChange(BaseModel):
+    enrollment_id: str
+    item_code: str
+    status: str | None
+
+
+class VisitPublic(BaseModel):
+    task_id: str
+    status: str
+    result: str
+    enrollments: list[EnrollmentChange]
+
+
+# ------------------------------------------------------------------ citizens
+
+
+class StopRequest(_In):
+    id_number: IdNumber
+    item_codes: list[Code] | None = Field(
+        default=None, max_length=32, description="Items to stop; all live ones when absent."
+    )
+    requested_by: Literal["self", "family"]
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class HeldEnrollment(BaseModel):
+    enrollment_id: str
+    item_code: str
+    status: str
+    pending: bool
+
+
+class StopRequestPublic(BaseModel):
+    request_id: str
+    status: Literal["pending"]
+    enrollments: list[HeldEnrollment]
+    detail: str
+
+
+# ------------------------------------------------------------------ operations
+
+
+class AuditEntryPublic(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    role: str
+    action: str
+    purpose: str
+    subjects: list[str]
+    detail: dict[str, Any]
+
+
+class AuditPublic(BaseModel):
+    data: list[AuditEntryPublic]
+    count: int
+
+
+class Ready(BaseModel):
+    store: str
+    persons: int
+    enrollments: int
+    loaded_at: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any
+    request_id: str | None = None

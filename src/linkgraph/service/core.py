@@ -1,0 +1,1364 @@
+"""The recognition and investigation service: what the HTTP routes call.
+
+:class:`Service` holds the graph store (through :class:`StoreGateway`), the read
+model, the audit log, the batch ledger and the API keys. Each public method
+takes the :class:`Caller` (principal and purpose), enforces the caller's scope,
+does the work, writes the audit entry, and returns plain dictionaries with
+identifiers masked unless the caller's role needs them in full.
+
+Writes follow one path: validate every row, build the batch's graph tables,
+write them to the store in **one transaction**, record the batch in the ledger
+(``fsync``), update the read model, write the audit entry — and only then
+answer. A crash before the commit leaves nothing; after it, a retry of the same
+batch id is answered from the ledger, and the store's merge-by-key makes even a
+retry under a new batch id add nothing twice.
+
+No adverse decision is made by the machine alone: a hold found by the machine
+(negative evidence) or asked for by a citizen is shown as ``pending`` until a
+human (investigator, grid worker) confirms or dismisses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from linkgraph import normalise
+from linkgraph.catalogue import Catalogue, Identifier
+from linkgraph.config import Settings
+from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
+from linkgraph.graph.model import GraphTables
+from linkgraph.graph.queries import QUERIES
+from linkgraph.graph.schema import GraphSchema, load_schema
+from linkgraph.graph.store import GraphStore, open_store
+from linkgraph.ingest import validate_events, validate_roster
+from linkgraph.service.audit import AuditEntry, AuditLog
+from linkgraph.service.keys import KeyStore, Principal
+from linkgraph.service.ledger import Ledger, Spool, body_digest
+from linkgraph.service.masking import mask_account, mask_id_number, mask_phone
+from linkgraph.service.readmodel import (
+    CertificationView,
+    EnrollmentView,
+    FlagView,
+    PersonView,
+    ReadModel,
+    TaskView,
+    load_read_model,
+)
+from linkgraph.service.rows import (
+    Change,
+    EventRow,
+    RosterChangeRow,
+    RowError,
+    from_rejected,
+    parse_rows,
+)
+from linkgraph.service.settings import ApiSettings
+from linkgraph.tables import EVENT, ROSTER
+
+T = TypeVar("T")
+
+
+class NotFound(LinkgraphError):
+    """The person, item, flag or task named is not there (or not visible to the caller)."""
+
+
+class Forbidden(LinkgraphError):
+    """The caller's role or scope does not allow this."""
+
+
+class Conflict(LinkgraphError):
+    """The request contradicts the current state (a batch id re-used with other rows, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal
+    purpose: str
+
+    def entry(self, action: str, subjects: Iterable[str], **detail: Any) -> AuditEntry:
+        p = self.principal
+        return AuditEntry(
+            actor=f"{p.name} ({p.key_id})",
+            role=str(p.role),
+            action=action,
+            purpose=self.purpose,
+            subjects=tuple(subjects),
+            detail={"scope": str(p.scope), **detail},
+        )
+
+
+# --------------------------------------------------------------------- store gateway
+
+
+class StoreGateway:
+    """The graph store, opened lazily and re-opened after it was unreachable.
+
+    Every call goes through :meth:`run`. A :class:`StoreUnavailable` drops the
+    handle so that the next call opens a fresh one: when the store comes back,
+    the service recovers by itself. The embedded store's DuckDB connection is
+    not shared between threads, so calls to it are serialised.
+    """
+
+    def __init__(self, settings: Settings, opener: Callable[[Settings], GraphStore] = open_store):
+        self.settings = settings
+        self._opener = opener
+        self._store: GraphStore | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def backend(self) -> str:
+        return self.settings.backend
+
+    def run(self, fn: Callable[[GraphStore], T]) -> T:
+        with self._lock:
+            try:
+                if self._store is None:
+                    self._store = self._opener(self.settings)
+                return fn(self._store)
+            except StoreUnavailable:
+                self._drop()
+                raise
+
+    def _drop(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(LinkgraphError):
+                store.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
+# --------------------------------------------------------------------- the service
+
+_STATUS = {
+    "pay": ("recognised", False),
+    "warning": ("warning", False),
+    "hold": ("hold", True),  # found by the machine: a human has not confirmed it
+    "hold_pending": ("hold", True),  # asked for (stop request): awaiting confirmation
+    "stopped": ("stopped", False),  # confirmed by a human
+    "ended": ("ended", False),
+}
+
+FLAG_TRANSITIONS = {
+    "open": ("confirmed", "dismissed"),
+    "confirmed": ("recovered",),
+    "recovered": ("recovered",),
+    "dismissed": (),
+}
+
+VISIT_RESULTS = ("alive", "deceased", "moved", "not_found")
+
+
+def _stable_int(*parts: str) -> int:
+    """A stable 62-bit id above the channels' own range, for events the service creates."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return (1 << 61) | (int.from_bytes(digest[:7], "big"))
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+class Service:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api: ApiSettings | None = None,
+        *,
+        catalogue: Catalogue | None = None,
+        opener: Callable[[Settings], GraphStore] = open_store,
+    ) -> None:
+        self.settings = settings
+        self.api = api or ApiSettings()
+        state = self.api.resolved_state_dir(settings)
+        state.mkdir(parents=True, exist_ok=True)
+        self.catalogue = catalogue or Catalogue(settings.catalogue_dir)
+        self.schema: GraphSchema = load_schema()
+        self.keys = KeyStore(self.api.resolved_keys_file(settings))
+        self.audit = AuditLog(state / "audit.jsonl")
+        self.ledger = Ledger(state / "batches.jsonl")
+        self.unlinked = Spool(state / "unlinked_events.jsonl")
+        self.decisions = Spool(state / "decisions.jsonl")
+        self.store = StoreGateway(settings, opener)
+        self.model: ReadModel | None = None
+        self._write_lock = threading.RLock()
+        self._resolver: Any = None
+        self.item_department = {i.code: i.department for i in self.catalogue.benefit_items}
+
+    # ------------------------------------------------------------ life cycle
+
+    def refresh(self) -> ReadModel:
+        """(Re)load the read model from the store; raises StoreUnavailable if it is down."""
+        with self._write_lock:
+            model = self.store.run(load_read_model)
+            self.model = model
+            return model
+
+    def ready(self) -> dict[str, Any]:
+        """Ping the store and make sure the read model is loaded (both raise when down)."""
+        self.store.run(lambda s: s.ping())
+        if self.model is None:
+            self.refresh()
+        assert self.model is not None
+        return {
+            "store": self.store.backend,
+            "persons": len(self.model.persons),
+            "enrollments": len(self.model.enrollments),
+            "loaded_at": self.model.loaded_at.isoformat(timespec="seconds"),
+        }
+
+    def read_model(self) -> ReadModel:
+        if self.model is None:
+            self.refresh()
+        assert self.model is not None
+        return self.model
+
+    def close(self) -> None:
+        self.audit.close()
+        self.store.close()
+
+    # ------------------------------------------------------------ masking
+
+    @staticmethod
+    def _id(caller: Caller, value: str | None) -> str | None:
+        return value if caller.principal.unmasked else mask_id_number(value)
+
+    @staticmethod
+    def _phone(caller: Caller, value: str | None) -> str | None:
+        return value if caller.principal.unmasked else mask_phone(value)
+
+    # ------------------------------------------------------------ scope
+
+    def _check_item(self, caller: Caller, item_code: str) -> str:
+        department = self.item_department.get(item_code)
+        if department is None:
+            raise NotFound(
+                f"benefit item {item_code!r} is not in the catalogue"
+                f" (known: {', '.join(sorted(self.item_department))})"
+            )
+        scope = caller.principal.scope
+        if scope.kind == "department" and scope.value != department:
+            raise Forbidden(
+                f"benefit item {item_code!r} belongs to department {department};"
+                f" this key is scoped to department {scope.value}"
+            )
+        return department
+
+    def _check_grid(self, caller: Caller, grid: str | None) -> None:
+        scope = caller.principal.scope
+        if scope.kind == "grid" and scope.value != grid:
+            raise Forbidden(f"this key is scoped to grid {scope.value}")
+
+    # ------------------------------------------------------------ recognition
+
+    def _recognition(
+        self, model: ReadModel, caller: Caller, id_number: str, item_code: str
+    ) -> tuple[dict[str, Any], str | None]:
+        raw = id_number
+        key = raw.strip().upper()
+        person = model.person_of_id_number(key)
+        if person is None:
+            parsed = normalise.resident_id(raw)
+            if parsed.value and parsed.status in ("valid", "repaired"):
+                person = model.person_of_id_number(parsed.value)
+        out: dict[str, Any] = {
+            "id_number": self._id(caller, key),
+            "item_code": item_code,
+            "person_id": None,
+            "enrollment_id": None,
+            "status": "unknown_person",
+            "pending": False,
+            "valid_until": None,
+            "method": None,
+            "basis": "no beneficiary with this ID number",
+        }
+        if person is None:
+            return out, None
+        out["person_id"] = person.person_id
+        enrollments = [
+            e for e in model.enrollments_for(person.person_id) if e.item_code == item_code
+        ]
+        cert = model.certification_of(person.person_id)
+        if not enrollments:
+            out.update(status="not_enrolled", basis=f"not enrolled in {item_code}")
+            return out, person.person_id
+        # The live enrolment first (not ended), then the latest paid.
+        e = sorted(
+            enrollments,
+            key=lambda x: (x.status != "ended", x.paid_until or dt.date.min, x.enrollment_id),
+        )[-1]
+        out["enrollment_id"] = e.enrollment_id
+        used = model.certifications.get(e.certified_by or "") or cert
+        status, pending = _STATUS.get(e.status or "", ("not_certified", False))
+        if e.status is None and used is not None:
+            status = "recognised" if used.status == "certified" else "warning"
+        out.update(
+            status=status,
+            pending=pending,
+            valid_until=e.valid_until or (used.valid_until if used else None),
+            method=used.method if used else None,
+            basis=_basis(e, used, status, pending),
+        )
+        return out, person.person_id
+
+    def recognise(self, caller: Caller, id_number: str, item_code: str) -> dict[str, Any]:
+        """Recognition of one person for one item (scope checked, not yet audited)."""
+        self._check_item(caller, item_code)
+        answer, _ = self._recognition(self.read_model(), caller, id_number, item_code)
+        return answer
+
+    async def recognise_async(
+        self, caller: Caller, id_number: str, item_code: str
+    ) -> dict[str, Any]:
+        self._check_item(caller, item_code)
+        answer, pid = self._recognition(self.read_model(), caller, id_number, item_code)
+        await self.audit.write_async(
+            caller.entry(
+                "recognition.read",
+                [pid] if pid else [],
+                item_code=item_code,
+                status=answer["status"],
+            )
+        )
+        return answer
+
+    async def recognise_bulk_async(
+        self, caller: Caller, item_code: str, id_numbers: list[str]
+    ) -> list[dict[str, Any]]:
+        """Recognition of up to ``max_batch_rows`` ID numbers for one item (the payroll)."""
+        self._check_item(caller, item_code)
+        if len(id_numbers) > self.api.max_batch_rows:
+            raise InputError(
+                f"at most {self.api.max_batch_rows} ID numbers per call, got {len(id_numbers)}"
+            )
+        model = self.read_model()
+        answers = []
+        subjects = []
+        for index, id_number in enumerate(id_numbers):
+            answer, pid = self._recognition(model, caller, id_number, item_code)
+            answer["index"] = index
+            answers.append(answer)
+            if pid:
+                subjects.append(pid)
+        await self.audit.write_async(
+            caller.entry("recognition.bulk", subjects, item_code=item_code, asked=len(id_numbers))
+        )
+        return answers
+
+    # ------------------------------------------------------------ writes
+
+    def _upsert(
+        self, nodes: dict[str, list[dict[str, Any]]], rels: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        """Write the rows as one store transaction (nothing is written if any part fails)."""
+        tables = GraphTables(
+            {k: self._node_table(k, v) for k, v in nodes.items() if v},
+            {k: self._rel_table(k, v) for k, v in rels.items() if v},
+        )
+        if tables.num_rows:
+            self.store.run(lambda s: s.upsert(tables, batch_size=tables.num_rows + 1))
+
+    def _node_table(self, label: str, rows: list[dict[str, Any]]) -> pa.Table:
+        full = self.schema.node(label).arrow_schema()
+        names = list(rows[0])
+        schema = pa.schema([full.field(n) for n in names])
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _rel_table(self, rtype: str, rows: list[dict[str, Any]]) -> pa.Table:
+        full = self.schema.rel_schema(rtype)
+        names = list(rows[0])
+        schema = pa.schema([full.field(n) for n in names])
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _replay(
+        self, kind: str, caller: Caller, batch_id: str, digest: str
+    ) -> dict[str, Any] | None:
+        seen = self.ledger.get(kind, caller.principal.key_id, batch_id)
+        if seen is None:
+            return None
+        if seen["digest"] != digest:
+            raise Conflict(
+                f"batch {batch_id!r} was already accepted with different rows;"
+                " send changed rows under a new batch id"
+            )
+        return {**seen["answer"], "replayed": True}
+
+    def submit_events(self, caller: Caller, batch_id: str, rows: list[Any]) -> dict[str, Any]:
+        """A channel's batch of evidence events: good rows written, bad ones named."""
+        if len(rows) > self.api.max_batch_rows:
+            raise InputError(f"at most {self.api.max_batch_rows} rows per batch, got {len(rows)}")
+        digest = body_digest(rows)
+        with self._write_lock:
+            replay = self._replay("events", caller, batch_id, digest)
+            if replay is not None:
+                return replay
+            model = self.read_model()
+            good, errors = parse_rows(rows, EventRow, "event_id")
+            scoped: list[tuple[int, EventRow]] = []
+            for index, row in good:
+                reason = self._channel_out_of_scope(caller, row.channel)
+                if reason:
+                    errors.append(RowError(index, "channel", reason, str(row.event_id)))
+                else:
+                    scoped.append((index, row))
+            indices = [i for i, _ in scoped]
+            table = pa.Table.from_pylist([r.model_dump() for _, r in scoped], schema=EVENT)
+            checked = validate_events(table, self.catalogue, f"batch {batch_id}")
+            errors += [from_rejected(r, indices) for r in checked.rejected]
+            rejected = {e.index for e in errors}
+            accepted: list[int] = []
+            repeated: list[int] = []
+            seen: set[tuple[str, int]] = set()
+            keep: list[tuple[int, EventRow]] = []
+            for index, row in scoped:
+                if index in rejected:
+                    continue
+                if (row.channel, row.event_id) in seen:
+                    repeated.append(index)
+                    continue
+                seen.add((row.channel, row.event_id))
+                accepted.append(index)
+                keep.append((index, row))
+            linked, unlinked_rows, unlinked = [], [], []
+            for index, row in keep:
+                person, how = self._link_event(model, row)
+                if person is None:
+                    unlinked.append(index)
+                    unlinked_rows.append(
+                        {
+                            "batch_id": batch_id,
+                            "sender": caller.principal.key_id,
+                            **row.model_dump(),
+                        }
+                    )
+                else:
+                    linked.append((row, person, how))
+            nodes = {
+                "EvidenceEvent": [
+                    {
+                        "event_id": r.event_id,
+                        "channel": r.channel,
+                        "occurred_on": r.occurred_on,
+                        "reported_on": r.reported_on,
+                        "linked_by": how,
+                    }
+                    for r, _, how in linked
+                ]
+            }
+            rels = {
+                "HAS_EVIDENCE": [{"start": p, "end": r.event_id} for r, p, _ in linked],
+                "FROM": [{"start": r.event_id, "end": r.channel} for r, _, _ in linked],
+            }
+            self._upsert(nodes, rels)
+            self.unlinked.append(unlinked_rows)
+            answer = {
+                "batch_id": batch_id,
+                "replayed": False,
+                "received": len(rows),
+                "accepted": accepted,
+                "repeated": repeated,
+                "rejected": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
+                "unlinked": unlinked,
+            }
+            self.ledger.append("events", caller.principal.key_id, batch_id, digest, answer)
+        self.audit.write(
+            caller.entry(
+                "evidence.submit",
+                sorted({p for _, p, _ in linked}),
+                batch_id=batch_id,
+                accepted=len(accepted),
+                rejected=len(errors),
+            )
+        )
+        return answer
+
+    def _channel_out_of_scope(self, caller: Caller, channel: str) -> str | None:
+        scope = caller.principal.scope
+        known = self.catalogue.channel.get(channel)
+        if known is None or scope.city:
+            return None  # an unknown channel is named by validate_events
+        if scope.kind == "channel" and scope.value != channel:
+            return f"channel {channel} is outside this key's scope ({scope})"
+        if scope.kind == "department" and known.department != scope.value:
+            return f"channel {channel} is provided by {known.department}, not {scope.value}"
+        return None
+
+    def _link_event(self, model: ReadModel, row: EventRow) -> tuple[str | None, str | None]:
+        identifier = self.catalogue.channel[row.channel].identifier
+        if identifier == Identifier.ID_NUMBER and row.id_number:
+            parsed = normalise.resident_id(row.id_number)
+            pid = model.by_id_number.get(parsed.value or row.id_number.upper())
+            return pid, "id_number"
+        if identifier == Identifier.SSCARD_NO and row.sscard_no:
+            return model.by_sscard.get(row.sscard_no), "sscard_no"
+        if identifier == Identifier.PHONE and row.phone:
+            number = normalise.phone(row.phone)
+            return (model.by_phone.get(number) if number else None), "phone"
+        if identifier == Identifier.NAME_DOB and row.name and row.birth_date:
+            name, born = normalise.name(row.name), normalise.date(row.birth_date)
+            if name and born:
+                return model.by_name_dob.get((name, born)), "name_dob"
+        return None, None
+
+    def submit_roster_changes(
+        self, caller: Caller, batch_id: str, rows: list[Any]
+    ) -> dict[str, Any]:
+        """A department's new, changed and ended enrolments: good rows written, bad ones named."""
+        if len(rows) > self.api.max_batch_rows:
+            raise InputError(f"at most {self.api.max_batch_rows} rows per batch, got {len(rows)}")
+        digest = body_digest(rows)
+        with self._write_lock:
+            replay = self._replay("roster", caller, batch_id, digest)
+            if replay is not None:
+                return replay
+            model = self.read_model()
+            good, errors = parse_rows(rows, RosterChangeRow, "record_id")
+            news: list[tuple[int, RosterChangeRow, str]] = []
+            edits: list[tuple[int, RosterChangeRow, EnrollmentView]] = []
+            seen: set[str] = set()
+            repeated: list[int] = []
+            for index, row in good:
+                department, dept_fault = self._row_department(caller, row)
+                if dept_fault:
+                    errors.append(RowError(index, "department", dept_fault, row.record_id))
+                    continue
+                if row.record_id in seen:
+                    repeated.append(index)
+                    continue
+                existing = model.enrollments.get(row.record_id)
+                if row.change == Change.NEW:
+                    if existing is not None:
+                        errors.append(
+                            RowError(
+                                index,
+                                "record_id",
+                                "enrolment already exists; send it as 'changed'",
+                                row.record_id,
+                            )
+                        )
+                        continue
+                    news.append((index, row, department))
+                else:
+                    fault = self._edit_fault(row, existing, department)
+                    if fault is not None or existing is None:
+                        field, reason = fault or ("record_id", "no such enrolment")
+                        errors.append(RowError(index, field, reason, row.record_id))
+                        continue
+                    edits.append((index, row, existing))
+                seen.add(row.record_id)
+            valid_news, new_errors = self._validate_new(news)
+            errors += new_errors
+            nodes, rels, enrollments, persons = self._roster_tables(
+                model, caller, valid_news, edits
+            )
+            self._upsert(nodes, rels)
+            for p in persons:
+                model.put_person(p)
+            for row, _, _ in valid_news:
+                if row.sscard_no:
+                    model.by_sscard.setdefault(row.sscard_no, enrollments[row.record_id].person_id)
+            for e in enrollments.values():
+                model.put_enrollment(e)
+            accepted = sorted([i for _, i, _ in valid_news] + [i for i, _, _ in edits])
+            answer = {
+                "batch_id": batch_id,
+                "replayed": False,
+                "received": len(rows),
+                "accepted": accepted,
+                "repeated": repeated,
+                "rejected": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
+                "persons": {
+                    r.record_id: enrollments[r.record_id].person_id for r, _, _ in valid_news
+                },
+            }
+            self.ledger.append("roster", caller.principal.key_id, batch_id, digest, answer)
+        self.audit.write(
+            caller.entry(
+                "roster.submit",
+                sorted({e.person_id for e in enrollments.values()}),
+                batch_id=batch_id,
+                accepted=len(accepted),
+                rejected=len(errors),
+            )
+        )
+        return answer
+
+    def _row_department(self, caller: Caller, row: RosterChangeRow) -> tuple[str, str | None]:
+        scope = caller.principal.scope
+        given = row.department
+        if scope.kind == "department":
+            if given and given != scope.value:
+                return given, f"this key is scoped to department {scope.value}, not {given}"
+            return str(scope.value), None
+        if given:
+            return given, None
+        if row.item_code in self.item_department:
+            return self.item_department[row.item_code], None
+        existing = self.model.enrollments.get(row.record_id) if self.model else None
+        if existing is not None:
+            return self.item_department.get(existing.item_code, ""), None
+        return "", "department is required with a city-wide key"
+
+    def _edit_fault(
+        self, row: RosterChangeRow, existing: EnrollmentView | None, department: str
+    ) -> tuple[str, str] | None:
+        if existing is None:
+            return ("record_id", f"no enrolment {row.record_id!r} to change or end")
+        if self.item_department.get(existing.item_code) != department:
+            return ("record_id", f"enrolment {row.record_id!r} belongs to another department")
+        if row.item_code and row.item_code != existing.item_code:
+            return ("item_code", "an enrolment's item cannot change; end it and enrol anew")
+        if row.change == Change.CHANGED:
+            if row.monthly_amount is not None and row.monthly_amount <= 0:
+                return ("monthly_amount", "must be a positive amount")
+            if row.paid_until is None and row.monthly_amount is None and not row.bank_account:
+                return (
+                    "change",
+                    "nothing to change: give paid_until, monthly_amount or bank_account",
+                )
+        return None
+
+    def _validate_new(
+        self, news: list[tuple[int, RosterChangeRow, str]]
+    ) -> tuple[list[tuple[RosterChangeRow, int, str]], list[RowError]]:
+        """New enrolments through :func:`linkgraph.ingest.validate_roster`."""
+        if not news:
+            return [], []
+        table = pa.Table.from_pylist(
+            [
+                {
+                    **{f.name: getattr(row, f.name, None) for f in ROSTER if f.name != "source"},
+                    "source": department,
+                }
+                for _, row, department in news
+            ],
+            schema=ROSTER,
+        )
+        checked = validate_roster(table, self.catalogue, "roster batch")
+        indices = [i for i, _, _ in news]
+        errors = [from_rejected(r, indices) for r in checked.rejected]
+        bad = {e.index for e in errors}
+        return [(row, i, d) for i, row, d in news if i not in bad], errors
+
+    def _resolve_new(self, model: ReadModel, row: RosterChangeRow) -> tuple[str, bool, float]:
+        """(person_id, is_new, probability) for a new roster record."""
+        if row.id_number:
+            parsed = normalise.resident_id(row.id_number)
+            pid = model.by_id_number.get(parsed.value or row.id_number.strip().upper())
+            if pid and parsed.status in ("valid", "repaired"):
+                return pid, False, 1.0
+        digest = hashlib.sha256(f"{row.id_number or ''}|{row.record_id}".encode()).hexdigest()
+        return f"N{int(digest[:12], 16) % 10**9:09d}", True, 0.0
+
+    def _roster_tables(
+        self,
+        model: ReadModel,
+        caller: Caller,
+        news: list[tuple[RosterChangeRow, int, str]],
+        edits: list[tuple[int, RosterChangeRow, EnrollmentView]],
+    ) -> tuple[
+        dict[str, list[dict[str, Any]]],
+        dict[str, list[dict[str, Any]]],
+        dict[str, EnrollmentView],
+        list[PersonView],
+    ]:
+        nodes: dict[str, list[dict[str, Any]]] = {
+            k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone")
+        }
+        rels: dict[str, list[dict[str, Any]]] = {
+            k: [] for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT")
+        }
+        enrollments: dict[str, EnrollmentView] = {}
+        persons: dict[str, PersonView] = {}
+        for row, _, department in news:
+            pid, is_new, probability = self._resolve_new(model, row)
+            if is_new and pid not in persons:
+                parsed = normalise.resident_id(row.id_number) if row.id_number else None
+                person = PersonView(
+                    pid,
+                    normalise.name(row.name) if row.name else None,
+                    parsed.value if parsed and parsed.status in ("valid", "repaired") else None,
+                    (parsed.birth_date if parsed else None)
+                    or (normalise.date(row.birth_date) if row.birth_date else None),
+                    None,
+                    normalise.phone(row.phone) if row.phone else None,
+                )
+                persons[pid] = person
+                nodes["Person"].append(
+                    {
+                        "person_id": pid,
+                        "name": person.name,
+                        "id_number": person.id_number,
+                        "birth_date": person.birth_date,
+                        "gender": row.gender,
+                        "address": row.address,
+                    }
+                )
+                if person.phone:
+                    nodes["Phone"].append({"number": person.phone})
+                    rels["REACHABLE_AT"].append({"start": pid, "end": person.phone})
+            cert = model.certification_of(pid)
+            certified = cert is not None and cert.status == "certified"
+            e = EnrollmentView(
+                row.record_id,
+                pid,
+                str(row.item_code),
+                row.enrolled_on,
+                row.paid_until,
+                row.monthly_amount,
+                "pay" if certified else None,
+                cert.valid_until if cert and certified else None,
+                None,
+                cert.cert_id if cert and certified else None,
+            )
+            enrollments[e.enrollment_id] = e
+            nodes["SourceRecord"].append(
+                {
+                    "record_id": row.record_id,
+                    "source": department,
+                    "name": row.name,
+                    "id_number": row.id_number,
+                    "birth_date": row.birth_date,
+                    "address": row.address,
+                    "sscard_no": row.sscard_no,
+                }
+            )
+            rels["RESOLVES_TO"].append(
+                {
+                    "start": row.record_id,
+                    "end": pid,
+                    "band": "non-match" if is_new else "match",
+                    "match_probability": probability,
+                }
+            )
+            rels["RECORDS"].append({"start": row.record_id, "end": row.record_id})
+            rels["HAS"].append({"start": pid, "end": row.record_id})
+            rels["OF"].append({"start": row.record_id, "end": row.item_code})
+            if row.bank_account:
+                nodes["BankAccount"].append({"number": row.bank_account})
+                rels["PAID_TO"].append({"start": row.record_id, "end": row.bank_account})
+        who = caller.principal.name
+        for _, row, existing in edits:
+            if row.change == Change.ENDED:
+                ended = row.ended_on or existing.paid_until
+                e = replace(
+                    existing,
+                    status="ended",
+                    paid_until=ended,
+                    reason=f"ended by {who} on {dt.date.today()}"
+                    + (f": {row.reason}" if row.reason else ""),
+                )
+            else:
+                e = replace(
+                    existing,
+                    paid_until=row.paid_until or existing.paid_until,
+                    monthly_amount=row.monthly_amount or existing.monthly_amount,
+                )
+                if row.bank_account:
+                    nodes["BankAccount"].append({"number": row.bank_account})
+                    rels["PAID_TO"].append({"start": row.record_id, "end": row.bank_account})
+            enrollments[e.enrollment_id] = e
+        nodes["Enrollment"] = [_enrollment_row(e) for e in enrollments.values()]
+        for kind in ("BankAccount", "Phone"):
+            nodes[kind] = list({r["number"]: r for r in nodes[kind]}.values())
+        return nodes, rels, enrollments, list(persons.values())
+
+    # ------------------------------------------------------------ persons and queries
+
+    def person_360(self, caller: Caller, person_id: str) -> list[dict[str, Any]]:
+        rows = self.store.run(lambda s: s.query("person_360", person_id=person_id))
+        if not rows:
+            raise NotFound(f"no person {person_id!r}")
+        self.audit.write(caller.entry("person.read", [person_id], view="person_360"))
+        model = self.model
+        person = model.persons.get(person_id) if model else None
+        out = []
+        for row in rows:
+            if row["kind"] == "phone":
+                row = {**row, "id": self._phone(caller, row["id"])}
+            out.append(row)
+        if person is not None:
+            out.insert(
+                0,
+                {
+                    "kind": "identity",
+                    "id": self._id(caller, person.id_number),
+                    "detail": person.name,
+                    "since": person.birth_date,
+                    "until": None,
+                    "note": self._phone(caller, person.phone),
+                },
+            )
+        return out
+
+    def query_catalogue(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": q.name,
+                "summary": q.summary,
+                "columns": list(q.columns),
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "type": {str: "string", int: "integer"}.get(p.kind, "date"),
+                        "required": p.required,
+                        "example": p.example,
+                        "doc": p.doc,
+                    }
+                    for p in q.params.values()
+                ],
+            }
+            for q in QUERIES.values()
+            if not q.write
+        ]
+
+    def run_query(self, caller: Caller, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """A named, read-only library query; no caller text is ever executed."""
+        spec = QUERIES.get(name)
+        if spec is None or spec.write:
+            known = ", ".join(sorted(q.name for q in QUERIES.values() if not q.write))
+            raise NotFound(f"no read-only query {name!r} (known: {known})")
+        bound = spec.bind(params)  # raises InputError naming the parameter
+        rows = self.store.run(lambda s: s.query(name, **bound))
+        subjects: set[str] = set()
+        for row in rows:
+            if isinstance(row.get("person_id"), str):
+                subjects.add(row["person_id"])
+            for pid in row.get("person_ids") or ():
+                subjects.add(pid)
+        if name == "person_360":
+            subjects.add(str(bound["person_id"]))
+        masked = [self._mask_row(caller, r) for r in rows]
+        self.audit.write(
+            caller.entry(f"query.{name}", sorted(subjects), params=bound, rows=len(rows))
+        )
+        return masked
+
+    def _mask_row(self, caller: Caller, row: dict[str, Any]) -> dict[str, Any]:
+        if caller.principal.unmasked:
+            return row
+        out = dict(row)
+        if out.get("kind") == "phone":
+            for k in ("id", "number"):
+                if isinstance(out.get(k), str):
+                    out[k] = mask_phone(out[k])
+        if out.get("kind") == "bank_account" and isinstance(out.get("number"), str):
+            out["number"] = mask_account(out["number"])
+        if isinstance(out.get("id_number"), str):
+            out["id_number"] = mask_id_number(out["id_number"])
+        return out
+
+    # ------------------------------------------------------------ flags
+
+    def _flag_dict(self, f: FlagView) -> dict[str, Any]:
+        return {
+            "flag_id": f.flag_id,
+            "kind": f.kind,
+            "status": f.status or "open",
+            "amount_at_risk": f.amount_at_risk,
+            "months": f.months,
+            "detail": f.detail,
+            "person_ids": list(f.person_ids),
+            "enrollment_ids": list(f.enrollment_ids),
+        }
+
+    def list_flags(
+        self, caller: Caller, status: str | None, kind: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        flags = [
+            f
+            for f in sorted(self.read_model().flags.values(), key=lambda f: f.flag_id)
+            if (status is None or (f.status or "open") == status)
+            and (kind is None or f.kind == kind)
+        ]
+        page = flags[offset : offset + limit]
+        self.audit.write(caller.entry("flag.list", sorted({p for f in page for p in f.person_ids})))
+        return [self._flag_dict(f) for f in page], len(flags)
+
+    def get_flag(self, caller: Caller, flag_id: str) -> dict[str, Any]:
+        f = self.read_model().flags.get(flag_id)
+        if f is None:
+            raise NotFound(f"no flag {flag_id!r}")
+        self.audit.write(caller.entry("flag.read", f.person_ids, flag_id=flag_id))
+        return self._flag_dict(f)
+
+    def transition_flag(
+        self, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
+    ) -> dict[str, Any]:
+        """Move a flag along its workflow: open → confirmed | dismissed; confirmed → recovered."""
+        with self._write_lock:
+            model = self.read_model()
+            f = model.flags.get(flag_id)
+            if f is None:
+                raise NotFound(f"no flag {flag_id!r}")
+            current = f.status or "open"
+            allowed = FLAG_TRANSITIONS.get(current, ())
+            if to not in allowed:
+                raise Conflict(
+                    f"flag {flag_id} is {current}; it can move to"
+                    f" {', '.join(allowed) or 'nothing (closed)'}, not {to}"
+                )
+            if to == "recovered" and not amount:
+                raise InputError("recording recovered money needs a positive amount (yuan)")
+            changed = self._stop_request_effect(model, caller, f, to, why)
+            nodes = {"Flag": [{"flag_id": flag_id, "status": to}]}
+            nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
+            self._upsert(nodes, {})
+            self.decisions.append(
+                [
+                    {
+                        "at": dt.datetime.now(dt.UTC).isoformat(),
+                        "flag_id": flag_id,
+                        "from": current,
+                        "to": to,
+                        "who": str(caller.principal),
+                        "why": why,
+                        "amount": amount,
+                    }
+                ]
+            )
+            f = replace(f, status=to)
+            model.flags[flag_id] = f
+            for e in changed:
+                model.put_enrollment(e)
+        self.audit.write(
+            caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
+        )
+        return {**self._flag_dict(f), "recovered": self._recovered(flag_id)}
+
+    def _recovered(self, flag_id: str) -> int:
+        import json
+
+        total = 0
+        path = self.decisions.path
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if flag_id in line:
+                        entry = json.loads(line)
+                        if entry.get("flag_id") == flag_id and entry.get("to") == "recovered":
+                            total += int(entry.get("amount") or 0)
+        return total
+
+    def _stop_request_effect(
+        self, model: ReadModel, caller: Caller, f: FlagView, to: str, why: str
+    ) -> list[EnrollmentView]:
+        """A stop request confirmed stops its enrolments; dismissed, it lifts the hold."""
+        if f.kind != "stop_request" or to not in ("confirmed", "dismissed"):
+            return []
+        out = []
+        for eid in f.enrollment_ids:
+            e = model.enrollments.get(eid)
+            if e is None or e.status != "hold_pending":
+                continue
+            if to == "confirmed":
+                out.append(
+                    replace(
+                        e,
+                        status="stopped",
+                        reason=f"stop confirmed by {caller.principal.name}: {why}",
+                    )
+                )
+            else:
+                cert = model.certifications.get(e.certified_by or "")
+                back = "pay" if cert is not None and cert.status == "certified" else None
+                out.append(replace(e, status=back, reason=f"stop request dismissed: {why}"))
+        return out
+
+    # ------------------------------------------------------------ citizens
+
+    def stop_request(
+        self,
+        caller: Caller,
+        id_number: str,
+        item_codes: list[str] | None,
+        requested_by: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        """Hold the person's enrolments at once, pending a human's confirmation."""
+        with self._write_lock:
+            model = self.read_model()
+            parsed = normalise.resident_id(id_number)
+            person = model.person_of_id_number(parsed.value or id_number.strip().upper())
+            if person is None:
+                raise NotFound("no beneficiary with this ID number")
+            for code in item_codes or ():
+                if code not in self.item_department:
+                    raise InputError(f"item_codes: unknown benefit item {code!r}")
+            targets = [
+                e
+                for e in model.enrollments_for(person.person_id)
+                if (not item_codes or e.item_code in item_codes)
+                and e.status not in ("ended", "stopped")
+            ]
+            if not targets:
+                raise NotFound("no live enrolment of this person matches the request")
+            today = dt.date.today()
+            flag_id = (
+                "STOP-"
+                + hashlib.sha256(
+                    "|".join(
+                        [person.person_id, *(e.enrollment_id for e in targets), str(today)]
+                    ).encode()
+                ).hexdigest()[:12]
+            )
+            held = [
+                replace(
+                    e,
+                    status="hold_pending",
+                    reason=f"stop requested by {requested_by} on {today}; pending confirmation",
+                )
+                for e in targets
+            ]
+            flag = FlagView(
+                flag_id,
+                "stop_request",
+                "open",
+                sum(e.monthly_amount or 0 for e in held),
+                0,
+                f"requested by {requested_by}: {reason}",
+                (person.person_id,),
+                tuple(e.enrollment_id for e in held),
+            )
+            self._upsert(
+                {
+                    "Flag": [
+                        {
+                            "flag_id": flag.flag_id,
+                            "kind": flag.kind,
+                            "amount_at_risk": flag.amount_at_risk,
+                            "months": flag.months,
+                            "status": flag.status,
+                            "detail": flag.detail,
+                        }
+                    ],
+                    "Enrollment": [_enrollment_row(e) for e in held],
+                },
+                {
+                    "CONCERNS": [{"start": flag_id, "end": person.person_id}],
+                    "ON": [{"start": flag_id, "end": e.enrollment_id} for e in held],
+                },
+            )
+            for e in held:
+                model.put_enrollment(e)
+            model.flags[flag_id] = flag
+        self.audit.write(
+            caller.entry("stop.request", [person.person_id], flag_id=flag_id, reason=reason)
+        )
+        return {
+            "request_id": flag_id,
+            "status": "pending",
+            "enrollments": [
+                {
+                    "enrollment_id": e.enrollment_id,
+                    "item_code": e.item_code,
+                    "status": "hold",
+                    "pending": True,
+                }
+                for e in held
+            ],
+            "detail": "payments are on hold until a case worker confirms the stop",
+        }
+
+    # ------------------------------------------------------------ grid workers
+
+    def _task_dict(self, caller: Caller, model: ReadModel, t: TaskView) -> dict[str, Any]:
+        p = model.persons.get(t.person_id)
+        return {
+            "task_id": t.task_id,
+            "kind": t.kind,
+            "status": t.status or "open",
+            "due_on": t.due_on,
+            "reason": t.reason,
+            "grid": t.grid,
+            "person_id": t.person_id,
+            "name": p.name if p else None,
+            "id_number": self._id(caller, p.id_number if p else None),
+            "phone": self._phone(caller, p.phone if p else None),
+        }
+
+    def grid_tasks(
+        self, caller: Caller, grid: str, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        self._check_grid(caller, grid)
+        model = self.read_model()
+        tasks = model.open_tasks(grid)
+        page = tasks[offset : offset + limit]
+        self.audit.write(caller.entry("task.list", sorted({t.person_id for t in page}), grid=grid))
+        return [self._task_dict(caller, model, t) for t in page], len(tasks)
+
+    def record_visit(
+        self, caller: Caller, task_id: str, result: str, on: dt.date, note: str
+    ) -> dict[str, Any]:
+        """A grid worker's door check: the task is closed and what was seen becomes evidence."""
+        with self._write_lock:
+            model = self.read_model()
+            t = model.tasks.get(task_id)
+            if t is None:
+                raise NotFound(f"no task {task_id!r}")
+            self._check_grid(caller, t.grid)
+            if not t.open:
+                raise Conflict(f"task {task_id} is already {t.status}")
+            who = caller.principal.name
+            nodes: dict[str, list[dict[str, Any]]] = {
+                "Task": [
+                    {
+                        "task_id": task_id,
+                        "status": "done",
+                        "reason": f"visit by {who} on {on}: {result}"
+                        + (f" ({note})" if note else ""),
+                    }
+                ]
+            }
+            rels: dict[str, list[dict[str, Any]]] = {}
+            changed: list[EnrollmentView] = []
+            cert: CertificationView | None = None
+            channel = {"alive": "GRID_VISIT", "deceased": "VILLAGE_DEATH_REPORT"}.get(result)
+            if channel:
+                event_id = _stable_int(task_id, result, str(on))
+                nodes["EvidenceEvent"] = [
+                    {
+                        "event_id": event_id,
+                        "channel": channel,
+                        "occurred_on": on,
+                        "reported_on": on,
+                        "linked_by": "manual",
+                    }
+                ]
+                rels["HAS_EVIDENCE"] = [{"start": t.person_id, "end": event_id}]
+                rels["FROM"] = [{"start": event_id, "end": channel}]
+                live = [
+                    e
+                    for e in model.enrollments_for(t.person_id)
+                    if e.status not in ("ended", "stopped")
+                ]
+                if result == "alive":
+                    cert = CertificationView(
+                        f"{t.person_id}@{on.isoformat()}-visit",
+                        t.person_id,
+                        "certified",
+                        "manual",
+                        on,
+                        _add_months(on, 12),
+                        "M1-grid-visit",
+                    )
+                    nodes["Certification"] = [
+                        {
+                            "cert_id": cert.cert_id,
+                            "status": cert.status,
+                            "method": cert.method,
+                            "certified_on": cert.certified_on,
+                            "valid_until": cert.valid_until,
+                            "rule": cert.rule,
+                        }
+                    ]
+                    rels["CERTIFIED_BY"] = [{"start": t.person_id, "end": cert.cert_id}]
+                    rels["BASED_ON"] = [{"start": cert.cert_id, "end": event_id}]
+                    changed = [
+                        replace(
+                            e,
+                            status="pay",
+                            valid_until=cert.valid_until,
+                            certified_by=cert.cert_id,
+                            reason=f"seen alive by {who} on {on}",
+                        )
+                        for e in live
+                        if e.status != "hold_pending"
+                    ]
+                else:
+                    changed = [
+                        replace(
+                            e,
+                            status="stopped",
+                            reason=f"death confirmed at the door by {who} on {on}",
+                        )
+                        for e in live
+                    ]
+                nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
+            self._upsert(nodes, rels)
+            model.tasks[task_id] = replace(t, status="done", reason=nodes["Task"][0]["reason"])
+            if cert is not None:
+                model.put_certification(cert)
+            for e in changed:
+                model.put_enrollment(e)
+        self.audit.write(caller.entry("task.visit", [t.person_id], task_id=task_id, result=result))
+        return {
+            "task_id": task_id,
+            "status": "done",
+            "result": result,
+            "enrollments": [
+                {"enrollment_id": e.enrollment_id, "item_code": e.item_code, "status": e.status}
+                for e in changed
+            ],
+        }
+
+    # ------------------------------------------------------------ resolution
+
+    def _linker_resolver(self) -> Any:
+        if self._resolver is None:
+            from linkgraph.link import Resolver
+
+            directory = self.api.resolved_linkage_dir(self.settings)
+            try:
+                self._resolver = Resolver.from_state(directory)
+            except FileNotFoundError as exc:
+                raise NotFound(
+                    f"no linkage state under {directory}: run the pipeline first"
+                ) from exc
+        return self._resolver
+
+    def resolve(self, caller: Caller, record: dict[str, Any]) -> dict[str, Any]:
+        """Which person a record belongs to, by the incremental resolver; nothing is saved."""
+        with self._write_lock:
+            resolver = self._linker_resolver()
+            saved = (len(resolver.added), len(resolver.events), resolver.next_person)
+            index_sizes = {k: len(v) for k, v in resolver.added_index.items()}
+            try:
+                resolution = resolver.resolve_one(record)
+            except ValueError as exc:
+                raise Conflict(str(exc)) from exc
+            finally:  # a look-up, not an enrolment: leave the resolver as it was
+                del resolver.added[saved[0] :]
+                del resolver.events[saved[1] :]
+                resolver.next_person = saved[2]
+                for k in list(resolver.added_index):
+                    n = index_sizes.get(k, 0)
+                    if n:
+                        del resolver.added_index[k][n:]
+                    else:
+                        del resolver.added_index[k]
+        subjects = [] if resolution.new_person else [resolution.person_id]
+        self.audit.write(
+            caller.entry("resolution.resolve", subjects, record_id=resolution.record_id)
+        )
+        return {
+            "record_id": resolution.record_id,
+            "person_id": None if resolution.new_person else resolution.person_id,
+            "new_person": resolution.new_person,
+            "band": resolution.band,
+            "match_probability": resolution.match_probability,
+            "candidates": [
+                {"record_id": r, "person_id": p, "match_probability": prob}
+                for r, p, prob in resolution.candidates
+            ],
+        }
+
+    def explain(self, caller: Caller, record_a: str, record_b: str) -> dict[str, Any]:
+        """Why two linked records are (or are not) the same person: per-field weights."""
+        resolver = self._linker_resolver()
+        linker = resolver.linker
+        for r in (record_a, record_b):
+            if r not in linker.index_of:
+                raise NotFound(f"record {r!r} is not among the linked records")
+        with self._write_lock:
+            explanation = linker.explanations.explain(record_a, record_b)
+        data = explanation.to_dict()
+        if not caller.principal.unmasked:
+            for f in data["fields"]:
+                if "id" in f["field"] or "sscard" in f["field"] or "account" in f["field"]:
+                    f["left"], f["right"] = (
+                        mask_id_number(_s(f["left"])),
+                        mask_id_number(_s(f["right"])),
+                    )
+                if "phone" in f["field"]:
+                    f["left"], f["right"] = mask_phone(_s(f["left"])), mask_phone(_s(f["right"]))
+        persons = [resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)]
+        self.audit.write(
+            caller.entry("resolution.explain", sorted(set(persons)), records=[record_a, record_b])
+        )
+        return {**data, "person_a": persons[0], "person_b": persons[1]}
+
+    def review(
+        self, caller: Caller, decision: str, record_a: str, record_b: str, why: str
+    ) -> dict[str, Any]:
+        """A reviewer's link (same person) or split (different persons) decision, kept."""
+        resolver = self._linker_resolver()
+        linker = resolver.linker
+        for r in (record_a, record_b):
+            if r not in linker.index_of:
+                raise NotFound(f"record {r!r} is not among the linked records")
+        who = f"{caller.principal.name} ({caller.principal.key_id})"
+        with self._write_lock:
+            if decision == "link":
+                linker.review.force_link(record_a, record_b, who, why)
+            else:
+                linker.review.force_apart(record_a, record_b, who, why)
+            self._resolver = None  # the next resolution honours the decision
+        persons = sorted({resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)})
+        self.audit.write(
+            caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)
+        )
+        return {
+            "decision": decision,
+            "record_a": record_a,
+            "record_b": record_b,
+            "who": who,
+            "why": why,
+            "effective": "at the next linkage run",
+            "persons_now": persons,
+        }
+
+    # ------------------------------------------------------------ audit
+
+    def search_audit(self, caller: Caller, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        entries, total = self.audit.search(**filters)
+        self.audit.write(
+            caller.entry("audit.read", [], filters={k: v for k, v in filters.items() if v})
+        )
+        return entries, total
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _enrollment_row(e: EnrollmentView) -> dict[str, Any]:
+    return {
+        "enrollment_id": e.enrollment_id,
+        "item_code": e.item_code,
+        "enrolled_on": e.enrolled_on,
+        "paid_until": e.paid_until,
+        "monthly_amount": e.monthly_amount,
+        "status": e.status,
+        "valid_until": e.valid_until,
+        "reason": e.reason,
+        "certified_by": e.certified_by,
+    }
+
+
+def _basis(e: EnrollmentView, cert: CertificationView | None, status: str, pending: bool) -> str:
+    if status in ("hold", "stopped", "ended"):
+        text = e.reason or (
+            "negative evidence found by data comparison" if status == "hold" else status
+        )
+        if pending and "pending" not in text:
+            text += "; pending a human check, no payment decision yet"
+        return text
+    if cert is None:
+        return "no certification on record"
+    how = {
+        "strong": "strong evidence",
+        "corroborated_weak": "corroborated weak evidence",
+        "manual": "a manual check",
+        "none": "the scheme's baseline",
+    }.get(cert.method or "", cert.method or "certification")
+    return f"certified on {cert.certified_on} by {how} (rule {cert.rule}); shared by all items"

@@ -1,0 +1,120 @@
+"""Fixtures of the API tests: a small certified city in either store, the app, keys per role.
+
+``api`` is parametrised over the stores (``embedded``, and ``neo4j`` marked
+``neo4j``): every test using it runs against both, through the real HTTP stack
+(FastAPI's TestClient runs the ASGI app with its lifespan).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+for p in (str(REPO), str(Path(__file__).parent)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from api_city import load_city  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from linkgraph.config import Settings, get_settings  # noqa: E402
+from linkgraph.service import ApiSettings, KeyStore, Role  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from linkgraph.synth import generate_city
+
+    out = tmp_path_factory.mktemp("city") / "city"
+    generate_city(out, persons=500, months=12, seed=1)
+    return out
+
+
+@dataclass
+class Api:
+    """A running app over one store, with a key per role and the city's facts."""
+
+    client: TestClient
+    backend: str
+    data_dir: Path
+    keys: dict[str, str]
+    city: Path
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"X-API-Key": self.keys[who]}
+
+    def get(self, url: str, who: str, **kw: Any) -> Any:
+        return self.client.get(url, headers=self.as_(who), **kw)
+
+    def post(self, url: str, who: str, **kw: Any) -> Any:
+        return self.client.post(url, headers={**self.as_(who), **kw.pop("headers", {})}, **kw)
+
+    def audit(self) -> list[dict[str, Any]]:
+        import json
+
+        path = self.data_dir / "api" / "audit.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def _make_keys(path: Path, grid: str) -> dict[str, str]:
+    store = KeyStore(path)
+    return {
+        "hrss": store.create(Role.BENEFIT_SYSTEM, "department:HRSS", name="hrss-payroll"),
+        "ca": store.create(Role.BENEFIT_SYSTEM, "department:CA", name="ca-payroll"),
+        "channel_hc": store.create(Role.CHANNEL, "department:HC", name="hc-feed"),
+        "channel_city": store.create(Role.CHANNEL, "city", name="city-feed"),
+        "investigator": store.create(Role.INVESTIGATOR, "city", name="inspector-li"),
+        "reviewer": store.create(Role.REVIEWER, "city", name="reviewer-wang"),
+        "grid": store.create(Role.GRID_WORKER, f"grid:{grid}", name="grid-zhang"),
+        "citizen": store.create(Role.CITIZEN, "city", name="wanshitong-portal"),
+        "admin": store.create(Role.ADMIN, "city", name="ops-admin"),
+    }
+
+
+def _settings(backend: str, data_dir: Path) -> Settings:
+    base = get_settings()
+    return base.model_copy(update={"backend": backend, "data_dir": data_dir})
+
+
+def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
+    from api.main import create_app
+
+    settings = _settings(backend, data_dir)
+    if backend == "neo4j":
+        from linkgraph.graph.neo4j_store import Neo4jStore
+
+        with Neo4jStore.from_settings(settings, bulk="cypher") as store:
+            load_city(store, city)
+    else:
+        from linkgraph.graph.embedded_store import EmbeddedStore
+
+        with EmbeddedStore(data_dir / "graph.duckdb") as store:
+            load_city(store, city)
+    api_settings = ApiSettings(state_dir=data_dir / "api", max_body_bytes=2 * 1024 * 1024)
+    app = create_app(settings, api_settings)
+    with TestClient(app) as client:
+        service = app.state.service
+        model = service.read_model()
+        task = min(model.tasks.values(), key=lambda t: t.task_id)
+        keys = _make_keys(api_settings.resolved_keys_file(settings), str(task.grid))
+        yield Api(client, backend, data_dir, keys, city, {"service": service, "task": task})
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)],
+)
+def api(
+    request: pytest.FixtureRequest, city_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    if request.param == "neo4j":
+        request.getfixturevalue("neo4j_server")
+    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    yield from start_api(request.param, data_dir, city_dir)
