@@ -10,6 +10,8 @@ come from one vectorised ``repeat``/``arange`` expansion, never a Python loop pe
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,7 @@ import pyarrow.compute as pc
 from linkgraph.link.frame import PINYIN, Frame
 
 DEFAULT_MAX_BLOCK = 100
+MIN_CATEGORY_VALUES = 50
 
 
 @dataclass(frozen=True)
@@ -31,24 +34,70 @@ class BlockingRule:
     train: bool = False  # used as an EM training session
     length: int | None = None  # only for values of the first part's column of this length
 
-    def key_strings(self, frame: Frame) -> pa.Array:
-        pieces = []
-        for col, start, stop in self.parts:
-            arr = frame.col(col).values
-            if start is not None or stop is not None:
-                arr = pc.utf8_slice_codeunits(arr, start or 0, stop if stop is not None else 10**6)
-            pieces.append(arr)
-        key = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, "|")
-        if self.length is not None:
-            first = frame.col(self.parts[0][0]).values
-            ok = pc.equal(pc.utf8_length(first), self.length)
-            key = pc.if_else(ok, key, pa.scalar(None, pa.string()))
-        return key
-
     def key_codes(self, frame: Frame) -> np.ndarray:
-        """int64 code per record, -1 where the key is null."""
-        encoded = pc.dictionary_encode(self.key_strings(frame))
-        return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        """A 63-bit hash of the key per record, -1 where any part is null or empty.
+
+        Content-based, so keys of two frames (a city and one new record) compare.
+        """
+        key = np.zeros(len(frame), dtype=np.uint64)
+        valid = np.ones(len(frame), dtype=bool)
+        with np.errstate(over="ignore"):
+            for col, start, stop in self.parts:
+                h, ok, full = frame.cached(
+                    ("hash", col, start, stop),
+                    functools.partial(hash_strings, frame.col(col).values, start or 0, stop),
+                )
+                key = key * _MIX + h
+                valid &= ok
+                if self.length is not None and col == self.parts[0][0]:
+                    valid &= full == self.length
+        out = (key & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)
+        out[~valid] = -1
+        return out
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def hash_strings(
+    values: pa.Array, start: int = 0, stop: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FNV-1a of each value's bytes ``[start:stop]``, vectorised over the column.
+
+    Returns (hash uint64, non-empty and non-null, full byte length).  Slices count
+    bytes, which for the ASCII identifiers sliced here are characters.
+    """
+    arr = values.cast(pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + n + 1].astype(
+        np.int64
+    )
+    data = (
+        np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    )
+    if len(data) == 0:
+        data = np.zeros(1, np.uint8)
+    length = offsets[1:] - offsets[:-1]
+    lo = np.minimum(start, length)
+    hi = length if stop is None else np.minimum(stop, length)
+    width = hi - lo
+    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+    base = offsets[:-1] + lo
+    with np.errstate(over="ignore"):
+        for j in range(int(width.max()) if n else 0):
+            live = width > j
+            byte = data[np.minimum(base + j, len(data) - 1)].astype(np.uint64)
+            h = np.where(live, (h ^ byte) * _FNV_PRIME, h)
+        h = (h ^ width.astype(np.uint64)) * _FNV_PRIME
+    valid = width > 0
+    if arr.null_count:
+        valid &= arr.is_valid().to_numpy(zero_copy_only=False)
+    return h, valid, length
 
 
 def default_rules(frame: Frame) -> list[BlockingRule]:
@@ -58,23 +107,32 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
     names = [c for c, k in kinds.items() if k == "name"]
     dates = [c for c, k in kinds.items() if k == "date"]
     cats = [c for c, k in kinds.items() if k == "category"]
+    ids = [c for c, k in kinds.items() if k == "national_id"]
+    primary = next((c for c in ids if frame.chinese_id.get(c)), ids[0] if ids else None)
     for col, kind in kinds.items():
         if kind == "national_id":
-            rules.append(BlockingRule(f"{col} exact", ((col, None, None),), (col,), train=True))
+            # only the primary ID trains m: bank accounts, phones are shared within households
+            train = col == primary
+            rules.append(BlockingRule(f"{col} exact", ((col, None, None),), (col,), train=train))
             if frame.chinese_id.get(col):
                 # GB 11643-1999 layout: region(0:6) year(6:10) month-day(10:14) seq(14:17) check(17)
                 parts = [(0, 6), (6, 10), (10, 14), (14, 17), (17, 18)]
                 for drop in range(len(parts)):
                     kept = tuple((col, a, b) for i, (a, b) in enumerate(parts) if i != drop)
                     rules.append(BlockingRule(f"{col} without part {drop}", kept, (), length=18))
-            else:
+            elif col == primary:
+                # three parts; a key drops one of them, so one typo still meets
                 lengths = pc.utf8_length(pc.drop_null(frame.col(col).values))
                 if len(lengths):
-                    half = max(int(np.median(lengths.to_numpy(zero_copy_only=False))) // 2, 2)
-                    rules.append(BlockingRule(f"{col} first half", ((col, 0, half),), ()))
-                    rules.append(BlockingRule(f"{col} second half", ((col, half, None),), ()))
+                    size = int(np.median(lengths.to_numpy(zero_copy_only=False)))
+                    if size >= 6:
+                        cuts = [0, size // 3, 2 * size // 3, None]
+                        thirds = list(itertools.pairwise(cuts))
+                        for drop in range(3):
+                            two = tuple((col, a, b) for i, (a, b) in enumerate(thirds) if i != drop)
+                            rules.append(BlockingRule(f"{col} without third {drop}", two, ()))
         elif kind == "phone":
-            rules.append(BlockingRule(f"{col} exact", ((col, None, None),), (col,), train=True))
+            rules.append(BlockingRule(f"{col} exact", ((col, None, None),), (col,)))
     for n in names:
         for d in dates:
             rules.append(
@@ -92,6 +150,8 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
                     True,
                 )
             )
+    # a category blocks with a date only if it has many values (a postcode, not a gender)
+    cats = [c for c in cats if len(frame.col(c).uniques) >= MIN_CATEGORY_VALUES]
     for d in dates:
         for c in cats:
             rules.append(BlockingRule(f"{d} + {c}", ((d, None, None), (c, None, None)), (d, c)))
@@ -110,7 +170,7 @@ def pairs_from_codes(
     if len(idx) < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    order = idx[np.argsort(codes[idx], kind="stable")]
+    order = idx[np.argsort(codes[idx])]
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
     sizes = np.diff(np.r_[starts, len(order)])
@@ -147,7 +207,9 @@ def candidate_pairs(
     if not keys:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    uniq = np.unique(np.concatenate(keys))
+    allkeys = np.concatenate(keys)
+    allkeys.sort()
+    uniq = allkeys[np.r_[True, allkeys[1:] != allkeys[:-1]]] if len(allkeys) else allkeys
     return uniq // n, uniq % n
 
 

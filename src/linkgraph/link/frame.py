@@ -84,6 +84,13 @@ class Frame:
     source: np.ndarray | None = None
     kinds: dict[str, str] = field(default_factory=dict)  # mapped field -> kind
     chinese_id: dict[str, bool] = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Memoise a derived array (e.g. a column's key hashes) on this frame."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def __len__(self) -> int:
         return len(self.record_id)

@@ -31,35 +31,24 @@ from linkgraph.link.state import EVENTS_SCHEMA, Snapshot, effective_overrides, n
 
 @dataclass
 class KeyIndex:
-    """Sorted key hashes -> records (CSR)."""
+    """Sorted blocking-key hashes -> the records holding them."""
 
-    hashes: np.ndarray  # sorted int64 hash of each distinct key
-    starts: np.ndarray  # per distinct key, offset into members
+    keys: np.ndarray  # sorted distinct key hashes
+    starts: np.ndarray  # offsets into members, one more than keys
     members: np.ndarray  # record indices grouped by key
 
     @classmethod
-    def build(cls, keys: pa.Array) -> KeyIndex:
-        import pyarrow.compute as pc
+    def build(cls, codes: np.ndarray) -> KeyIndex:
+        rec = np.flatnonzero(codes >= 0)
+        order = rec[np.argsort(codes[rec], kind="stable")]
+        sorted_keys = codes[order]
+        first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]] if len(order) else order > 0
+        starts = np.r_[np.flatnonzero(first), len(order)]
+        return cls(keys=sorted_keys[first], starts=starts, members=order)
 
-        encoded = pc.dictionary_encode(keys)
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        distinct = encoded.dictionary.to_pylist()
-        h = np.fromiter((hash(k) for k in distinct), dtype=np.int64, count=len(distinct))
-        order = np.argsort(h, kind="stable")
-        remap = np.empty(len(order), dtype=np.int64)
-        remap[order] = np.arange(len(order))
-        ok = codes >= 0
-        rec = np.flatnonzero(ok)
-        sorted_code = remap[codes[ok]]
-        by = np.argsort(sorted_code, kind="stable")
-        counts = np.bincount(sorted_code, minlength=len(order))
-        starts = np.r_[0, np.cumsum(counts)]
-        return cls(hashes=h[order], starts=starts, members=rec[by])
-
-    def lookup(self, key: str, limit: int) -> np.ndarray:
-        h = hash(key)
-        pos = int(np.searchsorted(self.hashes, h))
-        if pos >= len(self.hashes) or self.hashes[pos] != h:
+    def lookup(self, key: int, limit: int) -> np.ndarray:
+        pos = int(np.searchsorted(self.keys, key))
+        if key < 0 or pos >= len(self.keys) or self.keys[pos] != key:
             return self.members[:0]
         a, b = self.starts[pos], self.starts[pos + 1]
         return self.members[a:b] if b - a <= limit else self.members[:0]
@@ -96,7 +85,7 @@ class Resolver:
         if valid is not None and self.id_col is not None:
             uniq = self.frame.col(self.id_col).uniques
             self.valid_text = [uniq[v] if v >= 0 else None for v in valid.tolist()]
-        self.indexes = {r.name: KeyIndex.build(r.key_strings(self.frame)) for r in linker.rules}
+        self.indexes = {r.name: KeyIndex.build(r.key_codes(self.frame)) for r in linker.rules}
         self.tf = linker.term_frequencies()
         self.apart: dict[str, set[str]] = {}
         for pair, decision in effective_overrides(linker.store.overrides()).items():
@@ -105,7 +94,7 @@ class Resolver:
                 self.apart.setdefault(x, set()).add(y)
                 self.apart.setdefault(y, set()).add(x)
         self.added: list[tuple[Frame, str, str, float]] = []  # frame, person, band, prob
-        self.added_index: dict[tuple[str, str], list[int]] = {}
+        self.added_index: dict[tuple[str, int], list[int]] = {}
         self.events: list[dict[str, Any]] = []
         self._saved = (0, 0)  # records, events already written
 
@@ -157,10 +146,10 @@ class Resolver:
         limit = self.linker.max_block
         found: list[np.ndarray] = []
         added_hits: set[int] = set()
-        keys: list[tuple[str, str]] = []
+        keys: list[tuple[str, int]] = []
         for rule in self.linker.rules:
-            key = rule.key_strings(one)[0].as_py()
-            if key is None:
+            key = int(rule.key_codes(one)[0])
+            if key < 0:
                 continue
             keys.append((rule.name, key))
             found.append(self.indexes[rule.name].lookup(key, limit))
