@@ -1,0 +1,80 @@
+"""``linkgraph query`` / ``linkgraph graph`` driven through typer's CliRunner (embedded store)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from graph_city import truth_graph
+from typer.testing import CliRunner
+
+from linkgraph.cli import app
+from linkgraph.config import get_settings
+from linkgraph.graph.embedded_store import EmbeddedStore
+from linkgraph.synth import generate_city
+
+pytestmark = pytest.mark.embedded
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    city = tmp_path_factory.mktemp("city")
+    generate_city(city, persons=300, months=12, seed=5)
+    data = tmp_path_factory.mktemp("data")
+    with EmbeddedStore(data / "graph.duckdb") as store:
+        store.load(truth_graph(city))
+    return data
+
+
+@pytest.fixture(autouse=True)
+def settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LINKGRAPH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LINKGRAPH_BACKEND", "embedded")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_query_prints_csv_rows_with_the_library_columns() -> None:
+    result = runner.invoke(app, ["query", "paid_after_death", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows and list(rows[0]) == [
+        "person_id",
+        "death_date",
+        "enrollment_id",
+        "item_code",
+        "paid_until",
+        "months",
+        "amount",
+    ]
+
+
+def test_query_takes_parameters_and_prints_json() -> None:
+    first = json.loads(runner.invoke(app, ["query", "paid_after_death", "-f", "json"]).output)
+    pid = first[0]["person_id"]
+    result = runner.invoke(
+        app, ["query", "person_360", "--param", f"person_id={pid}", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {"person", "enrollment", "evidence"} <= {r["kind"] for r in rows}
+
+
+def test_unknown_query_and_bad_parameter_fail_with_a_message() -> None:
+    result = runner.invoke(app, ["query", "drop_all"])
+    assert result.exit_code == 1 and "unknown query 'drop_all'" in result.output
+    result = runner.invoke(app, ["query", "no_trace", "--param", "since"])
+    assert result.exit_code == 1 and "expected name=value" in result.output
+
+
+def test_graph_counts_and_apply() -> None:
+    result = runner.invoke(app, ["graph", "counts"])
+    assert result.exit_code == 0 and "Person" in result.output
+    result = runner.invoke(app, ["graph", "apply", "spread_certification", "-p", "on=2026-12-31"])
+    assert result.exit_code == 0 and "spread_certification: 0 changed" in result.output
