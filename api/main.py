@@ -162,7 +162,7 @@ class Guard:
                 await _json(send, 413, too_big, [rid])
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _route_label(scope)
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(route).observe(elapsed)
             principal = scope["state"].get("principal")
@@ -177,6 +177,19 @@ class Guard:
                     "key_id": getattr(principal, "key_id", None),
                 },
             )
+
+
+def _route_label(scope: Scope) -> str:
+    """The matched route's template (``/v1/persons/{person_id}``): bounded metric labels."""
+    if scope.get("route") is None:
+        return "unmatched"
+    label = str(scope["path"])
+    for name, value in sorted(
+        scope.get("path_params", {}).items(), key=lambda kv: -len(str(kv[1]))
+    ):
+        if str(value):
+            label = label.replace(f"/{value}", f"/{{{name}}}", 1)
+    return label
 
 
 class _TooLarge(Exception):

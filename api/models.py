@@ -77,7 +77,7 @@ class RecognitionsPublic(BaseModel):
 
 class RosterBatch(_In):
     batch_id: BatchId
-    changes: list[dict[str, Any]] = Field(
+    changes: list[Any] = Field(
         min_length=1,
         max_length=MAX_ROWS,
         description="Rows of RosterChangeRow; each is checked alone (bad rows are named).",
@@ -86,7 +86,7 @@ class RosterBatch(_In):
 
 class EventBatch(_In):
     batch_id: BatchId
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         min_length=1,
         max_length=MAX_ROWS,
         description="Rows of EventRow; each is checked alone (bad rows are named).",
