@@ -334,11 +334,13 @@ def build_graph(
     """
     schema = schema or load_schema()
     con = duckdb.connect()
-    con.register("persons", conform(persons, PERSON, "persons"))
-    con.register("records", conform(records, ROSTER, "records"))
-    con.register("resolution", conform(resolution, RESOLUTION, "resolution"))
-    con.register("enrollments", conform(enrollments, ENROLLMENT, "enrollments"))
-    con.register("events", conform(events, LINKED_EVENT, "events"))
+    con.register("persons", _conform_named(persons, PERSON, "persons", "person_id"))
+    con.register("records", _conform_named(records, ROSTER, "records", "record_id"))
+    con.register("resolution", _conform_named(resolution, RESOLUTION, "resolution", "record_id"))
+    con.register(
+        "enrollments", _conform_named(enrollments, ENROLLMENT, "enrollments", "enrollment_id")
+    )
+    con.register("events", _conform_named(events, LINKED_EVENT, "events", "event_id"))
     for name, table in _catalogue_tables(catalogue).items():
         con.register(name, table)
 
@@ -514,6 +516,44 @@ def build_graph(
     graph = GraphTables(nodes, rels).conformed(schema)
     graph.check_references(schema)
     return graph
+
+
+def _first_bad_cast(column: pa.Array, target: pa.DataType) -> int:
+    """Index of the first value of ``column`` that does not cast to ``target`` (bisection).
+
+    Runs only on the error path: O(log n) casts of halving slices, no loop per row.
+    """
+    lo, hi = 0, len(column)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            column.slice(lo, mid - lo).cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def _conform_named(table: pa.Table, schema: pa.Schema, what: str, key: str) -> pa.Table:
+    """``conform``, but a value of the wrong type is reported with its record's key."""
+    try:
+        return conform(table, schema, what)
+    except InputError as exc:
+        for f in schema:
+            if f.name not in table.column_names or table[f.name].type == f.type:
+                continue
+            column = table[f.name].combine_chunks()
+            try:
+                column.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                index = _first_bad_cast(column, f.type)
+                record = table[key][index].as_py() if key in table.column_names else index
+                raise InputError(
+                    f"{what} {key}={record!r}: {f.name} {column[index].as_py()!r}"
+                    f" is not a {f.type} (column is {column.type})"
+                ) from exc
+        raise
 
 
 def _require(table: pa.Table, what: str, columns: tuple[str, ...]) -> None:
