@@ -165,3 +165,10 @@ def test_batches_cover_every_row_once_nodes_first() -> None:
     assert [b.num_rows for b in batches] == [3, 3, 2]
     assert "REACHABLE_AT" not in batches[0].relationships
     assert sum(b.counts().get("Phone", 0) for b in batches) == 5
+
+
+def test_readme_diagram_is_the_schema() -> None:
+    from linkgraph.graph.schema import CYPHER_DIR
+
+    readme = (CYPHER_DIR / "README.md").read_text(encoding="utf-8")
+    assert load_schema().mermaid() in readme

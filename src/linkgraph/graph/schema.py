@@ -112,6 +112,16 @@ class GraphSchema:
             + [(name, ARROW_TYPES[t]) for name, t in spec.properties.items()]
         )
 
+    def mermaid(self) -> str:
+        """The model as a mermaid ``flowchart`` (what ``cypher/README.md`` shows)."""
+        lines = ["flowchart LR"]
+        for label, spec in self.nodes.items():
+            lines.append(f'    {label}["{label}<br/><i>{spec.key}</i>"]')
+        for rtype, rel in self.relationships.items():
+            props = f"<br/>{{{', '.join(rel.properties)}}}" if rel.properties else ""
+            lines.append(f'    {rel.start} -- "{rtype}{props}" --> {rel.end}')
+        return "\n".join(lines)
+
 
 def _properties(text: str, where: str) -> tuple[dict[str, str], str | None]:
     props: dict[str, str] = {}
