@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr = SecretStr("linkgraph-dev-password")
     neo4j_http_port: int = 7474
     neo4j_bolt_port: int = 7687
+    neo4j_heap_initial: str = Field(default="2g", description="JVM -Xms of the Neo4j server.")
+    neo4j_heap_max: str = Field(default="4g", description="JVM -Xmx of the server and import tool.")
+    neo4j_pagecache: str = Field(default="4g", description="server.memory.pagecache.size.")
+    neo4j_start_timeout: float = Field(default=180.0, description="Seconds to wait for Bolt.")
 
     @property
     def catalogue_dir(self) -> Path:
