@@ -111,10 +111,10 @@ def test_trained_m_and_u_are_distributions(linker: Linker) -> None:
 def test_mapping_errors_name_the_field(tmp_path: Path) -> None:
     from linkgraph.link import MappingError
 
-    with pytest.raises(MappingError, match="field 'dob'.*unknown kind 'birthday'"):
+    with pytest.raises(MappingError, match=r"field 'dob'.*unknown kind 'birthday'"):
         LinkMapping.from_dict({"record_id": "rid", "fields": {"dob": "birthday"}})
     m = LinkMapping.from_dict({"record_id": "rid", "fields": {"surname": "name"}})
-    with pytest.raises(MappingError, match="field 'fields.surname'"):
+    with pytest.raises(MappingError, match=r"field 'fields\.surname'"):
         m.check_columns(["rid", "given_name"])
     with pytest.raises(MappingError, match="field 'record_id'"):
         LinkMapping.from_dict({"fields": {"surname": "name"}})
