@@ -34,9 +34,29 @@ def person_number(person_id: str) -> int:
 
 @dataclass
 class Assignment:
-    person_id: np.ndarray  # object array, one per record
+    person_id: pa.Array  # one per record
     events: pa.Table
     next_person: int
+
+
+def format_person_ids(numbers: np.ndarray) -> pa.Array:
+    """Vectorised :func:`format_person_id`."""
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), WIDTH, "0")
+    return pc.binary_join_element_wise(PREFIX, digits, "")
+
+
+def person_numbers(person_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorised :func:`person_number`."""
+    nums = pc.cast(pc.utf8_slice_codeunits(person_ids, len(PREFIX)), pa.int64())
+    return np.asarray(nums.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _unique_counts(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    key = np.sort(key)
+    if len(key) == 0:
+        return key, key
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[first], np.diff(np.r_[first, len(key)])
 
 
 def assign_person_ids(
@@ -48,45 +68,51 @@ def assign_person_ids(
 ) -> Assignment:
     """Person ID per record for clusters ``labels``, given the previous record -> person."""
     n = len(record_ids)
-    uniq_labels, cluster = np.unique(labels, return_inverse=True)
-    k = len(uniq_labels)
+    _, cluster = np.unique(labels, return_inverse=True)
+    cluster = cluster.astype(np.int64)
+    k = int(cluster.max()) + 1 if n else 0
     prev_num = np.full(n, -1, dtype=np.int64)
+    old_numbers = np.empty(0, dtype=np.int64)
     if previous is not None and previous.num_rows:
         pos = pc.index_in(pa.array(record_ids, pa.string()), previous.column("record_id"))
         pos_np = pos.fill_null(-1).to_numpy(zero_copy_only=False)
         known = pos_np >= 0
-        prev_ids = previous.column("person_id").take(pa.array(pos_np[known])).to_pylist()
-        prev_num[known] = [person_number(p) for p in prev_ids]
+        prev_all = person_numbers(previous.column("person_id"))
+        prev_num[known] = prev_all[pos_np[known]]
+        old_numbers = np.unique(prev_all)
     # overlap of each (cluster, previous person)
     has = prev_num >= 0
-    pairs = np.stack([cluster[has], prev_num[has]], axis=1)
-    if len(pairs):
-        combos, overlap = np.unique(pairs, axis=0, return_counts=True)
-    else:
-        combos, overlap = np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
-    # oldest person first, then its biggest overlap
-    order = np.lexsort((-overlap, combos[:, 1])) if len(combos) else np.empty(0, dtype=np.int64)
+    span = int(prev_num.max()) + 2 if has.any() else 1
+    combo_keys, overlap = _unique_counts(cluster[has] * span + prev_num[has])
+    c_of, p_of = combo_keys // span, combo_keys % span
     cluster_pid = np.full(k, -1, dtype=np.int64)
+    # the common case: a cluster meets one previous person, who meets only this cluster
+    c_once = np.bincount(c_of, minlength=k)[c_of] == 1
+    p_vals, p_counts = _unique_counts(p_of)
+    p_once = p_counts[np.searchsorted(p_vals, p_of)] == 1 if len(p_of) else c_once
+    simple = c_once & p_once
+    cluster_pid[c_of[simple]] = p_of[simple]
     taken: set[int] = set()
-    for c, p in combos[order].tolist():
+    hard = np.flatnonzero(~simple)
+    # the rest: oldest person first, then its biggest overlap
+    order = hard[np.lexsort((-overlap[hard], p_of[hard]))]
+    for c, p in zip(c_of[order].tolist(), p_of[order].tolist(), strict=True):
         if cluster_pid[c] < 0 and p not in taken:
             cluster_pid[c] = p
             taken.add(p)
-    events: list[tuple[str, int, list[int], int, str]] = []
     fresh = np.flatnonzero(cluster_pid < 0)
     cluster_pid[fresh] = np.arange(next_person, next_person + len(fresh))
     next_person += len(fresh)
     sizes = np.bincount(cluster, minlength=k)
-    # events: merges (previous persons absorbed), splits, creates, retirements
+    events: list[tuple[str, int, list[int], int, str]] = []
     by_cluster: dict[int, list[int]] = {}
     by_prev: dict[int, list[int]] = {}
-    for c, p in combos.tolist():
+    for c, p in zip(c_of[hard].tolist(), p_of[hard].tolist(), strict=True):
         by_cluster.setdefault(c, []).append(p)
         by_prev.setdefault(p, []).append(c)
-    for c in fresh.tolist():
-        events.append(("create", int(cluster_pid[c]), [], int(sizes[c]), ""))
+    assigned = taken | set(p_of[simple].tolist())
     for c, prevs in by_cluster.items():
-        absorbed = [p for p in prevs if p != cluster_pid[c] and p not in taken]
+        absorbed = [p for p in prevs if p != cluster_pid[c] and p not in assigned]
         if absorbed:
             events.append(("merge", int(cluster_pid[c]), absorbed, int(sizes[c]), "older ID kept"))
     for p, clusters in by_prev.items():
@@ -96,23 +122,29 @@ def assign_person_ids(
             events.append(
                 ("split", p, others, int(sizes[kept[0]]) if kept else 0, "records moved out")
             )
-    if previous is not None and previous.num_rows:
-        old = {person_number(x) for x in pc.unique(previous.column("person_id")).to_pylist()}
-        gone = old - set(by_prev)
-        for p in sorted(gone):
-            events.append(("retire", p, [], 0, "no records in this run"))
+    gone = np.setdiff1d(old_numbers, p_vals)
     stamp = now()
+    numbers = np.r_[
+        cluster_pid[fresh], np.array([e[1] for e in events], dtype=np.int64), gone
+    ].astype(np.int64)
+    kinds = ["create"] * len(fresh) + [e[0] for e in events] + ["retire"] * len(gone)
+    related: list[list[int]] = [[] for _ in range(len(fresh))]
+    related += [e[2] for e in events] + [[] for _ in gone]
+    counts = np.r_[sizes[fresh], [e[3] for e in events], np.zeros(len(gone))].astype(np.int64)
+    details = [""] * len(fresh) + [e[4] for e in events] + ["no records in this run"] * len(gone)
     table = pa.table(
         {
-            "run": pa.array([run] * len(events), pa.int64()),
-            "at": pa.array([stamp] * len(events), pa.timestamp("s", tz="UTC")),
-            "event": [e[0] for e in events],
-            "person_id": [format_person_id(e[1]) for e in events],
-            "other_person_ids": [[format_person_id(x) for x in e[2]] for e in events],
-            "records": pa.array([e[3] for e in events], pa.int64()),
-            "detail": [e[4] for e in events],
+            "run": pa.array(np.full(len(numbers), run, dtype=np.int64)),
+            "at": pa.array([stamp] * len(numbers), pa.timestamp("s", tz="UTC")),
+            "event": pa.array(kinds, pa.string()),
+            "person_id": format_person_ids(numbers),
+            "other_person_ids": pa.array(
+                [[format_person_id(x) for x in o] for o in related], pa.list_(pa.string())
+            ),
+            "records": pa.array(counts),
+            "detail": pa.array(details, pa.string()),
         },
         schema=EVENTS_SCHEMA,
     )
-    pid_text = np.array([format_person_id(x) for x in cluster_pid.tolist()], dtype=object)
-    return Assignment(person_id=pid_text[cluster], events=table, next_person=next_person)
+    person_id = format_person_ids(cluster_pid).take(pa.array(cluster))
+    return Assignment(person_id=person_id, events=table, next_person=next_person)

@@ -137,10 +137,11 @@ class LinkerClustering:
         """(labels, band, match_probability) per record."""
         lk = self._linker
         n = len(lk.frame)
-        index = lk.index_of
+        overrides = lk.store.overrides()
+        index = lk.index_of if overrides.num_rows else {}
         links: list[tuple[int, int]] = []
         aparts: list[tuple[int, int]] = []
-        for pair, decision in effective_overrides(lk.store.overrides()).items():
+        for pair, decision in effective_overrides(overrides).items():
             ids = sorted(pair)
             if len(ids) != 2 or ids[0] not in index or ids[1] not in index:
                 continue
