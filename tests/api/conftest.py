@@ -51,7 +51,7 @@ class Api:
         return {"X-API-Key": self.keys[who]}
 
     def get(self, url: str, who: str, **kw: Any) -> Any:
-        return self.client.get(url, headers=self.as_(who), **kw)
+        return self.client.get(url, headers={**self.as_(who), **kw.pop("headers", {})}, **kw)
 
     def post(self, url: str, who: str, **kw: Any) -> Any:
         return self.client.post(url, headers={**self.as_(who), **kw.pop("headers", {})}, **kw)
@@ -83,6 +83,39 @@ def _settings(backend: str, data_dir: Path) -> Settings:
     return base.model_copy(update={"backend": backend, "data_dir": data_dir})
 
 
+def _load_neo4j(store: Any, city: Path) -> None:
+    with store:
+        load_city(store, city)
+
+
+def _with_retry(fn: Any, seconds: float = 120.0) -> None:
+    """Neo4j may still be opening its database just after start: retry transient failures."""
+    import time
+
+    from linkgraph.errors import StoreError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fn()
+            return
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def _link(city: Path, state_dir: Path) -> None:
+    """Linkage state for the resolver: the city's rosters resolved once."""
+    import pyarrow.dataset as ds
+
+    from linkgraph.config import REPO_ROOT
+    from linkgraph.link import resolve
+
+    rosters = ds.dataset(city / "rosters", format="parquet").to_table()
+    resolve(rosters, REPO_ROOT / "seed" / "mappings" / "rosters.toml", state_dir=state_dir)
+
+
 def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
     from api.main import create_app
 
@@ -90,13 +123,13 @@ def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
     if backend == "neo4j":
         from linkgraph.graph.neo4j_store import Neo4jStore
 
-        with Neo4jStore.from_settings(settings, bulk="cypher") as store:
-            load_city(store, city)
+        _with_retry(lambda: _load_neo4j(Neo4jStore.from_settings(settings, bulk="cypher"), city))
     else:
         from linkgraph.graph.embedded_store import EmbeddedStore
 
         with EmbeddedStore(data_dir / "graph.duckdb") as store:
             load_city(store, city)
+    _link(city, data_dir / "linkage")
     api_settings = ApiSettings(state_dir=data_dir / "api", max_body_bytes=2 * 1024 * 1024)
     app = create_app(settings, api_settings)
     with TestClient(app) as client:
