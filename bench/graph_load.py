@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -65,6 +66,21 @@ def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
     )
     times = {s.name: s.seconds for s in result.stages}
     times["build_graph"] = time.perf_counter() - started
+    return graph, times
+
+
+def _cached_graph(city: Path, data: Path, rebuild: bool) -> tuple[GraphTables, dict[str, float]]:
+    """The city's graph tables, kept in ``<city>/graph/`` so a rerun skips the pipeline."""
+    cache = city / "graph"
+    if cache.exists() and not rebuild:
+        nodes = {p.stem: pq.read_table(p) for p in sorted((cache / "nodes").glob("*.parquet"))}
+        rels = {p.stem: pq.read_table(p) for p in sorted((cache / "rels").glob("*.parquet"))}
+        return GraphTables(nodes, rels), {"cached": 0.0}
+    graph, times = _graph(city, data)
+    for kind, tables in (("nodes", graph.nodes), ("rels", graph.relationships)):
+        (cache / kind).mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            pq.write_table(table, cache / kind / f"{name}.parquet")
     return graph, times
 
 
@@ -109,13 +125,16 @@ def main() -> None:
     parser.add_argument("--city", type=Path, help="Directory for (or with) the city.")
     parser.add_argument("--repeat", type=int, default=3, help="Warm runs per query.")
     parser.add_argument("--skip-neo4j", action="store_true")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="Rerun the pipeline even if <city>/graph/ exists."
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         city = args.city or Path(tmp) / "city"
         generated = _city(city, args.persons)
         console.print(f"city: {args.persons:,} persons at {city} (generated in {generated:.1f}s)")
-        graph, stages = _graph(city, Path(tmp) / "data")
+        graph, stages = _cached_graph(city, Path(tmp) / "data", args.rebuild)
         console.print(
             "pipeline: "
             + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())

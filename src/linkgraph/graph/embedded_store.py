@@ -70,18 +70,27 @@ class EmbeddedStore(GraphStore):
 
     backend = "embedded"
 
-    def __init__(self, path: Path | str, schema: GraphSchema | None = None) -> None:
+    def __init__(
+        self, path: Path | str, schema: GraphSchema | None = None, *, read_only: bool = False
+    ) -> None:
+        """Open (creating if needed) the store in ``path``.
+
+        ``read_only=True`` lets several processes (API workers) read one file while
+        no process writes it; writes then raise StoreError.
+        """
         super().__init__(schema)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         try:
-            self.con = duckdb.connect(str(self.path))
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
         except duckdb.Error as exc:
             raise StoreError(f"embedded store {self.path}: {exc}") from exc
         self._closed = False
-        self._create_tables(self.con)
+        if not read_only:
+            self._create_tables(self.con)
 
     # ------------------------------------------------------------------ tables
 

@@ -16,7 +16,8 @@
   property names come from the parsed schema only; every value is a parameter.
 
 Driver errors never leave this module: :func:`map_driver_errors` turns
-``ServiceUnavailable``/``SessionExpired`` (and a failed connection) into
+``ServiceUnavailable``/``SessionExpired``/``DatabaseUnavailable`` (and a failed
+connection) into
 :class:`~linkgraph.errors.StoreUnavailable`, every other driver error into
 :class:`~linkgraph.errors.StoreError`.
 """
@@ -27,6 +28,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,7 +70,7 @@ def map_driver_errors(what: str) -> Iterator[None]:
     """Re-raise the driver's exceptions as linkgraph's (httpx's ``map_httpcore_exceptions``)."""
     try:
         yield
-    except (nex.ServiceUnavailable, nex.SessionExpired) as exc:
+    except (nex.ServiceUnavailable, nex.SessionExpired, nex.DatabaseUnavailable) as exc:
         raise StoreUnavailable(f"neo4j: {what}: {exc}") from exc
     except nex.AuthError as exc:
         raise StoreUnavailable(f"neo4j: {what}: authentication failed: {exc}") from exc
@@ -248,7 +250,23 @@ class Neo4jStore(GraphStore):
                 "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
             ).consume()
 
+    def _await_online(self, timeout: float = 600.0) -> None:
+        """Wait until the database answers: after a restart Bolt is up before the database is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self._session() as session:
+                    session.run("RETURN 1").consume()
+                return
+            except (nex.TransientError, nex.ServiceUnavailable, nex.SessionExpired) as exc:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(
+                        f"neo4j: database {self.database!r} not online after {timeout:.0f}s: {exc}"
+                    ) from exc
+                time.sleep(1.0)
+
     def _apply_schema(self) -> None:
+        self._await_online()
         with map_driver_errors("applying schema.cypher"), self._session() as session:
             for statement in self.schema.statements:
                 session.run(statement).consume()
