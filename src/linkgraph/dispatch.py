@@ -140,6 +140,51 @@ def door_tasks(
     return db.sql(_TASKS_SQL, params=params).to_arrow_table().cast(TASK)
 
 
+REMINDER = pa.schema(
+    [
+        ("person_id", STR),
+        ("reminder_no", pa.int32()),  # 1, 2, ... during the warning period
+        ("due_on", DATE),
+        ("warning_until", DATE),
+        ("message", STR),
+    ]
+)
+
+
+def reminders_due(
+    certifications: pa.Table, policy: Policy, as_of: dt.date, *, days: int = 1
+) -> pa.Table:
+    """Reminders due in the ``days`` days ending ``as_of`` (a :data:`REMINDER` table).
+
+    During the warning period a person is reminded on its first day (the day after
+    ``valid_until``) and every ``validity.reminder_every_days`` after, until payment is held.
+    """
+    db = duckdb.connect()
+    db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
+    every = policy.validity.reminder_every_days
+    sql = f"""
+    WITH w AS (
+        SELECT person_id, valid_until + 1 AS warned_on, warning_until,
+               date_diff('day', valid_until + 1, $as_of) AS into_warning
+        FROM certs WHERE status = 'warning'
+    ),
+    r AS (
+        SELECT person_id, warning_until,
+               CAST(into_warning // {every} AS INTEGER) + 1 AS reminder_no,
+               warned_on + CAST((into_warning // {every}) * {every} AS INTEGER) AS due_on
+        FROM w
+    )
+    SELECT person_id, reminder_no, due_on, warning_until,
+           format('Reminder {{}}: your benefit certification expired; it renews by itself when '
+                  || 'you next see a doctor, travel or log in with your face, or call your grid '
+                  || 'worker. Payment is held after {{}}.', reminder_no,
+                  strftime(warning_until, '%Y-%m-%d')) AS message
+    FROM r WHERE due_on > $as_of - $days AND due_on <= $as_of
+    ORDER BY person_id
+    """
+    return db.sql(sql, params={"as_of": as_of, "days": days}).to_arrow_table().cast(REMINDER)
+
+
 def tasks_from_table(table: pa.Table) -> list[Task]:
     return [Task(**row) for row in conform(table, TASK, "tasks").to_pylist()]
 

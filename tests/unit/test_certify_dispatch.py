@@ -9,7 +9,13 @@ import pytest
 from certify_fakes import D, enrolment, enrolments, ev, events, persons, policy, row
 
 from linkgraph.certify import certify
-from linkgraph.dispatch import door_tasks, record_visit, tasks_from_table, village_list
+from linkgraph.dispatch import (
+    door_tasks,
+    record_visit,
+    reminders_due,
+    tasks_from_table,
+    village_list,
+)
 from linkgraph.errors import InputError
 from linkgraph.recognise import STOP_REQUEST, payroll, recognise
 
@@ -148,3 +154,39 @@ class TestVillageList:
         listed = village_list(certs_at(evs, D(2026, 6, 1), "A", "B"), people)
         assert listed["person_id"].to_pylist() == ["B"]
         assert listed["village"].to_pylist() == ["341602001001"]
+
+
+class TestReminders:
+    @pytest.mark.parametrize(
+        ("as_of", "number"),
+        [
+            (D(2027, 1, 11), None),
+            (D(2027, 1, 12), 1),
+            (D(2027, 1, 13), None),
+            (D(2027, 2, 11), 2),
+            (D(2027, 4, 11), None),
+        ],
+    )
+    def test_reminders_fall_every_30_days_of_the_warning_period(self, as_of, number) -> None:  # type: ignore[no-untyped-def]
+        rules = policy(baseline_certified_on=None)
+        certs = certify(events(ev("A", "RAIL", D(2026, 1, 11))), persons("A"), rules, as_of)
+        due = reminders_due(certs, rules, as_of)
+        assert due["reminder_no"].to_pylist() == ([number] if number else [])
+
+
+class TestPayrollArrears:
+    def test_arrears_are_released_once_in_the_payroll_after_resumption(self) -> None:
+        rules = policy(baseline_certified_on=None)
+        evs = events(ev("A", "RAIL", D(2026, 1, 10)), ev("A", "SS_FACE", D(2027, 6, 15)))
+        enr = enrolments(enrolment("E1", "A", amount=190))
+        sheets = {}
+        for month in (D(2027, 6, 1), D(2027, 7, 1), D(2027, 8, 1)):
+            certs = certify(evs, persons("A"), rules, month)
+            sheets[month] = row(payroll("HRSS", month, certs, enr, rules), "enrollment_id", "E1")
+        assert sheets[D(2027, 6, 1)]["decision"] == "hold"
+        assert (sheets[D(2027, 7, 1)]["decision"], sheets[D(2027, 7, 1)]["arrears_months"]) == (
+            "pay",
+            2,
+        )
+        assert sheets[D(2027, 7, 1)]["arrears_amount"] == 2 * 190
+        assert sheets[D(2027, 8, 1)]["arrears_amount"] == 0
