@@ -80,10 +80,17 @@ def _channel_table(policy: Policy) -> pa.Table:
     for code in policy.negative.channels:
         for key, value in zip(rows, (code, -1, 0, -1), strict=True):
             rows[key].append(value)
+    rows["code"] = list(range(len(rows["channel"])))
     return pa.table(
         rows,
         schema=pa.schema(
-            [("channel", STR), ("ri", pa.int16()), ("prio", pa.int8()), ("ci", pa.int16())]
+            [
+                ("channel", STR),
+                ("ri", pa.int16()),
+                ("prio", pa.int8()),
+                ("ci", pa.int16()),
+                ("code", pa.int16()),
+            ]
         ),
     )
 
@@ -142,15 +149,17 @@ def weak_qualifying_days(
     day = days["day"].cast(pa.int32()).to_numpy().astype(np.int64)
     key = pidx * 1_000_000 + day
     start = np.searchsorted(key, key - (rule.window_days - 1), side="left")
-    stop = np.arange(1, n_rows + 1)
+    stop = np.arange(1, n_rows + 1, dtype=np.int64)
+    del key
 
     def window_sum(values: np.ndarray) -> np.ndarray:
-        cs = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+        cs = np.zeros(n_rows + 1, np.int32)  # the city's events number far below 2**31
+        np.cumsum(values, dtype=np.int32, out=cs[1:])
         return cs[stop] - cs[start]
 
     instruments: dict[str, np.ndarray] = {}
-    n_events = np.zeros(n_rows, np.int64)
-    n_channels = np.zeros(n_rows, np.int64)
+    n_events = np.zeros(n_rows, np.int32)
+    n_channels = np.zeros(n_rows, np.int8)
     cmask = np.zeros(n_rows, np.int64)
     score = np.zeros(n_rows, np.float64)
     for i, code in enumerate(rule.channels):
@@ -200,7 +209,7 @@ def weak_qualifying_days(
 
 def _weak_days_sql(rule: WeakRule, ri: int) -> str:
     per_day = ", ".join(
-        f"CAST(count(*) FILTER (WHERE ci = {i}) AS INTEGER) AS c{i}"
+        f"CAST(count(*) FILTER (WHERE ci = {i}) AS SMALLINT) AS c{i}"
         for i in range(len(rule.channels))
     )
     return f"""
@@ -283,10 +292,11 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
     ),
     evidence AS (
         SELECT b.pidx, list(e.event_id ORDER BY e.event_id) AS ids,
-               string_agg(DISTINCT e.channel, ', ' ORDER BY e.channel) AS channels
+               string_agg(DISTINCT ch.channel, ', ' ORDER BY ch.channel) AS channels
         FROM best b
         JOIN ev e ON e.pidx = b.pidx AND e.ri = b.ri AND e.occurred_on <= b.day
          AND e.occurred_on > b.day - b.window_days
+        JOIN chan ch ON ch.code = e.ch
         GROUP BY b.pidx
     ),
     cleared AS (
@@ -295,12 +305,12 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
     ),
     neg AS (
         SELECT n.pidx, min(n.occurred_on) AS negative_on,
-               min(n.occurred_on) FILTER (WHERE n.channel IN ({death})) AS death_on,
-               list(DISTINCT n.channel ORDER BY n.channel) AS channels,
+               min(n.occurred_on) FILTER (WHERE ch.channel IN ({death})) AS death_on,
+               list(DISTINCT ch.channel ORDER BY ch.channel) AS channels,
                list(n.event_id ORDER BY n.event_id) AS ids,
-               bool_or(n.manual) AS confirmed, arg_min(n.channel, n.reported_on) AS first_channel,
+               bool_or(n.manual) AS confirmed, arg_min(ch.channel, n.reported_on) AS first_channel,
                min(n.reported_on) AS reported_on
-        FROM ev n LEFT JOIN cleared c USING (pidx)
+        FROM ev n JOIN chan ch ON ch.code = n.ch LEFT JOIN cleared c USING (pidx)
         WHERE n.prio = 0 AND (c.checked_on IS NULL OR c.checked_on < n.reported_on OR n.manual)
         GROUP BY n.pidx
     ),
@@ -416,7 +426,7 @@ def certify(
     try:
         db.execute(
             f"""CREATE OR REPLACE TEMP TABLE ev AS
-            SELECT e.event_id, e.channel, e.occurred_on, e.reported_on, p.pidx,
+            SELECT e.event_id, c.code AS ch, e.occurred_on, e.reported_on, p.pidx,
                    coalesce(e.linked_by = '{MANUAL_LINK}', false) AS manual, c.ri, c.prio, c.ci
             FROM events_in e JOIN chan c USING (channel) JOIN pidx p USING (person_id)
             WHERE e.reported_on <= {as_of_sql} AND e.occurred_on <= {as_of_sql}"""
