@@ -316,7 +316,11 @@ class Neo4jStore(GraphStore):
         statement = f"UNWIND $keys AS k MATCH (n:{_bt(label)} {{{_bt(key)}: k}}) RETURN k"
 
         def read(tx: neo4j.ManagedTransaction) -> list[Any]:
-            return [record["k"] for record in tx.run(statement, keys=keys.to_pylist())]
+            found = []
+            for offset in range(0, len(keys), STATEMENT_ROWS):
+                chunk = keys.slice(offset, STATEMENT_ROWS).to_pylist()
+                found += [record["k"] for record in tx.run(statement, keys=chunk)]
+            return found
 
         with map_driver_errors(f"looking up {label} keys"), self._session(False) as session:
             found = session.execute_read(read)
