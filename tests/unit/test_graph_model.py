@@ -172,3 +172,23 @@ def test_readme_diagram_is_the_schema() -> None:
 
     readme = (CYPHER_DIR / "README.md").read_text(encoding="utf-8")
     assert load_schema().mermaid() in readme
+
+
+def test_exported_members() -> None:
+    """The port other stages code against (httpx's test_exported_members shape)."""
+    import linkgraph.graph as graph
+    from linkgraph.graph.store import GraphStore
+
+    assert set(graph.__all__) == {
+        "QUERIES",
+        "GraphSchema",
+        "GraphStore",
+        "GraphTables",
+        "LibraryQuery",
+        "LoadReport",
+        "build_graph",
+        "load_schema",
+        "open_store",
+    }
+    public = {n for n in vars(GraphStore) if not n.startswith("_")}
+    assert public == {"load", "upsert", "query", "apply", "counts", "ping", "close"}
