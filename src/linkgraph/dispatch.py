@@ -97,7 +97,8 @@ due AS (
     SELECT person_id, 'negative_evidence' AS reason,
            coalesce(negative_reported_on, negative_on) AS created_on,
            coalesce(negative_reported_on, negative_on) + $visit_days AS due_on,
-           'check at the door: ' || explanation AS detail
+           'check at the door: ' || explanation AS detail,
+           strftime(coalesce(negative_reported_on, negative_on), '%Y-%m-%d') AS anchor
     FROM c WHERE status = 'pending_review' AND NOT confirmed_negative
     UNION ALL
     SELECT person_id, 'no_recent_evidence',
@@ -107,13 +108,13 @@ due AS (
                             strftime(certified_on, '%Y-%m-%d'), rule,
                             CASE WHEN valid_until < $as_of THEN 'expired on'
                                  ELSE 'expires on' END,
-                            strftime(valid_until, '%Y-%m-%d')) END
+                            strftime(valid_until, '%Y-%m-%d')) END,
+           coalesce(strftime(valid_until, '%Y-%m-%d'), 'never')
     FROM c
     WHERE status IN ('certified', 'warning', 'suspended')
       AND (valid_until IS NULL OR valid_until - $lead_days <= $as_of)
 )
-SELECT 'K' || substr(md5(d.person_id || ':' || d.reason || ':' || strftime(d.due_on, '%Y-%m-%d')),
-                     1, 15) AS task_id,
+SELECT 'K' || substr(md5(d.person_id || ':' || d.reason || ':' || d.anchor), 1, 15) AS task_id,
        d.person_id, p.grid, p.village, p.district, d.reason, d.created_on, d.due_on, d.detail,
        'open' AS status, NULL AS result, NULL AS worker, NULL::DATE AS visited_on
 FROM due d LEFT JOIN persons p USING (person_id)

@@ -190,3 +190,14 @@ class TestPayrollArrears:
         )
         assert sheets[D(2027, 7, 1)]["arrears_amount"] == 2 * 190
         assert sheets[D(2027, 8, 1)]["arrears_amount"] == 0
+
+
+def test_a_never_certified_persons_task_keeps_its_id_day_after_day() -> None:
+    rules = policy(baseline_certified_on=None)
+    ids = [
+        door_tasks(certify(events(), persons("A"), rules, day), persons("A"), rules, day)[
+            "task_id"
+        ].to_pylist()
+        for day in (D(2026, 6, 1), D(2026, 6, 2))
+    ]
+    assert ids[0] == ids[1] and len(ids[0]) == 1
