@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from neo4j.exceptions import AuthError
 
 from linkgraph.config import Settings, get_settings
 from linkgraph.neo4j_server import admin_import, start, status, stop
+from linkgraph.neo4j_server.server import MARKER
 
 if TYPE_CHECKING:
     from conftest import Neo4jConnection
@@ -60,7 +63,7 @@ def test_status_and_idempotent_start(neo4j_server: Neo4jConnection) -> None:
 
 # ----------------------------------------------------------------- admin import
 # Importing replaces the whole `neo4j` database (Community has no other user
-# database), so it runs on a throwaway server of its own that shares the jars,
+# database), so it runs on a scratch server of its own that shares the jars,
 # never on the session's server, whose data other tests and developers use.
 
 
@@ -71,12 +74,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def scratch_server(
-    neo4j_server: Neo4jConnection, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
+def scratch_server(neo4j_server: Neo4jConnection) -> Iterator[Settings]:
+    """A second server in var/neo4j-scratch on free ports, sharing the main server's jars.
+
+    It is kept between runs (as is var/neo4j), so its stores and class-data-sharing archives
+    are warm; its lib/ holds links to the jars rather than being one, because those archives
+    name the paths they were made from. A lock keeps concurrent test runs out of each other's way.
+    """
     main = get_settings()
-    home = tmp_path_factory.mktemp("neo4j-home")
-    (home / "lib").symlink_to(main.neo4j_home / "lib", target_is_directory=True)
+    home = main.neo4j_home.with_name(main.neo4j_home.name + "-scratch")
+    lib = home / "lib"
+    lib.mkdir(parents=True, exist_ok=True)
+    if any(link.is_symlink() and not link.exists() for link in lib.iterdir()):
+        shutil.rmtree(lib)  # the main server was reinstalled: drop stale links and archives
+        lib.mkdir()
+    for jar in (main.neo4j_home / "lib").iterdir():
+        if (jar.suffix == ".jar" or jar.name == MARKER) and not (lib / jar.name).is_symlink():
+            (lib / jar.name).symlink_to(jar)
     settings = main.model_copy(
         update={
             "neo4j_home": home,
@@ -87,10 +101,12 @@ def scratch_server(
             "neo4j_pagecache": "64m",
         }
     )
-    try:
-        yield settings
-    finally:
-        stop(settings=settings)
+    with (home / "test.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield settings
+        finally:
+            stop(settings=settings)
 
 
 def _write(path: Path, text: str) -> Path:
