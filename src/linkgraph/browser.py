@@ -1,0 +1,579 @@
+"""The investigators' query library in the Neo4j Browser: a graph style, a guide, favourites.
+
+Three things are made for the analysts who explore the graph in the Neo4j Browser:
+
+* **the style** ``cypher/browser/style.grass`` (hand-written GraSS: one colour and caption per
+  label); :func:`read_style` checks it parses the way the Browser parses it;
+* **the guide** ``guide.html``: Browser guide slides (``<slide>`` elements, the HTML format
+  Browser 5 reads for ``:guide <url>`` and ``:play <url>``) generated from
+  ``cypher/queries/*.cypher`` — each query's header comments, its parameters as editable
+  ``:param`` commands, the query itself and a graph view of the same question, all runnable
+  with one click;
+* **favourites** ``favourites.zip``: the library as Browser favourites, one ``.cypher`` file
+  per query in a ``linkgraph`` folder — the format the Browser exports and imports (drop the
+  zip on the Favorites drawer).
+
+The Neo4j HTTP server serves the Browser but no other files, so :func:`write_bundle` writes all
+three into one directory and :class:`GuideServer` serves it over HTTP on loopback, with the CORS
+headers the Browser's cross-origin fetch needs (``linkgraph browser serve``). The Browser only
+fetches guides and styles from hosts on ``browser.remote_content_hostname_allowlist``; its
+default is ``guides.neo4j.com,localhost``, so the bundle is addressed as
+``http://localhost:<port>/`` and needs no server setting. Then, in the Browser::
+
+    :style http://localhost:8474/style.grass
+    :guide http://localhost:8474/guide.html
+
+Graph views: the library queries return tables (that is what the CLI and the API want), and a
+table draws no graph. Each read query therefore gets a companion in :data:`GRAPH_VIEWS` that
+answers the same question with the same parameters but returns the nodes and paths, so the
+Browser draws them with the style above.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import threading
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from linkgraph.config import REPO_ROOT
+from linkgraph.errors import LinkgraphError
+
+CYPHER_DIR = REPO_ROOT / "cypher"
+QUERY_DIR = CYPHER_DIR / "queries"
+STYLE_FILE = CYPHER_DIR / "browser" / "style.grass"
+
+#: Port of ``linkgraph browser serve`` (Neo4j's HTTP is 7474, so 8474 is easy to remember).
+DEFAULT_PORT = 8474
+#: The host name the Browser is given: on its default remote-content allowlist.
+GUIDE_HOST = "localhost"
+#: What the bundle directory holds.
+GUIDE_FILE, FAVOURITES_FILE = "guide.html", "favourites.zip"
+#: The Browser favourites folder the library goes into.
+FAVOURITES_FOLDER = "linkgraph"
+
+#: The order an investigation walks the library in; queries not named here follow by name.
+ORDER = (
+    "person_360",
+    "shared_identifiers",
+    "duplicate_claims",
+    "paid_after_death",
+    "no_trace",
+    "certification_coverage",
+    "spread_certification",
+)
+
+_DEATH_CHANNELS = "['DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT']"
+
+#: Per library query, a Cypher statement over the same parameters that returns what to draw.
+GRAPH_VIEWS: dict[str, str] = {
+    "person_360": """\
+MATCH (p:Person {person_id: $person_id})
+OPTIONAL MATCH near = (p)--()
+OPTIONAL MATCH far = (p)-[:HAS]->(:Enrollment)-[:OF|PAID_TO]->()
+RETURN p, collect(DISTINCT near) AS near, collect(DISTINCT far) AS far""",
+    "shared_identifiers": """\
+CALL () {
+  MATCH (p:Person)-[:HAS]->(:Enrollment)-[:PAID_TO]->(x:BankAccount)
+  RETURN x, collect(DISTINCT p) AS persons
+  UNION ALL
+  MATCH (p:Person)-[:REACHABLE_AT]->(x:Phone)
+  RETURN x, collect(DISTINCT p) AS persons
+}
+WITH x, persons
+WHERE size(persons) >= CASE WHEN $min_persons < 2 THEN 2 ELSE $min_persons END
+UNWIND persons AS p
+MATCH path = (p)-[:REACHABLE_AT|HAS]->()-[:PAID_TO*0..1]->(x)
+RETURN path LIMIT 300""",
+    "duplicate_claims": """\
+MATCH (p:Person)-[:HAS]->(e:Enrollment)-[:OF]->(i:BenefitItem)
+WITH p, i.code AS item, i.exclusive_group AS grp, collect(e) AS es
+WITH p, collect({item: item, grp: grp, n: size(es)}) AS held
+WHERE any(h IN held WHERE h.n > 1)
+   OR any(g IN [h IN held WHERE h.grp IS NOT NULL | h.grp]
+          WHERE size([h IN held WHERE h.grp = g]) > 1)
+MATCH path = (p)-[:HAS]->(:Enrollment)-[:OF]->(:BenefitItem)
+OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
+RETURN path, flagged LIMIT 300""",
+    "paid_after_death": f"""\
+MATCH (p:Person)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
+WHERE c.code IN {_DEATH_CHANNELS}
+WITH p, min(v.occurred_on) AS death_date
+MATCH paid = (p)-[:HAS]->(e:Enrollment)
+WHERE (e.paid_until.year * 12 + e.paid_until.month)
+      > (death_date.year * 12 + death_date.month)
+MATCH death = (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
+WHERE c.code IN {_DEATH_CHANNELS}
+RETURN paid, death LIMIT 300""",
+    "no_trace": """\
+MATCH path = (p:Person)-[:LIVES_IN]->(g:Grid)
+WHERE NOT EXISTS {
+  MATCH (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel {polarity: 'positive'})
+  WHERE v.occurred_on >= $since AND v.occurred_on <= $until
+}
+OPTIONAL MATCH task = (:Task)-[:FOR]->(p)
+RETURN path, task LIMIT 300""",
+    "certification_coverage": """\
+MATCH (d:Department)
+OPTIONAL MATCH items = (d)-[:ADMINISTERS]->(:BenefitItem)
+OPTIONAL MATCH feeds = (:Channel)-[:PROVIDED_BY]->(d)
+RETURN d, collect(DISTINCT items) AS items, collect(DISTINCT feeds) AS feeds""",
+    "spread_certification": """\
+MATCH (p:Person)-[:CERTIFIED_BY]->(c:Certification)
+WITH p, c ORDER BY c.certified_on DESC, c.cert_id DESC
+WITH p, collect(c)[0] AS c
+WHERE c.certified_on <= $on
+WITH p, c LIMIT 25
+MATCH path = (c)<-[:CERTIFIED_BY]-(p)-[:HAS]->(:Enrollment)
+RETURN path""",
+}
+
+
+class BrowserError(LinkgraphError):
+    """The style or a query file cannot be turned into Browser material."""
+
+
+# --------------------------------------------------------------------------- library
+
+
+@dataclass(frozen=True, slots=True)
+class GuideParam:
+    """One ``:param`` line of a query header: ``:param on => date('2026-12-31')  doc``."""
+
+    name: str
+    literal: str  # Cypher: 'T0000001', 2, date('2026-12-31')
+    required: bool
+    doc: str
+
+    @property
+    def command(self) -> str:
+        """The Browser command that sets the parameter to its example value."""
+        return f":param {self.name} => {self.literal}"
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        """The literal split round its editable value: ``("date('", "2026-12-31", "')")``."""
+        for prefix, suffix in (("date('", "')"), ("'", "'")):
+            if self.literal.startswith(prefix) and self.literal.endswith(suffix):
+                return prefix, self.literal[len(prefix) : -len(suffix)], suffix
+        return "", self.literal, ""
+
+
+@dataclass(frozen=True, slots=True)
+class GuideQuery:
+    """A library query as the guide shows it: its header, parsed, and its statement."""
+
+    name: str
+    summary: str
+    write: bool
+    sections: dict[str, list[str]]  # Answers / Does / Parameters / Returns / Example -> lines
+    params: tuple[GuideParam, ...]
+    cypher: str
+    graph: str | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def param_commands(self) -> list[str]:
+        return [p.command for p in self.params]
+
+
+_HEAD = re.compile(r"^(\w+)(\s*\(write\))?\s*[—-]+\s*(.*)$")
+_SECTION = re.compile(r"^(Answers|Does|Parameters|Returns|Example):\s*(.*)$")
+_PARAM = re.compile(r"^:param\s+(\w+)\s*=>\s*(date\('[^']*'\)|'[^']*'|-?\d+)\s*(.*)$")
+
+
+def read_query(path: Path) -> GuideQuery:
+    """Parse one ``cypher/queries/<name>.cypher``: header comments, then the statement."""
+    text = path.read_text(encoding="utf-8")
+    header = [line for line in text.splitlines() if line.lstrip().startswith("//")]
+    cypher = "\n".join(
+        line for line in text.splitlines() if not line.lstrip().startswith("//")
+    ).strip()
+    if not header or not cypher:
+        raise BrowserError(f"{path.name}: needs a // header and a statement")
+    body = [re.sub(r"^\s*//\s?", "", line).rstrip() for line in header]
+    head = _HEAD.match(body[0].strip())
+    if head is None:
+        raise BrowserError(f"{path.name}: first line must read '<name> — <summary>'")
+    name, write, summary = head.group(1), bool(head.group(2)), head.group(3).strip()
+    sections: dict[str, list[str]] = {"": []}
+    current = ""
+    params: list[GuideParam] = []
+    for line in body[1:]:
+        if match := _SECTION.match(line):
+            current = match.group(1)
+            sections[current] = [match.group(2)] if match.group(2) else []
+            continue
+        sections.setdefault(current, []).append(line)
+        if current == "Parameters" and (pm := _PARAM.match(line.strip())):
+            pname, literal, rest = pm.group(1), pm.group(2).strip(), (pm.group(3) or "").strip()
+            required = "(required)" in rest
+            doc = rest.replace("(required)", "").strip()
+            params.append(GuideParam(pname, literal, required, doc))
+    for key in list(sections):
+        while sections[key] and not sections[key][-1].strip():
+            sections[key].pop()
+        while sections[key] and not sections[key][0].strip():
+            sections[key].pop(0)
+    return GuideQuery(
+        name=name,
+        summary=summary,
+        write=write,
+        sections=sections,
+        params=tuple(params),
+        cypher=cypher,
+        graph=GRAPH_VIEWS.get(name),
+        path=path,
+    )
+
+
+def library(query_dir: Path = QUERY_DIR) -> list[GuideQuery]:
+    """Every ``*.cypher`` of ``query_dir``, in investigation :data:`ORDER`."""
+    files = sorted(query_dir.glob("*.cypher"))
+    if not files:
+        raise BrowserError(f"no *.cypher files in {query_dir}")
+    rank = {name: i for i, name in enumerate(ORDER)}
+    queries = [read_query(f) for f in files]
+    return sorted(queries, key=lambda q: (rank.get(q.name, len(ORDER)), q.name))
+
+
+# --------------------------------------------------------------------------- style
+
+
+def parse_grass(text: str) -> dict[str, dict[str, str]]:
+    """Parse GraSS exactly as Neo4j Browser 5 does (``parseGrass``): selector -> properties.
+
+    The Browser's parser knows no comments and splits each rule on ``;`` and each property on
+    ``:``, so a value may hold neither; anything it would silently drop is an error here.
+    """
+    rules: dict[str, str] = {}
+    in_quote = in_rule = nested = False
+    key = body = ""
+    for ch in text:
+        literal = True
+        if ch == "{":
+            if in_quote:
+                literal = False
+            elif in_rule:
+                nested = True
+            else:
+                in_rule = True
+        elif ch == "}":
+            if in_quote:
+                literal = False
+            elif nested:
+                nested = False
+            else:
+                in_rule = False
+                rules[key] = body
+                key = body = ""
+        elif ch in "'\"":
+            in_quote = not in_quote
+        else:
+            literal = False
+        if not literal:
+            if in_rule:
+                body += ch
+            elif not ch.isspace():
+                key += ch
+    if key.strip() or in_rule:
+        raise BrowserError(f"GraSS: text outside a rule or an unclosed rule: {key[:40]!r}")
+    parsed: dict[str, dict[str, str]] = {}
+    for selector, props in rules.items():
+        if not re.fullmatch(r"(node|relationship)(\.[^.{}]+)*", selector):
+            raise BrowserError(f"GraSS: {selector!r} is not a node or relationship selector")
+        parsed[selector] = {}
+        for decl in props.split(";"):
+            if not decl.strip():
+                continue
+            parts = decl.split(":")
+            if len(parts) != 2:
+                raise BrowserError(f"GraSS {selector}: the Browser would drop {decl.strip()!r}")
+            parsed[selector][parts[0].strip()] = parts[1].strip()
+    return parsed
+
+
+def read_style(path: Path = STYLE_FILE) -> dict[str, dict[str, str]]:
+    """The project's Browser style, parsed (and so checked)."""
+    return parse_grass(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- guide
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _runnable(code: str, caption: str | None = None) -> str:
+    fig = f'<figure><pre class="code runnable">{_e(code)}</pre>'
+    if caption:
+        fig += f"<figcaption>{_e(caption)}</figcaption>"
+    return fig + "</figure>"
+
+
+def _param_block(param: GuideParam) -> str:
+    """An input box whose value flows into a runnable ``:param`` command (Browser directives)."""
+    before, value, after = param.parts
+    key = f"lg-{param.name}"
+    required = " <em>(required)</em>" if param.required else ""
+    return (
+        f"<p><code>${_e(param.name)}</code>{required} — {_e(param.doc)}<br/>"
+        f'<input value-for="{key}" class="form-control" placeholder="{_e(value)}"/></p>'
+        f'<figure><pre class="code runnable">:param {_e(param.name)} =&gt; {_e(before)}'
+        f'<span value-key="{key}">{_e(value)}</span>{_e(after)}</pre></figure>'
+    )
+
+
+def _section_text(lines: list[str]) -> str:
+    """Header prose: the first line as a paragraph, indented detail as preformatted text."""
+    if not lines:
+        return ""
+    first, rest = lines[0].strip(), lines[1:]
+    out = f"<p>{_e(first)}</p>" if first else ""
+    if rest:
+        width = min((len(x) - len(x.lstrip()) for x in rest if x.strip()), default=0)
+        out += "<pre>" + _e("\n".join(x[width:] for x in rest)) + "</pre>"
+    return out
+
+
+def _query_slide(q: GuideQuery, number: int, total: int) -> str:
+    answers = q.sections.get("Answers") or q.sections.get("Does") or []
+    parts = [
+        f"<h3>{number}/{total} · {_e(q.name)}{' (write)' if q.write else ''}</h3>",
+        f'<p class="lead">{_e(q.summary)}</p>',
+        _section_text(answers),
+        _section_text(q.sections.get("", [])),
+    ]
+    if q.write:
+        parts.append(
+            "<p><strong>This statement writes</strong>: run it only on a database you may "
+            "change (the pipeline runs it for you).</p>"
+        )
+    if q.params:
+        parts.append("<h4>1 · Set the parameters</h4>")
+        parts.extend(_param_block(p) for p in q.params)
+        parts.append(
+            '<p>Or all at once: <a data-exec="'
+            + _e("params {" + ", ".join(f"{p.name}: {p.literal}" for p in q.params) + "}")
+            + '">set the example values</a>.</p>'
+        )
+    else:
+        parts.append("<p>No parameters.</p>")
+    step = 2 if q.params else 1
+    parts.append(f"<h4>{step} · Run the query</h4>")
+    parts.append(_runnable(q.cypher, f"cypher/queries/{q.name}.cypher"))
+    returns = q.sections.get("Returns") or [""]
+    parts.append(_section_text([f"Returns: {returns[0]}", *returns[1:]]))
+    if q.graph:
+        parts.append(f"<h4>{step + 1} · See it as a graph</h4>")
+        parts.append(
+            _runnable(q.graph, "the same question as nodes and paths, so the Browser draws it")
+        )
+    if example := q.sections.get("Example"):
+        parts.append(f"<p>From a shell: <code>{_e(example[0])}</code></p>")
+    return "<slide>\n" + "\n".join(p for p in parts if p) + "\n</slide>"
+
+
+def render_guide(queries: Iterable[GuideQuery], base_url: str) -> str:
+    """The guide: an intro slide, one slide per query, and a slide on the style and favourites."""
+    queries = list(queries)
+    style_url, fav = f"{base_url}/style.grass", f"{base_url}/{FAVOURITES_FILE}"
+    contents = "".join(f"<li><code>{_e(q.name)}</code> — {_e(q.summary)}</li>" for q in queries)
+    intro = f"""<slide>
+<h3>linkgraph · the investigators' query library</h3>
+<p class="lead">One person, many departments: walk the linked graph of beneficiaries, benefit
+items, departments and evidence of life.</p>
+<p>First apply the linkgraph style (colours and captions per label):
+<a data-exec="style {_e(style_url)}">:style {_e(style_url)}</a></p>
+<p>Each of the next slides is one query of <code>cypher/queries/</code>: set its parameters
+(type into the box, then click the command), run it (click the &#9654; icon, or click the code
+to copy it into the editor), then draw the same question as a graph.</p>
+<ol>{contents}</ol>
+</slide>"""
+    slides = [_query_slide(q, i, len(queries)) for i, q in enumerate(queries, 1)]
+    outro = f"""<slide>
+<h3>Style and favourites</h3>
+<p>Colours and captions come from <code>cypher/browser/style.grass</code>:
+<a data-exec="style {_e(style_url)}">apply it again</a>, or
+<a data-exec="style reset">reset to the Browser's default</a>.</p>
+<p>The library as Browser favourites: download <a href="{_e(fav)}">{FAVOURITES_FILE}</a> and
+drop it on the Favorites drawer (&#9733;) — a <code>{FAVOURITES_FOLDER}</code> folder with one
+script per query, parameters first.</p>
+<p>Regenerate this guide with <code>linkgraph browser guide</code>; serve it with
+<code>linkgraph browser serve</code>.</p>
+</slide>"""
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"/>'
+        "<title>linkgraph investigations</title></head><body>\n"
+        '<article class="guide">\n<carousel class="deck container-fluid">\n'
+        + "\n".join([intro, *slides, outro])
+        + "\n</carousel>\n</article>\n</body></html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- favourites
+
+
+def favourite_script(q: GuideQuery) -> str:
+    """One favourite: ``// name`` (the Browser's title line), the summary, params, the query."""
+    lines = [f"// {q.name}", f"// {q.summary}"]
+    if q.params:
+        lines.append("// Set first (one at a time):")
+        lines.extend(f"//   {c}" for c in q.param_commands)
+    return "\n".join([*lines, q.cypher]) + "\n"
+
+
+def favourites_zip(queries: Iterable[GuideQuery]) -> bytes:
+    """The library as the Browser's own favourites export: ``<folder>/<name>.cypher`` in a zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for q in queries:
+            zf.writestr(f"{FAVOURITES_FOLDER}/{q.name}.cypher", favourite_script(q))
+            if q.graph:
+                zf.writestr(
+                    f"{FAVOURITES_FOLDER}/{q.name}_graph.cypher",
+                    f"// {q.name} (graph)\n// {q.summary}\n{q.graph}\n",
+                )
+    return buf.getvalue()
+
+
+def favourites_local_storage(queries: Iterable[GuideQuery]) -> dict[str, str]:
+    """The Browser's localStorage entries (``neo4j.documents``/``neo4j.folders``) for the library.
+
+    What the Favorites drawer holds after the zip is imported; handy to pre-seed a Browser
+    profile (the end-to-end test does).
+    """
+    docs: list[dict[str, Any]] = []
+    for q in queries:
+        docs.append(
+            {"id": f"linkgraph-{q.name}", "folder": "linkgraph", "content": favourite_script(q)}
+        )
+        if q.graph:
+            docs.append(
+                {
+                    "id": f"linkgraph-{q.name}-graph",
+                    "folder": "linkgraph",
+                    "content": f"// {q.name} (graph)\n{q.graph}\n",
+                }
+            )
+    folders = [{"id": "linkgraph", "name": FAVOURITES_FOLDER, "expanded": True}]
+    return {"neo4j.documents": json.dumps(docs), "neo4j.folders": json.dumps(folders)}
+
+
+# --------------------------------------------------------------------------- bundle + serving
+
+
+def base_url(port: int = DEFAULT_PORT) -> str:
+    """Where the Browser finds the bundle: ``localhost`` is on its default allowlist."""
+    return f"http://{GUIDE_HOST}:{port}"
+
+
+def write_bundle(out: Path, *, port: int = DEFAULT_PORT, query_dir: Path = QUERY_DIR) -> Path:
+    """Write ``guide.html``, ``style.grass`` and ``favourites.zip`` into ``out``; return ``out``."""
+    queries = library(query_dir)
+    style = STYLE_FILE.read_text(encoding="utf-8")
+    parse_grass(style)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / GUIDE_FILE).write_text(render_guide(queries, base_url(port)), encoding="utf-8")
+    (out / "style.grass").write_text(style, encoding="utf-8")
+    (out / FAVOURITES_FILE).write_bytes(favourites_zip(queries))
+    return out
+
+
+def browser_commands(port: int = DEFAULT_PORT) -> list[str]:
+    """The two Browser commands that apply the style and open the guide."""
+    url = base_url(port)
+    return [f":style {url}/style.grass", f":guide {url}/{GUIDE_FILE}"]
+
+
+def neo4j_conf_lines(port: int = DEFAULT_PORT) -> list[str]:
+    """Optional neo4j.conf lines: apply the style and open the guide on every connect."""
+    url = base_url(port)
+    return [
+        f"browser.post_connect_cmd=style {url}/style.grass; guide {url}/{GUIDE_FILE}",
+        "browser.remote_content_hostname_allowlist=guides.neo4j.com,localhost",
+    ]
+
+
+class _CorsHandler(SimpleHTTPRequestHandler):
+    """Static files with the CORS headers the Browser's cross-origin fetch needs."""
+
+    extensions_map = {  # noqa: RUF012 - the base class declares it a plain dict
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".grass": "text/plain; charset=utf-8",
+        ".cypher": "text/plain; charset=utf-8",
+        ".html": "text/html; charset=utf-8",
+    }
+
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def do_OPTIONS(self) -> None:
+        # The Browser sends Pragma/Cache-Control request headers, so it preflights.
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        requested = self.headers.get("Access-Control-Request-Headers")
+        self.send_header("Access-Control-Allow-Headers", requested or "*")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class GuideServer:
+    """Serve a bundle directory on ``127.0.0.1:port`` from a background thread.
+
+    ``with GuideServer(directory, port=0) as server: server.url`` — port 0 picks a free one.
+    """
+
+    def __init__(self, directory: Path, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1"):
+        handler = partial(_CorsHandler, directory=str(directory))
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise BrowserError(f"cannot serve on {host}:{port}: {exc}") from exc
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return base_url(self.port)
+
+    def start(self) -> GuideServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+        self.httpd.server_close()
+
+    def __enter__(self) -> GuideServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,88 @@
+"""``linkgraph browser guide|serve``: the query library, style and favourites for the Browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from linkgraph.errors import LinkgraphError
+
+console = Console()
+browser_app = typer.Typer(
+    name="browser",
+    help="The investigators' query library as a Neo4j Browser guide, style and favourites.",
+    no_args_is_help=True,
+)
+
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        help="Directory for guide.html, style.grass, favourites.zip (default: data/browser)."
+    ),
+]
+Port = Annotated[int, typer.Option(min=1, max=65535, help="Port the bundle is served on.")]
+
+
+def _out(out: Path | None) -> Path:
+    from linkgraph.config import get_settings
+
+    return out if out is not None else get_settings().data_dir / "browser"
+
+
+def _write(out: Path | None, port: int) -> Path:
+    from linkgraph import browser
+
+    try:
+        return browser.write_bundle(_out(out), port=port)
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _how_to(port: int) -> None:
+    from linkgraph import browser
+
+    console.print("In the Neo4j Browser (while `linkgraph browser serve` runs):", highlight=False)
+    for cmd in browser.browser_commands(port):
+        console.print(f"  {escape(cmd)}", highlight=False)
+    console.print("Or on every connect, in neo4j.conf:", highlight=False)
+    for line in browser.neo4j_conf_lines(port):
+        console.print(f"  {escape(line)}", highlight=False)
+
+
+@browser_app.command()
+def guide(out: Out = None, port: Port = 8474) -> None:
+    """Generate the Browser guide (from cypher/queries/*.cypher), style and favourites."""
+    directory = _write(out, port)
+    for name in ("guide.html", "style.grass", "favourites.zip"):
+        console.print(f"wrote {directory / name}", highlight=False)
+    _how_to(port)
+
+
+@browser_app.command()
+def serve(out: Out = None, port: Port = 8474) -> None:
+    """Regenerate the bundle and serve it to the Browser on localhost until Ctrl-C."""
+    from linkgraph.browser import GuideServer
+
+    directory = _write(out, port)
+    try:
+        server = GuideServer(directory, port=port)
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+    console.print(f"serving {directory} at {server.url}/ (Ctrl-C stops)", highlight=False)
+    _how_to(port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(browser_app, name="browser")

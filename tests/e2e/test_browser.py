@@ -1,0 +1,323 @@
+"""End to end: the real Neo4j Browser, in headless Chromium, runs the library from the guide.
+
+A 300-person city goes through the pipeline into the project's Neo4j (the ``neo4j_server``
+session fixture). The bundle of ``linkgraph.browser`` (guide, style, favourites) is served the
+way ``linkgraph browser serve`` serves it, on ``http://localhost:<port>`` — a host on the
+Browser's default remote-content allowlist. Chromium then opens the Browser the server ships
+(``/browser/``), fills the connect form, opens the guide with ``:guide <url>``, applies the
+style from the guide, sets ``$person_id`` through the guide's input box, runs ``person_360``
+(a table) and its graph view, and checks that the graph is drawn with the linkgraph style.
+Screenshots are kept under ``test-artifacts/browser/`` (gitignored).
+
+Chromium comes from Debian (``apt-get install -y chromium``, done by ``make browser-deps``)
+and is driven by the ``playwright`` package with ``executable_path``: ``playwright install``
+(which downloads a browser) is never needed. A missing Chromium fails the test, loudly.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from neo4j import GraphDatabase
+
+from linkgraph import browser
+from linkgraph.catalogue import Catalogue
+from linkgraph.config import REPO_ROOT, get_settings
+from linkgraph.errors import StoreUnavailable
+from linkgraph.graph import QUERIES, build_graph
+from linkgraph.graph.neo4j_store import Neo4jStore
+from linkgraph.neo4j_server import wait_for_bolt
+from linkgraph.pipeline import run_city
+from linkgraph.synth import generate_city
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+pytestmark = pytest.mark.neo4j
+
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
+INSTALL_CHROMIUM = "apt-get update && apt-get install -y chromium   (or: make browser-deps)"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+
+#: A person worth looking at: enrolled, with evidence, a certification and a phone.
+PICK_PERSON = """
+MATCH (p:Person)
+WHERE EXISTS { (p)-[:HAS]->(:Enrollment) } AND EXISTS { (p)-[:REACHABLE_AT]->(:Phone) }
+  AND EXISTS { (p)-[:CERTIFIED_BY]->(:Certification) }
+WITH p, COUNT { (p)--() } AS degree
+WHERE 8 <= degree <= 40
+RETURN p.person_id AS person_id
+ORDER BY degree DESC, person_id
+LIMIT 1
+"""
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium; without it the test fails and says how to install it."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail(
+            f"Chromium is not installed, and the Browser test drives it.\n  {INSTALL_CHROMIUM}",
+            pytrace=False,
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Load a small city into the project's Neo4j; return a well-linked person's id.
+
+    The pipeline runs linkage and certification; the graph goes in through the store's
+    batched writes (``bulk="cypher"``), which need no server restart.
+    """
+    tmp = tmp_path_factory.mktemp("browser-city")
+    generate_city(tmp / "city", persons=300, months=12, seed=1)
+    settings = get_settings().model_copy(update={"backend": "neo4j", "data_dir": tmp / "data"})
+    tables = run_city(tmp / "city", settings=settings, load_store=False).tables
+    graph = build_graph(
+        Catalogue(settings.catalogue_dir),
+        tables["persons"],
+        tables["records"],
+        tables["resolution"],
+        tables["enrollments"],
+        tables["events"],
+        certifications=tables["certifications"],
+    )
+    for attempt in range(3):  # StoreUnavailable means: retry later (e.g. a restart is on)
+        wait_for_bolt(settings)
+        store = Neo4jStore.from_settings(settings, bulk="cypher")
+        try:
+            store.load(graph)
+            break
+        except StoreUnavailable:
+            if attempt == 2:
+                raise
+            time.sleep(5)
+        finally:
+            store.close()
+    with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+        records = driver.execute_query(PICK_PERSON).records
+    assert records, "the loaded city has no enrolled, certified person with a phone"
+    return str(records[0]["person_id"])
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[browser.GuideServer]:
+    """The guide, style and favourites, served on localhost (a free port) while tests run."""
+    directory = tmp_path_factory.mktemp("browser-bundle")
+    with browser.GuideServer(directory, port=0) as server:
+        browser.write_bundle(directory, port=server.port)
+        yield server
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    """A Browser tab in headless Chromium with a fresh profile."""
+    executable = chromium_executable()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(
+            "the playwright package is missing: .venv/bin/pip install -e '.[dev]'", pytrace=False
+        )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1600, "height": 1000},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        tab = context.pages[0] if context.pages else context.new_page()
+        try:
+            yield tab
+        finally:
+            context.close()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def connect(page: Page, neo4j: Any) -> None:
+    """Open the Browser the server ships and fill its connect form."""
+    page.goto(neo4j.browser_url)
+    page.wait_for_selector('[data-testid="boltaddress"]')
+    scheme, address = neo4j.uri.split("://", 1)
+    page.select_option('[data-testid="bolt-scheme-select"]', f"{scheme}://")
+    page.fill('[data-testid="boltaddress"]', address)
+    page.fill('[data-testid="username"]', neo4j.user)
+    page.fill('[data-testid="password"]', neo4j.password)
+    page.click('[data-testid="connect"]')
+    page.wait_for_selector("text=You are connected as user")
+
+
+def run_in_editor(page: Page, command: str) -> None:
+    """Type one command into the Browser's editor and run it."""
+    page.locator('[data-testid="activeEditor"]').first.click()
+    page.keyboard.insert_text(command)
+    page.keyboard.press("Enter")
+
+
+def frame_for(page: Page, command_start: str) -> Locator:
+    """The newest result frame whose command starts with ``command_start``."""
+    frame = (
+        page.locator('[data-testid="frame"]')
+        .filter(has=page.locator('[data-testid="frameCommand"]', has_text=command_start))
+        .first
+    )
+    frame.wait_for()
+    return frame
+
+
+def click_run(block: Locator) -> None:
+    """Run a guide's code block: the Browser puts a play icon in front of each."""
+    block.locator("i.fa-play-circle-o").first.click()
+
+
+def distinct_nodes(neo4j: Any, cypher: str, params: dict[str, Any]) -> int:
+    """How many distinct nodes a statement returns (as nodes, or inside paths and lists)."""
+    seen: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if hasattr(value, "element_id") and hasattr(value, "labels"):
+            seen.add(value.element_id)
+        elif hasattr(value, "nodes"):
+            for node in value.nodes:
+                seen.add(node.element_id)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    with GraphDatabase.driver(neo4j.uri, auth=neo4j.auth) as driver:
+        for record in driver.execute_query(cypher, params).records:
+            for value in record.values():
+                walk(value)
+    return len(seen)
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+def test_guide_runs_person_360_and_draws_it_in_the_linkgraph_style(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, person_id: str
+) -> None:
+    queries = browser.library()
+    connect(page, neo4j_server)
+    run_in_editor(page, f":guide {bundle.url}/{browser.GUIDE_FILE}")
+
+    drawer = page.locator('[data-testid="guidesDrawer"]')
+    drawer.get_by_text("linkgraph investigations").first.wait_for()
+    assert drawer.get_by_text("the investigators' query library").count() == 1
+
+    # Slide 1: apply the style from the guide's link.
+    drawer.locator('a[data-exec^="style "]').first.click()
+    style_frame = frame_for(page, ":style")
+    style_frame.get_by_text("node.Person").first.wait_for()
+
+    # Slide 2: person_360. Type the id into the box; the :param command follows it.
+    page.click('[data-testid="guideNextSlide"]')
+    drawer.get_by_text(f"1/{len(queries)} · person_360").wait_for()
+    box = drawer.locator('input[value-for="lg-person_id"]')
+    box.click()
+    box.press_sequentially(person_id)
+    param_block = drawer.locator("pre.runnable", has=page.locator('[value-key="lg-person_id"]'))
+    assert param_block.inner_text().strip().endswith(f"'{person_id}'")
+    click_run(param_block)
+    frame_for(page, f":param person_id => '{person_id}'")
+
+    # The library query itself: a table, one row per linked node.
+    blocks = drawer.locator("pre.runnable")
+    person_360 = next(q for q in queries if q.name == "person_360")
+    click_run(blocks.nth(1))
+    table = frame_for(page, person_360.cypher.split("\n")[0])
+    table.locator('[data-testid="frameContents"]').get_by_text(f'"{person_id}"').first.wait_for()
+    for kind in ("person", "enrollment", "certification", "phone"):
+        assert table.get_by_text(f'"{kind}"').count() >= 1, kind
+
+    # Its graph view: the Browser draws every node the statement returns, styled.
+    assert person_360.graph is not None
+    click_run(blocks.nth(2))
+    graph = frame_for(page, person_360.graph.split("\n")[1])
+    nodes = graph.locator("svg g.node")
+    nodes.first.wait_for()
+    expected = distinct_nodes(neo4j_server, person_360.graph, {"person_id": person_id})
+    page.wait_for_function(
+        "([el, n]) => el.querySelectorAll('svg g.node').length >= n",
+        arg=[graph.element_handle(), expected],
+    )
+    assert nodes.count() == expected >= 8
+    fills = set(
+        graph.locator("svg g.node circle").evaluate_all(
+            "cs => cs.map(c => (c.getAttribute('fill') || '').toUpperCase())"
+        )
+    )
+    style = browser.read_style()
+    for label in ("Person", "Enrollment", "EvidenceEvent", "Certification", "Phone"):
+        assert style[f"node.{label}"]["color"].upper() in fills, label
+
+    # Keep what it looks like: the guide beside the result, then the graph frame fullscreen
+    # without the overview pane.
+    page.screenshot(path=str(ARTIFACTS / "person_360_with_guide.png"))
+    page.click('[data-testid="navigationGuides"]')
+    graph.locator('button[title="Fullscreen"]').click()
+    graph.locator('[title="Collapse the node properties display"]').click()
+    graph.locator('[aria-label="zoom-to-fit"]').click()
+    page.wait_for_timeout(1_500)
+    page.screenshot(path=str(ARTIFACTS / "person_360_graph.png"))
+
+
+@pytest.mark.parametrize("name", sorted(browser.GRAPH_VIEWS))
+def test_every_graph_view_draws_something(name: str, neo4j_server: Any, person_id: str) -> None:
+    """Each guide slide's graph view runs on the loaded city and returns nodes to draw."""
+    query = next(q for q in browser.library() if q.name == name)
+    assert query.graph is not None
+    spec = QUERIES[name]
+    params = spec.bind({"person_id": person_id} if "person_id" in spec.params else {})
+    assert distinct_nodes(neo4j_server, query.graph, params) > 0
+
+
+def test_favourites_zip_drops_into_the_favorites_drawer(page: Page, neo4j_server: Any) -> None:
+    queries = browser.library()
+    connect(page, neo4j_server)
+    payload = base64.b64encode(browser.favourites_zip(queries)).decode()
+    page.evaluate(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], name, {type: 'application/zip'}));
+            const target = document.querySelector('.filedrop');
+            for (const kind of ['dragenter', 'dragover', 'drop']) {
+              target.dispatchEvent(new DragEvent(kind, {dataTransfer: data, bubbles: true,
+                                                        cancelable: true}));
+            }
+        }""",
+        [browser.FAVOURITES_FILE, payload],
+    )
+    page.locator('[data-testid="navigationFavorites"]').click()
+    folder = page.locator(f'[data-testid="savedScriptsFolder-{browser.FAVOURITES_FOLDER}"]')
+    folder.wait_for()
+    folder.get_by_text(browser.FAVOURITES_FOLDER).first.click()  # expand
+    for q in queries:
+        folder.get_by_text(q.name, exact=True).first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "favourites.png"))
