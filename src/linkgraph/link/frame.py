@@ -193,7 +193,16 @@ def prepare(
             if fn is not None and is_chinese:
                 ids: Any = fn(arr)
                 value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
-                columns[col + STATUS] = Column.from_array(ids.column("id_status"))
+                # "valid" = an 18-character number whose MOD 11-2 check character verifies,
+                # also when only its spelling was repaired (lower-case x, spaces); a 15-digit
+                # number upgraded to 18 has no check character of its own and is not.
+                status = ids.column("id_status").combine_chunks()
+                verified = pc.and_(
+                    pc.is_in(status, pa.array(["valid", "repaired"])),
+                    pc.equal(pc.utf8_length(cleaned), 18),
+                )
+                status = pc.if_else(pc.fill_null(verified, False), "valid", status)
+                columns[col + STATUS] = Column.from_array(status)
                 columns[col + REGION] = Column.from_array(ids.column("id_region"))
                 chinese[col] = True
             else:
