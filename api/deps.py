@@ -1,8 +1,13 @@
-"""Dependencies as ``Annotated`` aliases, and role gates passed as ``dependencies=[...]``."""
+"""Dependencies as ``Annotated`` aliases, and role gates passed as ``dependencies=[...]``.
+
+All are ``async def`` and never block: FastAPI would run plain ``def`` dependencies
+in its thread pool, which costs more than the look-ups themselves. The caller
+(key -> principal, role gate, purpose) is resolved by one dependency per route.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -25,23 +30,28 @@ DEFAULT_PURPOSE = {
 }
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+ApiKey = Annotated[str | None, Depends(api_key_header)]
+Purpose = Annotated[
+    str | None,
+    Header(max_length=200, description="Why the data is needed (written to the audit log)."),
+]
 
 
-def get_principal(
-    request: Request, service: ServiceDep, key: Annotated[str | None, Depends(api_key_header)]
-) -> Principal:
+def authenticate(request: Request, key: str | None) -> Principal:
+    """The principal of the request's key; 401 when it is missing or unknown."""
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key (header X-API-Key)",
             headers={"WWW-Authenticate": "ApiKey"},
         )
+    service: Service = request.app.state.service
     principal = service.keys.verify(key)
     if principal is None:
         raise HTTPException(
@@ -53,33 +63,45 @@ def get_principal(
     return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+def _check_role(principal: Principal, allowed: frozenset[Role]) -> None:
+    if principal.role not in allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"role {principal.role} may not do this"
+            f" (needs {', '.join(sorted(str(r) for r in allowed))})",
+        )
 
 
-def get_caller(
-    principal: CurrentPrincipal,
-    x_purpose: Annotated[
-        str | None,
-        Header(max_length=200, description="Why the data is needed (written to the audit log)."),
-    ] = None,
-) -> Caller:
+def require(*roles: Role) -> Callable[..., Awaitable[Caller]]:
+    """The caller, if their role is one of ``roles`` (admin always passes); else 401/403.
+
+    Used both as a router's gate, ``dependencies=[Depends(require(Role.INVESTIGATOR))]``,
+    and as the route's ``CallerDep`` (FastAPI resolves it once per request).
+    """
+    allowed = frozenset({*roles, Role.ADMIN})
+
+    async def caller(request: Request, key: ApiKey, x_purpose: Purpose = None) -> Caller:
+        cached: Caller | None = getattr(request.state, "caller", None)
+        if cached is not None:
+            return cached
+        principal = authenticate(request, key)
+        _check_role(principal, allowed)
+        purpose = (x_purpose or "").strip() or DEFAULT_PURPOSE[principal.role]
+        request.state.caller = Caller(principal, purpose)
+        return request.state.caller
+
+    return caller
+
+
+async def any_caller(request: Request, key: ApiKey, x_purpose: Purpose = None) -> Caller:
+    """The caller of a route whose router already gated the role."""
+    cached: Caller | None = getattr(request.state, "caller", None)
+    if cached is not None:
+        return cached
+    principal = authenticate(request, key)
     purpose = (x_purpose or "").strip() or DEFAULT_PURPOSE[principal.role]
-    return Caller(principal, purpose)
+    request.state.caller = Caller(principal, purpose)
+    return request.state.caller
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
-def require(*roles: Role) -> Callable[[Principal], None]:
-    """A role gate: ``dependencies=[Depends(require(Role.INVESTIGATOR))]`` (admin always passes)."""
-    allowed = {*roles, Role.ADMIN}
-
-    def gate(principal: CurrentPrincipal) -> None:
-        if principal.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {principal.role} may not do this"
-                f" (needs {', '.join(sorted(str(r) for r in allowed))})",
-            )
-
-    return gate
+CallerDep = Annotated[Caller, Depends(any_caller)]

@@ -7,16 +7,17 @@ Versioned under ``/v1``; ``/healthz``, ``/readyz`` and ``/metrics`` sit at the r
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -85,6 +86,45 @@ def configure_logging(level: str = "INFO") -> None:
 # ------------------------------------------------------------------ middleware
 
 
+class AccessLog:
+    """One JSON line per request on stderr, written directly: the logging module's
+    record, handler and formatter machinery costs more than a recognition look-up."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = True
+
+    def write(self, fields: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
+        line = json.dumps(
+            {"ts": stamp, "level": "info", "logger": "linkgraph.api.access", **fields},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        self.stream.write(line + "\n")
+
+
+access_log = AccessLog()
+_metric_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_ids = itertools.count(1)
+_id_prefix = os.urandom(3).hex()
+
+
+def _observe(method: str, route: str, status: int, seconds: float) -> None:
+    key = (method, route, str(status))
+    children = _metric_children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(*key), LATENCY.labels(route))
+        _metric_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 async def _json(send: Send, status: int, body: dict[str, Any], headers: list[Any]) -> None:
     data = json.dumps(body).encode()
     await send(
@@ -113,7 +153,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{_id_prefix}{next(_ids):010x}"
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         rid = (b"x-request-id", request_id.encode())
@@ -163,19 +203,18 @@ class Guard:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(route).observe(elapsed)
+            _observe(scope["method"], route, status, elapsed)
             principal = scope["state"].get("principal")
-            log.info(
-                "request",
-                extra={
+            access_log.write(
+                {
+                    "msg": "request",
                     "request_id": request_id,
                     "method": scope["method"],
                     "route": route,
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
                     "key_id": getattr(principal, "key_id", None),
-                },
+                }
             )
 
 
@@ -299,10 +338,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         docs_url="/docs" if api.enable_docs else None,
         redoc_url=None,
     )
-    v1 = APIRouter(prefix="/v1")
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
-        v1.include_router(module.router)
-    app.include_router(v1)
+        app.include_router(module.router, prefix="/v1")
     app.include_router(ops.router)
     _install_error_handlers(app, api.retry_after_seconds)
     app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)

@@ -16,6 +16,7 @@ blocks until durable; :meth:`AuditLog.write_async` returns an awaitable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -38,7 +39,26 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _LoopWaiter:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+    def __call__(self, error: BaseException | None) -> None:  # pragma: no cover - not called
+        raise NotImplementedError
+
+
 _Waiter = Callable[[BaseException | None], None]
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 class AuditLog:
@@ -49,7 +69,8 @@ class AuditLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._seq = self._last_seq()
-        self._queue: queue.SimpleQueue[tuple[AuditEntry, _Waiter] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[bytes, _Waiter] | None] = queue.SimpleQueue()
+        self._seq_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._closed = False
         self._thread.start()
@@ -76,55 +97,69 @@ class AuditLog:
             if item is None:
                 return
             group = [item]
+            stop = False
             while True:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    self._flush(group)
-                    return
+                    stop = True
+                    break
                 group.append(more)
             self._flush(group)
+            if stop:
+                return
 
-    def _flush(self, group: list[tuple[AuditEntry, _Waiter]]) -> None:
-        now = dt.datetime.now(dt.UTC).isoformat()
-        lines = []
-        for entry, _ in group:
-            self._seq += 1
-            lines.append(
-                json.dumps(
-                    {
-                        "seq": self._seq,
-                        "at": now,
-                        "actor": entry.actor,
-                        "role": entry.role,
-                        "action": entry.action,
-                        "purpose": entry.purpose,
-                        "subjects": list(entry.subjects),
-                        "detail": entry.detail,
-                    },
-                    ensure_ascii=False,
-                    default=str,
-                )
-            )
+    def _flush(self, group: list[tuple[bytes, _Waiter]]) -> None:
+        """Append the group's lines, fsync once, then wake every waiter (the thread mostly
+        sits in write and fsync, which release the GIL)."""
         error: BaseException | None = None
         try:
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            view = memoryview(data)
+            view = memoryview(b"".join(line for line, _ in group))
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
             os.fsync(self._fd)
         except OSError as exc:
             error = exc
+        # Waiters on an event loop are woken with one callback per loop and group:
+        # one wake-up of the loop, not one per entry.
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, done in group:
-            done(error)
+            if isinstance(done, _LoopWaiter):
+                by_loop.setdefault(done.loop, []).append(done.future)
+            else:
+                done(error)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(_settle, futures, error)
+
+    def _line_unlocked(self, entry: AuditEntry) -> bytes:
+        """The entry as one JSON line, numbered and stamped now (caller holds the seq lock)."""
+        self._seq += 1
+        seq = self._seq
+        text = json.dumps(
+            {
+                "seq": seq,
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+                "actor": entry.actor,
+                "role": entry.role,
+                "action": entry.action,
+                "purpose": entry.purpose,
+                "subjects": list(entry.subjects),
+                "detail": entry.detail,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+        return (text + "\n").encode("utf-8")
 
     def _submit(self, entry: AuditEntry, done: _Waiter) -> None:
         if self._closed:
             raise RuntimeError("audit log is closed")
-        self._queue.put((entry, done))
+        with self._seq_lock:  # numbered in the order queued, so the file stays in seq order
+            self._queue.put((self._line_unlocked(entry), done))
 
     def write(self, entry: AuditEntry) -> None:
         """Append ``entry`` and return once it is on disk (raises OSError if it could not be)."""
@@ -142,21 +177,9 @@ class AuditLog:
     async def write_async(self, entry: AuditEntry) -> None:
         """As :meth:`write`, awaited on the event loop instead of blocking a thread."""
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            if waiter.done():
-                return
-            if error is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
-
-        def done(error: BaseException | None) -> None:
-            loop.call_soon_threadsafe(settle, error)
-
-        self._submit(entry, done)
-        await waiter
+        future: asyncio.Future[None] = loop.create_future()
+        self._submit(entry, _LoopWaiter(loop, future))
+        await future
 
     def close(self) -> None:
         if self._closed:

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -114,6 +115,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, str]] = {}
         self._mtime: float | None = None
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self._reload()
 
     def _reload(self) -> None:
@@ -172,17 +174,33 @@ class KeyStore:
         self._mtime = self.path.stat().st_mtime
 
     def verify(self, key: str | None) -> Principal | None:
-        """The principal of ``key``, or None when it is unknown or malformed."""
+        """The principal of ``key``, or None when it is unknown or malformed.
+
+        Verified keys are remembered for a second at most: a revoked key stops
+        working within a second, and the hash is not recomputed per request.
+        """
         if not key or not key.startswith("lg_"):
             return None
+        now = time.monotonic()
+        hit = self._verified.get(key)
+        if hit is not None and now - hit[1] < 1.0:
+            return hit[0]
+        principal = self._verify(key)
+        if principal is not None:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = (principal, now)
+        else:
+            self._verified.pop(key, None)
+        return principal
+
+    def _verify(self, key: str) -> Principal | None:
+        with self._lock:
+            self._reload()
         key_id = key[3:].partition("_")[0]
         entry = self._entries.get(key_id)
         if entry is None:
-            with self._lock:
-                self._reload()
-            entry = self._entries.get(key_id)
-            if entry is None:
-                return None
+            return None
         if not hmac.compare_digest(entry["sha256"], _digest(entry["salt"], key)):
             return None
         return Principal(key_id, entry["name"], Role(entry["role"]), Scope.parse(entry["scope"]))
