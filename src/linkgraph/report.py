@@ -181,6 +181,12 @@ def build_report(
            FROM tasks t LEFT JOIN villages v USING (village)
            GROUP BY t.village ORDER BY tasks DESC, t.village""",
     )
+    grids = _rows(
+        db,
+        """SELECT grid, any_value(village) AS village, count(*) AS tasks, min(due_on) AS first_due,
+                  count(*) FILTER (WHERE reason = 'negative_evidence') AS negative_evidence
+           FROM tasks GROUP BY grid ORDER BY tasks DESC, grid LIMIT 200""",
+    )
     totals = _rows(
         db,
         """SELECT (SELECT count(*) FROM certs) AS persons,
@@ -206,6 +212,7 @@ def build_report(
         "items": items,
         "channels": channels,
         "tasks_by_village": villages,
+        "tasks_by_grid_top": grids,
         "timings_seconds": run.timings,
     }
 

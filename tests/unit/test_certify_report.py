@@ -67,6 +67,8 @@ def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) ->
     assert kinds["duplicate_enrolment"]["flags"] == 1
     assert report["totals"]["tasks"] == 2  # B's door check, C's expiring carry-over
     assert {i["item_code"] for i in report["items"]} == {"URRP", "OAA"}
+    assert sum(g["tasks"] for g in report["tasks_by_grid_top"]) == 2
+    assert sum(v["tasks"] for v in report["tasks_by_village"]) == 2
 
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 4
