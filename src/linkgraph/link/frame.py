@@ -10,6 +10,7 @@ is an integer comparison and fuzzy scorers run on distinct value pairs only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,6 @@ from linkgraph.link.mapping import LinkMapping
 
 PINYIN = "__py"
 STATUS = "__status"
-REGION = "__region"
 
 
 @dataclass
@@ -163,14 +163,14 @@ def prepare(
     resident IDs (otherwise decided from the data: most values 15 or 18 characters).
 
     Derived columns: ``<field>`` (normalised), ``<name>__py`` (pinyin key),
-    ``<id>__status`` and ``<id>__region`` (Chinese resident IDs).
+    ``<id>__status`` (Chinese resident IDs: "valid" when the check character verifies).
     """
     mapping.check_columns(table.column_names)
     rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
     if rid.null_count:
         raise_missing(mapping.record_id)
     record_id = np.array(rid.to_pylist(), dtype=object)
-    if len(np.unique(record_id)) != len(record_id):
+    if pc.count_distinct(rid).as_py() != len(record_id):
         from linkgraph.link.mapping import MappingError
 
         raise MappingError(f"field 'record_id': column {mapping.record_id!r} has duplicate ids")
@@ -179,50 +179,18 @@ def prepare(
         source = np.array(table.column(mapping.source).cast(pa.string()).to_pylist(), dtype=object)
     columns: dict[str, Column] = {}
     chinese: dict[str, bool] = {}
-    for col, kind in mapping.fields.items():
-        arr = table.column(col).combine_chunks()
-        arr = arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr
-        if kind == "national_id":
-            cleaned = pc.utf8_upper(pc.replace_substring_regex(arr, r"[\s\-']", ""))
-            fn = _normaliser("resident_ids")
-            is_chinese = (
-                chinese_id[col]
-                if chinese_id is not None and col in chinese_id
-                else _looks_chinese_id(cleaned)
-            )
-            if fn is not None and is_chinese:
-                ids: Any = fn(arr)
-                value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
-                # "valid" = an 18-character number whose MOD 11-2 check character verifies,
-                # also when only its spelling was repaired (lower-case x, spaces); a 15-digit
-                # number upgraded to 18 has no check character of its own and is not.
-                status = ids.column("id_status").combine_chunks()
-                verified = pc.and_(
-                    pc.is_in(status, pa.array(["valid", "repaired"])),
-                    pc.equal(pc.utf8_length(cleaned), 18),
-                )
-                status = pc.if_else(pc.fill_null(verified, False), "valid", status)
-                columns[col + STATUS] = Column.from_array(status)
-                columns[col + REGION] = Column.from_array(ids.column("id_region"))
-                chinese[col] = True
-            else:
-                value = cleaned
-                chinese[col] = False
-            columns[col] = Column.from_array(value)
-        elif kind == "name":
-            columns[col] = Column.from_array(_norm("names", arr, _lower))
-            py = _normaliser("pinyin_keys")
-            columns[col + PINYIN] = Column.from_array(
-                py(arr) if py is not None else columns[col].values
-            )
-        elif kind == "date":
-            columns[col] = Column.from_array(_date_text(arr))
-        elif kind == "phone":
-            columns[col] = Column.from_array(_norm("phones", arr, _digits))
-        elif kind == "address":
-            columns[col] = Column.from_array(_norm("addresses", arr, _lower))
-        else:  # text, category
-            columns[col] = Column.from_array(_lower(arr))
+    fields = list(mapping.fields.items())
+    work = [(col, kind, table.column(col), chinese_id) for col, kind in fields]
+    if len(table) >= PARALLEL_ROWS:
+        # pyarrow kernels release the GIL: one field's kernels overlap another's Python
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda w: _prepare_field(*w), work))
+    else:
+        results = [_prepare_field(*w) for w in work]
+    for (col, _), (cols, is_chinese) in zip(fields, results, strict=True):
+        columns.update(cols)
+        if is_chinese is not None:
+            chinese[col] = is_chinese
     return Frame(
         record_id=record_id,
         columns=columns,
@@ -231,6 +199,58 @@ def prepare(
         kinds=dict(mapping.fields),
         chinese_id=chinese,
     )
+
+
+PARALLEL_ROWS = 50_000
+
+
+def _prepare_field(
+    col: str, kind: str, raw: pa.ChunkedArray | pa.Array, chinese_id: dict[str, bool] | None
+) -> tuple[dict[str, Column], bool | None]:
+    """One mapped field's derived columns, and for an ID field whether it is Chinese."""
+    arr = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+    arr = arr.cast(pa.string()) if not pa.types.is_string(arr.type) else arr
+    out: dict[str, Column] = {}
+    if kind == "national_id":
+        cleaned = pc.utf8_upper(pc.replace_substring_regex(arr, r"[\s\-']", ""))
+        fn = _normaliser("resident_ids")
+        is_chinese = (
+            chinese_id[col]
+            if chinese_id is not None and col in chinese_id
+            else _looks_chinese_id(cleaned)
+        )
+        if fn is None or not is_chinese:
+            out[col] = Column.from_array(cleaned)
+            return out, False
+        ids: Any = fn(arr)
+        # "valid" = an 18-character number whose MOD 11-2 check character verifies, also
+        # when only its spelling was repaired (lower-case x, spaces); a 15-digit number
+        # upgraded to 18 has no check character of its own and is not.
+        status = ids.column("id_status").combine_chunks()
+        verified = pc.and_(
+            pc.is_in(status, pa.array(["valid", "repaired"])),
+            pc.equal(pc.utf8_length(cleaned), 18),
+        )
+        status = pc.if_else(pc.fill_null(verified, False), "valid", status)
+        out[col + STATUS] = Column.from_array(status)
+        out[col] = Column.from_array(pc.coalesce(ids.column("id_number").combine_chunks(), cleaned))
+        return out, True
+    if kind == "name":
+        out[col] = Column.from_array(_norm("names", arr, _lower))
+        py = _normaliser("pinyin_keys")
+        # pinyin of the normalised names: fewer distinct values than the raw ones
+        out[col + PINYIN] = Column.from_array(
+            py(out[col].values) if py is not None else out[col].values
+        )
+    elif kind == "date":
+        out[col] = Column.from_array(_date_text(arr))
+    elif kind == "phone":
+        out[col] = Column.from_array(_norm("phones", arr, _digits))
+    elif kind == "address":
+        out[col] = Column.from_array(_norm("addresses", arr, _lower))
+    else:  # text, category
+        out[col] = Column.from_array(_lower(arr))
+    return out, None
 
 
 def raise_missing(column: str) -> None:
