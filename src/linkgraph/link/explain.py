@@ -94,8 +94,9 @@ def explain_pair(
                 level=c.levels[lv].label,
                 left=left.col(c.name).values[i].as_py(),
                 right=right.col(c.name).values[j].as_py(),
-                m=float(max(model.m[k][lv], M_FLOOR)),
-                u=float(max(model.u[k][lv], U_FLOOR)),
+                # a missing value is no evidence: shown as m = u = 1 (Bayes factor 1)
+                m=1.0 if c.levels[lv].is_null else float(max(model.m[k][lv], M_FLOOR)),
+                u=1.0 if c.levels[lv].is_null else float(max(model.u[k][lv], U_FLOOR)),
                 weight=w,
                 tf_adjustment=float(bfs[0, k] - w),
             )
