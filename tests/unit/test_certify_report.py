@@ -87,3 +87,38 @@ def test_missing_inputs_are_named(tmp_path: Path) -> None:
 def test_bar_chart_escapes_labels() -> None:
     svg = bar_chart([("<b>王楼村</b>", 3), ("李寨村", 1)])
     assert "&lt;b&gt;王楼村" in svg and "<b>" not in svg
+
+
+def test_flag_workflow_survives_the_next_monthly_run(tmp_path: Path) -> None:
+    inputs = tiny_inputs(tmp_path / "linked")
+    out = tmp_path / "report"
+    args = [
+        "certify",
+        str(tmp_path),
+        "--inputs",
+        str(inputs),
+        "--out",
+        str(out),
+        "--as-of",
+        "2026-12-31",
+    ]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    flags = pq.read_table(out / "flags.parquet").to_pylist()
+    (dead,) = [f for f in flags if f["kind"] == "paid_after_death"]
+
+    def move(*extra: str) -> str:
+        result = runner.invoke(app, ["flag", str(out), dead["flag_id"], *extra])
+        return result.output
+
+    assert "confirmed" in move("--to", "confirmed", "--who", "inspector Li", "--why", "cremated")
+    assert "cannot move" in move("--to", "open", "--who", "li", "--why", "oops")
+    assert "recovered" in move(
+        "--to", "recovered", "--who", "clerk Zhao", "--why", "bank", "--amount", "570"
+    )
+
+    assert runner.invoke(app, args).exit_code == 0  # next month's run
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    kinds = {f["kind"]: f for f in report["flags"]}
+    assert kinds["paid_after_death"]["recovered"] == 1
+    assert report["totals"]["amount_recovered"] == 570

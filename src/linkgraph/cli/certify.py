@@ -15,6 +15,7 @@ from rich.table import Table
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import get_settings
 from linkgraph.errors import LinkgraphError
+from linkgraph.flags import flags_from_table, flags_to_table, merge, transition
 from linkgraph.policy import Policy
 from linkgraph.report import build_report, run_certification, write_report
 
@@ -38,6 +39,10 @@ def load_inputs(city: Path, inputs: Path | None) -> tuple[pa.Table, pa.Table, pa
     return result.tables["persons"], result.tables["enrollments"], result.tables["events"]
 
 
+def read_if_there(path: Path) -> pa.Table | None:
+    return pq.read_table(path) if path.exists() else None
+
+
 def certify_command(
     city: Annotated[Path, typer.Argument(help="A city directory (rosters/, events/).")],
     as_of: Annotated[
@@ -56,7 +61,11 @@ def certify_command(
         Path | None, typer.Option(help="Policy file (default seed/policy.toml).")
     ] = None,
 ) -> None:
-    """Certify everyone, spread to every benefit, flag wrong claims, dispatch door checks."""
+    """Certify everyone, spread to every benefit, flag wrong claims, dispatch door checks.
+
+    Writes report.json, report.html and the run's tables (certifications, recognitions,
+    flags, tasks) as Parquet; flags already in the folder keep their workflow state.
+    """
     try:
         from linkgraph.pipeline import as_of_for
 
@@ -66,8 +75,12 @@ def certify_command(
         rules.check(catalogue)
         persons, enrollments, events = load_inputs(city, inputs)
         run = run_certification(persons, enrollments, events, rules, catalogue, day)
+        folder = out or city / "report"
+        run.flags = merge(run.flags, read_if_there(folder / "flags.parquet"))
         report = build_report(run, persons, enrollments, events, catalogue, city=str(city))
-        json_path, html_path = write_report(report, out or city / "report")
+        json_path, html_path = write_report(report, folder)
+        for name in ("certifications", "recognitions", "flags", "tasks"):
+            pq.write_table(getattr(run, name), folder / f"{name}.parquet")
     except (LinkgraphError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -105,5 +118,34 @@ def _print(report: dict[str, object]) -> None:
         console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
 
 
+def flag_command(
+    folder: Annotated[Path, typer.Argument(help="The report folder holding flags.parquet.")],
+    flag_id: Annotated[str, typer.Argument(help="The flag to move.")],
+    to: Annotated[str, typer.Option(help="confirmed | dismissed | recovered | open")],
+    who: Annotated[str, typer.Option(help="Who decides (name, role).")],
+    why: Annotated[str, typer.Option(help="Why: what was checked.")],
+    amount: Annotated[int | None, typer.Option(help="Yuan recovered (for recovered).")] = None,
+) -> None:
+    """Move one flag through its workflow (open → confirmed/dismissed → recovered)."""
+    path = folder / "flags.parquet"
+    try:
+        if not path.exists():
+            raise LinkgraphError(f"{path}: no flags here; run `linkgraph certify` first")
+        flags = flags_from_table(pq.read_table(path))
+        index = next((i for i, f in enumerate(flags) if f.flag_id == flag_id), None)
+        if index is None:
+            raise LinkgraphError(f"{path}: no flag {flag_id}")
+        flags[index] = transition(flags[index], to, who, why, amount)  # type: ignore[arg-type]
+        pq.write_table(flags_to_table(flags), path)
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    f = flags[index]
+    console.print(
+        f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold]; {len(f.history)} step(s)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("certify")(certify_command)
+    app.command("flag")(flag_command)
