@@ -172,3 +172,20 @@ def test_nothing_is_stopped_by_machine(run: CertificationRun) -> None:
     statuses = set(run.recognitions["status"].to_pylist())
     assert "stop" not in statuses
     assert {"pay", "hold"} <= statuses
+
+
+def test_shared_account_rings_and_no_household_flagged(db: duckdb.DuckDBPyConnection) -> None:
+    recall, precision, rings, _ = recall_precision(
+        db,
+        "SELECT DISTINCT bank_account AS k FROM truth WHERE ring IS NOT NULL",
+        "SELECT key AS k FROM flags WHERE kind = 'shared_bank_account'",
+    )
+    # a ring member whose roster omits the account can leave a ring of one visible payee
+    assert rings > 0 and recall >= 0.9 and precision >= 0.95
+    couples = one(
+        db,
+        """SELECT count(*) FROM flags f, truth a, truth b
+           WHERE f.kind = 'shared_phone' AND list_contains(f.person_ids, a.person_id)
+             AND list_contains(f.person_ids, b.person_id) AND a.spouse_of = b.person_id""",
+    )[0]
+    assert couples == 0
