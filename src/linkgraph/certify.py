@@ -2,13 +2,13 @@
 
 One pure function, :func:`certify`, turns linked evidence events into one row per
 person (schema :data:`CERTIFICATION`). The arithmetic is SQL over Arrow in an
-in-process duckdb, so 38 M events never meet a Python loop:
+in-process duckdb plus numpy prefix sums, so 38 M events never meet a Python loop:
 
 1. *Qualifying days.* A strong or manual event qualifies on the day it occurred.
-   Weak events are folded to one row per person and day (event count, channel and
-   instrument bitmasks, per-channel counts), then a ``RANGE`` window of the rule's
-   ``window_days`` sums them; a day qualifies when every threshold of the rule
-   holds (see :class:`linkgraph.policy.WeakRule`).
+   Weak events are folded in SQL to one row per person and day with per-channel
+   counts; :func:`weak_qualifying_days` sums the rule's ``window_days`` window
+   with prefix sums, and a day qualifies when every threshold of the rule holds
+   (see :class:`linkgraph.policy.WeakRule`).
 2. *Latest certification.* The latest qualifying day (manual > strong > weak on
    ties) gives ``certified_on``; ``valid_until`` is ``validity.months`` later;
    ``warning_until`` adds ``validity.warning_months``. The baseline date of the
