@@ -401,25 +401,35 @@ def spread_certification(con: duckdb.DuckDBPyConnection, params: dict[str, Any])
     stop — else ``warning``),
     ``valid_until`` and ``certified_by``. Returns the number of enrolments set.
     """
-    sql = f"""
+    # The target rows are materialised first: DuckDB plans an UPDATE ... FROM <CTE>
+    # poorly (15 s against 0.5 s at 100 k persons).
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _spread AS
         WITH latest AS (
-            SELECT cb.start AS person_id, arg_max(c.cert_id, (c.certified_on, c.cert_id)) AS cert_id
+            SELECT cb.start AS person_id,
+                   arg_max(c.cert_id, (c.certified_on, c.cert_id)) AS cert_id
             FROM {rel_table("CERTIFIED_BY")} cb
             JOIN {node_table("Certification")} c ON c.cert_id = cb."end"
             GROUP BY cb.start
-        ), target AS (
-            SELECT h."end" AS enrollment_id, c.cert_id, c.valid_until,
-                   CASE WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
-                        WHEN c.status IN ('suspended', 'pending_review') THEN 'hold'
-                        ELSE 'warning' END AS status
-            FROM latest l
-            JOIN {node_table("Certification")} c ON c.cert_id = l.cert_id
-            JOIN {rel_table("HAS")} h ON h.start = l.person_id
         )
-        UPDATE {E} SET status = t.status, valid_until = t.valid_until, certified_by = t.cert_id
-        FROM target t WHERE {E}.enrollment_id = t.enrollment_id
-    """
-    result = con.execute(sql, {"on": params["on"]}).fetchone()
+        SELECT h."end" AS enrollment_id, c.cert_id, c.valid_until,
+               CASE WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
+                    WHEN c.status IN ('suspended', 'pending_review') THEN 'hold'
+                    ELSE 'warning' END AS status
+        FROM latest l
+        JOIN {node_table("Certification")} c ON c.cert_id = l.cert_id
+        JOIN {rel_table("HAS")} h ON h.start = l.person_id
+        """,
+        {"on": params["on"]},
+    )
+    try:
+        result = con.execute(
+            f"UPDATE {E} SET status = t.status, valid_until = t.valid_until,"
+            f" certified_by = t.cert_id FROM _spread t WHERE {E}.enrollment_id = t.enrollment_id"
+        ).fetchone()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _spread")
     return int(result[0]) if result else 0
 
 
