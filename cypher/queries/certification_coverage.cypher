@@ -7,13 +7,15 @@
 //   :param on => date('2026-12-31')         the day coverage is measured on
 // Returns: department, item_code, enrollments, certified, coverage_pct — ordered by department, item_code
 // Example: linkgraph query certification_coverage --param on=2026-12-31
-MATCH (d:Department)-[:ADMINISTERS]->(i:BenefitItem)<-[:OF]-(e:Enrollment)<-[:HAS]-(p:Person)
-WITH d, i, e, EXISTS {
+MATCH (p:Person)
+WITH p, EXISTS {
   MATCH (p)-[:CERTIFIED_BY]->(c:Certification)
   WHERE c.status = 'certified' AND c.certified_on <= $on AND c.valid_until >= $on
 } AS ok
-WITH d.code AS department, i.code AS item_code, count(e) AS enrollments,
-     sum(CASE WHEN ok THEN 1 ELSE 0 END) AS certified
+MATCH (p)-[:HAS]->(e:Enrollment)-[:OF]->(i:BenefitItem)
+WITH i, count(e) AS enrollments, sum(CASE WHEN ok THEN 1 ELSE 0 END) AS certified
+MATCH (d:Department)-[:ADMINISTERS]->(i)
+WITH d.code AS department, i.code AS item_code, enrollments, certified
 RETURN department, item_code, enrollments, certified,
        round(1000.0 * certified / enrollments) / 10.0 AS coverage_pct
 ORDER BY department, item_code

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import neo4j
 import neo4j.exceptions as nex
@@ -174,6 +175,11 @@ class Neo4jStore(GraphStore):
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Neo4jStore:
+        """The store of ``settings``; bulk loads use neo4j-admin only for a local server."""
+        host = urlsplit(settings.neo4j_uri).hostname or ""
+        kwargs.setdefault(
+            "bulk", "admin" if host in ("127.0.0.1", "localhost", "::1") else "cypher"
+        )
         return cls(
             settings.neo4j_uri,
             settings.neo4j_user,
