@@ -29,3 +29,17 @@ def test_a_legacy_15_digit_number_or_a_wrong_digit_is_not_valid() -> None:
     wrong = GOOD[:3] + str((int(GOOD[3]) + 1) % 10) + GOOD[4:]
     out = statuses([legacy, wrong, None])
     assert out[0] != "valid" and out[1] != "valid" and out[2] != "valid"
+
+
+def test_one_record_is_prepared_exactly_as_in_bulk() -> None:
+    from link_city import MAPPING, build_city
+
+    from linkgraph.link.frame import prepare_one
+
+    city = build_city(persons=150, seed=3)
+    mapping = LinkMapping.from_dict(MAPPING)
+    bulk = prepare(city.table(), mapping)
+    for i, record in enumerate(city.records):
+        one = prepare_one(record, mapping, bulk.chinese_id)
+        for name, column in bulk.columns.items():
+            assert one.col(name).values[0].as_py() == column.values[i].as_py(), (name, record)

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import STATUS, Frame, prepare
+from linkgraph.link.frame import STATUS, Frame, prepare_one
 from linkgraph.link.ids import format_person_id, person_number
 from linkgraph.link.levels import PairContext
 from linkgraph.link.linker import Linker
@@ -96,6 +96,9 @@ class Resolver:
         self.added: list[tuple[Frame, str, str, float]] = []  # frame, person, band, prob
         self.added_index: dict[tuple[str, int], list[int]] = {}
         self.events: list[dict[str, Any]] = []
+        self.added_ids: set[str] = set()
+        self.added_members: dict[str, list[int]] = {}  # person -> positions in added
+        self.added_valid: dict[str, set[str]] = {}  # person -> valid IDs of added records
         self._saved = (0, 0)  # records, events already written
 
     @classmethod
@@ -125,11 +128,7 @@ class Resolver:
     # ------------------------------------------------------------------ one record
 
     def _prepare(self, record: dict[str, Any]) -> Frame:
-        m = self.linker.mapping
-        cols = [m.record_id] + ([m.source] if m.source else []) + list(m.fields)
-        row = {c: [None if record.get(c) is None else str(record.get(c))] for c in cols}
-        table = pa.table({c: pa.array(v, pa.string()) for c, v in row.items()})
-        return prepare(table, m, chinese_id=self.frame.chinese_id)
+        return prepare_one(record, self.linker.mapping, self.frame.chinese_id)
 
     def _valid_id(self, one: Frame) -> str | None:
         if self.id_col is None:
@@ -141,7 +140,7 @@ class Resolver:
         """Attach ``record`` to its best-matching person, or start a new person."""
         one = self._prepare(record)
         rid = str(one.record_id[0])
-        if rid in self.linker.index_of or any(rid == f.record_id[0] for f, *_ in self.added):
+        if rid in self.linker.index_of or rid in self.added_ids:
             raise ValueError(f"record {rid!r} is already resolved; re-run resolve() to change it")
         limit = self.linker.max_block
         found: list[np.ndarray] = []
@@ -186,6 +185,10 @@ class Resolver:
             prob_out, new = best, True
             band = "review" if best >= REVIEW_THRESHOLD else "non-match"
         self.added.append((one, person, band, prob_out))
+        self.added_ids.add(rid)
+        self.added_members.setdefault(person, []).append(len(self.added) - 1)
+        if my_id is not None:
+            self.added_valid.setdefault(person, set()).add(my_id)
         for k in keys:
             self.added_index.setdefault(k, []).append(len(self.added) - 1)
         self.events.append(
