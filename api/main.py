@@ -24,7 +24,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
+from api.deps import DOCUMENTED_BODIES
 from api.routes import admin, benefits, channels, citizens, grid, investigators, ops, resolution
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
@@ -220,7 +222,7 @@ class Guard:
 
 def _route_label(scope: Scope) -> str:
     """The matched route's template (``/v1/persons/{person_id}``): bounded metric labels."""
-    if scope.get("route") is None:
+    if scope.get("route") is None and scope.get("endpoint") is None:
         return "unmatched"
     label = str(scope["path"])
     for name, value in sorted(
@@ -340,6 +342,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     )
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
         app.include_router(module.router, prefix="/v1")
+    for path, endpoint in reversed(benefits.HOT_ROUTES):
+        app.router.routes.insert(
+            0, Route(f"/v1{path}", endpoint, methods=["POST"], include_in_schema=False)
+        )
     app.include_router(ops.router)
     _install_error_handlers(app, api.retry_after_seconds)
     app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)
@@ -351,6 +357,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             title=app.title, version=app.version, summary=app.summary, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for body in DOCUMENTED_BODIES:
+            found = body.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[body.__name__] = found
         for model, batch, field in (
             (RosterChangeRow, "RosterBatch", "changes"),
             (EventRow, "EventBatch", "events"),

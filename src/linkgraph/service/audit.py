@@ -7,10 +7,12 @@ with ``O_APPEND`` and never rewritten. Each entry::
      "role": "benefit_system", "action": "recognition.read", "purpose": "monthly payroll",
      "subjects": ["P0000042"], "detail": {...}}
 
-Durability: a writer thread appends entries in groups and ``fsync``s once per group
-(group commit), so a request waits for its entry to be on disk at the cost of one
-shared ``fsync`` — a few milliseconds — not one per request. :meth:`AuditLog.write`
-blocks until durable; :meth:`AuditLog.write_async` returns an awaitable.
+Durability: a writer thread appends entries in groups and ``fdatasync``s once per
+group (group commit), so a request waits for its entry to be on disk at the cost
+of one shared sync — a few milliseconds — not one per request. :meth:`AuditLog.write`
+blocks until the entry is synced; :meth:`AuditLog.write_async` awaits the same, or,
+with ``durable=False`` (recognition reads, see ``ApiSettings.audit_reads``), only
+until the entry is in the file, the group's sync following at once.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class AuditEntry:
 class _LoopWaiter:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    durable: bool = True
 
     def __call__(self, error: BaseException | None) -> None:  # pragma: no cover - not called
         raise NotImplementedError
@@ -112,21 +115,33 @@ class AuditLog:
                 return
 
     def _flush(self, group: list[tuple[bytes, _Waiter]]) -> None:
-        """Append the group's lines, fsync once, then wake every waiter (the thread mostly
-        sits in write and fsync, which release the GIL)."""
+        """Append the group's lines, wake the waiters that asked only for the write, fsync
+        once, then wake the rest. The thread mostly sits in write and fdatasync, which
+        release the GIL."""
         error: BaseException | None = None
         try:
             view = memoryview(b"".join(line for line, _ in group))
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
         except OSError as exc:
             error = exc
-        # Waiters on an event loop are woken with one callback per loop and group:
-        # one wake-up of the loop, not one per entry.
+        if error is None:
+            self._wake([w for _, w in group if isinstance(w, _LoopWaiter) and not w.durable], None)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                error = exc
+        rest = [w for _, w in group if not (isinstance(w, _LoopWaiter) and not w.durable)]
+        if error is not None:
+            rest = [w for _, w in group]
+        self._wake(rest, error)
+
+    @staticmethod
+    def _wake(waiters: list[_Waiter], error: BaseException | None) -> None:
+        """Settle waiters; those on an event loop with one callback per loop (one wake-up)."""
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for _, done in group:
+        for done in waiters:
             if isinstance(done, _LoopWaiter):
                 by_loop.setdefault(done.loop, []).append(done.future)
             else:
@@ -174,11 +189,16 @@ class AuditLog:
         self._submit(entry, done)
         future.result()
 
-    async def write_async(self, entry: AuditEntry) -> None:
-        """As :meth:`write`, awaited on the event loop instead of blocking a thread."""
+    async def write_async(self, entry: AuditEntry, *, durable: bool = True) -> None:
+        """As :meth:`write`, awaited on the event loop instead of blocking a thread.
+
+        ``durable=False`` returns once the entry is written to the file (it survives a
+        crash of this process; the shared fsync follows within milliseconds) rather
+        than after the fsync.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._submit(entry, _LoopWaiter(loop, future))
+        self._submit(entry, _LoopWaiter(loop, future, durable))
         await future
 
     def close(self) -> None:

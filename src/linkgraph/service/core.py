@@ -21,6 +21,7 @@ human (investigator, grid worker) confirms or dismisses it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import hashlib
 import threading
@@ -157,6 +158,17 @@ FLAG_TRANSITIONS = {
 }
 
 VISIT_RESULTS = ("alive", "deceased", "moved", "not_found")
+
+#: What ``Resolver.resolve_one`` adds to a resolver in memory (put back after a look-up).
+_RESOLVER_SESSION_STATE = (
+    "added",
+    "added_index",
+    "added_ids",
+    "added_members",
+    "added_valid",
+    "events",
+    "next_person",
+)
 
 
 def _stable_int(*parts: str) -> int:
@@ -337,7 +349,8 @@ class Service:
                 [pid] if pid else [],
                 item_code=item_code,
                 status=answer["status"],
-            )
+            ),
+            durable=self.api.audit_reads == "fsync",
         )
         return answer
 
@@ -360,7 +373,8 @@ class Service:
             if pid:
                 subjects.append(pid)
         await self.audit.write_async(
-            caller.entry("recognition.bulk", subjects, item_code=item_code, asked=len(id_numbers))
+            caller.entry("recognition.bulk", subjects, item_code=item_code, asked=len(id_numbers)),
+            durable=self.api.audit_reads == "fsync",
         )
         return answers
 
@@ -1230,22 +1244,20 @@ class Service:
         """Which person a record belongs to, by the incremental resolver; nothing is saved."""
         with self._write_lock:
             resolver = self._linker_resolver()
-            saved = (len(resolver.added), len(resolver.events), resolver.next_person)
-            index_sizes = {k: len(v) for k, v in resolver.added_index.items()}
+            # A look-up, not an enrolment: the resolver's per-session state is put back
+            # afterwards. It stays empty here (never saved), so copying it is cheap.
+            saved = {
+                name: copy.deepcopy(getattr(resolver, name))
+                for name in _RESOLVER_SESSION_STATE
+                if hasattr(resolver, name)
+            }
             try:
                 resolution = resolver.resolve_one(record)
             except ValueError as exc:
                 raise Conflict(str(exc)) from exc
-            finally:  # a look-up, not an enrolment: leave the resolver as it was
-                del resolver.added[saved[0] :]
-                del resolver.events[saved[1] :]
-                resolver.next_person = saved[2]
-                for k in list(resolver.added_index):
-                    n = index_sizes.get(k, 0)
-                    if n:
-                        del resolver.added_index[k][n:]
-                    else:
-                        del resolver.added_index[k]
+            finally:
+                for name, value in saved.items():
+                    setattr(resolver, name, value)
         subjects = [] if resolution.new_person else [resolution.person_id]
         self.audit.write(
             caller.entry("resolution.resolve", subjects, record_id=resolution.record_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,11 @@ class ApiSettings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After on 503.")
     linkage_dir: Path | None = Field(
         default=None, description="Linkage state for the resolver; default <data_dir>/linkage."
+    )
+    audit_reads: Literal["fsync", "write"] = Field(
+        default="fsync",
+        description="Recognition reads answer after their audit entry is synced (fsync) or"
+        " written to the file (write: survives a crash of the service; synced ms later).",
     )
     enable_docs: bool = True
 
