@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings, get_settings
@@ -92,15 +93,17 @@ def run_city(
     ``load_store`` is true. Returns every stage's table and timing.
     """
     from linkgraph import identity
-    from linkgraph.certify import certify
+    from linkgraph.flags import merge
     from linkgraph.graph import open_store
     from linkgraph.graph.model import build_graph
     from linkgraph.link import LinkMapping, resolve
     from linkgraph.policy import Policy
+    from linkgraph.report import build_report, run_certification, write_report
 
     settings = settings or get_settings()
     catalogue = Catalogue(settings.catalogue_dir)
     policy = Policy.load(settings.seed_dir / "policy.toml")
+    policy.check(catalogue)
     result = RunResult(as_of=as_of or as_of_for(city))
     run = _Runner(result, progress)
     t = result.tables
@@ -124,8 +127,35 @@ def run_city(
         del t["raw_events"]
         n["rows"] = t["persons"].num_rows
     with run.stage("certify") as n:
-        t["certifications"] = certify(t["events"], t["persons"], policy, result.as_of)
-        n["rows"] = t["certifications"].num_rows
+        certified = run_certification(
+            t["persons"], t["enrollments"], t["events"], policy, catalogue, result.as_of
+        )
+        report_dir = settings.data_dir / "report"
+        previous = report_dir / "flags.parquet"
+        certified.flags = merge(
+            certified.flags, pq.read_table(previous) if previous.exists() else None
+        )
+        t["certifications"], t["recognitions"] = certified.certifications, certified.recognitions
+        t["flags"], t["tasks"] = certified.flags, certified.tasks
+        n["rows"] = certified.certifications.num_rows
+    result.stages.pop()  # replaced by the certification stages' own timings
+    for name, table in (
+        ("certify", "certifications"),
+        ("recognise", "recognitions"),
+        ("flag", "flags"),
+        ("dispatch", "tasks"),
+    ):
+        timing = certified.timings[{"flag": "flags"}.get(name, name)]
+        result.stages.append(StageTiming(name, timing, t[table].num_rows, _peak_gib()))
+    with run.stage("report") as n:
+        result.report = build_report(
+            certified, t["persons"], t["enrollments"], t["events"], catalogue, city=str(city)
+        )
+        json_path, html_path = write_report(result.report, report_dir)
+        for name in ("certifications", "recognitions", "flags", "tasks"):
+            pq.write_table(t[name], report_dir / f"{name}.parquet")
+        result.report_paths = {"json": json_path, "html": html_path}
+        n["rows"] = 1
     if load_store:
         with run.stage("graph") as n:
             graph = build_graph(
@@ -136,6 +166,11 @@ def run_city(
                 t["enrollments"],
                 t["events"],
                 certifications=t["certifications"],
+                enrollment_status=t["recognitions"],
+                flags=t["flags"],
+                tasks=t["tasks"].append_column(
+                    "kind", pa.repeat(pa.scalar("door_knock"), t["tasks"].num_rows)
+                ),
             )
             with open_store(settings) as store:
                 report = store.load(graph)

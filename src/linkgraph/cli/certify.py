@@ -84,11 +84,12 @@ def certify_command(
     except (LinkgraphError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    _print(report)
+    print_report(report)
     console.print(f"report: {json_path}\n        {html_path}")
 
 
-def _print(report: dict[str, object]) -> None:
+def print_report(report: dict[str, object]) -> None:
+    """The report's headline figures and flags, as tables."""
     totals = report["totals"]
     cert = report["certification"]
     assert isinstance(totals, dict) and isinstance(cert, dict)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from linkgraph.cli.certify import print_report
 from linkgraph.cli.seed import print_city
 from linkgraph.config import get_settings
 from linkgraph.errors import LinkgraphError
@@ -56,11 +57,13 @@ def _print_result(result: RunResult, backend: str) -> None:
     summary.add_row("persons resolved", f"{result.rows('persons'):,}")
     summary.add_row("roster records", f"{result.rows('records'):,}")
     summary.add_row("evidence events", f"{result.rows('events'):,}")
-    for key, value in result.report.get("headline", {}).items():
-        summary.add_row(key, value if isinstance(value, str) else f"{value:,}")
     console.print(summary)
+    if result.report:
+        print_report(result.report)
     for kind, path in result.report_paths.items():
         console.print(f"report ({kind}): {path}")
+    if backend == "neo4j":
+        console.print("explore the graph in the Neo4j Browser: http://127.0.0.1:7474/browser/")
 
 
 def run(
