@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 #: The command modules, each with ``register(app)``; add a new area's module here.
-COMMAND_MODULES = ("seed", "run", "neo4j", "link", "certify", "graph", "browser")
+COMMAND_MODULES = ("seed", "run", "neo4j", "link", "certify", "graph", "browser", "api")
 
 
 def _register() -> None:
