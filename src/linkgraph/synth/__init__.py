@@ -115,14 +115,17 @@ UNION ALL
 SELECT 'exclusive_conflict', person_id, record_ids, [], 0, 0, exclusive_group FROM conflicts
 UNION ALL
 SELECT 'shared_bank_account', person_id, [],
-       list(person_id) OVER (PARTITION BY ring), 0, 0, bank_account
+       list(person_id) OVER (
+           PARTITION BY ring ORDER BY person_id
+           ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+       ), 0, 0, bank_account
 FROM persons WHERE ring IS NOT NULL
 UNION ALL
 SELECT 'twin', person_id, [], [twin_of], 0, 0, NULL FROM persons WHERE twin_of IS NOT NULL
 UNION ALL
 SELECT 'same_name_neighbour', person_id, [], [namesake_of], 0, 0, name
 FROM persons WHERE namesake_of IS NOT NULL
-ORDER BY kind, person_id
+ORDER BY kind, person_id, record_ids
 """
 
 

@@ -31,7 +31,7 @@ def month_start(day_numbers: np.ndarray) -> np.ndarray:
 
 
 def draw_enrolments(
-    rng: np.random.Generator, cfg: GeneratorConfig, persons: pa.Table
+    rng: np.random.Generator, cfg: GeneratorConfig, catalogue: Catalogue, persons: pa.Table
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which person receives which items: (person index, item code) per enrolment."""
     n = persons.num_rows
@@ -54,9 +54,18 @@ def draw_enrolments(
     item = np.concatenate(items)
     rank_key = np.concatenate(priority)
 
-    # At most max_items per person, the basic pension first; everyone gets at least one.
+    # At most max_items per person, the basic pension first; one item per exclusive group
+    # (the planted conflicts come later); everyone gets at least one.
     order = np.lexsort((rank_key, person))
     person, item = person[order], item[order]
+    group = np.array([catalogue.item[i].exclusive_group or "" for i in item])
+    grouped = np.flatnonzero(group != "")
+    _, first_in_group = np.unique(
+        np.char.add(person[grouped].astype(str), group[grouped]), return_index=True
+    )
+    keep = group == ""
+    keep[grouped[first_in_group]] = True
+    person, item = person[keep], item[keep]
     first = np.searchsorted(person, person, side="left")
     keep = (np.arange(len(person)) - first) < e.max_items
     person, item = person[keep], item[keep]
@@ -286,7 +295,7 @@ def build_rosters(
     months: int,
 ) -> tuple[pa.Table, pa.Table]:
     """All roster records (every department in one table) and their truth."""
-    person, item = draw_enrolments(rng, cfg, persons)
+    person, item = draw_enrolments(rng, cfg, catalogue, persons)
     person, item, conflicted = plant_exclusive_conflicts(rng, cfg, catalogue, person, item)
 
     # Duplicate enrolments: one more record of an existing enrolment, under a variant identity.
