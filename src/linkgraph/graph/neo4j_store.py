@@ -234,8 +234,6 @@ class Neo4jStore(GraphStore):
         try:
             nodes, rels = write_import_csv(self.schema, tables, directory)
             try:
-                # An option with its value attached ends the variadic --relationships
-                # list, so the tool does not read the database name as one more file.
                 neo4j_server.admin_import(
                     nodes,
                     rels,
