@@ -139,6 +139,23 @@ class StoreGateway:
             self._drop()
 
 
+def _ping(store: GraphStore) -> None:
+    """``store.ping()``; on the embedded store a fully fetched ``SELECT 1`` instead, since
+    its ping leaves a half-fetched result that blocks the connection's next write
+    (DuckDB: "connection has an unfinished result")."""
+    from linkgraph.graph.embedded_store import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):
+        import duckdb
+
+        try:
+            store.con.execute("SELECT 1").fetchall()
+        except duckdb.Error as exc:
+            raise StoreUnavailable(f"embedded store {store.path}: {exc}") from exc
+        return
+    store.ping()
+
+
 # --------------------------------------------------------------------- the service
 
 _STATUS = {
@@ -227,7 +244,7 @@ class Service:
 
     def ready(self) -> dict[str, Any]:
         """Ping the store and make sure the read model is loaded (both raise when down)."""
-        self.store.run(lambda s: s.ping())
+        self.store.run(_ping)
         if self.model is None:
             self.refresh()
         assert self.model is not None
