@@ -133,7 +133,11 @@ def review_link(
     """Force two records into one person."""
     from linkgraph.link import StateStore
 
-    StateStore(state_dir).add_override("link", record_a, record_b, who, why)
+    try:
+        StateStore(state_dir).add_override("link", record_a, record_b, who, why)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     console.print(f"recorded: link {record_a} {record_b} by {who}")
 
 
@@ -148,7 +152,11 @@ def review_apart(
     """Force two records into different persons."""
     from linkgraph.link import StateStore
 
-    StateStore(state_dir).add_override("apart", record_a, record_b, who, why)
+    try:
+        StateStore(state_dir).add_override("apart", record_a, record_b, who, why)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     console.print(f"recorded: apart {record_a} {record_b} by {who}")
 
 
