@@ -136,3 +136,35 @@ def test_a_mapping_error_names_the_field(febrl4: dict[str, Path], tmp_path: Path
     )
     assert result.exit_code == 2
     assert "suburbs" in result.output
+
+
+def test_review_decisions_through_the_cli_hold_on_the_next_run(
+    febrl4: dict[str, Path], tmp_path: Path
+) -> None:
+    state, out = tmp_path / "state", tmp_path / "p.csv"
+    args = ["--state-dir", str(state)]
+    resolve = ["resolve", "--mapping", str(MAPPING), "--out", str(out), *args]
+    assert runner.invoke(app, [*resolve, str(febrl4["dir"] / "febrl4.csv")]).exit_code == 0
+    result = runner.invoke(
+        app,
+        [
+            "review",
+            "apart",
+            "rec-1070-org",
+            "rec-1070-dup-0",
+            "--who",
+            "li.wei",
+            "--why",
+            "checked in person",
+            *args,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, [*resolve, str(febrl4["dir"] / "febrl4.csv")]).exit_code == 0
+    with out.open(encoding="utf-8") as fh:
+        pid = {r["record_id"]: r["person_id"] for r in csv.DictReader(fh)}
+    assert pid["rec-1070-org"] != pid["rec-1070-dup-0"]
+    listed = runner.invoke(app, ["review", "list", *args])
+    assert "li.wei" in listed.output
+    refused = runner.invoke(app, ["review", "link", "a", "b", "--who", "x", "--why", "", *args])
+    assert refused.exit_code == 2
