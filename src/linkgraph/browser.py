@@ -405,7 +405,8 @@ to copy it into the editor), then draw the same question as a graph.</p>
 <h3>Style and favourites</h3>
 <p>Colours and captions come from <code>cypher/browser/style.grass</code>:
 <a data-exec="style {_e(style_url)}">apply it again</a>, or
-<a data-exec="style reset">reset to the Browser's default</a>.</p>
+<a data-exec="style reset">reset to the Browser's default</a>. Dropping
+<a href="{_e(style_url)}">style.grass</a> on the Browser window applies it too.</p>
 <p>The library as Browser favourites: download <a href="{_e(fav)}">{FAVOURITES_FILE}</a> and
 drop it on the Favorites drawer (&#9733;) — a <code>{FAVOURITES_FOLDER}</code> folder with one
 script per query, parameters first.</p>

@@ -48,10 +48,13 @@ def _how_to(port: int) -> None:
 
     console.print("In the Neo4j Browser (while `linkgraph browser serve` runs):", highlight=False)
     for cmd in browser.browser_commands(port):
-        console.print(f"  {escape(cmd)}", highlight=False)
-    console.print("Or on every connect, in neo4j.conf:", highlight=False)
+        console.print(f"  {escape(cmd)}", highlight=False, soft_wrap=True)
+    console.print(
+        "Or on every connect, in neo4j.conf (the allowlist shown is already the default):",
+        highlight=False,
+    )
     for line in browser.neo4j_conf_lines(port):
-        console.print(f"  {escape(line)}", highlight=False)
+        console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @browser_app.command()
