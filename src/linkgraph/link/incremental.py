@@ -87,8 +87,10 @@ class Resolver:
             self.valid_text = [uniq[v] if v >= 0 else None for v in valid.tolist()]
         self.indexes = {r.name: KeyIndex.build(r.key_codes(self.frame)) for r in linker.rules}
         self.tf = linker.term_frequencies()
+        # build lazy look-ups now, so the first resolve_one is as fast as the rest
         for column in self.frame.columns.values():
-            column.index()  # value -> code, so the first look-up is as fast as the rest
+            column.index()
+        _ = linker.index_of
         self.apart: dict[str, set[str]] = {}
         for pair, decision in effective_overrides(linker.store.overrides()).items():
             if decision == "apart" and len(pair) == 2:
