@@ -157,7 +157,8 @@ def main() -> None:
             from linkgraph import neo4j_server
             from linkgraph.graph.neo4j_store import Neo4jStore
 
-            neo4j_server.start()
+            if not neo4j_server.status().running:
+                neo4j_server.start()
             with Neo4jStore.from_settings(get_settings()) as neo4j:
                 loads["neo4j"] = neo4j.load(graph).seconds
                 console.print(f"neo4j admin import + schema: {loads['neo4j']:.1f}s")
