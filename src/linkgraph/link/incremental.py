@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkgraph.link.explain import Explanation, explain_pair
 from linkgraph.link.frame import STATUS, Frame, prepare_one
@@ -70,21 +71,27 @@ class Resolver:
     def __init__(self, linker: Linker, persons: pa.Table, next_person: int, run: int):
         self.linker = linker
         self.frame: Frame = linker.frame
-        rid = persons.column("record_id").to_pylist()
-        pid = persons.column("person_id").to_pylist()
-        lookup = dict(zip(rid, pid, strict=True))
-        self.person_of = [lookup[r] for r in self.frame.record_id.tolist()]
-        self.members: dict[str, list[int]] = {}
-        for i, p in enumerate(self.person_of):
-            self.members.setdefault(p, []).append(i)
+        # person of each record, and each person's records (CSR): numpy, not Python
+        # containers, so the garbage collector has nothing large to walk per look-up
+        pos = pc.index_in(pa.array(self.frame.record_id, pa.string()), persons["record_id"])
+        person_col = persons["person_id"].combine_chunks().take(pos)
+        self.person_of = np.asarray(person_col.to_numpy(zero_copy_only=False), dtype=object)
+        encoded = pc.dictionary_encode(person_col)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self._person_code = {p: i for i, p in enumerate(encoded.dictionary.to_pylist())}
+        self._member_order = np.argsort(codes, kind="stable")
+        self._member_starts = np.r_[
+            0, np.cumsum(np.bincount(codes, minlength=len(encoded.dictionary)))
+        ]
         self.next_person = next_person
         self.run = run
         valid = linker.clustering.valid_ids()
         self.id_col = next((c for c, ch in self.frame.chinese_id.items() if ch), None)
-        self.valid_text: list[str | None] = [None] * len(self.frame)
+        self.valid_text = np.full(len(self.frame), None, dtype=object)
         if valid is not None and self.id_col is not None:
             uniq = self.frame.col(self.id_col).uniques
-            self.valid_text = [uniq[v] if v >= 0 else None for v in valid.tolist()]
+            has = valid >= 0
+            self.valid_text[has] = uniq[valid[has]]
         self.indexes = {r.name: KeyIndex.build(r.key_codes(self.frame)) for r in linker.rules}
         self.tf = linker.term_frequencies()
         # build lazy look-ups now, so the first resolve_one is as fast as the rest
@@ -206,16 +213,24 @@ class Resolver:
         )
         return Resolution(rid, person, band, prob_out, new, scored[:10])
 
+    def members(self, person: str) -> np.ndarray:
+        """Indices of the city records of ``person`` (not counting records added since)."""
+        code = self._person_code.get(person)
+        if code is None:
+            return self._member_order[:0]
+        return self._member_order[self._member_starts[code] : self._member_starts[code + 1]]
+
     def _conflicts(self, person: str, my_id: str | None, forbidden: set[str]) -> bool:
-        members = self.members.get(person, [])
+        members = self.members(person)
         if forbidden and any(str(self.frame.record_id[i]) in forbidden for i in members):
             return True
-        if forbidden and any(f.record_id[0] in forbidden for f, p, *_ in self.added if p == person):
+        added = self.added_members.get(person, [])
+        if forbidden and any(self.added[j][0].record_id[0] in forbidden for j in added):
             return True
         if my_id is None:
             return False
-        ids = {self.valid_text[i] for i in members} - {None}
-        ids |= {self._valid_id(f) for f, p, *_ in self.added if p == person} - {None}
+        ids = {v for v in self.valid_text[members].tolist() if v is not None}
+        ids |= self.added_valid.get(person, set())
         return bool(ids) and my_id not in ids
 
     def explain_one(self, record: dict[str, Any], other_record_id: str) -> Explanation:
