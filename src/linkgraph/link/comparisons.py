@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkgraph.link.frame import PINYIN, STATUS, Frame
+from linkgraph.link.frame import BODY, PINYIN, STATUS, Frame
 from linkgraph.link.levels import (
     And,
     ComparisonLevel,
@@ -57,26 +57,38 @@ class Comparison:
 
 
 def NationalIdComparison(col: str, chinese: bool) -> Comparison:
-    """Identity numbers: exact, one typo (wrong digit / adjacent swap), two edits, else.
+    """Identity numbers: exact, one typo (wrong character / adjacent swap), ..., else.
 
-    For Chinese resident IDs (GB 11643-1999) two *different checksum-valid* numbers are a
+    Chinese resident IDs (GB 11643-1999) are compared on their 17-digit body, so a
+    legacy 15-digit number with one wrong digit, whose check character was computed
+    on upgrade, is still one typo away.  Two *different checksum-valid* numbers are a
     level of their own: ISO 7064 MOD 11-2 catches every single wrong digit and adjacent
-    swap, so such a pair is almost surely two people.
+    swap, so such a pair is almost surely two people.  There is no "two edits" level:
+    relatives born the same day in the same place (twins) hold numbers that differ
+    only in the 3-digit sequence, two or three edits apart.
     """
-    levels: list[ComparisonLevel] = [
-        NullLevel(col),
-        ExactLevel(col, label=f"{col} exact"),
-        DistanceLevel(col, "osa_distance", 1, label=f"{col} one digit wrong or swapped"),
-    ]
     if chinese:
-        levels.append(
-            And(ValueLevel(col + STATUS, "valid"), label=f"{col} both checksum-valid, different")
+        body = col + BODY
+        return Comparison(
+            col,
+            [
+                NullLevel(col),
+                ExactLevel(col, label=f"{col} exact"),
+                DistanceLevel(body, "osa_distance", 1, label=f"{col} one digit wrong or swapped"),
+                ValueLevel(col + STATUS, "valid", label=f"{col} both checksum-valid, different"),
+                ElseLevel(),
+            ],
         )
-    levels += [
-        DistanceLevel(col, "levenshtein_distance", 2, label=f"{col} two edits"),
-        ElseLevel(),
-    ]
-    return Comparison(col, levels)
+    return Comparison(
+        col,
+        [
+            NullLevel(col),
+            ExactLevel(col, label=f"{col} exact"),
+            DistanceLevel(col, "osa_distance", 1, label=f"{col} one character wrong or swapped"),
+            DistanceLevel(col, "levenshtein_distance", 2, label=f"{col} two edits"),
+            ElseLevel(),
+        ],
+    )
 
 
 def NameComparison(col: str, thresholds: tuple[float, ...] = (0.92, 0.80)) -> Comparison:

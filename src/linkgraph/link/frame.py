@@ -24,6 +24,7 @@ from linkgraph.link.mapping import LinkMapping
 
 PINYIN = "__py"
 STATUS = "__status"
+BODY = "__body"
 
 
 @dataclass
@@ -165,7 +166,8 @@ def prepare(
     resident IDs (otherwise decided from the data: most values 15 or 18 characters).
 
     Derived columns: ``<field>`` (normalised), ``<name>__py`` (pinyin key),
-    ``<id>__status`` (Chinese resident IDs: "valid" when the check character verifies).
+    ``<id>__status`` (Chinese resident IDs: "valid" when the check character verifies) and
+    ``<id>__body`` (their first 17 characters, without the check character).
     """
     mapping.check_columns(table.column_names)
     rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
@@ -235,7 +237,9 @@ def _prepare_field(
         )
         status = pc.if_else(pc.fill_null(verified, False), "valid", status)
         out[col + STATUS] = Column.from_array(status)
-        out[col] = Column.from_array(pc.coalesce(ids.column("id_number").combine_chunks(), cleaned))
+        value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
+        out[col] = Column.from_array(value)
+        out[col + BODY] = Column.from_array(pc.utf8_slice_codeunits(value, 0, 17))
         return out, True
     if kind == "name":
         out[col] = Column.from_array(_norm("names", arr, _lower))
@@ -314,7 +318,9 @@ def prepare_one(record: dict[str, Any], mapping: LinkMapping, chinese_id: dict[s
                 if status in ("valid", "repaired") and cleaned is not None and len(cleaned) == 18:
                     status = "valid"
                 columns[col + STATUS] = _one(status)
-                columns[col] = _one(parsed.value if parsed.value is not None else cleaned)
+                value = parsed.value if parsed.value is not None else cleaned
+                columns[col] = _one(value)
+                columns[col + BODY] = _one(None if value is None else value[:17])
             else:
                 columns[col] = _one(cleaned)
         elif kind == "name":

@@ -198,14 +198,15 @@ class DistanceLevel(ComparisonLevel):
 class ValueLevel(ComparisonLevel):
     """Both (or one) side's value equals a given value, e.g. both IDs checksum-valid."""
 
-    def __init__(self, col: str, value: str, side: str = "both"):
+    def __init__(self, col: str, value: str, side: str = "both", label: str | None = None):
         self.col, self.value, self.side = col, value, side
+        self._label = label
 
     def _matches(self, ctx: PairContext, where: np.ndarray) -> np.ndarray:
         return ctx.values(self.col, self.side, self.value)
 
     def _describe(self) -> str:
-        return f"{self.side} {self.col} = {self.value}"
+        return self._label or f"{self.side} {self.col} = {self.value}"
 
 
 class ElseLevel(ComparisonLevel):
