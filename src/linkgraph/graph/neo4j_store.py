@@ -239,14 +239,34 @@ class Neo4jStore(GraphStore):
                     rels,
                     self.database,
                     extra_args=(f"--threads={os.cpu_count() or 1}",),
-                    start_after=True,
+                    start_after=False,
                     settings=settings,
                 )
+                self._start_after_import(settings)
             except neo4j_server.Neo4jServerError as exc:
                 raise StoreError(f"neo4j: bulk import failed: {exc}") from exc
         finally:
             shutil.rmtree(directory, ignore_errors=True)
         self._apply_schema()
+
+    @staticmethod
+    def _start_after_import(settings: Settings, attempts: int = 3) -> None:
+        """Start the server on the imported store, restarting it if the database stays offline.
+
+        Seen under load: a server started right after the import tool exits can find
+        the store still locked and keep the database offline; a second start opens it.
+        """
+        from linkgraph import neo4j_server
+
+        for attempt in range(1, attempts + 1):
+            try:
+                neo4j_server.start(timeout=120.0, settings=settings)
+                return
+            except neo4j_server.Neo4jServerError:
+                if attempt == attempts:
+                    raise
+                neo4j_server.stop(settings=settings)
+                time.sleep(2.0)
 
     def _wipe(self) -> None:
         with map_driver_errors("wiping the database"), self._session() as session:
