@@ -253,7 +253,10 @@ class FlagsPublic(BaseModel):
 
 
 class FlagTransition(_In):
-    to: Literal["confirmed", "dismissed", "recovered"]
+    to: Literal["confirmed", "dismissed", "recovered", "open"] = Field(
+        description="open → confirmed | dismissed; confirmed → recovered | dismissed;"
+        " dismissed → open (reopened); recovered is final."
+    )
     why: str = Field(min_length=3, max_length=500)
     amount: int | None = Field(default=None, ge=1, le=10**10, description="Yuan recovered.")
 
@@ -280,7 +283,10 @@ class TasksPublic(BaseModel):
 
 
 class Visit(_In):
-    result: Literal["alive", "deceased", "moved", "not_found"]
+    result: Literal["seen_alive", "deceased", "moved", "not_found"] = Field(
+        description="seen_alive certifies (manual check); deceased stops payment (a human"
+        " confirmed it); moved and not_found leave the task open for a follow-up."
+    )
     on: dt.date
     note: str = Field(default="", max_length=500)
 

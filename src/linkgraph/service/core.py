@@ -34,6 +34,7 @@ import pyarrow as pa
 from linkgraph import normalise
 from linkgraph.catalogue import Catalogue, Identifier
 from linkgraph.config import Settings
+from linkgraph.dispatch import VISIT_CHANNELS, visit_event_id
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import QUERIES
@@ -164,17 +165,10 @@ _STATUS = {
     "hold": ("hold", True),  # found by the machine: a human has not confirmed it
     "hold_pending": ("hold", True),  # asked for (stop request): awaiting confirmation
     "stopped": ("stopped", False),  # confirmed by a human
+    "stop": ("stopped", False),  # the pipeline's word: a death confirmed at the door
     "ended": ("ended", False),
 }
 
-FLAG_TRANSITIONS = {
-    "open": ("confirmed", "dismissed"),
-    "confirmed": ("recovered",),
-    "recovered": ("recovered",),
-    "dismissed": (),
-}
-
-VISIT_RESULTS = ("alive", "deceased", "moved", "not_found")
 
 #: What ``Resolver.resolve_one`` adds to a resolver in memory (put back after a look-up).
 _RESOLVER_SESSION_STATE = (
@@ -186,12 +180,6 @@ _RESOLVER_SESSION_STATE = (
     "events",
     "next_person",
 )
-
-
-def _stable_int(*parts: str) -> int:
-    """A stable 62-bit id above the channels' own range, for events the service creates."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return (1 << 61) | (int.from_bytes(digest[:7], "big"))
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
@@ -935,21 +923,40 @@ class Service:
     def transition_flag(
         self, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
     ) -> dict[str, Any]:
-        """Move a flag along its workflow: open → confirmed | dismissed; confirmed → recovered."""
+        """Move a flag along the workflow of :mod:`linkgraph.flags` (``transition``):
+        open → confirmed | dismissed; confirmed → recovered (the amount) | dismissed;
+        dismissed → open. Every move is kept with who, when and why."""
+        from linkgraph.flags import Flag, IllegalTransition, transition
+
         with self._write_lock:
             model = self.read_model()
             f = model.flags.get(flag_id)
             if f is None:
                 raise NotFound(f"no flag {flag_id!r}")
+            if to == "recovered" and amount is None:
+                raise InputError("recording recovered money needs the amount (yuan)")
+            if to != "recovered" and amount is not None:
+                raise InputError("only 'recovered' takes an amount")
             current = f.status or "open"
-            allowed = FLAG_TRANSITIONS.get(current, ())
-            if to not in allowed:
-                raise Conflict(
-                    f"flag {flag_id} is {current}; it can move to"
-                    f" {', '.join(allowed) or 'nothing (closed)'}, not {to}"
+            try:
+                transition(
+                    Flag(
+                        flag_id=flag_id,
+                        kind=f.kind or "",
+                        key="",
+                        person_ids=f.person_ids,
+                        enrollment_ids=f.enrollment_ids,
+                        status=current,  # type: ignore[arg-type]
+                    ),
+                    to,  # type: ignore[arg-type]
+                    str(caller.principal),
+                    why,
+                    amount,
                 )
-            if to == "recovered" and not amount:
-                raise InputError("recording recovered money needs a positive amount (yuan)")
+            except IllegalTransition as exc:
+                raise Conflict(str(exc)) from exc
+            except ValueError as exc:  # a status the library does not know
+                raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
             changed = self._stop_request_effect(model, caller, f, to, why)
             nodes = {"Flag": [{"flag_id": flag_id, "status": to}]}
             nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
@@ -1150,11 +1157,13 @@ class Service:
             if not t.open:
                 raise Conflict(f"task {task_id} is already {t.status}")
             who = caller.principal.name
+            # moved / not_found: the task stays open for a follow-up (linkgraph.dispatch).
+            status = "done" if result in VISIT_CHANNELS else "open"
             nodes: dict[str, list[dict[str, Any]]] = {
                 "Task": [
                     {
                         "task_id": task_id,
-                        "status": "done",
+                        "status": status,
                         "reason": f"visit by {who} on {on}: {result}"
                         + (f" ({note})" if note else ""),
                     }
@@ -1163,9 +1172,9 @@ class Service:
             rels: dict[str, list[dict[str, Any]]] = {}
             changed: list[EnrollmentView] = []
             cert: CertificationView | None = None
-            channel = {"alive": "GRID_VISIT", "deceased": "VILLAGE_DEATH_REPORT"}.get(result)
+            channel = VISIT_CHANNELS.get(result)
             if channel:
-                event_id = _stable_int(task_id, result, str(on))
+                event_id = visit_event_id(task_id, on)
                 nodes["EvidenceEvent"] = [
                     {
                         "event_id": event_id,
@@ -1182,7 +1191,7 @@ class Service:
                     for e in model.enrollments_for(t.person_id)
                     if e.status not in ("ended", "stopped")
                 ]
-                if result == "alive":
+                if result == "seen_alive":
                     cert = CertificationView(
                         f"{t.person_id}@{on.isoformat()}-visit",
                         t.person_id,
@@ -1226,7 +1235,7 @@ class Service:
                     ]
                 nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
             self._upsert(nodes, rels)
-            model.tasks[task_id] = replace(t, status="done", reason=nodes["Task"][0]["reason"])
+            model.tasks[task_id] = replace(t, status=status, reason=nodes["Task"][0]["reason"])
             if cert is not None:
                 model.put_certification(cert)
             for e in changed:
@@ -1234,7 +1243,7 @@ class Service:
         self.audit.write(caller.entry("task.visit", [t.person_id], task_id=task_id, result=result))
         return {
             "task_id": task_id,
-            "status": "done",
+            "status": status,
             "result": result,
             "enrollments": [
                 {"enrollment_id": e.enrollment_id, "item_code": e.item_code, "status": e.status}
