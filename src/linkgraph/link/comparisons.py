@@ -76,6 +76,11 @@ def NationalIdComparison(col: str, chinese: bool) -> Comparison:
                 ExactLevel(col, label=f"{col} exact"),
                 DistanceLevel(body, "osa_distance", 1, label=f"{col} one digit wrong or swapped"),
                 ValueLevel(col + STATUS, "valid", label=f"{col} both checksum-valid, different"),
+                ValueLevel(
+                    col + STATUS,
+                    ("valid", "repaired"),
+                    label=f"{col} both well-formed, two or more digits apart",
+                ),
                 ElseLevel(),
             ],
         )

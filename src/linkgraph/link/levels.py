@@ -67,15 +67,16 @@ class PairContext:
         _, lr, rc = self.codes(col)
         return (lr == rc) & (rc >= 0)
 
-    def values(self, col: str, side: str, value: str) -> np.ndarray:
-        """Pairs whose ``side`` ("left"/"right"/"both") value in ``col`` equals ``value``."""
+    def values(self, col: str, side: str, value: str | tuple[str, ...]) -> np.ndarray:
+        """Pairs whose ``side`` ("left"/"right"/"both") value in ``col`` is ``value``
+        (or one of them)."""
+        wanted = (value,) if isinstance(value, str) else value
         out = np.ones(len(self), dtype=bool)
+        lc, _, rc = self.codes(col)
         for s in ("left", "right") if side == "both" else (side,):
-            frame = self.left if s == "left" else self.right
-            column = frame.col(col)
-            code = column.index().get(value, -3)
-            lc, _, rc = self.codes(col)
-            out &= (lc if s == "left" else rc) == code
+            column = (self.left if s == "left" else self.right).col(col)
+            codes = [column.index().get(v, -3) for v in wanted]
+            out &= np.isin(lc if s == "left" else rc, codes)
         return out
 
     def score(self, col: str, scorer: str, where: np.ndarray) -> np.ndarray:
@@ -198,7 +199,13 @@ class DistanceLevel(ComparisonLevel):
 class ValueLevel(ComparisonLevel):
     """Both (or one) side's value equals a given value, e.g. both IDs checksum-valid."""
 
-    def __init__(self, col: str, value: str, side: str = "both", label: str | None = None):
+    def __init__(
+        self,
+        col: str,
+        value: str | tuple[str, ...],
+        side: str = "both",
+        label: str | None = None,
+    ):
         self.col, self.value, self.side = col, value, side
         self._label = label
 
