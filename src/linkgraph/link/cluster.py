@@ -178,10 +178,15 @@ def cluster(
     by_root: dict[int, set[int]] = {}
     for x in list(sets.parent):
         by_root.setdefault(sets.find(x), set()).add(x)
-    for members in by_root.values():
+    edges_of: dict[int, list[tuple[int, int, float]]] = {}
+    for e in kept:
+        if sets.find(e[0]) == sets.find(e[1]):
+            edges_of.setdefault(sets.find(e[0]), []).append(e)
+    for root, members in by_root.items():
         groups = [members]
-        if len(members) >= 4 and any(p < STRONG_EDGE for _, _, p in kept):
-            groups = _split_weak_bridges(members, [e for e in kept if e[0] in members])
+        inner = edges_of.get(root, [])
+        if len(members) >= 4 and any(p < STRONG_EDGE for _, _, p in inner):
+            groups = _split_weak_bridges(members, inner)
         for group in groups:
             low = min(group)
             for x in group:
