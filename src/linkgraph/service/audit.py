@@ -74,9 +74,14 @@ class AuditLog:
         self._seq = self._last_seq()
         self._queue: queue.SimpleQueue[tuple[bytes, _Waiter] | None] = queue.SimpleQueue()
         self._seq_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._take_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"audit-writer-{i}", daemon=True)
+            for i in range(2)
+        ]
         self._closed = False
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def _last_seq(self) -> int:
         size = os.path.getsize(self.path)
@@ -95,37 +100,45 @@ class AuditLog:
     # ----------------------------------------------------------------- writing
 
     def _run(self) -> None:
+        """One of two writers: take what is queued and append it (in queue order, under the
+        take lock), then sync outside the lock — so one group's sync overlaps the next
+        group's append, and a request waits about one sync, not one and a half."""
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
             stop = False
-            while True:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                group.append(more)
-            self._flush(group)
+            with self._take_lock:
+                item = self._queue.get()
+                if item is None:
+                    self._queue.put(None)  # let the other writer stop too
+                    return
+                group = [item]
+                while True:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._queue.put(None)
+                        stop = True
+                        break
+                    group.append(more)
+                error = self._append(group)
+            self._sync(group, error)
             if stop:
                 return
 
-    def _flush(self, group: list[tuple[bytes, _Waiter]]) -> None:
-        """Append the group's lines, wake the waiters that asked only for the write, fsync
-        once, then wake the rest. The thread mostly sits in write and fdatasync, which
-        release the GIL."""
-        error: BaseException | None = None
+    def _append(self, group: list[tuple[bytes, _Waiter]]) -> BaseException | None:
         try:
             view = memoryview(b"".join(line for line, _ in group))
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            error = exc
+            return exc
+        return None
+
+    def _sync(self, group: list[tuple[bytes, _Waiter]], error: BaseException | None) -> None:
+        """Wake the waiters that asked only for the write, fdatasync, then wake the rest.
+        The writers mostly sit in write and fdatasync, which release the GIL."""
         if error is None:
             self._wake([w for _, w in group if isinstance(w, _LoopWaiter) and not w.durable], None)
             try:
@@ -206,7 +219,8 @@ class AuditLog:
             return
         self._closed = True
         self._queue.put(None)
-        self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
         os.close(self._fd)
 
     # ----------------------------------------------------------------- reading
