@@ -21,11 +21,15 @@ class Settings(BaseSettings):
         env_prefix="LINKGRAPH_", env_file="linkgraph.env", extra="ignore"
     )
 
-    data_dir: Path = Field(default=REPO_ROOT / "data", description="Generated cities, stores, reports.")
+    data_dir: Path = Field(
+        default=REPO_ROOT / "data", description="Generated cities, stores, reports."
+    )
     seed_dir: Path = Field(default=REPO_ROOT / "seed", description="Catalogue and policy files.")
     backend: Literal["embedded", "neo4j"] = "embedded"
 
-    neo4j_home: Path = Field(default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data).")
+    neo4j_home: Path = Field(
+        default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data)."
+    )
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_password: SecretStr = SecretStr("linkgraph-dev-password")
