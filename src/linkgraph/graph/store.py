@@ -23,7 +23,6 @@ name of a library query (``linkgraph.graph.queries.QUERIES``) and its parameters
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -219,12 +218,3 @@ def open_store(settings: Settings | None = None) -> GraphStore:
 
     return EmbeddedStore(settings.data_dir / "graph.duckdb")
 
-
-def as_date(value: Any, name: str) -> dt.date:
-    """A date parameter given as ``date`` or ISO text."""
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"parameter {name!r}: {value!r} is not a date (YYYY-MM-DD)") from None
