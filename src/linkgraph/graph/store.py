@@ -217,4 +217,3 @@ def open_store(settings: Settings | None = None) -> GraphStore:
     from linkgraph.graph.embedded_store import EmbeddedStore
 
     return EmbeddedStore(settings.data_dir / "graph.duckdb")
-
