@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -104,30 +105,48 @@ class StoreGateway:
     """The graph store, opened lazily and re-opened after it was unreachable.
 
     Every call goes through :meth:`run`. A :class:`StoreUnavailable` drops the
-    handle so that the next call opens a fresh one: when the store comes back,
-    the service recovers by itself. The embedded store's DuckDB connection is
-    not shared between threads, so calls to it are serialised.
+    handle, so that a later call opens a fresh one: when the store comes back,
+    the service recovers by itself. For ``cool_down`` seconds after a failure,
+    calls fail fast with StoreUnavailable instead of waiting on the store again
+    (a circuit breaker); ``probe=True`` (readiness) always tries. The embedded
+    store's DuckDB connection is not shared between threads, so calls to it are
+    serialised.
     """
 
-    def __init__(self, settings: Settings, opener: Callable[[Settings], GraphStore] = open_store):
+    def __init__(
+        self,
+        settings: Settings,
+        opener: Callable[[Settings], GraphStore] = open_store,
+        *,
+        cool_down: float = 5.0,
+    ):
         self.settings = settings
         self._opener = opener
         self._store: GraphStore | None = None
         self._lock = threading.RLock()
+        self.cool_down = cool_down
+        self._down_until = 0.0
 
     @property
     def backend(self) -> str:
         return self.settings.backend
 
-    def run(self, fn: Callable[[GraphStore], T]) -> T:
+    def run(self, fn: Callable[[GraphStore], T], *, probe: bool = False) -> T:
+        if not probe and time.monotonic() < self._down_until:
+            raise StoreUnavailable(
+                f"{self.backend} store was unreachable moments ago; retry shortly"
+            )
         with self._lock:
             try:
                 if self._store is None:
                     self._store = self._opener(self.settings)
-                return fn(self._store)
+                result = fn(self._store)
             except StoreUnavailable:
+                self._down_until = time.monotonic() + self.cool_down
                 self._drop()
                 raise
+            self._down_until = 0.0
+            return result
 
     def _drop(self) -> None:
         store, self._store = self._store, None
@@ -215,7 +234,7 @@ class Service:
         self.ledger = Ledger(state / "batches.jsonl")
         self.unlinked = Spool(state / "unlinked_events.jsonl")
         self.decisions = Spool(state / "decisions.jsonl")
-        self.store = StoreGateway(settings, opener)
+        self.store = StoreGateway(settings, opener, cool_down=self.api.retry_after_seconds)
         self.model: ReadModel | None = None
         self._write_lock = threading.RLock()
         self._resolver: Any = None
@@ -232,7 +251,7 @@ class Service:
 
     def ready(self) -> dict[str, Any]:
         """Ping the store and make sure the read model is loaded (both raise when down)."""
-        self.store.run(_ping)
+        self.store.run(_ping, probe=True)
         if self.model is None:
             self.refresh()
         assert self.model is not None
