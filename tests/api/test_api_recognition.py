@@ -163,3 +163,23 @@ def test_errors_are_json_and_bodies_are_limited(api: Api) -> None:
     assert r.status_code == 413
     assert r.json()["error"] == "payload_too_large"
     assert api.client.get("/v1/nowhere").json()["error"] == "not_found"
+
+
+def test_a_revoked_key_stops_working_within_a_second(api: Api) -> None:
+    import time
+
+    from linkgraph.service import KeyStore, Role
+
+    keys = KeyStore(api.data_dir / "api" / "keys.json")
+    key = keys.create(Role.BENEFIT_SYSTEM, "department:HRSS", name="temporary")
+    body = {"id_number": "110105194912310021", "item_code": "URRP"}
+    assert (
+        api.client.post("/v1/recognition", json=body, headers={"X-API-Key": key}).status_code == 200
+    )
+    stored = (api.data_dir / "api" / "keys.json").read_text()
+    assert key not in stored and key.split("_", 2)[2] not in stored  # only a salted hash is kept
+    assert keys.revoke(key.split("_", 2)[1])
+    time.sleep(1.1)
+    assert (
+        api.client.post("/v1/recognition", json=body, headers={"X-API-Key": key}).status_code == 401
+    )
