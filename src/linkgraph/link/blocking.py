@@ -148,8 +148,13 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
                     True,
                 )
             )
-    # a category blocks with a date only if it has many values (a postcode, not a gender)
+    # a category blocks with a name or date only if it has many values (a postcode, not a gender)
     cats = [c for c in cats if len(frame.col(c).uniques) >= MIN_CATEGORY_VALUES]
+    for n in names:
+        for c in cats:
+            rules.append(
+                BlockingRule(f"{n} pinyin + {c}", ((n + PINYIN, None, None), (c, None, None)), ())
+            )
     for d in dates:
         for c in cats:
             rules.append(BlockingRule(f"{d} + {c}", ((d, None, None), (c, None, None)), (d, c)))
