@@ -202,6 +202,12 @@ def test_roster_changes_new_changed_ended(api: Api) -> None:
     )
     assert again.json()["replayed"] is True and again.json()["accepted"] == [0, 1, 3, 4]
     assert store_counts(api) == counts
+    # Re-sent under a new batch id (the first answer lost), the new enrolments are repeats.
+    resent = api.post(
+        "/v1/rosters/changes", "hrss", json={"batch_id": "hrss-2026-11-r", "changes": rows[:2]}
+    )
+    assert resent.json()["repeated"] == [0, 1] and resent.json()["rejected"] == []
+    assert store_counts(api) == counts
     # A key of another department cannot touch HRSS enrolments.
     ca = api.post(
         "/v1/rosters/changes",

@@ -232,7 +232,10 @@ class Service:
         self.keys = KeyStore(self.api.resolved_keys_file(settings))
         self.audit = AuditLog(state / "audit.jsonl")
         self.ledger = Ledger(state / "batches.jsonl")
-        self.unlinked = Spool(state / "unlinked_events.jsonl")
+        # Every accepted row, as sent (fsync'd before the answer): what a pipeline run that
+        # rebuilds the store from the departments' files must fold in to keep it.
+        self.inbox_events = Spool(state / "inbox" / "events.jsonl")
+        self.inbox_rosters = Spool(state / "inbox" / "roster_changes.jsonl")
         self.decisions = Spool(state / "decisions.jsonl")
         self.store = StoreGateway(settings, opener, cool_down=self.api.retry_after_seconds)
         self.model: ReadModel | None = None
@@ -476,18 +479,20 @@ class Service:
                 seen.add((row.channel, row.event_id))
                 accepted.append(index)
                 keep.append((index, row))
-            linked, unlinked_rows, unlinked = [], [], []
+            linked, inbox, unlinked = [], [], []
             for index, row in keep:
                 person, how = self._link_event(model, row)
+                inbox.append(
+                    {
+                        "batch_id": batch_id,
+                        "sender": caller.principal.key_id,
+                        **row.model_dump(),
+                        "person_id": person,
+                        "linked_by": how if person else None,
+                    }
+                )
                 if person is None:
                     unlinked.append(index)
-                    unlinked_rows.append(
-                        {
-                            "batch_id": batch_id,
-                            "sender": caller.principal.key_id,
-                            **row.model_dump(),
-                        }
-                    )
                 else:
                     linked.append((row, person, how))
             nodes = {
@@ -507,7 +512,7 @@ class Service:
                 "FROM": [{"start": r.event_id, "end": r.channel} for r, _, _ in linked],
             }
             self._upsert(nodes, rels)
-            self.unlinked.append(unlinked_rows)
+            self.inbox_events.append(inbox)
             answer = {
                 "batch_id": batch_id,
                 "replayed": False,
@@ -584,6 +589,14 @@ class Service:
                     continue
                 existing = model.enrollments.get(row.record_id)
                 if row.change == Change.NEW:
+                    if (
+                        existing is not None
+                        and existing.item_code == row.item_code
+                        and existing.enrolled_on == row.enrolled_on
+                    ):
+                        # Already written (a retry after an answer that never arrived).
+                        repeated.append(index)
+                        continue
                     if existing is not None:
                         errors.append(
                             RowError(
@@ -609,6 +622,28 @@ class Service:
                 model, caller, valid_news, edits
             )
             self._upsert(nodes, rels)
+            self.inbox_rosters.append(
+                [
+                    {
+                        "batch_id": batch_id,
+                        "sender": caller.principal.key_id,
+                        "department": department,
+                        "person_id": enrollments[row.record_id].person_id,
+                        **row.model_dump(mode="json", exclude={"department"}),
+                    }
+                    for row, _, department in valid_news
+                ]
+                + [
+                    {
+                        "batch_id": batch_id,
+                        "sender": caller.principal.key_id,
+                        "department": self.item_department.get(existing.item_code),
+                        "person_id": existing.person_id,
+                        **row.model_dump(mode="json", exclude={"department"}),
+                    }
+                    for _, row, existing in edits
+                ]
+            )
             for p in persons:
                 model.put_person(p)
             for row, _, _ in valid_news:
