@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from api.deps import DOCUMENTED_BODIES
+from api.models import ERRORS
 from api.routes import admin, benefits, channels, citizens, grid, investigators, ops, resolution
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
@@ -341,7 +342,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         redoc_url=None,
     )
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", responses=ERRORS)
     for path, endpoint in reversed(benefits.HOT_ROUTES):
         app.router.routes.insert(
             0, Route(f"/v1{path}", endpoint, methods=["POST"], include_in_schema=False)

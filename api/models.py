@@ -360,3 +360,19 @@ class ErrorBody(BaseModel):
     error: str
     detail: Any
     request_id: str | None = None
+
+
+#: Error answers every /v1 route may give, documented once (each is an ErrorBody).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or unknown API key."},
+    403: {"model": ErrorBody, "description": "The key's role or scope does not allow this."},
+    404: {"model": ErrorBody, "description": "Not there, or not visible to this key."},
+    409: {"model": ErrorBody, "description": "Contradicts the current state."},
+    413: {"model": ErrorBody, "description": "Request body over the size limit."},
+    422: {"model": ErrorBody, "description": "The request (or a parameter) is malformed."},
+    503: {
+        "model": ErrorBody,
+        "description": "The graph store cannot be reached; see Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+    },
+}

@@ -238,6 +238,10 @@ def test_operations_endpoints(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["store"] == api.backend
+    api.post(
+        "/v1/recognition", "hrss", json={"id_number": "110105194912310021", "item_code": "URRP"}
+    )
+    api.get(f"/v1/persons/{api.facts['task'].person_id}", "investigator")
     metrics = api.client.get("/metrics").text
     assert (
         'linkgraph_api_requests_total{method="POST",route="/v1/recognition",status="200"}'
