@@ -113,11 +113,17 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
             train = col == primary
             rules.append(BlockingRule(f"{col} exact", ((col, None, None),), (col,), train=train))
             if frame.chinese_id.get(col):
-                # GB 11643-1999 layout: region(0:6) year(6:10) month-day(10:14) seq(14:17) check(17)
-                parts = [(0, 6), (6, 10), (10, 14), (14, 17), (17, 18)]
-                for drop in range(len(parts)):
-                    kept = tuple((col, a, b) for i, (a, b) in enumerate(parts) if i != drop)
-                    rules.append(BlockingRule(f"{col} without part {drop}", kept, (), length=18))
+                # GB 11643-1999 layout: region(0:6) year(6:10) month-day(10:14) seq(14:17)
+                # check(17).  A key drops one part, so one wrong digit still meets; the
+                # second cut has no boundary in common with the first, so a swap of two
+                # adjacent digits lies inside one part of at least one of them.
+                for cut, bounds in enumerate(((6, 10, 14, 17), (3, 8, 12, 15))):
+                    edges = [0, *bounds, 18]
+                    parts = list(itertools.pairwise(edges))
+                    for drop in range(len(parts)):
+                        kept = tuple((col, a, b) for i, (a, b) in enumerate(parts) if i != drop)
+                        name = f"{col} cut {cut} without {parts[drop][0]}:{parts[drop][1]}"
+                        rules.append(BlockingRule(name, kept, (), length=18))
             elif col == primary:
                 # three parts; a key drops one of them, so one typo still meets
                 lengths = pc.utf8_length(pc.drop_null(frame.col(col).values))
@@ -150,6 +156,12 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
             )
     # a category blocks with a name or date only if it has many values (a postcode, not a gender)
     cats = [c for c in cats if len(frame.col(c).uniques) >= MIN_CATEGORY_VALUES]
+    addresses = [c for c, k in kinds.items() if k == "address"]
+    for n in names:
+        for a in addresses:  # records with neither a birth date nor an ID number
+            rules.append(
+                BlockingRule(f"{n} pinyin + {a}", ((n + PINYIN, None, None), (a, None, None)), ())
+            )
     for n in names:
         for c in cats:
             rules.append(
