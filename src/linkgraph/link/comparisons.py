@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linkgraph.link.frame import BODY, PINYIN, STATUS, Frame
+from linkgraph.link.frame import BODY, PINYIN, SEX, STATUS, Frame
 from linkgraph.link.levels import (
     And,
     ComparisonLevel,
@@ -93,6 +93,16 @@ def NationalIdComparison(col: str, chinese: bool) -> Comparison:
             DistanceLevel(col, "levenshtein_distance", 2, label=f"{col} two edits"),
             ElseLevel(),
         ],
+    )
+
+
+def IdSexComparison(col: str) -> Comparison:
+    """The sex a resident ID's 17th digit encodes (GB 11643-1999: odd = male), so a
+    record without a recorded gender still shows it."""
+    sex = col + SEX
+    return Comparison(
+        sex,
+        [NullLevel(sex), ExactLevel(sex, label=f"{col} sex digit agrees"), ElseLevel()],
     )
 
 
@@ -177,7 +187,10 @@ def comparisons_for(frame: Frame) -> list[Comparison]:
     out = []
     for col, kind in frame.kinds.items():
         if kind == "national_id":
-            out.append(NationalIdComparison(col, frame.chinese_id.get(col, False)))
+            chinese = frame.chinese_id.get(col, False)
+            out.append(NationalIdComparison(col, chinese))
+            if chinese:
+                out.append(IdSexComparison(col))
         else:
             out.append(COMPARISON_FOR_KIND[kind](col))
     return out

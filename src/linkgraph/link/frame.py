@@ -25,6 +25,7 @@ from linkgraph.link.mapping import LinkMapping
 PINYIN = "__py"
 STATUS = "__status"
 BODY = "__body"
+SEX = "__sex"
 
 
 @dataclass
@@ -167,7 +168,8 @@ def prepare(
 
     Derived columns: ``<field>`` (normalised), ``<name>__py`` (pinyin key),
     ``<id>__status`` (Chinese resident IDs: "valid" when the check character verifies) and
-    ``<id>__body`` (their first 17 characters, without the check character).
+    ``<id>__body`` (their first 17 characters, without the check character) and
+    ``<id>__sex`` (the sex the 17th digit encodes: odd = "M").
     """
     mapping.check_columns(table.column_names)
     rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
@@ -240,6 +242,7 @@ def _prepare_field(
         value = pc.coalesce(ids.column("id_number").combine_chunks(), cleaned)
         out[col] = Column.from_array(value)
         out[col + BODY] = Column.from_array(pc.utf8_slice_codeunits(value, 0, 17))
+        out[col + SEX] = Column.from_array(ids.column("id_gender"))  # 17th digit: odd = male
         return out, True
     if kind == "name":
         out[col] = Column.from_array(_norm("names", arr, _lower))
@@ -321,6 +324,7 @@ def prepare_one(record: dict[str, Any], mapping: LinkMapping, chinese_id: dict[s
                 value = parsed.value if parsed.value is not None else cleaned
                 columns[col] = _one(value)
                 columns[col + BODY] = _one(None if value is None else value[:17])
+                columns[col + SEX] = _one(parsed.gender)
             else:
                 columns[col] = _one(cleaned)
         elif kind == "name":
