@@ -320,6 +320,29 @@ def test_spread_certification_sets_every_enrolment_of_certified_persons(
     assert statuses and statuses <= {"pay", "warning", "hold"}
 
 
+@over_backends
+def test_the_latest_certification_wins(store: GraphStore, graph: GraphTables) -> None:
+    pid = _person_with(graph, "CONCERNS")
+    later = GraphTables(
+        nodes={
+            "Certification": pa.table(
+                {
+                    "cert_id": [f"{pid}@later"],
+                    "status": ["pending_review"],
+                    "method": ["none"],
+                    "certified_on": pa.array([AS_OF + dt.timedelta(days=1)]),
+                    "valid_until": pa.array([AS_OF + dt.timedelta(days=366)]),
+                }
+            )
+        },
+        relationships={"CERTIFIED_BY": pa.table({"start": [pid], "end": [f"{pid}@later"]})},
+    )
+    store.upsert(later)
+    store.apply("spread_certification", on=AS_OF)
+    rows = store.query("person_360", person_id=pid)
+    assert {r["note"] for r in rows if r["kind"] == "enrollment"} == {"hold"}
+
+
 @pytest.mark.neo4j
 def test_spread_certification_agrees(
     both: tuple[GraphStore, GraphStore], graph: GraphTables
