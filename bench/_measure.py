@@ -9,6 +9,7 @@ import multiprocessing as mp
 import resource
 import time
 from collections.abc import Callable
+from queue import Empty
 from typing import Any
 
 
@@ -26,8 +27,15 @@ def measure(fn: Callable[..., Any], *args: Any) -> tuple[float, float, Any]:
     queue: mp.Queue = ctx.Queue()
     process = ctx.Process(target=_child, args=(fn, args, queue))
     process.start()
-    outcome = queue.get()
+    while True:  # a child killed (say by the OOM killer) never puts: do not wait for it forever
+        try:
+            outcome = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(
+                    f"measured run died with exit code {process.exitcode}"
+                    " (a negative code is the signal, -9 often the OOM killer)"
+                ) from None
     process.join()
-    if process.exitcode:
-        raise RuntimeError(f"measured run failed with exit code {process.exitcode}")
     return outcome

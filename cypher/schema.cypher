@@ -8,7 +8,7 @@
 // Types: string, int, float, date, boolean, string[], int[]. A `!` marks the key.
 //
 // Identity and enrolment
-// NODE (:Person {person_id: string!, name: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string})
+// NODE (:Person {person_id: string!, name: string, masked_name: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string})
 // NODE (:SourceRecord {record_id: string!, source: string, name: string, id_number: string, birth_date: string, address: string, sscard_no: string})
 // NODE (:Department {code: string!, name: string, name_en: string})
 // NODE (:BenefitItem {code: string!, name: string, name_en: string, department: string, monthly_amount: int, exclusive_group: string})

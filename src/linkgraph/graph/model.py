@@ -239,6 +239,12 @@ def _conform_rels(schema: GraphSchema, rtype: str, table: pa.Table) -> pa.Table:
 # --------------------------------------------------------------------------- build
 
 
+#: 王秀英 -> 王*英, 欧阳秀英 -> 欧**英, 李明 -> 李*: what the Browser shows an analyst.
+MASKED_NAME_SQL = """CASE WHEN length(name) <= 1 THEN name
+     WHEN length(name) = 2 THEN left(name, 1) || '*'
+     ELSE left(name, 1) || repeat('*', length(name) - 2) || right(name, 1) END"""
+
+
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     return con.sql(sql).to_arrow_table()
 
@@ -353,7 +359,7 @@ def build_graph(
         "Person": _arrow(
             con,
             "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
-            " district FROM persons",
+            f" district, {MASKED_NAME_SQL} AS masked_name FROM persons",
         ),
         "SourceRecord": _arrow(
             con,
