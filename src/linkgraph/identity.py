@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph import normalise
-from linkgraph.catalogue import Catalogue, grid_number
+from linkgraph.catalogue import Catalogue, Identifier, grid_number
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
 
 
@@ -126,69 +126,72 @@ def build_enrollments(records: pa.Table, resolution: pa.Table, catalogue: Catalo
     return conform(table.sort_by("enrollment_id"), ENROLLMENT, "enrollments")
 
 
-_LINK_SQL = """
+_KEYS_SQL = """
 WITH keys AS (
     SELECT 'id_number' AS kind, n_id_number AS value, person_id FROM ids
     UNION ALL SELECT 'sscard_no', sscard_no, person_id FROM ids
     UNION ALL SELECT 'phone', n_phone, person_id FROM ids
     UNION ALL SELECT 'name_dob', n_name || '|' || CAST(n_birth_date AS VARCHAR), person_id FROM ids
-),
-unique_keys AS (  -- an identifier that names two persons names nobody
-    SELECT kind, value, any_value(person_id) AS person_id
-    FROM (SELECT DISTINCT kind, value, person_id FROM keys WHERE value IS NOT NULL)
-    GROUP BY kind, value HAVING count(*) = 1
 )
-SELECT e.event_id, e.channel, e.occurred_on, e.reported_on, k.person_id,
-       CASE WHEN k.person_id IS NULL THEN NULL ELSE e.kind END AS linked_by
-FROM events e LEFT JOIN unique_keys k ON k.kind = e.kind AND k.value = e.value
-ORDER BY e.channel, e.event_id
+-- an identifier that names two persons names nobody
+SELECT kind, value, any_value(person_id) AS person_id
+FROM (SELECT DISTINCT kind, value, person_id FROM keys WHERE value IS NOT NULL)
+GROUP BY kind, value HAVING count(*) = 1
 """
+
+
+def _event_values(events: pa.Table, kind: str) -> pa.Array:
+    """The normalised identifier an event of this kind carries."""
+    if kind == "id_number":
+        return normalise.resident_ids(events["id_number"])["id_number"].combine_chunks()
+    if kind == "phone":
+        return normalise.phones(events["phone"])
+    if kind == "name_dob":
+        dob = pc.cast(normalise.dates(events["birth_date"]), pa.string())
+        return pc.binary_join_element_wise(normalise.names(events["name"]), dob, "|")
+    return events[kind].combine_chunks()
 
 
 def link_events(
     events: pa.Table, normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue
 ) -> pa.Table:
-    """Tie each evidence event to the person its identifier names (LINKED_EVENT rows)."""
+    """Tie each evidence event to the person its identifier names (LINKED_EVENT rows).
+
+    One pass per kind of identifier: the events of the channels that carry it are
+    normalised and looked up in a hash of the identifiers that name exactly one
+    person. Output rows are grouped by identifier kind.
+    """
     ids = normalised.join(resolution.select(["record_id", "person_id"]), "record_id")
+    trusted = pc.is_in(ids["id_status"], pa.array(["valid", "repaired"]))
     ids = ids.set_column(
         ids.schema.get_field_index("n_id_number"),
         "n_id_number",
-        pc.if_else(
-            pc.is_in(ids["id_status"], pa.array(["valid", "repaired"])),
-            ids["n_id_number"],
-            pa.scalar(None, pa.string()),
-        ),
-    )
-    codes = list(catalogue.channel)
-    kind = pa.array([catalogue.channel[c].identifier.value for c in codes]).take(
-        pc.index_in(events["channel"], pa.array(codes))
-    )
-    name_dob = pc.binary_join_element_wise(
-        normalise.names(events["name"]),
-        pc.cast(normalise.dates(events["birth_date"]), pa.string()),
-        "|",
-    )
-    value = pc.case_when(
-        pc.make_struct(
-            pc.equal(kind, "id_number"),
-            pc.equal(kind, "sscard_no"),
-            pc.equal(kind, "phone"),
-            pc.equal(kind, "name_dob"),
-        ),
-        normalise.resident_ids(events["id_number"])["id_number"],
-        events["sscard_no"],
-        normalise.phones(events["phone"]),
-        name_dob,
-    )
-    slim = (
-        events.select(["event_id", "channel", "occurred_on", "reported_on"])
-        .append_column("kind", kind)
-        .append_column("value", value)
+        pc.if_else(trusted, ids["n_id_number"], pa.scalar(None, pa.string())),
     )
     con = duckdb.connect()
     con.register(
         "ids",
         ids.select(["person_id", "n_id_number", "sscard_no", "n_phone", "n_name", "n_birth_date"]),
     )
-    con.register("events", slim)
-    return conform(con.sql(_LINK_SQL).to_arrow_table(), LINKED_EVENT, "linked events")
+    keys = con.sql(_KEYS_SQL).to_arrow_table()
+    parts = []
+    for kind in [k.value for k in Identifier]:
+        channels = [c.code for c in catalogue.channels if c.identifier.value == kind]
+        these = events.filter(pc.is_in(events["channel"], pa.array(channels)))
+        known = keys.filter(pc.equal(keys["kind"], kind))
+        person = known["person_id"].take(pc.index_in(_event_values(these, kind), known["value"]))
+        parts.append(
+            pa.table(
+                {
+                    "event_id": these["event_id"],
+                    "channel": these["channel"],
+                    "occurred_on": these["occurred_on"],
+                    "reported_on": these["reported_on"],
+                    "person_id": person,
+                    "linked_by": pc.if_else(
+                        pc.is_valid(person), pa.scalar(kind), pa.scalar(None, pa.string())
+                    ),
+                }
+            )
+        )
+    return conform(pa.concat_tables(parts), LINKED_EVENT, "linked events")

@@ -65,18 +65,38 @@ def _check(
     for field_name, reason, mask in rules:
         new = mask & ~bad
         for row in np.flatnonzero(new).tolist():
-            rejected.append(Rejected(source, row + 1, keys[row].as_py(), field_name, reason))
+            value = keys[row].as_py()
+            rejected.append(
+                Rejected(source, row + 1, None if value is None else str(value), field_name, reason)
+            )
         bad |= mask
     rejected.sort(key=lambda r: r.row)
-    return table.filter(pa.array(~bad)), rejected
+    return (table.filter(pa.array(~bad)) if bad.any() else table), rejected
 
 
 def _first_of_each(table: pa.Table, keys: list[str]) -> tuple[pa.Table, int]:
-    """Keep the first row of each key: a re-sent row adds nothing."""
-    numbered = table.append_column("__row", pa.array(np.arange(table.num_rows)))
-    first = numbered.group_by(keys, use_threads=False).aggregate([("__row", "min")])
-    keep = np.sort(first["__row_min"].to_numpy())
-    return table.take(pa.array(keep)), table.num_rows - len(keep)
+    """Keep the first row of each key: a re-sent row adds nothing.
+
+    Sorting the key columns finds repeats without hashing every row; a table with
+    none (the usual case) is returned as it is, uncopied.
+    """
+    columns = [
+        pc.dictionary_encode(table[k]).combine_chunks().indices
+        if pa.types.is_string(table.schema.field(k).type)
+        else table[k]
+        for k in keys
+    ]
+    arrays = [np.asarray(c.to_numpy(zero_copy_only=False)) for c in columns]
+    order = np.lexsort(arrays[::-1])
+    same = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for values in arrays:
+        ranked = values[order]
+        same &= ranked[1:] == ranked[:-1]
+    if not same.any():
+        return table, 0
+    repeat = np.zeros(table.num_rows, dtype=bool)
+    repeat[order[1:][same]] = True  # lexsort is stable: the first row of a key stays
+    return table.filter(pa.array(~repeat)), int(repeat.sum())
 
 
 def validate_roster(table: pa.Table, catalogue: Catalogue, source: str) -> Ingested:
@@ -146,9 +166,8 @@ def validate_events(table: pa.Table, catalogue: Catalogue, source: str) -> Inges
         ),
         ("identifier", "the channel's identifier is missing", ~_mask(has_identifier)),
     ]
-    keyed = table.append_column("__key", pc.cast(table["event_id"], pa.string()))
-    kept, rejected = _check(keyed, source, "__key", rules)
-    kept, repeated = _first_of_each(kept.drop_columns(["__key"]), ["channel", "event_id"])
+    kept, rejected = _check(table, source, "event_id", rules)
+    kept, repeated = _first_of_each(kept, ["channel", "event_id"])
     return Ingested(kept, rejected, repeated)
 
 

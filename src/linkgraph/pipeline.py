@@ -109,12 +109,15 @@ def run_city(
     t = result.tables
 
     with run.stage("ingest") as n:
-        rosters = read_rosters(city / "rosters", catalogue)
-        events = read_events(city / "events", catalogue)
-        result.rejected = rosters.rejected + events.rejected
-        result.repeated = rosters.repeated + events.repeated
-        t["records"], t["raw_events"] = rosters.table, events.table
-        n["rows"] = rosters.table.num_rows + events.table.num_rows
+        for name, ingested in (
+            ("records", read_rosters(city / "rosters", catalogue)),
+            ("raw_events", read_events(city / "events", catalogue)),
+        ):
+            t[name] = ingested.table
+            result.rejected += ingested.rejected
+            result.repeated += ingested.repeated
+        del ingested  # the tables live in ``t`` only, so a stage can free them
+        n["rows"] = t["records"].num_rows + t["raw_events"].num_rows
     with run.stage("normalise") as n:
         normalised = identity.normalised_records(t["records"])
         n["rows"] = normalised.num_rows
