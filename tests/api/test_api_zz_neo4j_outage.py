@@ -1,6 +1,6 @@
 """Neo4j stopped under a running API: 503 with Retry-After, then recovery without a restart.
 
-Runs last in its module and leaves the project's Neo4j server running.
+Named to run after the other API modules (it stops the shared server); leaves it running.
 """
 
 from __future__ import annotations
