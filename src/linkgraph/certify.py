@@ -31,6 +31,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from linkgraph import duck
 from linkgraph.policy import Policy, WeakRule
 from linkgraph.tables import DATE, INT_LIST, LINKED_EVENT, PERSON, STR, STR_LIST, conform
 
@@ -413,7 +414,7 @@ def certify(
     """
     events = conform(events, LINKED_EVENT, "events")
     ids = conform(persons, pa.schema([PERSON.field("person_id")]), "persons")["person_id"]
-    db = con or duckdb.connect()
+    db = con or duck.connect()
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     registered = {
         "events_in": events,

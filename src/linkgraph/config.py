@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     )
     seed_dir: Path = Field(default=REPO_ROOT / "seed", description="Catalogue and policy files.")
     backend: Literal["embedded", "neo4j"] = "embedded"
+    duckdb_memory_limit: str = Field(
+        default="5GB", description="DuckDB's share of memory; Arrow tables live beside it."
+    )
+    duckdb_threads: int = Field(default=2, ge=1)
 
     neo4j_home: Path = Field(
         default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data)."

@@ -27,10 +27,10 @@ import datetime as dt
 import hashlib
 from typing import Literal
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from linkgraph import duck
 from linkgraph.certify import CERTIFICATION, MANUAL_LINK
 from linkgraph.errors import InputError
 from linkgraph.policy import Policy
@@ -130,7 +130,7 @@ def door_tasks(
     ``task_id`` hashes the person, the cause and the due date, so re-running on the
     same day, or the next, gives the same task for the same cause.
     """
-    db = duckdb.connect()
+    db = duck.connect()
     db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
     db.register("persons", conform(persons, PERSON, "persons"))
     params = {
@@ -160,7 +160,7 @@ def reminders_due(
     During the warning period a person is reminded on its first day (the day after
     ``valid_until``) and every ``validity.reminder_every_days`` after, until payment is held.
     """
-    db = duckdb.connect()
+    db = duck.connect()
     db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
     every = policy.validity.reminder_every_days
     sql = f"""
@@ -256,7 +256,7 @@ def village_list(
     """
     from linkgraph.flags import FLAG
 
-    db = duckdb.connect()
+    db = duck.connect()
     db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
     db.register("persons", conform(persons, PERSON, "persons"))
     flag_table = flags if flags is not None else FLAG.empty_table()

@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
 from linkgraph.errors import InputError
@@ -183,7 +184,7 @@ def merge(detected: pa.Table, existing: pa.Table | None) -> pa.Table:
     """
     if existing is None or existing.num_rows == 0:
         return detected
-    db = duckdb.connect()
+    db = duck.connect()
     db.register("d", conform(detected, FLAG, "detected flags"))
     db.register("e", conform(existing, FLAG, "existing flags"))
     return (
@@ -325,7 +326,7 @@ def detect(
     since each began; ``exclusive_conflict``: the smaller items while paid together;
     shared account/phone: the monthly sum paid to the group.
     """
-    db = con or duckdb.connect()
+    db = con or duck.connect()
     tables = {
         "persons": conform(persons, PERSON, "persons"),
         "enrollments": conform(enrollments, ENROLLMENT, "enrollments"),

@@ -11,12 +11,11 @@ only as good as the identity behind it.
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkgraph import normalise
+from linkgraph import duck, normalise
 from linkgraph.catalogue import Catalogue, Identifier, grid_number
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
 
@@ -63,7 +62,7 @@ ORDER BY r.person_id
 
 def build_persons(normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue) -> pa.Table:
     """One row per person with canonical values and the grid their home belongs to."""
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("normalised", normalised)
     con.register("resolution", resolution)
     persons = con.sql(_PERSONS_SQL).to_arrow_table()
@@ -168,7 +167,7 @@ def link_events(
         "n_id_number",
         pc.if_else(trusted, ids["n_id_number"], pa.scalar(None, pa.string())),
     )
-    con = duckdb.connect()
+    con = duck.connect()
     con.register(
         "ids",
         ids.select(["person_id", "n_id_number", "sscard_no", "n_phone", "n_name", "n_birth_date"]),

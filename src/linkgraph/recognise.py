@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkgraph import duck
 from linkgraph.certify import CERTIFICATION
 from linkgraph.policy import Policy
 from linkgraph.tables import DATE, ENROLLMENT, STR, conform
@@ -221,7 +222,7 @@ def recognise(
         "stop_requests",
     )
     items = sorted(set(enr["item_code"].unique().to_pylist()) - {None})
-    db = con or duckdb.connect()
+    db = con or duck.connect()
     tables = {
         "enr": enr,
         "certs": certs,
@@ -262,7 +263,7 @@ def payroll(
     enr = conform(enrollments, ENROLLMENT, "enrollments")
     mine = enr.filter(pc.equal(enr["department"], department))
     rec = recognise(certifications, mine, policy, run_on, stop_requests=stop_requests)
-    db = duckdb.connect()
+    db = duck.connect()
     db.register("rec", rec)
     db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
     return (

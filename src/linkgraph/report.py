@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 from jinja2 import Environment
 
+from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.dispatch import door_tasks
@@ -53,7 +54,7 @@ def run_certification(
 ) -> CertificationRun:
     """certify → recognise → detect flags → door tasks, timing each stage."""
     timings: dict[str, float] = {}
-    con = duckdb.connect()
+    con = duck.connect()
 
     def timed(name: str, start: float) -> None:
         timings[name] = round(time.perf_counter() - start, 3)
@@ -91,7 +92,7 @@ def build_report(
     city: str = "",
 ) -> dict[str, Any]:
     """The month's figures as a JSON-ready dict (see the keys below)."""
-    db = duckdb.connect()
+    db = duck.connect()
     for name, table in {
         "certs": run.certifications,
         "rec": run.recognitions,

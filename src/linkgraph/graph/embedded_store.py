@@ -45,6 +45,7 @@ import duckdb
 import networkx as nx
 import pyarrow as pa
 
+from linkgraph import duck
 from linkgraph.errors import StoreError, StoreUnavailable
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery, node_table, rel_table
@@ -86,7 +87,7 @@ class EmbeddedStore(GraphStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            self.con = duck.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
             raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
         except duckdb.Error as exc:

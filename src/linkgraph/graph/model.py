@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
@@ -339,7 +340,7 @@ def build_graph(
         relationship's end node is missing (naming the relationship).
     """
     schema = schema or load_schema()
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("persons", _conform_named(persons, PERSON, "persons", "person_id"))
     con.register("records", _conform_named(records, ROSTER, "records", "record_id"))
     con.register("resolution", _conform_named(resolution, RESOLUTION, "resolution", "record_id"))

@@ -13,7 +13,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.synth.config import GeneratorConfig
 from linkgraph.synth.events import generate_events
@@ -63,7 +63,7 @@ def _situations(
     catalogue: Catalogue,
 ) -> pa.Table:
     """Every planted situation as one row: kind, person, records, related persons, money."""
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("persons", persons)
     con.register("records", records)
     con.register("truth", record_truth)

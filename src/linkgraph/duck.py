@@ -1,0 +1,28 @@
+"""DuckDB connections with limits that leave room for the rest of the process.
+
+DuckDB assumes by default that it may use 80 % of the machine's memory, but in
+linkgraph it shares the process with Arrow tables that are already large
+(38 M events at city scale). Every connection therefore comes from here, with
+the memory limit and thread count from settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from linkgraph.config import get_settings
+
+
+def connect(
+    path: str | Path | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory (or file-backed) DuckDB connection with linkgraph's limits."""
+    settings = get_settings()
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "threads": settings.duckdb_threads,
+    }
+    database = ":memory:" if path is None else str(path)
+    return duckdb.connect(database, read_only=read_only, config=config)
