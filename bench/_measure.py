@@ -5,10 +5,12 @@ A child per measurement keeps one run's peak RSS from hiding the next one's.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
@@ -39,3 +41,15 @@ def measure(fn: Callable[..., Any], *args: Any) -> tuple[float, float, Any]:
                 ) from None
     process.join()
     return outcome
+
+
+def ensure_city(directory: Path, persons: int) -> float:
+    """Generate a city unless ``directory`` already holds one of this size; seconds spent."""
+    from linkgraph.synth import generate_city
+
+    manifest = directory / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text())["persons"] == persons:
+        return 0.0
+    started = time.perf_counter()
+    generate_city(directory, persons, months=12, seed=1)
+    return time.perf_counter() - started

@@ -13,28 +13,15 @@ in the same session. Targets (embedded, 1.36 M persons, ~38 M events):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _measure import measure
+from _measure import ensure_city, measure
 from linkgraph.config import Settings
 from linkgraph.pipeline import run_city
-from linkgraph.synth import generate_city
-
-
-def _city(directory: Path, persons: int) -> float:
-    """Generate a city unless ``directory`` already holds one of this size; seconds spent."""
-    manifest = directory / "manifest.json"
-    if manifest.exists() and json.loads(manifest.read_text())["persons"] == persons:
-        return 0.0
-    started = time.perf_counter()
-    generate_city(directory, persons, months=12, seed=1)
-    return time.perf_counter() - started
 
 
 def _job(city: str, data: str, backend: str) -> list[tuple[str, float, int, float]]:
@@ -55,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, n in (("baseline", args.baseline), ("city", args.persons)):
             city = args.city if (label == "city" and args.city) else Path(tmp) / f"city-{label}"
-            generated = _city(city, n)
+            generated = ensure_city(city, n)
             wall, peak, stages = measure(_job, str(city), f"{tmp}/data-{label}", args.backend)
             totals[label] = (n, wall)
             print(

@@ -20,8 +20,8 @@ query whose two stores disagree is marked ``DIFF``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,18 +36,11 @@ from linkgraph.config import Settings, get_settings
 from linkgraph.graph import GraphStore, GraphTables, build_graph
 from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.pipeline import run_city
-from linkgraph.synth import generate_city
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import ensure_city
 
 console = Console(width=150)
-
-
-def _city(directory: Path, persons: int) -> float:
-    manifest = directory / "manifest.json"
-    if manifest.exists() and json.loads(manifest.read_text())["persons"] == persons:
-        return 0.0
-    started = time.perf_counter()
-    generate_city(directory, persons, months=12, seed=1)
-    return time.perf_counter() - started
 
 
 def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
@@ -132,7 +125,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         city = args.city or Path(tmp) / "city"
-        generated = _city(city, args.persons)
+        generated = ensure_city(city, args.persons)
         console.print(f"city: {args.persons:,} persons at {city} (generated in {generated:.1f}s)")
         graph, stages = _cached_graph(city, Path(tmp) / "data", args.rebuild)
         console.print(

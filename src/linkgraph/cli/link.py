@@ -122,6 +122,19 @@ def explain_cmd(
 review_app = typer.Typer(help="Reviewer decisions, honoured by every later run.")
 
 
+def _record_override(
+    kind: str, record_a: str, record_b: str, who: str, why: str, state_dir: Path | None
+) -> None:
+    from linkgraph.link import StateStore
+
+    try:
+        StateStore(state_dir).add_override(kind, record_a, record_b, who, why)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    console.print(f"recorded: {kind} {record_a} {record_b} by {who}")
+
+
 @review_app.command("link")
 def review_link(
     record_a: str,
@@ -131,14 +144,7 @@ def review_link(
     state_dir: StateDir = None,
 ) -> None:
     """Force two records into one person."""
-    from linkgraph.link import StateStore
-
-    try:
-        StateStore(state_dir).add_override("link", record_a, record_b, who, why)
-    except ValueError as exc:
-        _fail(str(exc))
-        return
-    console.print(f"recorded: link {record_a} {record_b} by {who}")
+    _record_override("link", record_a, record_b, who, why, state_dir)
 
 
 @review_app.command("apart")
@@ -150,14 +156,7 @@ def review_apart(
     state_dir: StateDir = None,
 ) -> None:
     """Force two records into different persons."""
-    from linkgraph.link import StateStore
-
-    try:
-        StateStore(state_dir).add_override("apart", record_a, record_b, who, why)
-    except ValueError as exc:
-        _fail(str(exc))
-        return
-    console.print(f"recorded: apart {record_a} {record_b} by {who}")
+    _record_override("apart", record_a, record_b, who, why, state_dir)
 
 
 @review_app.command("list")
