@@ -74,6 +74,7 @@ class _Runner:
         counter = {"rows": 0}
         started = time.perf_counter()
         yield counter
+        pa.default_memory_pool().release_unused()  # hand freed Arrow memory back for DuckDB
         self.result.stages.append(
             StageTiming(name, time.perf_counter() - started, counter["rows"], _peak_gib())
         )
