@@ -128,7 +128,7 @@ def run_city(
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
         t["enrollments"] = identity.build_enrollments(t["records"], t["resolution"], catalogue)
         t["events"] = identity.link_events(t["raw_events"], normalised, t["resolution"], catalogue)
-        del t["raw_events"]
+        del t["raw_events"], normalised
         n["rows"] = t["persons"].num_rows
     with run.stage("certify") as n:
         certified = run_certification(
@@ -143,14 +143,14 @@ def run_city(
         t["flags"], t["tasks"] = certified.flags, certified.tasks
         n["rows"] = certified.certifications.num_rows
     result.stages.pop()  # replaced by the certification stages' own timings
-    for name, table in (
-        ("certify", "certifications"),
-        ("recognise", "recognitions"),
-        ("flag", "flags"),
-        ("dispatch", "tasks"),
+    for stage, timed_as, table in (
+        ("certify", "certify", "certifications"),
+        ("recognise", "recognise", "recognitions"),
+        ("flag", "flags", "flags"),
+        ("dispatch", "dispatch", "tasks"),
     ):
-        timing = certified.timings[{"flag": "flags"}.get(name, name)]
-        result.stages.append(StageTiming(name, timing, t[table].num_rows, _peak_gib()))
+        seconds = certified.timings[timed_as]
+        result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
     with run.stage("report") as n:
         result.report = build_report(
             certified, t["persons"], t["enrollments"], t["events"], catalogue, city=str(city)
