@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/linkgraph seed --persons 20000 --months 12 --out data/city
+	$(BIN)/linkgraph demo --persons 20000 --months 12
 
 lint: $(STAMP)
 	$(BIN)/ruff check src api tests bench
