@@ -1,24 +1,33 @@
 """TEST/BENCH HELPER ONLY — a small certified city in a graph store, through its public load().
 
-Until the pipeline hands a loaded store over, this builds one from a generated
-city's ground truth: persons, enrolments and linked events as the pipeline
-would give them, certifications from the events (the latest strong positive
-event certifies for 12 months; a death report is a negative finding), a
-door-check task for each person without a certification, and a flag for each
-duplicate claim. ``spread_certification`` then sets every enrolment's status.
+Persons, enrolments, linked events and the roster records' resolution come from
+the city's ground truth (``tests/integration/truth_inputs.py`` and
+``graph_city.py``, shared with the integration tests). On top, this adds what the
+API needs in the graph until the pipeline hands a loaded store over:
+certifications from the events (the latest strong positive event certifies for
+12 months; a death report is a negative finding), a door-check task for each
+person without a certification, and a flag for each duplicate claim.
+``spread_certification`` then sets every enrolment's status.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from linkgraph.catalogue import Catalogue
-from linkgraph.graph import GraphStore, GraphTables, build_graph
-from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
+INTEGRATION = str(Path(__file__).resolve().parents[1] / "integration")
+if INTEGRATION not in sys.path:  # bench/api.py imports this module too
+    sys.path.insert(0, INTEGRATION)
+
+from graph_city import truth_records  # noqa: E402
+from truth_inputs import truth_inputs  # noqa: E402
+
+from linkgraph.catalogue import Catalogue  # noqa: E402
+from linkgraph.graph import GraphStore, GraphTables, build_graph  # noqa: E402
 
 AS_OF = dt.date(2026, 12, 31)
 DEATH_CHANNELS = ("DEATH_CERT", "CREMATION", "HUKOU_CANCEL", "VILLAGE_DEATH_REPORT")
@@ -26,16 +35,9 @@ DEATH_CHANNELS = ("DEATH_CERT", "CREMATION", "HUKOU_CANCEL", "VILLAGE_DEATH_REPO
 
 def city_graph(city: Path) -> GraphTables:
     catalogue = Catalogue.load()
+    persons, enrollments, events = truth_inputs(city)
+    records, resolution = truth_records(city)
     con = duckdb.connect()
-    con.register(
-        "items",
-        pa.table(
-            {
-                "item_code": [i.code for i in catalogue.benefit_items],
-                "department": [i.department for i in catalogue.benefit_items],
-            }
-        ),
-    )
     con.register(
         "channels",
         pa.table(
@@ -46,31 +48,6 @@ def city_graph(city: Path) -> GraphTables:
             }
         ),
     )
-    t = city / "truth"
-    persons = con.sql(
-        f"""SELECT person_id, name, id_number, birth_date, gender, phone, address, village, grid,
-                   district FROM read_parquet('{t}/persons.parquet')"""
-    ).to_arrow_table()
-    records = con.sql(
-        f"SELECT * FROM read_parquet('{city}/rosters/*.parquet') ORDER BY record_id"
-    ).to_arrow_table()
-    resolution = con.sql(
-        f"""SELECT record_id, person_id, 'match' AS band, 1.0::DOUBLE AS match_probability
-            FROM read_parquet('{t}/records.parquet') ORDER BY record_id"""
-    ).to_arrow_table()
-    enrollments = con.sql(
-        f"""SELECT r.record_id AS enrollment_id, tr.person_id, r.item_code, i.department,
-                   r.enrolled_on, r.paid_until, r.monthly_amount, r.bank_account
-            FROM read_parquet('{city}/rosters/*.parquet') r
-            JOIN read_parquet('{t}/records.parquet') tr USING (record_id)
-            JOIN items i USING (item_code) ORDER BY enrollment_id"""
-    ).to_arrow_table()
-    events = con.sql(
-        f"""SELECT e.event_id, e.channel, e.occurred_on, e.reported_on,
-                   CAST(te.person_id AS VARCHAR) AS person_id, 'id_number' AS linked_by
-            FROM read_parquet('{city}/events/*.parquet') e
-            JOIN read_parquet('{t}/events/*.parquet') te USING (event_id)"""
-    ).to_arrow_table()
     con.register("ev", events)
     con.register("persons", persons)
     con.register("enr", enrollments)
@@ -113,11 +90,11 @@ def city_graph(city: Path) -> GraphTables:
     ).to_arrow_table()
     return build_graph(
         catalogue,
-        conform(persons, PERSON, "persons"),
+        persons,
         records,
         resolution,
-        conform(enrollments, ENROLLMENT, "enrollments"),
-        conform(events, LINKED_EVENT, "events"),
+        enrollments,
+        events,
         certifications=certifications,
         tasks=tasks,
         flags=flags,
