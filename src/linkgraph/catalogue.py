@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from linkgraph.errors import CatalogueError
+from linkgraph.errors import CatalogueError, describe
 
 
 class Polarity(StrEnum):
@@ -145,12 +145,7 @@ def read_rows(path: Path, model: type[_Model]) -> list[_Model]:
             try:
                 rows.append(model.model_validate(raw))
             except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(part) for part in first["loc"]) or "?"
-                raise CatalogueError(
-                    f"{path.name}, row {line}, field {field!r}: {first['msg']}"
-                    f" (value {first.get('input')!r})"
-                ) from exc
+                raise CatalogueError(describe(exc, path.name, row=line)) from exc
     _require_unique(path, rows)
     return rows
 

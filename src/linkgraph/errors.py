@@ -5,7 +5,19 @@ LinkgraphError
 ├── InputError            a record of a feed or roster is malformed (names row, field)
 └── StoreError            the graph store failed
     └── StoreUnavailable  the store cannot be reached; retry later
+
+:func:`describe` words a pydantic ``ValidationError`` the same way for every file.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+Loc = Sequence[int | str]
 
 
 class LinkgraphError(Exception):
@@ -26,3 +38,35 @@ class StoreError(LinkgraphError):
 
 class StoreUnavailable(StoreError):
     """The graph store cannot be reached; the operation may be retried."""
+
+
+def describe(
+    exc: ValidationError,
+    where: str,
+    *,
+    row: int | None = None,
+    field: Callable[[Loc], str] | None = None,
+) -> str:
+    """``"<where>, row <row>, field '<field>': <message> (value <input>)"`` of the first error.
+
+    One wording for every seed file, so a person fixing one finds the place at once.
+    ``field`` renames a location (a rule's list index as its id, say); the row is left
+    out when there are no rows, the value when it is the whole enclosing object.
+    """
+    first = exc.errors()[0]
+    loc = first["loc"]
+    name = field(loc) if field else ".".join(str(part) for part in loc)
+    kind, ctx = first["type"], first.get("ctx") or {}
+    key = str(ctx.get("discriminator", "")).strip("'")
+    if kind == "union_tag_invalid":
+        allowed = str(ctx["expected_tags"]).replace("'", "")
+        message = f"unknown {key} {ctx['tag']!r}; allowed: {allowed}"
+    elif kind == "union_tag_not_found":
+        message = f"{key} is required"
+    else:
+        message = first["msg"]
+    text = f"{where}{'' if row is None else f', row {row}'}, field {name or '?'!r}: {message}"
+    if kind in ("missing", "union_tag_invalid", "union_tag_not_found"):
+        return text
+    value = repr(first.get("input"))
+    return f"{text} (value {value if len(value) <= 80 else value[:77] + '...'})"

@@ -19,13 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from linkgraph.catalogue import Catalogue, Polarity, Strength
-from linkgraph.errors import CatalogueError
+from linkgraph.errors import CatalogueError, Loc, describe
 
 RuleKind = Literal["strong", "manual", "corroborated_weak"]
 RULE_KINDS: tuple[str, ...] = ("strong", "manual", "corroborated_weak")
@@ -143,6 +144,18 @@ class ItemOverride(_Section):
     warning_months: int | None = Field(default=None, ge=0, le=12)
 
 
+def _rule_field(data: dict[str, Any], loc: Loc) -> str:
+    """``rules.2.strong.window_days`` as ``rules[S1-strong].window_days``: the id a reader sees."""
+    parts = list(loc)
+    rules = data.get("rules")
+    if len(parts) >= 2 and parts[0] == "rules" and isinstance(parts[1], int):
+        index = parts[1]
+        rule = rules[index] if isinstance(rules, list) and index < len(rules) else {}
+        rid = rule.get("id", index) if isinstance(rule, dict) else index
+        parts = [f"rules[{rid}]", *(part for part in parts[2:] if part not in RULE_KINDS)]
+    return ".".join(str(part) for part in parts)
+
+
 class Policy(_Section):
     version: int = Field(ge=1)
     name: str = "unnamed"
@@ -206,21 +219,7 @@ class Policy(_Section):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = list(first["loc"])
-            rules = data.get("rules")
-            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-                rule = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else {}
-                rid = rule.get("id", loc[1]) if isinstance(rule, dict) else loc[1]
-                loc = [f"rules[{rid}]", *(part for part in loc[2:] if part not in RULE_KINDS)]
-            if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                msg = f"unknown rule kind; allowed: {', '.join(RULE_KINDS)}"
-            else:
-                msg = first["msg"]
-            field = ".".join(str(part) for part in loc) or "?"
-            raise CatalogueError(
-                f"{where}, field {field!r}: {msg} (value {str(first.get('input'))[:80]!r})"
-            ) from exc
+            raise CatalogueError(describe(exc, where, field=partial(_rule_field, data))) from exc
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (JSON-ready) that :meth:`from_path_or_dict` loads back unchanged."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from linkgraph.errors import CatalogueError
+from linkgraph.errors import CatalogueError, describe
 
 
 class _Section(BaseModel):
@@ -132,6 +132,4 @@ class GeneratorConfig(_Section):
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CatalogueError(f"{path}: {exc}") from exc
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise CatalogueError(f"{path.name}, field {field!r}: {first['msg']}") from exc
+            raise CatalogueError(describe(exc, path.name)) from exc
