@@ -26,11 +26,12 @@ import datetime as dt
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
+from pydantic import BaseModel
 
 from linkgraph import normalise
 from linkgraph.catalogue import Catalogue, Identifier
@@ -67,6 +68,7 @@ from linkgraph.service.settings import ApiSettings
 from linkgraph.tables import EVENT, ROSTER
 
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
 
 
 class NotFound(LinkgraphError):
@@ -96,6 +98,17 @@ class Caller:
             subjects=tuple(subjects),
             detail={"scope": str(p.scope), **detail},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch(Generic[R]):
+    """A write batch, opened under the write lock: its digest, and either the answer
+    already given to it (``replay``) or its rows parsed (``good``) and refused (``errors``)."""
+
+    digest: str
+    replay: dict[str, Any] | None
+    good: list[tuple[int, R]]
+    errors: list[RowError]
 
 
 # --------------------------------------------------------------------- store gateway
@@ -443,17 +456,28 @@ class Service:
             )
         return {**seen["answer"], "replayed": True}
 
-    def submit_events(self, caller: Caller, batch_id: str, rows: list[Any]) -> dict[str, Any]:
-        """A channel's batch of evidence events: good rows written, bad ones named."""
+    @contextlib.contextmanager
+    def _batch(
+        self, kind: str, caller: Caller, batch_id: str, rows: list[Any], model: type[R], key: str
+    ) -> Iterator[_Batch[R]]:
+        """Open a write batch: the steps every kind shares, held under the write lock."""
         if len(rows) > self.api.max_batch_rows:
             raise InputError(f"at most {self.api.max_batch_rows} rows per batch, got {len(rows)}")
         digest = body_digest(rows)
         with self._write_lock:
-            replay = self._replay("events", caller, batch_id, digest)
+            replay = self._replay(kind, caller, batch_id, digest)
             if replay is not None:
-                return replay
+                yield _Batch(digest, replay, [], [])
+            else:
+                yield _Batch(digest, None, *parse_rows(rows, model, key))
+
+    def submit_events(self, caller: Caller, batch_id: str, rows: list[Any]) -> dict[str, Any]:
+        """A channel's batch of evidence events: good rows written, bad ones named."""
+        with self._batch("events", caller, batch_id, rows, EventRow, "event_id") as batch:
+            if batch.replay is not None:
+                return batch.replay
             model = self.read_model()
-            good, errors = parse_rows(rows, EventRow, "event_id")
+            good, errors = batch.good, batch.errors
             scoped: list[tuple[int, EventRow]] = []
             for index, row in good:
                 reason = self._channel_out_of_scope(caller, row.channel)
@@ -522,7 +546,7 @@ class Service:
                 "rejected": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
                 "unlinked": unlinked,
             }
-            self.ledger.append("events", caller.principal.key_id, batch_id, digest, answer)
+            self.ledger.append("events", caller.principal.key_id, batch_id, batch.digest, answer)
         self.audit.write(
             caller.entry(
                 "evidence.submit",
@@ -566,15 +590,11 @@ class Service:
         self, caller: Caller, batch_id: str, rows: list[Any]
     ) -> dict[str, Any]:
         """A department's new, changed and ended enrolments: good rows written, bad ones named."""
-        if len(rows) > self.api.max_batch_rows:
-            raise InputError(f"at most {self.api.max_batch_rows} rows per batch, got {len(rows)}")
-        digest = body_digest(rows)
-        with self._write_lock:
-            replay = self._replay("roster", caller, batch_id, digest)
-            if replay is not None:
-                return replay
+        with self._batch("roster", caller, batch_id, rows, RosterChangeRow, "record_id") as batch:
+            if batch.replay is not None:
+                return batch.replay
             model = self.read_model()
-            good, errors = parse_rows(rows, RosterChangeRow, "record_id")
+            good, errors = batch.good, batch.errors
             news: list[tuple[int, RosterChangeRow, str]] = []
             edits: list[tuple[int, RosterChangeRow, EnrollmentView]] = []
             seen: set[str] = set()
@@ -663,7 +683,7 @@ class Service:
                     r.record_id: enrollments[r.record_id].person_id for r, _, _ in valid_news
                 },
             }
-            self.ledger.append("roster", caller.principal.key_id, batch_id, digest, answer)
+            self.ledger.append("roster", caller.principal.key_id, batch_id, batch.digest, answer)
         self.audit.write(
             caller.entry(
                 "roster.submit",
