@@ -38,12 +38,18 @@ from linkgraph.catalogue import Catalogue, Identifier
 from linkgraph.config import Settings
 from linkgraph.dispatch import VISIT_CHANNELS, visit_event_id
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
-from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import QUERIES
 from linkgraph.graph.schema import GraphSchema, load_schema
 from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ingest import validate_events, validate_roster
 from linkgraph.service.audit import AuditEntry, AuditLog
+from linkgraph.service.batches import (
+    batch_tables,
+    enrollment_row,
+    event_tables,
+    new_person_id,
+    roster_tables,
+)
 from linkgraph.service.keys import KeyStore, Principal
 from linkgraph.service.ledger import Ledger, Spool, body_digest
 from linkgraph.service.masking import mask_account, mask_id_number, mask_phone
@@ -51,7 +57,6 @@ from linkgraph.service.readmodel import (
     CertificationView,
     EnrollmentView,
     FlagView,
-    PersonView,
     ReadModel,
     TaskView,
     load_read_model,
@@ -246,7 +251,7 @@ class Service:
         self.audit = AuditLog(state / "audit.jsonl")
         self.ledger = Ledger(state / "batches.jsonl")
         # Every accepted row, as sent (fsync'd before the answer): what a pipeline run that
-        # rebuilds the store from the departments' files must fold in to keep it.
+        # rebuilds the store from the departments' files folds back in (replay.replay_inbox).
         self.inbox_events = Spool(state / "inbox" / "events.jsonl")
         self.inbox_rosters = Spool(state / "inbox" / "roster_changes.jsonl")
         self.decisions = Spool(state / "decisions.jsonl")
@@ -424,24 +429,9 @@ class Service:
         self, nodes: dict[str, list[dict[str, Any]]], rels: dict[str, list[dict[str, Any]]]
     ) -> None:
         """Write the rows as one store transaction (nothing is written if any part fails)."""
-        tables = GraphTables(
-            {k: self._node_table(k, v) for k, v in nodes.items() if v},
-            {k: self._rel_table(k, v) for k, v in rels.items() if v},
-        )
+        tables = batch_tables(self.schema, nodes, rels)
         if tables.num_rows:
             self.store.run(lambda s: s.upsert(tables, batch_size=tables.num_rows + 1))
-
-    def _node_table(self, label: str, rows: list[dict[str, Any]]) -> pa.Table:
-        full = self.schema.node(label).arrow_schema()
-        names = list(rows[0])
-        schema = pa.schema([full.field(n) for n in names])
-        return pa.Table.from_pylist(rows, schema=schema)
-
-    def _rel_table(self, rtype: str, rows: list[dict[str, Any]]) -> pa.Table:
-        full = self.schema.rel_schema(rtype)
-        names = list(rows[0])
-        schema = pa.schema([full.field(n) for n in names])
-        return pa.Table.from_pylist(rows, schema=schema)
 
     def _replay(
         self, kind: str, caller: Caller, batch_id: str, digest: str
@@ -519,23 +509,7 @@ class Service:
                     unlinked.append(index)
                 else:
                     linked.append((row, person, how))
-            nodes = {
-                "EvidenceEvent": [
-                    {
-                        "event_id": r.event_id,
-                        "channel": r.channel,
-                        "occurred_on": r.occurred_on,
-                        "reported_on": r.reported_on,
-                        "linked_by": how,
-                    }
-                    for r, _, how in linked
-                ]
-            }
-            rels = {
-                "HAS_EVIDENCE": [{"start": p, "end": r.event_id} for r, p, _ in linked],
-                "FROM": [{"start": r.event_id, "end": r.channel} for r, _, _ in linked],
-            }
-            self._upsert(nodes, rels)
+            self._upsert(*event_tables(linked))
             self.inbox_events.append(inbox)
             answer = {
                 "batch_id": batch_id,
@@ -638,15 +612,22 @@ class Service:
                 seen.add(row.record_id)
             valid_news, new_errors = self._validate_new(news)
             errors += new_errors
-            nodes, rels, enrollments, persons = self._roster_tables(
-                model, caller, valid_news, edits
+            today, who = dt.date.today(), caller.principal.name
+            nodes, rels, enrollments, persons = roster_tables(
+                model,
+                who,
+                today,
+                [(row, dept, *self._resolve_new(model, row)) for row, _, dept in valid_news],
+                [(row, existing) for _, row, existing in edits],
             )
             self._upsert(nodes, rels)
+            accepted_by = {"by": who, "accepted_on": today.isoformat()}
             self.inbox_rosters.append(
                 [
                     {
                         "batch_id": batch_id,
                         "sender": caller.principal.key_id,
+                        **accepted_by,
                         "department": department,
                         "person_id": enrollments[row.record_id].person_id,
                         **row.model_dump(mode="json", exclude={"department"}),
@@ -657,6 +638,7 @@ class Service:
                     {
                         "batch_id": batch_id,
                         "sender": caller.principal.key_id,
+                        **accepted_by,
                         "department": self.item_department.get(existing.item_code),
                         "person_id": existing.person_id,
                         **row.model_dump(mode="json", exclude={"department"}),
@@ -759,121 +741,7 @@ class Service:
             pid = model.by_id_number.get(parsed.value or row.id_number.strip().upper())
             if pid and parsed.status in ("valid", "repaired"):
                 return pid, False, 1.0
-        digest = hashlib.sha256(f"{row.id_number or ''}|{row.record_id}".encode()).hexdigest()
-        return f"N{int(digest[:12], 16) % 10**9:09d}", True, 0.0
-
-    def _roster_tables(
-        self,
-        model: ReadModel,
-        caller: Caller,
-        news: list[tuple[RosterChangeRow, int, str]],
-        edits: list[tuple[int, RosterChangeRow, EnrollmentView]],
-    ) -> tuple[
-        dict[str, list[dict[str, Any]]],
-        dict[str, list[dict[str, Any]]],
-        dict[str, EnrollmentView],
-        list[PersonView],
-    ]:
-        nodes: dict[str, list[dict[str, Any]]] = {
-            k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone")
-        }
-        rels: dict[str, list[dict[str, Any]]] = {
-            k: [] for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT")
-        }
-        enrollments: dict[str, EnrollmentView] = {}
-        persons: dict[str, PersonView] = {}
-        for row, _, department in news:
-            pid, is_new, probability = self._resolve_new(model, row)
-            if is_new and pid not in persons:
-                parsed = normalise.resident_id(row.id_number) if row.id_number else None
-                person = PersonView(
-                    pid,
-                    normalise.name(row.name) if row.name else None,
-                    parsed.value if parsed and parsed.status in ("valid", "repaired") else None,
-                    (parsed.birth_date if parsed else None)
-                    or (normalise.date(row.birth_date) if row.birth_date else None),
-                    None,
-                    normalise.phone(row.phone) if row.phone else None,
-                )
-                persons[pid] = person
-                nodes["Person"].append(
-                    {
-                        "person_id": pid,
-                        "name": person.name,
-                        "id_number": person.id_number,
-                        "birth_date": person.birth_date,
-                        "gender": row.gender,
-                        "address": row.address,
-                    }
-                )
-                if person.phone:
-                    nodes["Phone"].append({"number": person.phone})
-                    rels["REACHABLE_AT"].append({"start": pid, "end": person.phone})
-            cert = model.certification_of(pid)
-            certified = cert is not None and cert.status == "certified"
-            e = EnrollmentView(
-                row.record_id,
-                pid,
-                str(row.item_code),
-                row.enrolled_on,
-                row.paid_until,
-                row.monthly_amount,
-                "pay" if certified else None,
-                cert.valid_until if cert and certified else None,
-                None,
-                cert.cert_id if cert and certified else None,
-            )
-            enrollments[e.enrollment_id] = e
-            nodes["SourceRecord"].append(
-                {
-                    "record_id": row.record_id,
-                    "source": department,
-                    "name": row.name,
-                    "id_number": row.id_number,
-                    "birth_date": row.birth_date,
-                    "address": row.address,
-                    "sscard_no": row.sscard_no,
-                }
-            )
-            rels["RESOLVES_TO"].append(
-                {
-                    "start": row.record_id,
-                    "end": pid,
-                    "band": "non-match" if is_new else "match",
-                    "match_probability": probability,
-                }
-            )
-            rels["RECORDS"].append({"start": row.record_id, "end": row.record_id})
-            rels["HAS"].append({"start": pid, "end": row.record_id})
-            rels["OF"].append({"start": row.record_id, "end": row.item_code})
-            if row.bank_account:
-                nodes["BankAccount"].append({"number": row.bank_account})
-                rels["PAID_TO"].append({"start": row.record_id, "end": row.bank_account})
-        who = caller.principal.name
-        for _, row, existing in edits:
-            if row.change == Change.ENDED:
-                ended = row.ended_on or existing.paid_until
-                e = replace(
-                    existing,
-                    status="ended",
-                    paid_until=ended,
-                    reason=f"ended by {who} on {dt.date.today()}"
-                    + (f": {row.reason}" if row.reason else ""),
-                )
-            else:
-                e = replace(
-                    existing,
-                    paid_until=row.paid_until or existing.paid_until,
-                    monthly_amount=row.monthly_amount or existing.monthly_amount,
-                )
-                if row.bank_account:
-                    nodes["BankAccount"].append({"number": row.bank_account})
-                    rels["PAID_TO"].append({"start": row.record_id, "end": row.bank_account})
-            enrollments[e.enrollment_id] = e
-        nodes["Enrollment"] = [_enrollment_row(e) for e in enrollments.values()]
-        for kind in ("BankAccount", "Phone"):
-            nodes[kind] = list({r["number"]: r for r in nodes[kind]}.values())
-        return nodes, rels, enrollments, list(persons.values())
+        return new_person_id(row), True, 0.0
 
     # ------------------------------------------------------------ persons and queries
 
@@ -1033,7 +901,7 @@ class Service:
                 raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
             changed = self._stop_request_effect(model, caller, f, to, why)
             nodes = {"Flag": [{"flag_id": flag_id, "status": to}]}
-            nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
+            nodes["Enrollment"] = [enrollment_row(e) for e in changed]
             self._upsert(nodes, {})
             self.decisions.append(
                 [
@@ -1163,7 +1031,7 @@ class Service:
                             "detail": flag.detail,
                         }
                     ],
-                    "Enrollment": [_enrollment_row(e) for e in held],
+                    "Enrollment": [enrollment_row(e) for e in held],
                 },
                 {
                     "CONCERNS": [{"start": flag_id, "end": person.person_id}],
@@ -1307,7 +1175,7 @@ class Service:
                         )
                         for e in live
                     ]
-                nodes["Enrollment"] = [_enrollment_row(e) for e in changed]
+                nodes["Enrollment"] = [enrollment_row(e) for e in changed]
             self._upsert(nodes, rels)
             model.tasks[task_id] = replace(t, status=status, reason=nodes["Task"][0]["reason"])
             if cert is not None:
@@ -1441,20 +1309,6 @@ class Service:
 
 def _s(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _enrollment_row(e: EnrollmentView) -> dict[str, Any]:
-    return {
-        "enrollment_id": e.enrollment_id,
-        "item_code": e.item_code,
-        "enrolled_on": e.enrolled_on,
-        "paid_until": e.paid_until,
-        "monthly_amount": e.monthly_amount,
-        "status": e.status,
-        "valid_until": e.valid_until,
-        "reason": e.reason,
-        "certified_by": e.certified_by,
-    }
 
 
 def _basis(e: EnrollmentView, cert: CertificationView | None, status: str, pending: bool) -> str:

@@ -62,7 +62,7 @@ class Ledger:
 
 
 class Spool:
-    """Append-only JSON Lines for accepted rows kept outside the graph (unlinked events)."""
+    """Append-only JSON Lines, each append one batch: the inbox of accepted rows, decisions."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
