@@ -91,11 +91,11 @@ def _roster_batch(
         existing = model.enrollments.get(row.record_id)
         if row.change == Change.NEW and existing is None:
             pid = raw["person_id"]
-            is_new = pid == new_person_id(row)
-            news.append((row, raw["department"], pid, is_new, 0.0 if is_new else 1.0))
+            is_new = pid == new_person_id(row)  # the record founded its person, as it did then
+            if is_new or pid in model.persons:
+                news.append((row, raw["department"], pid, is_new, 0.0 if is_new else 1.0))
         elif row.change != Change.NEW and existing is not None:
             edits.append((row, existing))
-    news = [n for n in news if n[3] or n[2] in model.persons]
     if not news and not edits:
         return 0
     first = raws[0]  # lines from before the service kept who and when: the key, and today
