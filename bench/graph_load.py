@@ -20,6 +20,7 @@ query whose two stores disagree is marked ``DIFF``.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import tempfile
@@ -122,6 +123,8 @@ def main() -> None:
         "--rebuild", action="store_true", help="Rerun the pipeline even if <city>/graph/ exists."
     )
     args = parser.parse_args()
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("linkgraph").setLevel(logging.INFO)  # the Neo4j load's phases
 
     with tempfile.TemporaryDirectory() as tmp:
         city = args.city or Path(tmp) / "city"

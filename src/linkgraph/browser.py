@@ -47,6 +47,7 @@ from typing import Any
 
 from linkgraph.config import REPO_ROOT
 from linkgraph.errors import LinkgraphError
+from linkgraph.graph.queries import commits_in_batches
 
 CYPHER_DIR = REPO_ROOT / "cypher"
 QUERY_DIR = CYPHER_DIR / "queries"
@@ -184,6 +185,11 @@ class GuideQuery:
     @property
     def param_commands(self) -> list[str]:
         return [p.command for p in self.params]
+
+    @property
+    def statement(self) -> str:
+        """The query as the Browser must run it: ``:auto`` before one that commits in batches."""
+        return f":auto {self.cypher}" if commits_in_batches(self.cypher) else self.cypher
 
 
 _HEAD = re.compile(r"^(\w+)(\s*\(write\))?\s*[—-]+\s*(.*)$")
@@ -371,7 +377,7 @@ def _query_slide(q: GuideQuery, number: int, total: int) -> str:
         parts.append("<p>No parameters.</p>")
     step = 2 if q.params else 1
     parts.append(f"<h4>{step} · Run the query</h4>")
-    parts.append(_runnable(q.cypher, f"cypher/queries/{q.name}.cypher"))
+    parts.append(_runnable(q.statement, f"cypher/queries/{q.name}.cypher"))
     returns = q.sections.get("Returns") or [""]
     parts.append(_section_text([f"Returns: {returns[0]}", *returns[1:]]))
     if q.graph:
@@ -431,7 +437,7 @@ def favourite_script(q: GuideQuery) -> str:
     if q.params:
         lines.append("// Set first (one at a time):")
         lines.extend(f"//   {c}" for c in q.param_commands)
-    return "\n".join([*lines, q.cypher]) + "\n"
+    return "\n".join([*lines, q.statement]) + "\n"
 
 
 def favourites_zip(queries: Iterable[GuideQuery]) -> bytes:

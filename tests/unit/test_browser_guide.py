@@ -120,6 +120,23 @@ def test_favourites_zip_is_a_folder_of_cypher_scripts(queries: list[browser.Guid
     assert {d["folder"] for d in docs} == {"linkgraph"}
 
 
+def test_a_query_that_commits_in_batches_runs_behind_auto(
+    queries: list[browser.GuideQuery],
+) -> None:
+    """The Browser refuses ``CALL {…} IN TRANSACTIONS`` unless told ``:auto``."""
+    by_name = {q.name: q for q in queries}
+    spread, person = by_name["spread_certification"], by_name["person_360"]
+    assert "IN 2 CONCURRENT TRANSACTIONS" in spread.cypher
+    assert spread.statement.startswith(":auto MATCH")
+    assert person.statement == person.cypher
+    page = browser.render_guide(queries, "http://localhost:9999")
+    assert browser._e(spread.statement) in page
+    with zipfile.ZipFile(io.BytesIO(browser.favourites_zip(queries))) as zf:
+        favourite = zf.read("linkgraph/spread_certification.cypher").decode()
+    assert favourite.rstrip().splitlines()[-1].startswith("RETURN")
+    assert "\n:auto MATCH (p:Person)" in favourite
+
+
 def test_bundle_is_served_with_cors(tmp_path: Path) -> None:
     with browser.GuideServer(tmp_path, port=0) as server:
         browser.write_bundle(tmp_path, port=server.port)

@@ -4,15 +4,17 @@
   relationship type in ``neo4j-admin`` import format, hands them to
   :func:`linkgraph.neo4j_server.admin_import` (which stops the server, imports,
   starts it again), then applies ``cypher/schema.cypher`` and waits for the
-  indexes. Each node file carries an unnamed ``:ID(Label)`` column (the id space)
-  and the key again as a typed property (``event_id:long``), so integer keys stay
-  integers. ``bulk="cypher"`` instead deletes everything and upserts in batches,
-  for a server this process cannot stop (a remote one).
+  indexes. Each node file carries an unnamed integer ``:ID(Label)`` column (the
+  id space; see :func:`write_import_csv`) and the key as a typed property
+  (``event_id:long``), so integer keys stay integers. ``bulk="cypher"`` instead
+  deletes everything and upserts in batches, for a server this process cannot
+  stop (a remote one).
 * Incremental writes (:meth:`GraphStore.upsert`) are ``UNWIND $rows`` + ``MERGE``
   statements, one explicit write transaction per batch: a batch is committed
   whole or rolled back.
 * Library queries run in read transactions (``session.execute_read``), write
-  procedures in write transactions (``session.execute_write``). Label, type and
+  procedures in write transactions (``session.execute_write``), except those that
+  commit their own batches (``CALL {…} IN TRANSACTIONS``), which run auto-commit. Label, type and
   property names come from the parsed schema only; every value is a parameter.
 
 Driver errors never leave this module: :func:`map_driver_errors` turns
@@ -25,11 +27,13 @@ connection) into
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -52,8 +56,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Neo4jStore", "map_driver_errors", "write_import_csv"]
 
+log = logging.getLogger(__name__)
+
 #: Rows per UNWIND statement inside one batch's transaction.
 STATEMENT_ROWS = 10_000
+#: Tries of a procedure that commits its own batches, on a transient error.
+BATCHED_ATTEMPTS = 3
 
 _IMPORT_TYPES = {
     "string": "string",
@@ -104,6 +112,13 @@ def _csv_column(column: pa.ChunkedArray, typ: str) -> pa.ChunkedArray | pa.Array
     return column
 
 
+def _import_ids(keys: pa.ChunkedArray | pa.Array, value_set: pa.Array | None) -> pa.Array:
+    """Integer import ids: an integer key itself, else the key's row in its label's table."""
+    if value_set is None:
+        return keys.cast(pa.int64())
+    return pc.index_in(keys, value_set=value_set).cast(pa.int64())
+
+
 def write_import_csv(
     schema: GraphSchema, tables: GraphTables, directory: Path
 ) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
@@ -111,29 +126,41 @@ def write_import_csv(
 
     ``nodes/Person.csv`` starts ``:ID(Person),person_id:string,name:string,...``;
     ``rels/HAS.csv`` starts ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``.
+    Import ids are integers (``--id-type=integer``): an integer key as it is, a string
+    key replaced by its row number in the label's file. The importer then maps ids
+    without hashing 45 M strings; the key itself stays a node property. Files are
+    written in parallel threads (Arrow's CSV writer releases the GIL).
     Returns the ``(label, path)`` and ``(type, path)`` pairs ``admin_import`` takes.
     """
     (directory / "nodes").mkdir(parents=True, exist_ok=True)
     (directory / "rels").mkdir(parents=True, exist_ok=True)
+    value_sets: dict[str, pa.Array | None] = {}
+    for label, table in tables.nodes.items():
+        key = table[schema.node(label).key]
+        value_sets[label] = None if pa.types.is_integer(key.type) else key.combine_chunks()
+    jobs: list[tuple[pa.Table, Path]] = []
     nodes, rels = [], []
     for label, table in tables.nodes.items():
         if not table.num_rows:
             continue
         spec = schema.node(label)
-        cols = [table[spec.key].cast(pa.string())]
+        cols = [_import_ids(table[spec.key], value_sets[label])]
         names = [f":ID({label})"]
         for name in table.column_names:
             typ = spec.properties[name]
             cols.append(_csv_column(table[name], typ))
             names.append(f"{name}:{_IMPORT_TYPES[typ]}")
         path = directory / "nodes" / f"{label}.csv"
-        pacsv.write_csv(pa.Table.from_arrays(cols, names=names), path)
+        jobs.append((pa.Table.from_arrays(cols, names=names), path))
         nodes.append((label, path))
     for rtype, table in tables.relationships.items():
         if not table.num_rows:
             continue
         rspec = schema.rel(rtype)
-        cols = [table["start"].cast(pa.string()), table["end"].cast(pa.string())]
+        cols = [
+            _import_ids(table["start"], value_sets[rspec.start]),
+            _import_ids(table["end"], value_sets[rspec.end]),
+        ]
         names = [f":START_ID({rspec.start})", f":END_ID({rspec.end})"]
         for name in table.column_names:
             if name in ("start", "end"):
@@ -142,8 +169,11 @@ def write_import_csv(
             cols.append(_csv_column(table[name], typ))
             names.append(f"{name}:{_IMPORT_TYPES[typ]}")
         path = directory / "rels" / f"{rtype}.csv"
-        pacsv.write_csv(pa.Table.from_arrays(cols, names=names), path)
+        jobs.append((pa.Table.from_arrays(cols, names=names), path))
         rels.append((rtype, path))
+    jobs.sort(key=lambda job: -job[0].num_rows)  # the largest first, so the threads end together
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(lambda job: pacsv.write_csv(*job), jobs))
     return nodes, rels
 
 
@@ -232,22 +262,33 @@ class Neo4jStore(GraphStore):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         directory = Path(tempfile.mkdtemp(prefix="neo4j-import-", dir=settings.data_dir))
         try:
+            started = time.perf_counter()
             nodes, rels = write_import_csv(self.schema, tables, directory)
+            log.info("import CSV written in %.1f s", time.perf_counter() - started)
             try:
-                neo4j_server.admin_import(
+                started = time.perf_counter()
+                output = neo4j_server.admin_import(
                     nodes,
                     rels,
                     self.database,
-                    extra_args=(f"--threads={os.cpu_count() or 1}",),
+                    extra_args=(f"--threads={os.cpu_count() or 1}", "--id-type=integer"),
                     start_after=False,
                     settings=settings,
                 )
+                log.info(
+                    "neo4j-admin import in %.1f s: %s",
+                    time.perf_counter() - started,
+                    output.strip().splitlines()[-1] if output.strip() else "",
+                )
+                log.debug("neo4j-admin import output:\n%s", output)
                 self._start_after_import(settings)
             except neo4j_server.Neo4jServerError as exc:
                 raise StoreError(f"neo4j: bulk import failed: {exc}") from exc
         finally:
             shutil.rmtree(directory, ignore_errors=True)
+        started = time.perf_counter()
         self._apply_schema()
+        log.info("constraints and indexes online in %.1f s", time.perf_counter() - started)
 
     @staticmethod
     def _start_after_import(settings: Settings, attempts: int = 3) -> None:
@@ -368,7 +409,20 @@ class Neo4jStore(GraphStore):
             return int(record[0]) if record is not None else 0
 
         with map_driver_errors(f"procedure {spec.name!r}"), self._session() as session:
-            return session.execute_write(write)
+            if not spec.batched:
+                return session.execute_write(write)
+            # Commits its own batches, so it must run as an auto-commit query (no driver
+            # retry); the library's batched procedures are idempotent, so a retry reruns it.
+            attempt = 1
+            while True:
+                try:
+                    record = session.run(neo4j.Query(cypher), params).single()
+                    return int(record[0]) if record is not None else 0
+                except nex.TransientError:
+                    if attempt == BATCHED_ATTEMPTS:
+                        raise
+                    time.sleep(attempt)
+                    attempt += 1
 
     def _counts(self) -> dict[str, int]:
         statements = {

@@ -39,6 +39,16 @@ _PARAM = re.compile(
     r"^//\s*:param\s+(\w+)\s*=>\s*('[^']*'|-?\d+|date\('\d{4}-\d{2}-\d{2}'\))\s*(.*)$"
 )
 _RETURNS = re.compile(r"^//\s*Returns:\s*(.+?)\s*(?:—.*)?$")
+_IN_TRANSACTIONS = re.compile(r"\bIN\s+(?:\d+\s+)?(?:CONCURRENT\s+)?TRANSACTIONS\b", re.I)
+
+
+def commits_in_batches(cypher: str) -> bool:
+    """Whether a statement commits its own batches (``CALL {…} IN TRANSACTIONS``).
+
+    Neo4j runs such a statement only outside an explicit transaction: through the
+    driver as an auto-commit query, in the Browser behind ``:auto``.
+    """
+    return _IN_TRANSACTIONS.search(cypher) is not None
 
 
 def node_table(label: str) -> str:
@@ -94,6 +104,10 @@ class LibraryQuery:
         """The statement the driver runs: the file without its comment lines."""
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return "\n".join(line for line in lines if not line.lstrip().startswith("//")).strip()
+
+    @property
+    def batched(self) -> bool:
+        return commits_in_batches(self.cypher)
 
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check and type the caller's parameters; fill the optional ones from the header."""
