@@ -6,12 +6,14 @@ takes the :class:`Caller` (principal and purpose), enforces the caller's scope,
 does the work, writes the audit entry, and returns plain dictionaries with
 identifiers masked unless the caller's role needs them in full.
 
-Writes follow one path: validate every row, build the batch's graph tables,
-write them to the store in **one transaction**, record the batch in the ledger
-(``fsync``), update the read model, write the audit entry — and only then
-answer. A crash before the commit leaves nothing; after it, a retry of the same
-batch id is answered from the ledger, and the store's merge-by-key makes even a
-retry under a new batch id add nothing twice.
+Writes follow one path: validate every row, build the write's graph rows
+(:mod:`linkgraph.service.batches`), write them to the store in **one
+transaction**, keep the request in the inbox (``fsync``; a pipeline run that
+reloads the store replays it, :mod:`linkgraph.service.replay`), record a batch in
+the ledger (``fsync``), update the read model, write the audit entry — and only
+then answer. A crash before the commit leaves nothing; after it, a retry of the
+same batch id is answered from the ledger, and the store's merge-by-key makes even
+a retry under a new batch id add nothing twice.
 
 No adverse decision is made by the machine alone: a hold found by the machine
 (negative evidence) or asked for by a citizen is shown as ``pending`` until a
@@ -27,7 +29,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
@@ -36,7 +38,6 @@ from pydantic import BaseModel
 from linkgraph import normalise
 from linkgraph.catalogue import Catalogue, Identifier
 from linkgraph.config import Settings
-from linkgraph.dispatch import VISIT_CHANNELS, visit_event_id
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
 from linkgraph.graph.queries import QUERIES
 from linkgraph.graph.schema import GraphSchema, load_schema
@@ -44,11 +45,13 @@ from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ingest import validate_events, validate_roster
 from linkgraph.service.audit import AuditEntry, AuditLog
 from linkgraph.service.batches import (
-    batch_tables,
-    enrollment_row,
-    event_tables,
+    Write,
+    event_write,
+    flag_write,
     new_person_id,
-    roster_tables,
+    roster_write,
+    stop_write,
+    visit_write,
 )
 from linkgraph.service.keys import KeyStore, Principal
 from linkgraph.service.ledger import Ledger, Spool, body_digest
@@ -219,17 +222,6 @@ _RESOLVER_SESSION_STATE = (
 )
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, d)
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
 class Service:
     """See the module docstring."""
 
@@ -250,11 +242,9 @@ class Service:
         self.keys = KeyStore(self.api.resolved_keys_file(settings))
         self.audit = AuditLog(state / "audit.jsonl")
         self.ledger = Ledger(state / "batches.jsonl")
-        # Every accepted row, as sent (fsync'd before the answer): what a pipeline run that
-        # rebuilds the store from the departments' files folds back in (replay.replay_inbox).
-        self.inbox_events = Spool(state / "inbox" / "events.jsonl")
-        self.inbox_rosters = Spool(state / "inbox" / "roster_changes.jsonl")
-        self.decisions = Spool(state / "decisions.jsonl")
+        # Every accepted write, one line each in the order accepted (fsync'd before the
+        # answer): what replay.replay_inbox writes back after a pipeline run reloads the store.
+        self.inbox = Spool(state / "inbox" / "writes.jsonl")
         self.store = StoreGateway(settings, opener, cool_down=self.api.retry_after_seconds)
         self.model: ReadModel | None = None
         self._write_lock = threading.RLock()
@@ -425,13 +415,17 @@ class Service:
 
     # ------------------------------------------------------------ writes
 
-    def _upsert(
-        self, nodes: dict[str, list[dict[str, Any]]], rels: dict[str, list[dict[str, Any]]]
+    def _commit(
+        self, caller: Caller, model: ReadModel, write: Write, kind: str, **request: Any
     ) -> None:
-        """Write the rows as one store transaction (nothing is written if any part fails)."""
-        tables = batch_tables(self.schema, nodes, rels)
-        if tables.num_rows:
-            self.store.run(lambda s: s.upsert(tables, batch_size=tables.num_rows + 1))
+        """Write ``write`` in one store transaction, then keep the request in the inbox
+        (``kind``, who, when and what :func:`replay.replay_inbox` needs to build the same
+        write again), then apply it to the read model. Called under the write lock."""
+        self.store.run(lambda s: write.upsert(s, self.schema))
+        p = caller.principal
+        at = dt.datetime.now(dt.UTC).isoformat()
+        self.inbox.append([{"kind": kind, "sender": p.key_id, "by": p.name, "at": at, **request}])
+        write.apply(model)
 
     def _replay(
         self, kind: str, caller: Caller, batch_id: str, digest: str
@@ -498,9 +492,7 @@ class Service:
                 person, how = self._link_event(model, row)
                 inbox.append(
                     {
-                        "batch_id": batch_id,
-                        "sender": caller.principal.key_id,
-                        **row.model_dump(),
+                        **row.model_dump(mode="json"),
                         "person_id": person,
                         "linked_by": how if person else None,
                     }
@@ -509,8 +501,9 @@ class Service:
                     unlinked.append(index)
                 else:
                     linked.append((row, person, how))
-            self._upsert(*event_tables(linked))
-            self.inbox_events.append(inbox)
+            if inbox:
+                write = event_write(linked)
+                self._commit(caller, model, write, "events", batch_id=batch_id, rows=inbox)
             answer = {
                 "batch_id": batch_id,
                 "replayed": False,
@@ -612,47 +605,34 @@ class Service:
                 seen.add(row.record_id)
             valid_news, new_errors = self._validate_new(news)
             errors += new_errors
-            today, who = dt.date.today(), caller.principal.name
-            nodes, rels, enrollments, persons = roster_tables(
+            today = dt.date.today()
+            write = roster_write(
                 model,
-                who,
+                caller.principal.name,
                 today,
                 [(row, dept, *self._resolve_new(model, row)) for row, _, dept in valid_news],
                 [(row, existing) for _, row, existing in edits],
             )
-            self._upsert(nodes, rels)
-            accepted_by = {"by": who, "accepted_on": today.isoformat()}
-            self.inbox_rosters.append(
-                [
-                    {
-                        "batch_id": batch_id,
-                        "sender": caller.principal.key_id,
-                        **accepted_by,
-                        "department": department,
-                        "person_id": enrollments[row.record_id].person_id,
-                        **row.model_dump(mode="json", exclude={"department"}),
-                    }
-                    for row, _, department in valid_news
-                ]
-                + [
-                    {
-                        "batch_id": batch_id,
-                        "sender": caller.principal.key_id,
-                        **accepted_by,
-                        "department": self.item_department.get(existing.item_code),
-                        "person_id": existing.person_id,
-                        **row.model_dump(mode="json", exclude={"department"}),
-                    }
-                    for _, row, existing in edits
-                ]
-            )
-            for p in persons:
-                model.put_person(p)
-            for row, _, _ in valid_news:
-                if row.sscard_no:
-                    model.by_sscard.setdefault(row.sscard_no, enrollments[row.record_id].person_id)
-            for e in enrollments.values():
-                model.put_enrollment(e)
+            enrollments = {e.enrollment_id: e for e in write.enrollments}
+            inbox = [
+                {
+                    **row.model_dump(mode="json", exclude={"department"}),
+                    "department": department,
+                    "person_id": enrollments[row.record_id].person_id,
+                }
+                for row, _, department in valid_news
+            ] + [
+                {
+                    **row.model_dump(mode="json", exclude={"department"}),
+                    "department": self.item_department.get(existing.item_code),
+                    "person_id": existing.person_id,
+                }
+                for _, row, existing in edits
+            ]
+            if inbox:
+                self._commit(
+                    caller, model, write, "roster", batch_id=batch_id, on=today, rows=inbox
+                )
             accepted = sorted([i for _, i, _ in valid_news] + [i for i, _, _ in edits])
             answer = {
                 "batch_id": batch_id,
@@ -899,70 +879,23 @@ class Service:
                 raise Conflict(str(exc)) from exc
             except ValueError as exc:  # a status the library does not know
                 raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
-            changed = self._stop_request_effect(model, caller, f, to, why)
-            nodes = {"Flag": [{"flag_id": flag_id, "status": to}]}
-            nodes["Enrollment"] = [enrollment_row(e) for e in changed]
-            self._upsert(nodes, {})
-            self.decisions.append(
-                [
-                    {
-                        "at": dt.datetime.now(dt.UTC).isoformat(),
-                        "flag_id": flag_id,
-                        "from": current,
-                        "to": to,
-                        "who": str(caller.principal),
-                        "why": why,
-                        "amount": amount,
-                    }
-                ]
+            self._commit(
+                caller,
+                model,
+                flag_write(model, f, to, caller.principal.name, why),
+                "flag",
+                flag_id=flag_id,
+                from_status=current,
+                to_status=to,
+                why=why,
+                amount=amount,
             )
-            f = replace(f, status=to)
-            model.flags[flag_id] = f
-            for e in changed:
-                model.put_enrollment(e)
+            f = model.flags[flag_id]
         self.audit.write(
             caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
         )
-        return {**self._flag_dict(f), "recovered": self._recovered(flag_id)}
-
-    def _recovered(self, flag_id: str) -> int:
-        import json
-
-        total = 0
-        path = self.decisions.path
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if flag_id in line:
-                        entry = json.loads(line)
-                        if entry.get("flag_id") == flag_id and entry.get("to") == "recovered":
-                            total += int(entry.get("amount") or 0)
-        return total
-
-    def _stop_request_effect(
-        self, model: ReadModel, caller: Caller, f: FlagView, to: str, why: str
-    ) -> list[EnrollmentView]:
-        """A stop request confirmed stops its enrolments; dismissed, it lifts the hold."""
-        if f.kind != "stop_request" or to not in ("confirmed", "dismissed"):
-            return []
-        out = []
-        for eid in f.enrollment_ids:
-            e = model.enrollments.get(eid)
-            if e is None or e.status != "hold_pending":
-                continue
-            if to == "confirmed":
-                out.append(
-                    replace(
-                        e,
-                        status="stopped",
-                        reason=f"stop confirmed by {caller.principal.name}: {why}",
-                    )
-                )
-            else:
-                cert = model.certifications.get(e.certified_by or "")
-                back = "pay" if cert is not None and cert.status == "certified" else None
-                out.append(replace(e, status=back, reason=f"stop request dismissed: {why}"))
-        return out
+        # "recovered" is final: a flag holds recovered money only from the move to it.
+        return {**self._flag_dict(f), "recovered": amount or 0}
 
     # ------------------------------------------------------------ citizens
 
@@ -1001,46 +934,29 @@ class Service:
                     ).encode()
                 ).hexdigest()[:12]
             )
-            held = [
-                replace(
-                    e,
-                    status="hold_pending",
-                    reason=f"stop requested by {requested_by} on {today}; pending confirmation",
-                )
-                for e in targets
-            ]
-            flag = FlagView(
+            write = stop_write(
+                model,
                 flag_id,
-                "stop_request",
-                "open",
-                sum(e.monthly_amount or 0 for e in held),
-                0,
-                f"requested by {requested_by}: {reason}",
-                (person.person_id,),
-                tuple(e.enrollment_id for e in held),
+                person.person_id,
+                [e.enrollment_id for e in targets],
+                sum(e.monthly_amount or 0 for e in targets),
+                requested_by,
+                reason,
+                today,
             )
-            self._upsert(
-                {
-                    "Flag": [
-                        {
-                            "flag_id": flag.flag_id,
-                            "kind": flag.kind,
-                            "amount_at_risk": flag.amount_at_risk,
-                            "months": flag.months,
-                            "status": flag.status,
-                            "detail": flag.detail,
-                        }
-                    ],
-                    "Enrollment": [enrollment_row(e) for e in held],
-                },
-                {
-                    "CONCERNS": [{"start": flag_id, "end": person.person_id}],
-                    "ON": [{"start": flag_id, "end": e.enrollment_id} for e in held],
-                },
+            self._commit(
+                caller,
+                model,
+                write,
+                "stop",
+                flag_id=flag_id,
+                person_id=person.person_id,
+                enrollment_ids=write.flags[0].enrollment_ids,
+                amount_at_risk=write.flags[0].amount_at_risk,
+                requested_by=requested_by,
+                reason=reason,
+                on=today,
             )
-            for e in held:
-                model.put_enrollment(e)
-            model.flags[flag_id] = flag
         self.audit.write(
             caller.entry("stop.request", [person.person_id], flag_id=flag_id, reason=reason)
         )
@@ -1054,7 +970,7 @@ class Service:
                     "status": "hold",
                     "pending": True,
                 }
-                for e in held
+                for e in write.enrollments
             ],
             "detail": "payments are on hold until a case worker confirms the stop",
         }
@@ -1098,98 +1014,18 @@ class Service:
             self._check_grid(caller, t.grid)
             if not t.open:
                 raise Conflict(f"task {task_id} is already {t.status}")
-            who = caller.principal.name
-            # moved / not_found: the task stays open for a follow-up (linkgraph.dispatch).
-            status = "done" if result in VISIT_CHANNELS else "open"
-            nodes: dict[str, list[dict[str, Any]]] = {
-                "Task": [
-                    {
-                        "task_id": task_id,
-                        "status": status,
-                        "reason": f"visit by {who} on {on}: {result}"
-                        + (f" ({note})" if note else ""),
-                    }
-                ]
-            }
-            rels: dict[str, list[dict[str, Any]]] = {}
-            changed: list[EnrollmentView] = []
-            cert: CertificationView | None = None
-            channel = VISIT_CHANNELS.get(result)
-            if channel:
-                event_id = visit_event_id(task_id, on)
-                nodes["EvidenceEvent"] = [
-                    {
-                        "event_id": event_id,
-                        "channel": channel,
-                        "occurred_on": on,
-                        "reported_on": on,
-                        "linked_by": "manual",
-                    }
-                ]
-                rels["HAS_EVIDENCE"] = [{"start": t.person_id, "end": event_id}]
-                rels["FROM"] = [{"start": event_id, "end": channel}]
-                live = [
-                    e
-                    for e in model.enrollments_for(t.person_id)
-                    if e.status not in ("ended", "stopped")
-                ]
-                if result == "seen_alive":
-                    cert = CertificationView(
-                        f"{t.person_id}@{on.isoformat()}-visit",
-                        t.person_id,
-                        "certified",
-                        "manual",
-                        on,
-                        _add_months(on, 12),
-                        "M1-grid-visit",
-                    )
-                    nodes["Certification"] = [
-                        {
-                            "cert_id": cert.cert_id,
-                            "status": cert.status,
-                            "method": cert.method,
-                            "certified_on": cert.certified_on,
-                            "valid_until": cert.valid_until,
-                            "rule": cert.rule,
-                        }
-                    ]
-                    rels["CERTIFIED_BY"] = [{"start": t.person_id, "end": cert.cert_id}]
-                    rels["BASED_ON"] = [{"start": cert.cert_id, "end": event_id}]
-                    changed = [
-                        replace(
-                            e,
-                            status="pay",
-                            valid_until=cert.valid_until,
-                            certified_by=cert.cert_id,
-                            reason=f"seen alive by {who} on {on}",
-                        )
-                        for e in live
-                        if e.status != "hold_pending"
-                    ]
-                else:
-                    changed = [
-                        replace(
-                            e,
-                            status="stopped",
-                            reason=f"death confirmed at the door by {who} on {on}",
-                        )
-                        for e in live
-                    ]
-                nodes["Enrollment"] = [enrollment_row(e) for e in changed]
-            self._upsert(nodes, rels)
-            model.tasks[task_id] = replace(t, status=status, reason=nodes["Task"][0]["reason"])
-            if cert is not None:
-                model.put_certification(cert)
-            for e in changed:
-                model.put_enrollment(e)
+            write = visit_write(model, t, result, on, note, caller.principal.name)
+            self._commit(
+                caller, model, write, "visit", task_id=task_id, result=result, on=on, note=note
+            )
         self.audit.write(caller.entry("task.visit", [t.person_id], task_id=task_id, result=result))
         return {
             "task_id": task_id,
-            "status": status,
+            "status": write.tasks[0].status,
             "result": result,
             "enrollments": [
                 {"enrollment_id": e.enrollment_id, "item_code": e.item_code, "status": e.status}
-                for e in changed
+                for e in write.enrollments
             ],
         }
 

@@ -1,129 +1,169 @@
-"""Batches the API accepted, written back into a store that a pipeline run replaced.
+"""The API's writes, written back into a store that a pipeline run replaced.
 
-The service keeps every row it accepts in ``<state>/inbox/*.jsonl`` and writes it into
-the graph. A full pipeline run rebuilds the graph from the departments' files
-(``store.load``), and so drops those rows; :func:`replay_inbox`, called right after
-the load, writes them back through the same table builders and ``upsert`` the API
-uses (:mod:`linkgraph.service.batches`), one transaction per batch, in the order they
-were accepted. Roster changes go first: they may found the persons later events name.
+The service keeps every write it accepts — event and roster batches, stop
+requests, visit results, flag moves — as one line of ``<state>/inbox/writes.jsonl``,
+in the order it accepted them. A full pipeline run rebuilds the graph from the
+departments' files (``store.load``) and so drops them; :func:`replay_inbox`, called
+right after the load, writes them back in that order, one transaction each,
+through the builders the live path uses (:mod:`linkgraph.service.batches`) against
+the reloaded graph. Order matters: a stop request holds what an earlier visit paid,
+a flag move finds the hold its stop request made.
 
-Replaying is idempotent: the store merges by key, and a new enrolment the store
-already holds (from the department's own files, or an earlier replay) is left as
-the store has it. Rows whose person or enrolment the reloaded graph no longer
-holds are skipped (a reference to nothing would refuse the whole batch), and so are
-events the API could not link (they were never in the graph).
+Replaying is idempotent: the store merges by key, every builder sets values (never
+adds to them) from what the line recorded, and a new enrolment the store already
+holds (from the department's own files, or an earlier replay) is left as the store
+has it. A line whose person, enrolment, task or flag the reloaded graph no longer
+holds is skipped and counted (a reference to nothing would refuse its whole
+transaction), and events the API could not link are neither (they never were in the
+graph).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from linkgraph.config import Settings
-from linkgraph.graph.schema import GraphSchema, load_schema
+from linkgraph.graph.schema import load_schema
 from linkgraph.graph.store import GraphStore
 from linkgraph.service.batches import (
-    Rows,
-    batch_tables,
-    event_tables,
+    Write,
+    event_write,
+    flag_write,
     new_person_id,
-    roster_tables,
+    roster_write,
+    stop_write,
+    visit_write,
 )
 from linkgraph.service.readmodel import EnrollmentView, ReadModel, load_read_model
 from linkgraph.service.rows import Change, EventRow, RosterChangeRow
 from linkgraph.service.settings import ApiSettings
 
 R = TypeVar("R", bound=BaseModel)
+Line = dict[str, Any]
 
 
-def replay_inbox(store: GraphStore, settings: Settings, api: ApiSettings | None = None) -> int:
-    """Write every batch of the API's inbox back into ``store``; returns the rows written."""
-    inbox = (api or ApiSettings()).resolved_state_dir(settings) / "inbox"
-    rosters = list(_batches(inbox / "roster_changes.jsonl"))
-    events = list(_batches(inbox / "events.jsonl"))
-    if not rosters and not events:
-        return 0
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """Rows written back (an event, a roster change, a stop request, a visit or a flag
+    move each count one) and rows skipped because what they name is gone."""
+
+    written: int = 0
+    skipped: int = 0
+
+
+def replay_inbox(store: GraphStore, settings: Settings, api: ApiSettings | None = None) -> Replayed:
+    """Write every accepted write of the API's inbox back into ``store``, in order."""
+    path = (api or ApiSettings()).resolved_state_dir(settings) / "inbox" / "writes.jsonl"
+    if not path.exists():
+        return Replayed()
     schema = load_schema()
     model = load_read_model(store)
-    written = sum(_roster_batch(store, schema, model, rows) for rows in rosters)
-    return written + sum(_event_batch(store, schema, model, rows) for rows in events)
+    written = skipped = 0
+    for line in _lines(path):
+        write, done, gone = _BUILD[line["kind"]](model, line)
+        write.upsert(store, schema)
+        write.apply(model)
+        written, skipped = written + done, skipped + gone
+    return Replayed(written, skipped)
 
 
-def _batches(path: Path) -> Iterator[list[dict[str, Any]]]:
-    """The inbox rows of ``path``, grouped by batch (each batch was appended in one write)."""
-    if not path.exists():
-        return
-    batch: list[dict[str, Any]] = []
+def _lines(path: Path) -> Iterator[Line]:
     with path.open(encoding="utf-8") as handle:
-        for line in handle:
+        for text in handle:
             try:
-                row = json.loads(line)
-            except ValueError:  # a torn last line: its batch was never acknowledged
+                yield json.loads(text)
+            except ValueError:  # a torn last line: its write was never acknowledged
                 continue
-            if batch and (row["sender"], row["batch_id"]) != (
-                batch[0]["sender"],
-                batch[0]["batch_id"],
-            ):
-                yield batch
-                batch = []
-            batch.append(row)
-    if batch:
-        yield batch
 
 
 def _row(model: type[R], raw: dict[str, Any]) -> R:
-    """The row as the API parsed it, from its inbox line (which adds who, when and whom)."""
+    """The row as the API parsed it, from its inbox line (which adds whom it named)."""
     return model.model_validate({k: v for k, v in raw.items() if k in model.model_fields})
 
 
-def _roster_batch(
-    store: GraphStore, schema: GraphSchema, model: ReadModel, raws: list[dict[str, Any]]
-) -> int:
+def _day(line: Line) -> dt.date:
+    return dt.date.fromisoformat(line["on"])
+
+
+def _events(model: ReadModel, line: Line) -> tuple[Write, int, int]:
+    named = [r for r in line["rows"] if r["person_id"] is not None]
+    linked = [
+        (_row(EventRow, r), r["person_id"], r["linked_by"])
+        for r in named
+        if r["person_id"] in model.persons
+    ]
+    return event_write(linked), len(linked), len(named) - len(linked)
+
+
+def _roster(model: ReadModel, line: Line) -> tuple[Write, int, int]:
     news: list[tuple[RosterChangeRow, str, str, bool, float]] = []
     edits: list[tuple[RosterChangeRow, EnrollmentView]] = []
-    for raw in raws:
+    skipped = 0
+    for raw in line["rows"]:
         row = _row(RosterChangeRow, raw)
         existing = model.enrollments.get(row.record_id)
-        if row.change == Change.NEW and existing is None:
+        if row.change == Change.NEW:
+            if existing is not None:
+                continue
             pid = raw["person_id"]
             is_new = pid == new_person_id(row)  # the record founded its person, as it did then
             if is_new or pid in model.persons:
                 news.append((row, raw["department"], pid, is_new, 0.0 if is_new else 1.0))
-        elif row.change != Change.NEW and existing is not None:
+            else:
+                skipped += 1
+        elif existing is None:
+            skipped += 1
+        else:
             edits.append((row, existing))
-    if not news and not edits:
-        return 0
-    first = raws[0]  # lines from before the service kept who and when: the key, and today
-    who, on = first.get("by") or first["sender"], first.get("accepted_on")
-    day = dt.date.fromisoformat(on) if on else dt.date.today()
-    nodes, rels, enrollments, persons = roster_tables(model, who, day, news, edits)
-    _upsert(store, schema, nodes, rels)
-    for p in persons:
-        model.put_person(p)
-    for e in enrollments.values():
-        model.put_enrollment(e)
-    return len(news) + len(edits)
+    write = roster_write(model, line["by"], _day(line), news, edits)
+    return write, len(news) + len(edits), skipped
 
 
-def _event_batch(
-    store: GraphStore, schema: GraphSchema, model: ReadModel, raws: list[dict[str, Any]]
-) -> int:
-    linked = [
-        (_row(EventRow, raw), raw["person_id"], raw["linked_by"])
-        for raw in raws
-        if raw["person_id"] in model.persons
-    ]
-    if linked:
-        _upsert(store, schema, *event_tables(linked))
-    return len(linked)
+def _stop(model: ReadModel, line: Line) -> tuple[Write, int, int]:
+    if line["person_id"] not in model.persons:
+        return _nothing(), 0, 1
+    write = stop_write(
+        model,
+        line["flag_id"],
+        line["person_id"],
+        line["enrollment_ids"],
+        line["amount_at_risk"],
+        line["requested_by"],
+        line["reason"],
+        _day(line),
+    )
+    return write, 1, 0
 
 
-def _upsert(store: GraphStore, schema: GraphSchema, nodes: Rows, rels: Rows) -> None:
-    """One store transaction, as :meth:`linkgraph.service.Service._upsert` writes a batch."""
-    tables = batch_tables(schema, nodes, rels)
-    store.upsert(tables, batch_size=tables.num_rows + 1)
+def _visit(model: ReadModel, line: Line) -> tuple[Write, int, int]:
+    task = model.tasks.get(line["task_id"])
+    if task is None:
+        return _nothing(), 0, 1
+    return visit_write(model, task, line["result"], _day(line), line["note"], line["by"]), 1, 0
+
+
+def _flag(model: ReadModel, line: Line) -> tuple[Write, int, int]:
+    flag = model.flags.get(line["flag_id"])
+    if flag is None:
+        return _nothing(), 0, 1
+    return flag_write(model, flag, line["to_status"], line["by"], line["why"]), 1, 0
+
+
+def _nothing() -> Write:
+    return Write({}, {})
+
+
+_BUILD: dict[str, Callable[[ReadModel, Line], tuple[Write, int, int]]] = {
+    "events": _events,
+    "roster": _roster,
+    "stop": _stop,
+    "visit": _visit,
+    "flag": _flag,
+}
