@@ -62,7 +62,7 @@ class Ledger:
 
 
 class Spool:
-    """Append-only JSON Lines, each append one batch: the inbox of accepted rows, decisions."""
+    """Append-only JSON Lines, ``fsync``'d: the inbox of accepted writes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

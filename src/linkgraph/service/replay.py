@@ -1,21 +1,18 @@
 """The API's writes, written back into a store that a pipeline run replaced.
 
-The service keeps every write it accepts — event and roster batches, stop
-requests, visit results, flag moves — as one line of ``<state>/inbox/writes.jsonl``,
-in the order it accepted them. A full pipeline run rebuilds the graph from the
-departments' files (``store.load``) and so drops them; :func:`replay_inbox`, called
-right after the load, writes them back in that order, one transaction each,
-through the builders the live path uses (:mod:`linkgraph.service.batches`) against
-the reloaded graph. Order matters: a stop request holds what an earlier visit paid,
-a flag move finds the hold its stop request made.
+The service keeps every write it accepts (event and roster batches, stop requests,
+visit results, flag moves) as one line of ``<state>/inbox/writes.jsonl``, in the
+order accepted. A pipeline run rebuilds the graph from the departments' files
+(``store.load``) and so drops them; :func:`replay_inbox`, called right after the
+load, builds each again with the live path's builders (:mod:`.batches`) against the
+reloaded graph, one transaction each, in that order: a flag move must find the hold
+its stop request made, a stop request must hold what an earlier visit paid.
 
-Replaying is idempotent: the store merges by key, every builder sets values (never
-adds to them) from what the line recorded, and a new enrolment the store already
-holds (from the department's own files, or an earlier replay) is left as the store
-has it. A line whose person, enrolment, task or flag the reloaded graph no longer
-holds is skipped and counted (a reference to nothing would refuse its whole
-transaction), and events the API could not link are neither (they never were in the
-graph).
+Idempotent: the store merges by key, and each builder sets values from what its line
+recorded; a new enrolment the store already holds is left as the store has it. A row
+naming a person, enrolment, task or flag the reloaded graph no longer holds is
+skipped and counted (a reference to nothing would refuse the whole transaction);
+events the API could not link were never in the graph and are neither.
 """
 
 from __future__ import annotations
@@ -51,8 +48,8 @@ Line = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Replayed:
-    """Rows written back (an event, a roster change, a stop request, a visit or a flag
-    move each count one) and rows skipped because what they name is gone."""
+    """Rows written back and skipped. An event or roster change counts one, and so does a
+    whole stop request (holding those of its enrolments still there), visit or flag move."""
 
     written: int = 0
     skipped: int = 0
