@@ -3,7 +3,8 @@
 DuckDB assumes by default that it may use 80 % of the machine's memory, but in
 linkgraph it shares the process with Arrow tables that are already large
 (38 M events at city scale). Every connection therefore comes from here, with
-the memory limit and thread count from settings.
+the memory limit and thread count from settings, and with the allocator's
+background threads on, so memory a query freed goes back to the system.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def connect(
     config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": settings.duckdb_memory_limit,
         "threads": settings.duckdb_threads,
+        # without them DuckDB's allocator keeps freed pages until DuckDB next allocates,
+        # so a query's peak stays resident under the Arrow and numpy work after it
+        "allocator_background_threads": True,
     }
     database = ":memory:" if path is None else str(path)
     return duckdb.connect(database, read_only=read_only, config=config)

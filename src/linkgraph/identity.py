@@ -151,6 +151,19 @@ def _event_values(events: pa.Table, kind: str) -> pa.Array:
     return events[kind].combine_chunks()
 
 
+#: The columns an event's identifier of each kind is read from.
+_IDENTIFIER_COLUMNS = {
+    "id_number": ["id_number"],
+    "sscard_no": ["sscard_no"],
+    "phone": ["phone"],
+    "name_dob": ["name", "birth_date"],
+}
+
+#: Events normalised at a time: the city's 37.5 M at once would hold several GiB
+#: of intermediate strings.
+EVENT_CHUNK_ROWS = 4_000_000
+
+
 def link_events(
     events: pa.Table, normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue
 ) -> pa.Table:
@@ -158,7 +171,9 @@ def link_events(
 
     One pass per kind of identifier: the events of the channels that carry it are
     normalised and looked up in a hash of the identifiers that name exactly one
-    person. Output rows are grouped by identifier kind.
+    person. Output rows are grouped by identifier kind, in input order within it.
+    Events are taken :data:`EVENT_CHUNK_ROWS` at a time, and only the columns a kind
+    reads, so intermediate columns stay small.
     """
     ids = normalised.join(resolution.select(["record_id", "person_id"]), "record_id")
     trusted = pc.is_in(ids["id_status"], pa.array(["valid", "repaired"]))
@@ -173,24 +188,30 @@ def link_events(
         ids.select(["person_id", "n_id_number", "sscard_no", "n_phone", "n_name", "n_birth_date"]),
     )
     keys = con.sql(_KEYS_SQL).to_arrow_table()
+    con.close()
     parts = []
     for kind in [k.value for k in Identifier]:
-        channels = [c.code for c in catalogue.channels if c.identifier.value == kind]
-        these = events.filter(pc.is_in(events["channel"], pa.array(channels)))
+        channels = pa.array([c.code for c in catalogue.channels if c.identifier.value == kind])
         known = keys.filter(pc.equal(keys["kind"], kind))
-        person = known["person_id"].take(pc.index_in(_event_values(these, kind), known["value"]))
-        parts.append(
-            pa.table(
-                {
-                    "event_id": these["event_id"],
-                    "channel": these["channel"],
-                    "occurred_on": these["occurred_on"],
-                    "reported_on": these["reported_on"],
-                    "person_id": person,
-                    "linked_by": pc.if_else(
-                        pc.is_valid(person), pa.scalar(kind), pa.scalar(None, pa.string())
-                    ),
-                }
+        columns = ["event_id", "channel", "occurred_on", "reported_on", *_IDENTIFIER_COLUMNS[kind]]
+        for offset in range(0, max(events.num_rows, 1), EVENT_CHUNK_ROWS):
+            chunk = events.slice(offset, EVENT_CHUNK_ROWS).select(columns)
+            these = chunk.filter(pc.is_in(chunk["channel"], channels))
+            person = known["person_id"].take(
+                pc.index_in(_event_values(these, kind), known["value"])
             )
-        )
+            parts.append(
+                pa.table(
+                    {
+                        "event_id": these["event_id"],
+                        "channel": these["channel"],
+                        "occurred_on": these["occurred_on"],
+                        "reported_on": these["reported_on"],
+                        "person_id": person,
+                        "linked_by": pc.if_else(
+                            pc.is_valid(person), pa.scalar(kind), pa.scalar(None, pa.string())
+                        ),
+                    }
+                )
+            )
     return conform(pa.concat_tables(parts), LINKED_EVENT, "linked events")

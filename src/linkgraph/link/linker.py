@@ -12,6 +12,7 @@ state), ``review`` (audited overrides), ``explanations``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
@@ -357,7 +358,13 @@ def resolve(table: pa.Table, mapping: MappingLike, state_dir: str | Path | None 
     Person IDs stay stable across runs against the same ``state_dir`` (default
     ``get_settings().data_dir / "linkage"``); reviewer decisions saved there are honoured.
     """
-    return Linker(table, mapping, state_dir=state_dir).resolve()
+    linker = Linker(table, mapping, state_dir=state_dir)
+    persons = linker.resolve()
+    # the linker and its components refer to each other: without a collection their
+    # frame and candidate pairs (GiBs at city scale) would outlive this call
+    del linker
+    gc.collect()
+    return persons
 
 
 def explain(record_a: str, record_b: str, state_dir: str | Path | None = None) -> Explanation:
