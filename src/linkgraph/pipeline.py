@@ -8,6 +8,7 @@ The store is an adapter chosen at the edge (``linkgraph.graph.open_store``).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import resource
 import time
@@ -74,6 +75,7 @@ class _Runner:
         counter = {"rows": 0}
         started = time.perf_counter()
         yield counter
+        gc.collect()  # stage objects in reference cycles would hold their arrays until later
         pa.default_memory_pool().release_unused()  # hand freed Arrow memory back for DuckDB
         self.result.stages.append(
             StageTiming(name, time.perf_counter() - started, counter["rows"], _peak_gib())
@@ -96,7 +98,7 @@ def run_city(
     from linkgraph import identity
     from linkgraph.flags import merge
     from linkgraph.graph import open_store
-    from linkgraph.graph.model import build_graph
+    from linkgraph.graph.model import graph_parts
     from linkgraph.link import LinkMapping, resolve
     from linkgraph.policy import Policy
     from linkgraph.report import build_report, run_certification, write_report
@@ -162,7 +164,7 @@ def run_city(
         n["rows"] = 1
     if load_store:
         with run.stage("graph") as n:
-            graph = build_graph(
+            parts = graph_parts(
                 catalogue,
                 t["persons"],
                 t["records"],
@@ -172,11 +174,9 @@ def run_city(
                 certifications=t["certifications"],
                 enrollment_status=t["recognitions"],
                 flags=t["flags"],
-                tasks=t["tasks"].append_column(
-                    "kind", pa.repeat(pa.scalar("door_knock"), t["tasks"].num_rows)
-                ),
+                tasks=t["tasks"],
             )
             with open_store(settings) as store:
-                report = store.load(graph)
+                report = store.load_parts(parts)
             n["rows"] = report.total
     return result

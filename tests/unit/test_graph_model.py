@@ -8,8 +8,10 @@ import pyarrow as pa
 import pytest
 
 from linkgraph.catalogue import Catalogue
+from linkgraph.dispatch import TASK
 from linkgraph.errors import InputError
 from linkgraph.graph import GraphTables, build_graph, load_schema
+from linkgraph.graph.model import DOOR_KNOCK
 from linkgraph.graph.queries import QUERIES
 from linkgraph.graph.schema import SchemaError, parse_schema
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, RESOLUTION, ROSTER
@@ -107,6 +109,18 @@ def test_build_graph_makes_the_model(catalogue: Catalogue) -> None:
     assert graph.nodes["EvidenceEvent"]["event_id"].type == pa.int64()
 
 
+def test_dispatch_tasks_load_as_they_are(catalogue: Catalogue) -> None:
+    tasks = pa.Table.from_pylist(
+        [{"task_id": "T1", "person_id": "P1", "grid": "341602001001G001", "reason": "no_trace"}],
+        schema=TASK,
+    )
+    graph = build_graph(catalogue, **_tables(), tasks=tasks)
+    assert graph.nodes["Task"].select(["task_id", "kind", "reason"]).to_pylist() == [
+        {"task_id": "T1", "kind": DOOR_KNOCK, "reason": "no_trace"}
+    ]
+    assert graph.relationships["IN"].to_pylist() == [{"start": "T1", "end": "341602001001G001"}]
+
+
 def test_dangling_reference_names_the_relationship(catalogue: Catalogue) -> None:
     base = _tables()
     enrollments = pa.concat_tables(
@@ -191,4 +205,4 @@ def test_exported_members() -> None:
         "open_store",
     }
     public = {n for n in vars(GraphStore) if not n.startswith("_")}
-    assert public == {"load", "upsert", "query", "apply", "counts", "ping", "close"}
+    assert public == {"load", "load_parts", "upsert", "query", "apply", "counts", "ping", "close"}

@@ -38,6 +38,8 @@ opening it gets :class:`~linkgraph.errors.StoreUnavailable`.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,11 @@ import networkx as nx
 import pyarrow as pa
 
 from linkgraph import duck
-from linkgraph.errors import StoreError, StoreUnavailable
+from linkgraph.errors import InputError, StoreError, StoreUnavailable
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery, node_table, rel_table
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema
-from linkgraph.graph.store import GraphStore, Row
+from linkgraph.graph.store import GraphStore, LoadReport, Row
 
 __all__ = ["EmbeddedStore"]
 
@@ -133,26 +135,51 @@ class EmbeddedStore(GraphStore):
 
     # ------------------------------------------------------------------- hooks
 
+    def load_parts(self, parts: Iterable[GraphTables]) -> LoadReport:
+        """Write each part as it comes, so only one part is in memory at a time.
+
+        What :meth:`load` checks over the whole graph before writing (a key repeated
+        across parts, a relationship whose end node is not there) is checked here in
+        SQL over the written tables, before the commit: an error leaves the store
+        as it was.
+        """
+        started = time.perf_counter()
+        rows, n = self._replace((part.conformed(self.schema) for part in parts), check=True)
+        return LoadReport(rows, n, time.perf_counter() - started)
+
     def _bulk_load(self, tables: GraphTables) -> None:
+        self._replace([tables], check=False)
+
+    def _replace(self, parts: Iterable[GraphTables], *, check: bool) -> tuple[dict[str, int], int]:
+        """Empty the store, append ``parts``, sort what several parts wrote, commit.
+
+        Returns rows written per label/type and the number of parts.
+        """
         con = self.con
+        rows: dict[str, int] = {}
+        writes: dict[str, int] = {}  # label/type -> parts that wrote to it
+        n = 0
         try:
             con.begin()
             for name, _ in self._ddl():
                 con.execute(f"DROP TABLE IF EXISTS {name}")
             self._create_tables(con)
-            for label, table in tables.nodes.items():
-                con.register("_load", self._full(label, None, table))
-                con.execute(
-                    f"INSERT INTO {node_table(label)} SELECT * FROM _load"
-                    f" ORDER BY {_q(self.schema.key(label))}"
-                )
-                con.unregister("_load")
-            for rtype, table in tables.relationships.items():
-                con.register("_load", self._full(None, rtype, table))
-                con.execute(
-                    f'INSERT INTO {rel_table(rtype)} SELECT * FROM _load ORDER BY start, "end"'
-                )
-                con.unregister("_load")
+            for part in parts:
+                n += 1
+                for label, table in part.nodes.items():
+                    self._append(con, label, None, table)
+                    rows[label] = rows.get(label, 0) + table.num_rows
+                    writes[label] = writes.get(label, 0) + 1
+                for rtype, table in part.relationships.items():
+                    self._append(con, None, rtype, table)
+                    rows[rtype] = rows.get(rtype, 0) + table.num_rows
+                    writes[rtype] = writes.get(rtype, 0) + 1
+            for name, count in writes.items():
+                if count > 1:
+                    self._sort(con, name)
+            if check:
+                self._check_keys(con, [n for n, c in writes.items() if c > 1])
+                self._check_references(con)
             con.commit()
         except BaseException as exc:
             con.rollback()
@@ -160,6 +187,64 @@ class EmbeddedStore(GraphStore):
                 raise StoreError(f"embedded store {self.path}: load failed: {exc}") from exc
             raise
         con.execute("CHECKPOINT")
+        return rows, n
+
+    def _order(self, name: str) -> tuple[str, str]:
+        """(table, ORDER BY list) of a label or type: nodes by key, relationships by ends."""
+        if name in self.schema.nodes:
+            return node_table(name), _q(self.schema.key(name))
+        return rel_table(name), 'start, "end"'
+
+    def _append(
+        self, con: duckdb.DuckDBPyConnection, label: str | None, rtype: str | None, table: pa.Table
+    ) -> None:
+        name, order = self._order(label or rtype or "")
+        # a relation, not ``register``: a view dropped in a transaction keeps its table
+        # alive until the commit, and so would every part
+        con.from_arrow(self._full(label, rtype, table)).order(order).insert_into(name)
+
+    def _sort(self, con: duckdb.DuckDBPyConnection, label_or_type: str) -> None:
+        """Rewrite a table several parts appended to in key order (for the zone maps)."""
+        name, order = self._order(label_or_type)
+        cols = dict(self._ddl())[name]
+        con.execute(f"CREATE TABLE {name}__sorted ({cols})")
+        con.execute(f"INSERT INTO {name}__sorted SELECT * FROM {name} ORDER BY {order}")
+        con.execute(f"DROP TABLE {name}")
+        con.execute(f"ALTER TABLE {name}__sorted RENAME TO {name}")
+
+    def _check_keys(self, con: duckdb.DuckDBPyConnection, labels: list[str]) -> None:
+        for label in (x for x in labels if x in self.schema.nodes):
+            key = self.schema.key(label)
+            repeated = con.execute(
+                f"SELECT min({_q(key)}), count(*) FROM (SELECT {_q(key)} FROM {node_table(label)}"
+                f" GROUP BY ALL HAVING count(*) > 1)"
+            ).fetchall()[0]
+            if repeated[1]:
+                raise InputError(
+                    f"{label} {repeated[0]!r}: key {key!r} repeated"
+                    f" ({repeated[1]} repeated key(s) in {label})"
+                )
+
+    def _check_references(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Raise InputError naming a relationship whose end node is not there, as ``load`` does."""
+        for rtype, spec in self.schema.relationships.items():
+            for side, label in (("start", spec.start), ("end", spec.end)):
+                key = _q(self.schema.key(label))
+                missing, count = con.execute(
+                    f"SELECT min(k), count(*) FROM (SELECT DISTINCT r.{_q(side)} AS k"
+                    f" FROM {rel_table(rtype)} r ANTI JOIN {node_table(label)} n"
+                    f" ON n.{key} = r.{_q(side)})"
+                ).fetchall()[0]
+                if count:
+                    start, end = con.execute(
+                        f'SELECT start, "end" FROM {rel_table(rtype)} WHERE {_q(side)} = ? LIMIT 1',
+                        [missing],
+                    ).fetchall()[0]
+                    raise InputError(
+                        f"{rtype} relationship {spec.start} {start!r} -> {spec.end} {end!r}:"
+                        f" {side} node {label} {missing!r} is not there"
+                        f" ({count} missing {label} key(s) in {rtype})"
+                    )
 
     def _begin(self) -> duckdb.DuckDBPyConnection:
         self.con.begin()
@@ -271,7 +356,7 @@ class EmbeddedStore(GraphStore):
         if self._closed:
             raise StoreUnavailable(f"embedded store {self.path} is closed")
         try:
-            self.con.execute("SELECT 1").fetchone()
+            self.con.execute("SELECT 1").fetchall()
         except duckdb.Error as exc:
             raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
 

@@ -12,7 +12,7 @@ joins (DuckDB over Arrow), never a Python loop per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +27,21 @@ from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, RESOLUTION, ROSTER, conform
 
-__all__ = ["NEGATIVE_DEATH_CHANNELS", "GraphTables", "build_graph"]
+__all__ = [
+    "DOOR_KNOCK",
+    "EVENT_PART_ROWS",
+    "NEGATIVE_DEATH_CHANNELS",
+    "GraphTables",
+    "build_graph",
+    "graph_parts",
+    "merge",
+]
 
 #: Negative channels that report a death; the death date is the earliest among them.
 NEGATIVE_DEATH_CHANNELS = ("DEATH_CERT", "CREMATION", "HUKOU_CANCEL", "VILLAGE_DEATH_REPORT")
+
+#: The kind of a Task from a table without one: dispatch's TASK rows are all door knocks.
+DOOR_KNOCK = "door_knock"
 
 
 def _widens(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -325,7 +336,8 @@ def build_graph(
     enrollment_status : optional; enrollment_id, status, valid_until, reason.
     flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_ids,
         amount_at_risk, months, status, detail.
-    tasks : optional; task_id, person_id, grid, kind, due_on, status, reason.
+    tasks : optional; task_id, person_id, grid, and any of kind (else ``DOOR_KNOCK``),
+        due_on, status, reason: dispatch's TASK table as it is.
     all_grids : make a Grid node of every grid of the catalogue (135,711 in the city),
         not only of those a person lives in or a task points to.
 
@@ -340,92 +352,201 @@ def build_graph(
         relationship's end node is missing (naming the relationship).
     """
     schema = schema or load_schema()
-    con = duck.connect()
-    con.register("persons", _conform_named(persons, PERSON, "persons", "person_id"))
-    con.register("records", _conform_named(records, ROSTER, "records", "record_id"))
-    con.register("resolution", _conform_named(resolution, RESOLUTION, "resolution", "record_id"))
-    con.register(
-        "enrollments", _conform_named(enrollments, ENROLLMENT, "enrollments", "enrollment_id")
+    parts = graph_parts(
+        catalogue,
+        persons,
+        records,
+        resolution,
+        enrollments,
+        events,
+        certifications=certifications,
+        enrollment_status=enrollment_status,
+        flags=flags,
+        tasks=tasks,
+        all_grids=all_grids,
     )
-    con.register("events", _conform_named(events, LINKED_EVENT, "events", "event_id"))
-    for name, table in _catalogue_tables(catalogue).items():
-        con.register(name, table)
+    graph = merge(parts).conformed(schema)
+    graph.check_references(schema)
+    return graph
 
-    nodes: dict[str, pa.Table] = {
-        "Department": _arrow(con, "SELECT code, name, name_en FROM departments"),
-        "BenefitItem": _arrow(con, "SELECT * FROM items"),
-        "Channel": _arrow(
-            con, "SELECT code, name, name_en, polarity, strength, identifier FROM channels"
-        ),
-        "Person": _arrow(
-            con,
-            "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
-            f" district, {MASKED_NAME_SQL} AS masked_name FROM persons",
-        ),
-        "SourceRecord": _arrow(
-            con,
-            "SELECT record_id, source, name, id_number, birth_date, address, sscard_no"
-            " FROM records",
-        ),
-        "Enrollment": _arrow(
+
+def merge(parts: Iterable[GraphTables]) -> GraphTables:
+    """One GraphTables of ``parts``; a label or type in several parts has their rows appended."""
+    nodes: dict[str, list[pa.Table]] = {}
+    rels: dict[str, list[pa.Table]] = {}
+    for part in parts:
+        for label, table in part.nodes.items():
+            nodes.setdefault(label, []).append(table)
+        for rtype, table in part.relationships.items():
+            rels.setdefault(rtype, []).append(table)
+
+    def one(tables: list[pa.Table]) -> pa.Table:
+        return (
+            tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        )
+
+    return GraphTables({k: one(v) for k, v in nodes.items()}, {k: one(v) for k, v in rels.items()})
+
+
+#: Evidence events per part of :func:`graph_parts`: the city's 37.5 M in parts of this
+#: size keep the graph's copy of them to a few hundred MiB at a time.
+EVENT_PART_ROWS = 2_000_000
+
+
+def graph_parts(
+    catalogue: Catalogue,
+    persons: pa.Table,
+    records: pa.Table,
+    resolution: pa.Table,
+    enrollments: pa.Table,
+    events: pa.Table,
+    *,
+    certifications: pa.Table | None = None,
+    enrollment_status: pa.Table | None = None,
+    flags: pa.Table | None = None,
+    tasks: pa.Table | None = None,
+    all_grids: bool = False,
+) -> Iterator[GraphTables]:
+    """:func:`build_graph`'s graph in unchecked parts, built one after the other.
+
+    One part per source table, and the evidence events (the bulk of the graph) in
+    parts of :data:`EVENT_PART_ROWS`, so a store can write each part and let it go
+    (``GraphStore.load_parts``). Parameters as :func:`build_graph`; every input is
+    checked before the first part is made.
+    """
+    persons = _conform_named(persons, PERSON, "persons", "person_id")
+    records = _conform_named(records, ROSTER, "records", "record_id")
+    resolution = _conform_named(resolution, RESOLUTION, "resolution", "record_id")
+    enrollments = _conform_named(enrollments, ENROLLMENT, "enrollments", "enrollment_id")
+    events = _conform_named(events, LINKED_EVENT, "events", "event_id")
+    if enrollment_status is not None:
+        _require(enrollment_status, "enrollment_status", ("enrollment_id", "status", "valid_until"))
+    if certifications is not None:
+        _require(
+            certifications,
+            "certifications",
+            ("person_id", "status", "method", "certified_on", "valid_until", "rule"),
+        )
+    if flags is not None:
+        _require(flags, "flags", ("flag_id", "kind", "person_ids", "enrollment_ids"))
+    if tasks is not None:
+        _require(tasks, "tasks", ("task_id", "person_id", "grid"))
+    con = duck.connect()
+    try:
+        for name, table in {
+            "persons": persons,
+            "records": records,
+            "resolution": resolution,
+            "enrollments": enrollments,
+            **({"tasks": tasks} if tasks is not None else {}),
+            **_catalogue_tables(catalogue),
+        }.items():
+            con.register(name, table)
+        yield _catalogue_part(con, tasks, all_grids)
+        yield _person_part(con)
+        yield _record_part(con)
+        yield _enrollment_part(con, enrollment_status)
+        if certifications is not None:
+            yield _certification_part(con, certifications)
+        if flags is not None:
+            yield _flag_part(con, flags)
+        if tasks is not None:
+            yield _task_part(con, tasks)
+    finally:
+        con.close()
+    yield from _event_parts(events)
+
+
+def _catalogue_part(
+    con: duckdb.DuckDBPyConnection, tasks: pa.Table | None, all_grids: bool
+) -> GraphTables:
+    used = "SELECT grid FROM persons" + (
+        " UNION SELECT grid FROM tasks" if tasks is not None else ""
+    )
+    return GraphTables(
+        {
+            "Department": _arrow(con, "SELECT code, name, name_en FROM departments"),
+            "BenefitItem": _arrow(con, "SELECT * FROM items"),
+            "Channel": _arrow(
+                con, "SELECT code, name, name_en, polarity, strength, identifier FROM channels"
+            ),
+            "Grid": _arrow(
+                con,
+                "SELECT * FROM grids"
+                + ("" if all_grids else f" WHERE code IN ({used})")
+                + " ORDER BY code",
+            ),
+        },
+        {
+            "ADMINISTERS": _arrow(con, 'SELECT department AS start, code AS "end" FROM items'),
+            "PROVIDED_BY": _arrow(con, 'SELECT code AS start, department AS "end" FROM channels'),
+        },
+    )
+
+
+def _person_part(con: duckdb.DuckDBPyConnection) -> GraphTables:
+    return GraphTables(
+        {
+            "Person": _arrow(
+                con,
+                "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
+                f" district, {MASKED_NAME_SQL} AS masked_name FROM persons",
+            ),
+            "Phone": _arrow(
+                con,
+                "SELECT DISTINCT phone AS number FROM persons WHERE phone IS NOT NULL ORDER BY 1",
+            ),
+        },
+        {
+            "REACHABLE_AT": _arrow(
+                con,
+                'SELECT person_id AS start, phone AS "end" FROM persons WHERE phone IS NOT NULL',
+            ),
+            "LIVES_IN": _arrow(
+                con,
+                'SELECT person_id AS start, grid AS "end" FROM persons WHERE grid IS NOT NULL',
+            ),
+        },
+    )
+
+
+def _record_part(con: duckdb.DuckDBPyConnection) -> GraphTables:
+    return GraphTables(
+        {
+            "SourceRecord": _arrow(
+                con,
+                "SELECT record_id, source, name, id_number, birth_date, address, sscard_no"
+                " FROM records",
+            ),
+        },
+        {
+            "RESOLVES_TO": _arrow(
+                con,
+                'SELECT record_id AS start, person_id AS "end", band, match_probability'
+                " FROM resolution",
+            ),
+            "RECORDS": _arrow(
+                con,
+                'SELECT r.record_id AS start, e.enrollment_id AS "end" FROM records r'
+                " JOIN enrollments e ON e.enrollment_id = r.record_id",
+            ),
+        },
+    )
+
+
+def _enrollment_part(
+    con: duckdb.DuckDBPyConnection, enrollment_status: pa.Table | None
+) -> GraphTables:
+    if enrollment_status is None:
+        enrollment = _arrow(
             con,
             "SELECT enrollment_id, item_code, enrolled_on, paid_until,"
             " monthly_amount::BIGINT AS monthly_amount FROM enrollments",
-        ),
-        "Phone": _arrow(
-            con, "SELECT DISTINCT phone AS number FROM persons WHERE phone IS NOT NULL ORDER BY 1"
-        ),
-        "BankAccount": _arrow(
-            con,
-            "SELECT DISTINCT bank_account AS number FROM enrollments"
-            " WHERE bank_account IS NOT NULL ORDER BY 1",
-        ),
-        "EvidenceEvent": _arrow(
-            con,
-            "SELECT event_id, channel, occurred_on, reported_on, linked_by FROM events"
-            " WHERE person_id IS NOT NULL",
-        ),
-    }
-    rels: dict[str, pa.Table] = {
-        "ADMINISTERS": _arrow(con, 'SELECT department AS start, code AS "end" FROM items'),
-        "PROVIDED_BY": _arrow(con, 'SELECT code AS start, department AS "end" FROM channels'),
-        "RESOLVES_TO": _arrow(
-            con,
-            'SELECT record_id AS start, person_id AS "end", band, match_probability'
-            " FROM resolution",
-        ),
-        "RECORDS": _arrow(
-            con,
-            'SELECT r.record_id AS start, e.enrollment_id AS "end" FROM records r'
-            " JOIN enrollments e ON e.enrollment_id = r.record_id",
-        ),
-        "HAS": _arrow(con, 'SELECT person_id AS start, enrollment_id AS "end" FROM enrollments'),
-        "OF": _arrow(con, 'SELECT enrollment_id AS start, item_code AS "end" FROM enrollments'),
-        "PAID_TO": _arrow(
-            con,
-            'SELECT enrollment_id AS start, bank_account AS "end" FROM enrollments'
-            " WHERE bank_account IS NOT NULL",
-        ),
-        "REACHABLE_AT": _arrow(
-            con, 'SELECT person_id AS start, phone AS "end" FROM persons WHERE phone IS NOT NULL'
-        ),
-        "LIVES_IN": _arrow(
-            con, 'SELECT person_id AS start, grid AS "end" FROM persons WHERE grid IS NOT NULL'
-        ),
-        "HAS_EVIDENCE": _arrow(
-            con,
-            'SELECT person_id AS start, event_id AS "end" FROM events WHERE person_id IS NOT NULL',
-        ),
-        "FROM": _arrow(
-            con,
-            'SELECT event_id AS start, channel AS "end" FROM events WHERE person_id IS NOT NULL',
-        ),
-    }
-    if enrollment_status is not None:
-        _require(enrollment_status, "enrollment_status", ("enrollment_id", "status", "valid_until"))
+        )
+    else:
         con.register("enrollment_status", enrollment_status)
         reason = "s.reason" if "reason" in enrollment_status.column_names else "NULL::VARCHAR"
-        nodes["Enrollment"] = _arrow(
+        enrollment = _arrow(
             con,
             "SELECT e.enrollment_id, e.item_code, e.enrolled_on, e.paid_until,"
             " e.monthly_amount::BIGINT AS monthly_amount, s.status,"
@@ -442,87 +563,133 @@ def build_graph(
                 f"enrollment_status {unknown['enrollment_id'][0].as_py()!r}:"
                 " enrolment Enrollment is not there"
             )
-    if certifications is not None:
-        _require(
-            certifications,
-            "certifications",
-            ("person_id", "status", "method", "certified_on", "valid_until", "rule"),
-        )
-        con.register("certs_in", certifications)
-        cert_id = (
-            "cert_id"
-            if "cert_id" in certifications.column_names
-            else "person_id || '@' || strftime(certified_on::DATE, '%Y-%m-%d')"
-        )
-        evidence = (
-            "evidence_event_ids"
-            if "evidence_event_ids" in certifications.column_names
-            else "[]::BIGINT[]"
-        )
-        warning = (
-            "warning_until::DATE"
-            if "warning_until" in certifications.column_names
-            else "NULL::DATE"
-        )
-        con.execute(
-            f"CREATE TEMP TABLE certs AS SELECT {cert_id} AS cert_id, person_id, status, method,"
-            " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until,"
-            f" {warning} AS warning_until, rule,"
-            f" {evidence} AS evidence_event_ids FROM certs_in"
-        )
-        nodes["Certification"] = _arrow(
-            con,
-            "SELECT cert_id, status, method, certified_on, valid_until, warning_until, rule"
-            " FROM certs",
-        )
-        rels["CERTIFIED_BY"] = _arrow(con, 'SELECT person_id AS start, cert_id AS "end" FROM certs')
-        rels["BASED_ON"] = _arrow(
-            con,
-            'SELECT DISTINCT cert_id AS start, unnest(evidence_event_ids) AS "end" FROM certs',
-        )
-    if flags is not None:
-        _require(flags, "flags", ("flag_id", "kind", "person_ids", "enrollment_ids"))
-        con.register("flags", flags)
-        props = [
-            c for c in ("amount_at_risk", "months", "status", "detail") if c in flags.column_names
-        ]
-        nodes["Flag"] = _arrow(
-            con, f"SELECT flag_id, kind{''.join(', ' + c for c in props)} FROM flags"
-        )
-        rels["CONCERNS"] = _arrow(
-            con, 'SELECT DISTINCT flag_id AS start, unnest(person_ids) AS "end" FROM flags'
-        )
-        rels["ON"] = _arrow(
-            con, 'SELECT DISTINCT flag_id AS start, unnest(enrollment_ids) AS "end" FROM flags'
-        )
-        if "evidence_event_ids" in flags.column_names:
-            rels["CITES"] = _arrow(
+    return GraphTables(
+        {
+            "Enrollment": enrollment,
+            "BankAccount": _arrow(
                 con,
-                'SELECT DISTINCT flag_id AS start, unnest(evidence_event_ids) AS "end" FROM flags',
-            )
-    if tasks is not None:
-        _require(tasks, "tasks", ("task_id", "person_id", "grid", "kind"))
-        con.register("tasks", tasks)
-        props = [c for c in ("due_on", "status", "reason") if c in tasks.column_names]
-        nodes["Task"] = _arrow(
-            con, f"SELECT task_id, kind{''.join(', ' + c for c in props)} FROM tasks"
-        )
-        rels["FOR"] = _arrow(con, 'SELECT task_id AS start, person_id AS "end" FROM tasks')
-        rels["IN"] = _arrow(
-            con, 'SELECT task_id AS start, grid AS "end" FROM tasks WHERE grid IS NOT NULL'
-        )
-    used = "SELECT grid FROM persons" + (
-        " UNION SELECT grid FROM tasks" if tasks is not None else ""
+                "SELECT DISTINCT bank_account AS number FROM enrollments"
+                " WHERE bank_account IS NOT NULL ORDER BY 1",
+            ),
+        },
+        {
+            "HAS": _arrow(
+                con, 'SELECT person_id AS start, enrollment_id AS "end" FROM enrollments'
+            ),
+            "OF": _arrow(con, 'SELECT enrollment_id AS start, item_code AS "end" FROM enrollments'),
+            "PAID_TO": _arrow(
+                con,
+                'SELECT enrollment_id AS start, bank_account AS "end" FROM enrollments'
+                " WHERE bank_account IS NOT NULL",
+            ),
+        },
     )
-    nodes["Grid"] = _arrow(
-        con,
-        "SELECT * FROM grids"
-        + ("" if all_grids else f" WHERE code IN ({used})")
-        + " ORDER BY code",
+
+
+def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table) -> GraphTables:
+    con.register("certs_in", certifications)
+    cert_id = (
+        "cert_id"
+        if "cert_id" in certifications.column_names
+        else "person_id || '@' || strftime(certified_on::DATE, '%Y-%m-%d')"
     )
-    graph = GraphTables(nodes, rels).conformed(schema)
-    graph.check_references(schema)
-    return graph
+    evidence = (
+        "evidence_event_ids"
+        if "evidence_event_ids" in certifications.column_names
+        else "[]::BIGINT[]"
+    )
+    warning = (
+        "warning_until::DATE" if "warning_until" in certifications.column_names else "NULL::DATE"
+    )
+    con.execute(
+        f"CREATE TEMP TABLE certs AS SELECT {cert_id} AS cert_id, person_id, status, method,"
+        " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until,"
+        f" {warning} AS warning_until, rule,"
+        f" {evidence} AS evidence_event_ids FROM certs_in"
+    )
+    try:
+        return GraphTables(
+            {
+                "Certification": _arrow(
+                    con,
+                    "SELECT cert_id, status, method, certified_on, valid_until, warning_until,"
+                    " rule FROM certs",
+                ),
+            },
+            {
+                "CERTIFIED_BY": _arrow(
+                    con, 'SELECT person_id AS start, cert_id AS "end" FROM certs'
+                ),
+                "BASED_ON": _arrow(
+                    con,
+                    'SELECT DISTINCT cert_id AS start, unnest(evidence_event_ids) AS "end"'
+                    " FROM certs",
+                ),
+            },
+        )
+    finally:
+        con.execute("DROP TABLE certs")
+
+
+def _flag_part(con: duckdb.DuckDBPyConnection, flags: pa.Table) -> GraphTables:
+    con.register("flags", flags)
+    props = [c for c in ("amount_at_risk", "months", "status", "detail") if c in flags.column_names]
+    rels = {
+        "CONCERNS": _arrow(
+            con, 'SELECT DISTINCT flag_id AS start, unnest(person_ids) AS "end" FROM flags'
+        ),
+        "ON": _arrow(
+            con, 'SELECT DISTINCT flag_id AS start, unnest(enrollment_ids) AS "end" FROM flags'
+        ),
+    }
+    if "evidence_event_ids" in flags.column_names:
+        rels["CITES"] = _arrow(
+            con,
+            'SELECT DISTINCT flag_id AS start, unnest(evidence_event_ids) AS "end" FROM flags',
+        )
+    return GraphTables(
+        {"Flag": _arrow(con, f"SELECT flag_id, kind{''.join(', ' + c for c in props)} FROM flags")},
+        rels,
+    )
+
+
+def _task_part(con: duckdb.DuckDBPyConnection, tasks: pa.Table) -> GraphTables:
+    kind = "kind" if "kind" in tasks.column_names else f"'{DOOR_KNOCK}' AS kind"
+    props = [c for c in ("due_on", "status", "reason") if c in tasks.column_names]
+    return GraphTables(
+        {
+            "Task": _arrow(
+                con, f"SELECT task_id, {kind}{''.join(', ' + c for c in props)} FROM tasks"
+            ),
+        },
+        {
+            "FOR": _arrow(con, 'SELECT task_id AS start, person_id AS "end" FROM tasks'),
+            "IN": _arrow(
+                con, 'SELECT task_id AS start, grid AS "end" FROM tasks WHERE grid IS NOT NULL'
+            ),
+        },
+    )
+
+
+def _event_parts(events: pa.Table) -> Iterator[GraphTables]:
+    """EvidenceEvent, HAS_EVIDENCE and FROM of the events tied to a person, a slice at a time.
+
+    Column selections of one filtered slice: no SQL, no copy beyond the filter.
+    """
+    for offset in range(0, max(events.num_rows, 1), EVENT_PART_ROWS):
+        part = events.slice(offset, EVENT_PART_ROWS)
+        part = part.filter(pc.is_valid(part["person_id"]))
+        yield GraphTables(
+            {
+                "EvidenceEvent": part.select(
+                    ["event_id", "channel", "occurred_on", "reported_on", "linked_by"]
+                ),
+            },
+            {
+                "HAS_EVIDENCE": pa.table({"start": part["person_id"], "end": part["event_id"]}),
+                "FROM": pa.table({"start": part["event_id"], "end": part["channel"]}),
+            },
+        )
 
 
 def _first_bad_cast(column: pa.Array, target: pa.DataType) -> int:

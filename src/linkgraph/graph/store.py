@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from linkgraph.errors import InputError
-from linkgraph.graph.model import GraphTables
+from linkgraph.graph.model import GraphTables, merge
 from linkgraph.graph.queries import QUERIES, LibraryQuery
 from linkgraph.graph.schema import GraphSchema, load_schema
 
@@ -60,7 +61,7 @@ class LoadReport:
 class GraphStore(ABC):
     """A graph store holding the model of ``cypher/schema.cypher``.
 
-    Public methods (the port): :meth:`load`, :meth:`upsert`, :meth:`query`,
+    Public methods (the port): :meth:`load`, :meth:`load_parts`, :meth:`upsert`, :meth:`query`,
     :meth:`apply`, :meth:`counts`, :meth:`ping`, :meth:`close`; also a context
     manager. Adapters implement the ``_``-prefixed hooks only.
     """
@@ -83,6 +84,15 @@ class GraphStore(ABC):
         graph.check_references(self.schema)
         self._bulk_load(graph)
         return LoadReport(graph.counts(), 1, time.perf_counter() - started)
+
+    def load_parts(self, parts: Iterable[GraphTables]) -> LoadReport:
+        """:meth:`load` the union of ``parts`` (``linkgraph.graph.model.graph_parts``).
+
+        A label or type in several parts gets the rows of all of them. This default
+        merges the parts and loads them as one; an adapter that can write part by
+        part overrides it so the whole graph is never in memory at once.
+        """
+        return self.load(merge(parts))
 
     def upsert(self, tables: GraphTables, *, batch_size: int = 50_000) -> LoadReport:
         """Merge ``tables`` into the store: nodes by key, relationships by (start, end).
