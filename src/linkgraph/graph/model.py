@@ -122,10 +122,12 @@ class GraphTables:
         for rtype, table in self.relationships.items():
             spec = schema.rel(rtype)
             for side, label in (("start", spec.start), ("end", spec.end)):
-                keys = pc.unique(table[side])
                 known = self.nodes.get(label)
-                if known is not None:
-                    keys = keys.filter(pc.invert(pc.is_in(keys, known[schema.key(label)])))
+                keys = (
+                    pc.unique(table[side])
+                    if known is None
+                    else _absent(table[side], known[schema.key(label)])
+                )
                 if len(keys) and existing is not None:
                     there = existing(label, keys)
                     keys = keys.filter(pc.invert(pc.is_in(keys, there)))
@@ -162,6 +164,33 @@ class GraphTables:
                     nodes, rels, room = {}, {}, size
         if nodes or rels:
             yield GraphTables(nodes, rels)
+
+
+def _absent(values: pa.ChunkedArray, keys: pa.ChunkedArray) -> pa.Array:
+    """The distinct ``values`` not among ``keys``.
+
+    Integer keys in a dense range (event ids) are looked up in a bitmap of that
+    range: at 35 M events one pass, where hashing both sides took 15 s per column.
+    """
+    dense = (
+        len(keys)
+        and pa.types.is_integer(keys.type)
+        and pa.types.is_integer(values.type)
+        and not keys.null_count
+        and not values.null_count
+    )
+    if dense:
+        k = keys.to_numpy()
+        low, high = int(k.min()), int(k.max())
+        if high - low < 4 * len(k) + 1_000_000:
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[k - low] = True
+            v = values.to_numpy()
+            inside = (v >= low) & (v <= high)
+            found = np.zeros(len(v), dtype=bool)
+            found[inside] = present[v[inside] - low]
+            return pc.unique(pa.array(v[~found], type=values.type))
+    return pc.unique(values.filter(pc.invert(pc.is_in(values, value_set=keys))))
 
 
 def _check_type(
