@@ -27,9 +27,12 @@ events: as Python objects in a networkx graph that is tens of GiB, far beyond a
 
 A bulk load writes node tables sorted by key and relationship tables sorted by
 ``(start, end)``, so DuckDB's zone maps (min/max per row group) make one
-person's edges a read of a few row groups. There are no ART indexes: at 100 k
-persons they did not speed ``person_360`` (0.03–0.09 s either way), cost a
-quarter of the load time, and at 38 M events they would cost GiBs of memory.
+person's edges a read of a few row groups. :meth:`EmbeddedStore.load_parts`
+appends the graph part by part in one transaction, then re-sorts the tables
+several parts wrote, so the city's 38 M events never sit in memory as one graph.
+There are no ART indexes: at 100 k persons they did not speed ``person_360``
+(0.03–0.09 s either way), cost a quarter of the load time, and at 38 M events
+they would cost GiBs of memory.
 
 Concurrency: DuckDB lets one process write a file at a time; a second process
 opening it gets :class:`~linkgraph.errors.StoreUnavailable`.
@@ -133,7 +136,7 @@ class EmbeddedStore(GraphStore):
         ]
         return pa.Table.from_arrays(cols, schema=target)
 
-    # ------------------------------------------------------------------- hooks
+    # ------------------------------------------------------------------ public
 
     def load_parts(self, parts: Iterable[GraphTables]) -> LoadReport:
         """Write each part as it comes, so only one part is in memory at a time.
@@ -146,6 +149,8 @@ class EmbeddedStore(GraphStore):
         started = time.perf_counter()
         rows, n = self._replace((part.conformed(self.schema) for part in parts), check=True)
         return LoadReport(rows, n, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------- hooks
 
     def _bulk_load(self, tables: GraphTables) -> None:
         self._replace([tables], check=False)

@@ -7,7 +7,8 @@ relationship's properties. Both stores load exactly this value, so the two can
 be compared row for row.
 
 :func:`build_graph` turns the pipeline's tables into it with set-at-a-time
-joins (DuckDB over Arrow), never a Python loop per row.
+joins (DuckDB over Arrow), never a Python loop per row; :func:`graph_parts` gives
+the same graph in parts, for a store to load one part at a time.
 """
 
 from __future__ import annotations
