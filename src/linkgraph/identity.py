@@ -45,15 +45,18 @@ def normalised_records(records: pa.Table) -> pa.Table:
     )
 
 
+# ``mode`` breaks a tie by the value it met first, so each is fed in record order: a tie
+# goes to the earliest record, the same on every run (unordered, threads made it vary).
 _PERSONS_SQL = """
 SELECT r.person_id,
-       mode(n.n_name) AS name,
-       coalesce(mode(n.n_id_number) FILTER (WHERE n.id_status IN ('valid', 'repaired')),
-                mode(n.n_id_number)) AS id_number,
-       mode(n.n_birth_date) AS birth_date,
-       mode(n.n_gender) AS gender,
-       mode(n.n_phone) AS phone,
-       mode(n.n_address) AS address
+       mode(n.n_name ORDER BY record_id) AS name,
+       coalesce(mode(n.n_id_number ORDER BY record_id)
+                  FILTER (WHERE n.id_status IN ('valid', 'repaired')),
+                mode(n.n_id_number ORDER BY record_id)) AS id_number,
+       mode(n.n_birth_date ORDER BY record_id) AS birth_date,
+       mode(n.n_gender ORDER BY record_id) AS gender,
+       mode(n.n_phone ORDER BY record_id) AS phone,
+       mode(n.n_address ORDER BY record_id) AS address
 FROM resolution r JOIN normalised n USING (record_id)
 GROUP BY r.person_id
 ORDER BY r.person_id
