@@ -44,6 +44,8 @@ class RunResult:
     stages: list[StageTiming] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     repeated: int = 0
+    replayed: int = 0  # API writes put back after the store load
+    replay_skipped: int = 0  # ... and those whose person, enrolment, task or flag is gone
     tables: dict[str, pa.Table] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     report_paths: dict[str, Path] = field(default_factory=dict)
@@ -102,6 +104,7 @@ def run_city(
     from linkgraph.link import LinkMapping, resolve
     from linkgraph.policy import Policy
     from linkgraph.report import build_report, run_certification, write_report
+    from linkgraph.service.replay import replay_inbox
 
     settings = settings or get_settings()
     catalogue = Catalogue(settings.catalogue_dir)
@@ -178,5 +181,8 @@ def run_city(
             )
             with open_store(settings) as store:
                 report = store.load_parts(parts)
-            n["rows"] = report.total
+                # The load replaced the store; what the API accepted since goes back on top.
+                replayed = replay_inbox(store, settings)
+            n["rows"] = report.total + replayed.written
+            result.replayed, result.replay_skipped = replayed.written, replayed.skipped
     return result

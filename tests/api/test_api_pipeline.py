@@ -78,3 +78,46 @@ def test_bulk_payroll_over_the_pipelines_city(piped: tuple[Api, Any]) -> None:
     assert r.status_code == 200
     statuses = Counter(row["status"] for row in r.json()["data"])
     assert statuses["recognised"] >= 1 and statuses["unknown_person"] == 0
+
+
+def test_a_rerun_of_the_pipeline_keeps_what_the_api_accepted(
+    city_dir: Path, tmp_path: Path
+) -> None:
+    """A rerun replaces the graph; a visit recorded in between is replayed on top of it."""
+    from api.main import create_app
+
+    from linkgraph.pipeline import run_city
+
+    settings = _settings("embedded", tmp_path)
+    api_settings = ApiSettings(state_dir=tmp_path / "api")
+    run_city(city_dir, settings=settings)
+
+    def door_answers(task_id: str | None = None) -> tuple[str, list[Any]]:
+        app = create_app(settings, api_settings)
+        with TestClient(app) as client:
+            service = app.state.service
+            task = (
+                service.read_model().tasks[task_id]
+                if task_id
+                else min(service.read_model().tasks.values(), key=lambda t: t.task_id)
+            )
+            keys = _make_keys(api_settings.resolved_keys_file(settings), str(task.grid))
+            api = Api(client, "embedded", tmp_path, keys, city_dir, {"service": service})
+            if task_id is None:
+                r = api.post(
+                    f"/v1/tasks/{task.task_id}/visit",
+                    "grid",
+                    json={"result": "seen_alive", "on": "2026-12-01", "note": "at home"},
+                )
+                assert r.status_code == 200, r.text
+            rows = api.get(
+                f"/v1/persons/{task.person_id}", "investigator", headers={"X-Purpose": "replay"}
+            ).json()["data"]
+            return task.task_id, sorted(map(repr, rows))
+
+    task_id, before = door_answers()
+    assert any("'GRID_VISIT'" in row for row in before)  # the visit's evidence ...
+    assert any("'task'" in row and "'done'" in row for row in before)  # ... and its closed task
+    result = run_city(city_dir, settings=settings)
+    assert result.replayed >= 1 and result.replay_skipped == 0
+    assert door_answers(task_id) == (task_id, before)

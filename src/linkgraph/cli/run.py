@@ -53,6 +53,11 @@ def _print_result(result: RunResult, backend: str) -> None:
             console.print(f"  {r}")
     if result.repeated:
         console.print(f"{result.repeated:,} rows were repeats of rows already read (kept once)")
+    if result.replayed or result.replay_skipped:
+        console.print(
+            f"{result.replayed:,} API writes replayed onto the new graph,"
+            f" {result.replay_skipped:,} skipped (their nodes are gone)"
+        )
     summary = Table(title=f"As of {result.as_of} — store: {backend}", show_header=False)
     summary.add_row("persons resolved", f"{result.rows('persons'):,}")
     summary.add_row("roster records", f"{result.rows('records'):,}")
