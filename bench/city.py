@@ -13,6 +13,7 @@ in the same session. Targets (embedded, 1.36 M persons, ~38 M events):
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--city", type=Path, help="Directory for (or with) the big city.")
     parser.add_argument("--backend", choices=["embedded", "neo4j"], default="embedded")
     args = parser.parse_args()
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("linkgraph").setLevel(logging.INFO)  # the Neo4j load's phases
 
     totals = {}
     with tempfile.TemporaryDirectory() as tmp:
