@@ -128,6 +128,9 @@ def build_enrollments(records: pa.Table, resolution: pa.Table, catalogue: Catalo
     return conform(table.sort_by("enrollment_id"), ENROLLMENT, "enrollments")
 
 
+#: An identifier that names exactly one person: :func:`identifier_keys`.
+KEYS = pa.schema([("kind", pa.string()), ("value", pa.string()), ("person_id", pa.string())])
+
 _KEYS_SQL = """
 WITH keys AS (
     SELECT 'id_number' AS kind, n_id_number AS value, person_id FROM ids
@@ -142,7 +145,7 @@ GROUP BY kind, value HAVING count(*) = 1
 """
 
 
-def _event_values(events: pa.Table, kind: str) -> pa.Array:
+def event_identifiers(events: pa.Table, kind: str) -> pa.Array:
     """The normalised identifier an event of this kind carries."""
     if kind == "id_number":
         return normalise.resident_ids(events["id_number"])["id_number"].combine_chunks()
@@ -167,16 +170,12 @@ _IDENTIFIER_COLUMNS = {
 EVENT_CHUNK_ROWS = 4_000_000
 
 
-def link_events(
-    events: pa.Table, normalised: pa.Table, resolution: pa.Table, catalogue: Catalogue
-) -> pa.Table:
-    """Tie each evidence event to the person its identifier names (LINKED_EVENT rows).
+def identifier_keys(normalised: pa.Table, resolution: pa.Table) -> pa.Table:
+    """``(kind, value, person_id)`` of every identifier that names exactly one person.
 
-    One pass per kind of identifier: the events of the channels that carry it are
-    normalised and looked up in a hash of the identifiers that name exactly one
-    person. Output rows are grouped by identifier kind, in input order within it.
-    Events are taken :data:`EVENT_CHUNK_ROWS` at a time, and only the columns a kind
-    reads, so intermediate columns stay small.
+    The one rule for tying evidence to persons, batch and live alike: an event is
+    tied through its channel's identifier kind only when the value names one person
+    (an identifier shared by two persons names nobody).
     """
     ids = normalised.join(resolution.select(["record_id", "person_id"]), "record_id")
     trusted = pc.is_in(ids["id_status"], pa.array(["valid", "repaired"]))
@@ -192,6 +191,19 @@ def link_events(
     )
     keys = con.sql(_KEYS_SQL).to_arrow_table()
     con.close()
+    return keys.cast(KEYS)
+
+
+def link_events(events: pa.Table, keys: pa.Table, catalogue: Catalogue) -> pa.Table:
+    """Tie each evidence event to the person its identifier names (LINKED_EVENT rows).
+
+    ``keys`` are :func:`identifier_keys`. One pass per kind of identifier: the events
+    of the channels that carry it are normalised (:func:`event_identifiers`) and
+    looked up in a hash of the keys of that kind. Output rows are grouped by
+    identifier kind, in input order within it. Events are taken
+    :data:`EVENT_CHUNK_ROWS` at a time, and only the columns a kind reads, so
+    intermediate columns stay small.
+    """
     parts = []
     for kind in [k.value for k in Identifier]:
         channels = pa.array([c.code for c in catalogue.channels if c.identifier.value == kind])
@@ -201,7 +213,7 @@ def link_events(
             chunk = events.slice(offset, EVENT_CHUNK_ROWS).select(columns)
             these = chunk.filter(pc.is_in(chunk["channel"], channels))
             person = known["person_id"].take(
-                pc.index_in(_event_values(these, kind), known["value"])
+                pc.index_in(event_identifiers(these, kind), known["value"])
             )
             parts.append(
                 pa.table(

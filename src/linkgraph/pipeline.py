@@ -1,7 +1,13 @@
-"""The whole job, stage by stage: ingest, normalise, link, graph, certify, spread, flag, dispatch.
+"""The whole job, stage by stage: ingest, normalise, link, certify, recognise, flag, dispatch,
+report, graph — and :func:`decide`, the core's one sequence of rules.
 
 Each stage is a plain function of the stage modules; this module only runs
-them in order over one city directory, times them, and hands their tables on.
+them in order, times them, and hands their tables on. :func:`decide` is what
+the monthly run calls over the whole city and the live service over the
+persons a write touches (:mod:`linkgraph.service.live`): the same functions of
+(inputs, ledger, policy, as-of date), so both answer alike. A run reads the
+ledger (:mod:`linkgraph.ledger`) with the city's files, writes a new version
+(:mod:`linkgraph.versions`) and switches to it only once everything is written.
 The store is an adapter chosen at the edge (``linkgraph.graph.open_store``).
 """
 
@@ -11,6 +17,7 @@ import datetime as dt
 import gc
 import json
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,11 +26,31 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from linkgraph import duck
+from linkgraph.casework import (
+    LedgerInputs,
+    apply_flag_moves,
+    apply_roster_edits,
+    apply_visits,
+    carry_flags,
+    ledger_inputs,
+    with_visit_events,
+)
 from linkgraph.catalogue import Catalogue
+from linkgraph.certify import certify
 from linkgraph.config import Settings, get_settings
+from linkgraph.dispatch import door_tasks
+from linkgraph.flags import detect
+from linkgraph.identity import KEYS
 from linkgraph.ingest import Rejected, read_events, read_rosters
+from linkgraph.ledger import Journal
+from linkgraph.policy import Policy
+from linkgraph.recognise import recognise
+from linkgraph.tables import RESOLUTION, ROSTER
+from linkgraph.versions import TABLES, Version, Versions, write_events
 
 Progress = Callable[[str], None]
 
@@ -44,8 +71,9 @@ class RunResult:
     stages: list[StageTiming] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     repeated: int = 0
-    replayed: int = 0  # API writes put back after the store load
-    replay_skipped: int = 0  # ... and those whose person, enrolment, task or flag is gone
+    ledger_entries: int = 0  # ledger entries the run read (API writes, visits, decisions)
+    ledger_skipped: int = 0  # flag decisions that no longer apply (their flag is gone)
+    version: Version | None = None
     tables: dict[str, pa.Table] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     report_paths: dict[str, Path] = field(default_factory=dict)
@@ -84,6 +112,72 @@ class _Runner:
         )
 
 
+@dataclass
+class CertificationRun:
+    """The core's answer: one row per person, enrolment, flag and task, and stage timings."""
+
+    as_of: dt.date
+    certifications: pa.Table
+    recognitions: pa.Table
+    flags: pa.Table
+    tasks: pa.Table
+    timings: dict[str, float] = field(default_factory=dict)
+    skipped_moves: int = 0
+
+
+def decide(
+    persons: pa.Table,
+    enrollments: pa.Table,
+    events: pa.Table,
+    policy: Policy,
+    catalogue: Catalogue,
+    as_of: dt.date,
+    ledger: LedgerInputs | None = None,
+    *,
+    previous_flags: pa.Table | None = None,
+    with_flags: bool = True,
+) -> CertificationRun:
+    """certify → recognise → flag → dispatch, with the ledger's human inputs, timing each.
+
+    ``events`` are linked events; the ledger adds its visits' events, its stop
+    requests (recognise), its flag decisions (in order, through the workflow) and
+    its visited tasks. ``with_flags=False`` skips flag detection, which compares
+    persons with one another: the live path decides a few persons at a time and
+    moves flags by the same workflow, one decision at a time.
+    """
+    ledger = ledger or LedgerInputs()
+    timings: dict[str, float] = {}
+    con = duck.connect()
+
+    def timed(name: str, start: float) -> None:
+        timings[name] = round(time.perf_counter() - start, 3)
+
+    events = with_visit_events(events, ledger)
+    t = time.perf_counter()
+    certs = certify(events, persons, policy, as_of, con=con)
+    timed("certify", t)
+    t = time.perf_counter()
+    rec = recognise(certs, enrollments, policy, as_of, stop_requests=ledger.stop_requests, con=con)
+    timed("recognise", t)
+    t = time.perf_counter()
+    skipped = 0
+    if with_flags:
+        found = detect(persons, enrollments, certs, catalogue, as_of, con=con)
+        flags, skipped = apply_flag_moves(
+            carry_flags(found, previous_flags, ledger.stop_flags), ledger.flag_moves
+        )
+    else:
+        from linkgraph.flags import FLAG
+
+        flags = FLAG.empty_table()
+    timed("flags", t)
+    t = time.perf_counter()
+    tasks = apply_visits(door_tasks(certs, persons, policy, as_of), ledger.visited_tasks)
+    timed("dispatch", t)
+    con.close()
+    return CertificationRun(as_of, certs, rec, flags, tasks, timings, skipped)
+
+
 def run_city(
     city: Path,
     *,
@@ -91,35 +185,144 @@ def run_city(
     as_of: dt.date | None = None,
     load_store: bool = True,
     progress: Progress | None = None,
+    replace_city: bool = False,
+    linked: Path | None = None,
 ) -> RunResult:
-    """Run the whole job over a city directory (``rosters/`` and ``events/``).
+    """Run the whole job over a city directory (``rosters/`` and ``events/``) and the ledger.
 
-    The store named by ``settings.backend`` is replaced by the result when
+    ``linked`` names a folder of tables already linked (``persons``, ``enrollments``,
+    ``events`` as Parquet): the run then starts at certification.
+
+    Writes a new version of the results under ``settings.data_dir`` and switches
+    to it at the end; if anything fails, the previous version stays current and
+    whole. The store named by ``settings.backend`` is replaced by the result when
     ``load_store`` is true. Returns every stage's table and timing.
     """
-    from linkgraph import identity
-    from linkgraph.flags import merge
-    from linkgraph.graph import open_store
     from linkgraph.graph.model import graph_parts
-    from linkgraph.link import LinkMapping, resolve
-    from linkgraph.policy import Policy
-    from linkgraph.report import build_report, run_certification, write_report
-    from linkgraph.service.replay import replay_inbox
+    from linkgraph.report import build_report, write_report
 
     settings = settings or get_settings()
     catalogue = Catalogue(settings.catalogue_dir)
     policy = Policy.load(settings.seed_dir / "policy.toml")
     policy.check(catalogue)
-    result = RunResult(as_of=as_of or as_of_for(city))
+    versions = Versions(settings.data_dir)
+    city_identity = versions.check_city(linked or city, replace=replace_city)
+    entries = Journal.of(settings.data_dir).read()
+    ledger = ledger_inputs(entries)
+    result = RunResult(as_of=as_of or as_of_for(city), ledger_entries=len(entries))
+    previous = versions.current()
     run = _Runner(result, progress)
     t = result.tables
-
-    with run.stage("ingest") as n:
-        for name, ingested in (
-            ("records", read_rosters(city / "rosters", catalogue)),
-            ("raw_events", read_events(city / "events", catalogue)),
+    meta = {
+        "as_of": result.as_of.isoformat(),
+        "city": str(city.resolve()),
+        "ledger_mark": ledger.mark,
+        "policy": f"{policy.name} v{policy.version}",
+        "backend": settings.backend if load_store else None,
+        "city_identity": city_identity,
+    }
+    with versions.build(meta) as version:
+        if previous is not None and previous.linkage.exists():
+            shutil.copytree(previous.linkage, version.linkage)  # stable person ids, reviews
+        if linked is None:
+            _identity_stages(run, city, catalogue, settings, ledger, version)
+        else:
+            with run.stage("read linked tables") as n:
+                for name in ("persons", "enrollments", "events"):
+                    t[name] = pq.read_table(linked / f"{name}.parquet")
+                version.write_table("keys", KEYS.empty_table())
+                n["rows"] = t["persons"].num_rows
+        with run.stage("certify") as n:
+            decided = decide(
+                t["persons"],
+                t["enrollments"],
+                t["events"],
+                policy,
+                catalogue,
+                result.as_of,
+                ledger,
+                previous_flags=previous.table("flags") if previous is not None else None,
+            )
+            result.ledger_skipped = decided.skipped_moves
+            t["certifications"], t["recognitions"] = decided.certifications, decided.recognitions
+            t["flags"], t["tasks"] = decided.flags, decided.tasks
+            t["events"] = with_visit_events(t["events"], ledger)  # as the core saw them
+            n["rows"] = decided.certifications.num_rows
+        result.stages.pop()  # replaced by the certification stages' own timings
+        for stage, timed_as, table in (
+            ("certify", "certify", "certifications"),
+            ("recognise", "recognise", "recognitions"),
+            ("flag", "flags", "flags"),
+            ("dispatch", "dispatch", "tasks"),
         ):
-            t[name] = ingested.table
+            seconds = decided.timings[timed_as]
+            result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
+        with run.stage("report") as n:
+            result.report = build_report(
+                decided, t["persons"], t["enrollments"], t["events"], catalogue, city=str(city)
+            )
+            json_path, html_path = write_report(result.report, version.report)
+            for name in TABLES:
+                version.write_table(name, t[name])
+            write_events(version, t["events"])
+            final = settings.data_dir / "report"
+            result.report_paths = {"json": final / json_path.name, "html": final / html_path.name}
+            n["rows"] = 1
+        if load_store:
+            with run.stage("graph") as n:
+                parts = graph_parts(
+                    catalogue,
+                    t["persons"],
+                    t.get("records", ROSTER.empty_table()),
+                    t.get("resolution", RESOLUTION.empty_table()),
+                    t["enrollments"],
+                    t["events"],
+                    certifications=t["certifications"],
+                    enrollment_status=t["recognitions"],
+                    flags=t["flags"],
+                    tasks=t["tasks"],
+                )
+                with _store_for(settings, version) as store:
+                    n["rows"] = store.load_parts(parts).total
+    result.version = versions.current()
+    return result
+
+
+def _with_ledger_rows(files: pa.Table, ledger_rows: pa.Table, name: str) -> pa.Table:
+    """The city's rows and the ledger's (API) rows, a row the files also hold kept once."""
+    if ledger_rows.num_rows == 0:
+        return files
+    key = "record_id" if name == "records" else "event_id"
+    seen = pc.is_in(ledger_rows[key], value_set=files[key])
+    return pa.concat_tables([files, ledger_rows.filter(pc.invert(seen)).cast(files.schema)])
+
+
+def _store_for(settings: Settings, version: Version) -> Any:
+    """The store a run loads: the new version's own embedded file, or the Neo4j server."""
+    from linkgraph.graph import open_store
+
+    return open_store(settings, version=version)
+
+
+def _identity_stages(
+    run: _Runner,
+    city: Path,
+    catalogue: Catalogue,
+    settings: Settings,
+    ledger: LedgerInputs,
+    version: Version,
+) -> None:
+    """ingest → normalise → link: persons, enrolments, linked events and identifier keys."""
+    from linkgraph import identity
+    from linkgraph.link import LinkMapping, resolve
+
+    result, t = run.result, run.result.tables
+    with run.stage("ingest") as n:
+        for name, ingested, from_ledger in (
+            ("records", read_rosters(city / "rosters", catalogue), ledger.roster_records),
+            ("raw_events", read_events(city / "events", catalogue), ledger.raw_events),
+        ):
+            t[name] = _with_ledger_rows(ingested.table, from_ledger, name)
             result.rejected += ingested.rejected
             result.repeated += ingested.repeated
         del ingested  # the tables live in ``t`` only, so a stage can free them
@@ -129,60 +332,15 @@ def run_city(
         n["rows"] = normalised.num_rows
     with run.stage("link") as n:
         mapping = LinkMapping.from_path(settings.seed_dir / "mappings" / "rosters.toml")
-        t["resolution"] = resolve(t["records"], mapping, state_dir=settings.data_dir / "linkage")
+        t["resolution"] = resolve(t["records"], mapping, state_dir=version.linkage)
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
-        t["enrollments"] = identity.build_enrollments(t["records"], t["resolution"], catalogue)
-        t["events"] = identity.link_events(t["raw_events"], normalised, t["resolution"], catalogue)
+        t["enrollments"] = apply_roster_edits(
+            identity.build_enrollments(t["records"], t["resolution"], catalogue),
+            ledger.roster_edits,
+        )
+        keys = identity.identifier_keys(normalised, t["resolution"])
+        version.write_table("keys", keys)  # the live path ties evidence by the same keys
+        t["events"] = identity.link_events(t["raw_events"], keys, catalogue)
+        del keys
         del t["raw_events"], normalised
         n["rows"] = t["persons"].num_rows
-    with run.stage("certify") as n:
-        certified = run_certification(
-            t["persons"], t["enrollments"], t["events"], policy, catalogue, result.as_of
-        )
-        report_dir = settings.data_dir / "report"
-        previous = report_dir / "flags.parquet"
-        certified.flags = merge(
-            certified.flags, pq.read_table(previous) if previous.exists() else None
-        )
-        t["certifications"], t["recognitions"] = certified.certifications, certified.recognitions
-        t["flags"], t["tasks"] = certified.flags, certified.tasks
-        n["rows"] = certified.certifications.num_rows
-    result.stages.pop()  # replaced by the certification stages' own timings
-    for stage, timed_as, table in (
-        ("certify", "certify", "certifications"),
-        ("recognise", "recognise", "recognitions"),
-        ("flag", "flags", "flags"),
-        ("dispatch", "dispatch", "tasks"),
-    ):
-        seconds = certified.timings[timed_as]
-        result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
-    with run.stage("report") as n:
-        result.report = build_report(
-            certified, t["persons"], t["enrollments"], t["events"], catalogue, city=str(city)
-        )
-        json_path, html_path = write_report(result.report, report_dir)
-        for name in ("certifications", "recognitions", "flags", "tasks"):
-            pq.write_table(t[name], report_dir / f"{name}.parquet")
-        result.report_paths = {"json": json_path, "html": html_path}
-        n["rows"] = 1
-    if load_store:
-        with run.stage("graph") as n:
-            parts = graph_parts(
-                catalogue,
-                t["persons"],
-                t["records"],
-                t["resolution"],
-                t["enrollments"],
-                t["events"],
-                certifications=t["certifications"],
-                enrollment_status=t["recognitions"],
-                flags=t["flags"],
-                tasks=t["tasks"],
-            )
-            with open_store(settings) as store:
-                report = store.load_parts(parts)
-                # The load replaced the store; what the API accepted since goes back on top.
-                replayed = replay_inbox(store, settings)
-            n["rows"] = report.total + replayed.written
-            result.replayed, result.replay_skipped = replayed.written, replayed.skipped
-    return result

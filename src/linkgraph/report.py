@@ -1,8 +1,7 @@
 """The monthly certification report: JSON for machines, one self-contained HTML page for people.
 
-:func:`run_certification` chains the stages (certify → recognise → flag → dispatch)
-over the pipeline's tables; :func:`build_report` sums their answers into a
-:class:`Report`; :func:`write_report` writes ``report.json`` and ``report.html``.
+:func:`build_report` sums the core's answer (:func:`linkgraph.pipeline.decide`) into
+the month's figures; :func:`write_report` writes ``report.json`` and ``report.html``.
 The page draws its charts as inline SVG generated here, with no script and no
 CDN, so it opens offline.
 """
@@ -12,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -23,55 +20,9 @@ from jinja2 import Environment
 
 from linkgraph import duck
 from linkgraph.catalogue import Catalogue
-from linkgraph.certify import certify
-from linkgraph.dispatch import door_tasks
-from linkgraph.flags import detect
-from linkgraph.policy import Policy
-from linkgraph.recognise import recognise
 
-
-@dataclass
-class CertificationRun:
-    """The tables of one run, and how long each stage took (seconds)."""
-
-    as_of: dt.date
-    certifications: pa.Table
-    recognitions: pa.Table
-    flags: pa.Table
-    tasks: pa.Table
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def run_certification(
-    persons: pa.Table,
-    enrollments: pa.Table,
-    events: pa.Table,
-    policy: Policy,
-    catalogue: Catalogue,
-    as_of: dt.date,
-    *,
-    stop_requests: pa.Table | None = None,
-) -> CertificationRun:
-    """certify → recognise → detect flags → door tasks, timing each stage."""
-    timings: dict[str, float] = {}
-    con = duck.connect()
-
-    def timed(name: str, start: float) -> None:
-        timings[name] = round(time.perf_counter() - start, 3)
-
-    t = time.perf_counter()
-    certs = certify(events, persons, policy, as_of, con=con)
-    timed("certify", t)
-    t = time.perf_counter()
-    rec = recognise(certs, enrollments, policy, as_of, stop_requests=stop_requests, con=con)
-    timed("recognise", t)
-    t = time.perf_counter()
-    flags = detect(persons, enrollments, certs, catalogue, as_of, con=con)
-    timed("flags", t)
-    t = time.perf_counter()
-    tasks = door_tasks(certs, persons, policy, as_of)
-    timed("dispatch", t)
-    return CertificationRun(as_of, certs, rec, flags, tasks, timings)
+if TYPE_CHECKING:
+    from linkgraph.pipeline import CertificationRun
 
 
 def _rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:

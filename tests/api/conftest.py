@@ -117,19 +117,13 @@ def _link(city: Path, state_dir: Path) -> None:
 
 
 def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
+    """The monthly run over ``city`` into the store, then the app over its version."""
     from api.main import create_app
 
+    from linkgraph.pipeline import run_city
+
     settings = _settings(backend, data_dir)
-    if backend == "neo4j":
-        from linkgraph.graph.neo4j_store import Neo4jStore
-
-        _with_retry(lambda: _load_neo4j(Neo4jStore.from_settings(settings, bulk="cypher"), city))
-    else:
-        from linkgraph.graph.embedded_store import EmbeddedStore
-
-        with EmbeddedStore(data_dir / "graph.duckdb") as store:
-            load_city(store, city)
-    _link(city, data_dir / "linkage")
+    _with_retry(lambda: run_city(city, settings=settings))
     api_settings = ApiSettings(state_dir=data_dir / "api", max_body_bytes=2 * 1024 * 1024)
     app = create_app(settings, api_settings)
     with TestClient(app) as client:

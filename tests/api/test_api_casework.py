@@ -55,7 +55,7 @@ def test_only_named_read_only_queries_run(api: Api) -> None:
 
 
 def test_flag_workflow_confirm_and_record_recovered_money(api: Api) -> None:
-    flags = api.get("/v1/flags", "investigator", params={"kind": "duplicate_claim"}).json()
+    flags = api.get("/v1/flags", "investigator", params={"kind": "duplicate_enrolment"}).json()
     assert flags["count"] >= 1
     flag = flags["data"][0]
     fid = flag["flag_id"]

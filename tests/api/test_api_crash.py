@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_city import load_city
 
+from conftest import _settings
 from linkgraph.graph.embedded_store import EmbeddedStore
+from linkgraph.ledger import Journal
+from linkgraph.pipeline import run_city
 from linkgraph.service import KeyStore, Role
+from linkgraph.versions import Versions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,26 +84,33 @@ def _events(ids: list[str], first: int, n: int) -> list[dict[str, Any]]:
 
 
 def _evidence(data: Path) -> int:
-    with EmbeddedStore(data / "graph.duckdb") as store:
+    version = Versions(data).current()
+    assert version is not None
+    with EmbeddedStore(version.graph) as store:
         return store.counts()["EvidenceEvent"]
+
+
+def _in_ledger(data: Path, batch_id: str) -> int:
+    """Event rows of ``batch_id`` in the ledger of record."""
+    entries = Journal.of(data).read()
+    return sum(len(e["rows"]) for e in entries if e.get("batch_id") == batch_id)
 
 
 def test_a_killed_server_loses_nothing_acknowledged_and_half_writes_nothing(
     city_dir: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    with EmbeddedStore(data / "graph.duckdb") as store:
-        load_city(store, city_dir)
+    run_city(city_dir, settings=_settings("embedded", data))
     key = KeyStore(data / "api" / "keys.json").create(Role.CHANNEL, "department:HC", name="hc")
     server = Server(data)
     try:
         from linkgraph.service.readmodel import load_read_model
 
         server.stop()
-        with EmbeddedStore(data / "graph.duckdb") as store:
-            ids = sorted(
-                {p.id_number for p in load_read_model(store).persons.values() if p.id_number}
-            )
+        version = Versions(data).current()
+        assert version is not None
+        model = load_read_model(version)
+        ids = sorted(model.by_event_id_number)  # ID numbers evidence is tied through
         base = _evidence(data)
         server = Server(data)
         status, ack = server.request(
@@ -127,10 +137,12 @@ def test_a_killed_server_loses_nothing_acknowledged_and_half_writes_nothing(
             server.kill()
             sender.join(timeout=60)
             written = _evidence(data) - base - 50
-            # Killed mid-batch: the batch is in the store whole, or not at all.
+            recorded = _in_ledger(data, "b")
+            # Killed mid-batch: the batch is in the store and the ledger whole, or not at all.
             assert written in (0, 10_000), written
+            assert recorded in (0, 10_000), recorded
             if "status" in answer:  # acknowledged before the kill: it must be there
-                assert answer["status"] == 200 and written == 10_000
+                assert answer["status"] == 200 and written == 10_000 and recorded == 10_000
             outcomes.append((delay, written, answer.get("status")))
             server = Server(data)
         # Sent again after the crashes, the batch is written once.
@@ -140,6 +152,7 @@ def test_a_killed_server_loses_nothing_acknowledged_and_half_writes_nothing(
         print("kill delay, rows of the big batch found, status answered:", outcomes)
         # The first batch, acknowledged before the crashes, is there; the big one once.
         assert _evidence(data) == base + 50 + 10_000, outcomes
+        assert _in_ledger(data, "a") == 50 and _in_ledger(data, "b") == 10_000
     finally:
         if server.proc.poll() is None:
             server.stop()

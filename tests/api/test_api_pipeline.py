@@ -83,7 +83,7 @@ def test_bulk_payroll_over_the_pipelines_city(piped: tuple[Api, Any]) -> None:
 def test_a_rerun_of_the_pipeline_keeps_what_the_api_accepted(
     city_dir: Path, tmp_path: Path
 ) -> None:
-    """A rerun replaces the graph; a visit recorded in between is replayed on top of it."""
+    """A rerun replaces the graph; a visit recorded in between is in the ledger, and counts."""
     from api.main import create_app
 
     from linkgraph.pipeline import run_city
@@ -119,5 +119,5 @@ def test_a_rerun_of_the_pipeline_keeps_what_the_api_accepted(
     assert any("'GRID_VISIT'" in row for row in before)  # the visit's evidence ...
     assert any("'task'" in row and "'done'" in row for row in before)  # ... and its closed task
     result = run_city(city_dir, settings=settings)
-    assert result.replayed >= 1 and result.replay_skipped == 0
+    assert result.ledger_entries >= 1 and result.ledger_skipped == 0
     assert door_answers(task_id) == (task_id, before)

@@ -12,13 +12,20 @@ DEPARTMENT = {i.code: i.department for i in Catalogue.load().benefit_items}
 MASKED_ID = re.compile(r"^\d{4}\*{10}[\dX]{4}$")
 
 
-def paid(api: Api, department: str, *, exclude: set[str] = frozenset()) -> tuple[str, str, str]:
-    """(person_id, id_number, item_code) of a person paid for an item of ``department``."""
+def paid(
+    api: Api, department: str, *, exclude: set[str] = frozenset(), method: str = "strong"
+) -> tuple[str, str, str]:
+    """(person_id, id_number, item_code) of a person paid for an item of ``department``,
+    certified by ``method``, whose ID number names them alone."""
     m = api.facts["service"].read_model()
     for e in sorted(m.enrollments.values(), key=lambda e: e.enrollment_id):
         p = m.persons[e.person_id]
+        cert = m.certification_of(p.person_id)
         if (
             e.status == "pay"
+            and cert is not None
+            and cert.method == method
+            and m.by_id_number.get(p.id_number or "") == p.person_id
             and DEPARTMENT[e.item_code] == department
             and p.id_number
             and p.person_id not in exclude

@@ -53,10 +53,14 @@ def _print_result(result: RunResult, backend: str) -> None:
             console.print(f"  {r}")
     if result.repeated:
         console.print(f"{result.repeated:,} rows were repeats of rows already read (kept once)")
-    if result.replayed or result.replay_skipped:
+    if result.ledger_entries:
         console.print(
-            f"{result.replayed:,} API writes replayed onto the new graph,"
-            f" {result.replay_skipped:,} skipped (their nodes are gone)"
+            f"{result.ledger_entries:,} ledger entries counted (API writes, visits, decisions)"
+            + (
+                f"; {result.ledger_skipped:,} flag decisions no longer apply"
+                if result.ledger_skipped
+                else ""
+            )
         )
     summary = Table(title=f"As of {result.as_of} — store: {backend}", show_header=False)
     summary.add_row("persons resolved", f"{result.rows('persons'):,}")

@@ -616,12 +616,17 @@ def _enrollment_part(
     )
 
 
+#: A person's certification node is ``<person_id>@cert``: one per person, the latest, which a
+#: live decision updates in place (so the graph after it and after the next run agree).
+CERT_SUFFIX = "@cert"
+
+
 def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table) -> GraphTables:
     con.register("certs_in", certifications)
     cert_id = (
         "cert_id"
         if "cert_id" in certifications.column_names
-        else "person_id || '@' || strftime(certified_on::DATE, '%Y-%m-%d')"
+        else f"person_id || '{CERT_SUFFIX}'"
     )
     evidence = (
         "evidence_event_ids"

@@ -177,6 +177,10 @@ def write_import_csv(
     return nodes, rels
 
 
+#: Graph rows from which a bulk load goes through ``neo4j-admin database import``.
+ADMIN_IMPORT_MIN_ROWS = 1_000_000
+
+
 class Neo4jStore(GraphStore):
     """The graph in a Neo4j 5 database; see the module docstring."""
 
@@ -249,7 +253,8 @@ class Neo4jStore(GraphStore):
     # ------------------------------------------------------------------- hooks
 
     def _bulk_load(self, tables: GraphTables) -> None:
-        if self.bulk == "cypher":
+        # Below ADMIN_IMPORT_MIN_ROWS, batched Cypher beats the importer's stop and restart.
+        if self.bulk == "cypher" or tables.num_rows < ADMIN_IMPORT_MIN_ROWS:
             self._wipe()
             self._apply_schema()
             for batch in tables.batches(50_000):

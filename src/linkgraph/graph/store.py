@@ -39,6 +39,7 @@ from linkgraph.graph.schema import GraphSchema, load_schema
 
 if TYPE_CHECKING:
     from linkgraph.config import Settings
+    from linkgraph.versions import Version
 
 __all__ = ["GraphStore", "LoadReport", "open_store"]
 
@@ -215,9 +216,15 @@ def _library(name: str, *, write: bool) -> LibraryQuery:
     return spec
 
 
-def open_store(settings: Settings | None = None) -> GraphStore:
-    """The store ``settings.backend`` names: ``embedded`` (DuckDB file) or ``neo4j``."""
+def open_store(settings: Settings | None = None, *, version: Version | None = None) -> GraphStore:
+    """The store ``settings.backend`` names: ``embedded`` or ``neo4j``.
+
+    The embedded graph is a DuckDB file of a version (``version``, else the current
+    one; ``<data_dir>/graph.duckdb`` before the first run), so a run writes its own
+    file while the service reads the previous one. Neo4j is one server.
+    """
     from linkgraph.config import get_settings
+    from linkgraph.versions import Versions
 
     settings = settings or get_settings()
     if settings.backend == "neo4j":
@@ -226,4 +233,5 @@ def open_store(settings: Settings | None = None) -> GraphStore:
         return Neo4jStore.from_settings(settings)
     from linkgraph.graph.embedded_store import EmbeddedStore
 
-    return EmbeddedStore(settings.data_dir / "graph.duckdb")
+    version = version or Versions(settings.data_dir).current()
+    return EmbeddedStore(version.graph if version else settings.data_dir / "graph.duckdb")

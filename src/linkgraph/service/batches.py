@@ -1,25 +1,38 @@
 """What an accepted write puts in the graph and the read model: one :class:`Write` per call.
 
-Shared by the live path (:class:`linkgraph.service.Service`, which resolves and
-checks the request first) and :func:`linkgraph.service.replay.replay_inbox` (which
-writes the inbox back after a pipeline run replaced the store), so both write
-the same nodes and relationships for the same request.
+Each builder turns one ledger entry's facts (the events, the records, the flag a
+stop request raises, the task a visit closes, a flag's new status) into graph rows
+and read-model views; :func:`decided` adds what the core then decides for the
+persons the entry touches (:mod:`linkgraph.service.live`). Shared by the service
+(a write as it arrives) and :mod:`linkgraph.service.catchup` (entries a new version
+has not seen yet), so both write the same nodes for the same entry. No builder
+holds a rule: statuses come from the core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
 
 from linkgraph import normalise
-from linkgraph.dispatch import VISIT_CHANNELS, visit_event_id
+from linkgraph.casework import stop_flag, visit
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
+from linkgraph.ledger import Entry
+from linkgraph.service.live import (
+    LiveCore,
+    Staged,
+    decided_views,
+    decision_rows,
+    enrollment_row,
+    task_row,
+)
 from linkgraph.service.readmodel import (
     CertificationView,
     EnrollmentView,
@@ -45,7 +58,36 @@ class Write:
     enrollments: list[EnrollmentView] = field(default_factory=list)
     certifications: list[CertificationView] = field(default_factory=list)
     tasks: list[TaskView] = field(default_factory=list)
+    task_rows: list[dict[str, Any]] = field(default_factory=list)  # TASK rows behind ``tasks``
     flags: list[FlagView] = field(default_factory=list)
+
+    def merge(self, other: Write) -> Write:
+        """This write and ``other`` as one transaction; ``other``'s rows win per key."""
+        nodes: Rows = {}
+        for label in {*self.nodes, *other.nodes}:
+            keyed: dict[Any, dict[str, Any]] = {}
+            for row in (*self.nodes.get(label, ()), *other.nodes.get(label, ())):
+                key = next(iter(row.values()))
+                keyed[key] = {**keyed.get(key, {}), **row}
+            nodes[label] = list(keyed.values())
+        rels: Rows = {}
+        for rtype in {*self.rels, *other.rels}:
+            pairs = {
+                (r["start"], r["end"]): r
+                for r in (*self.rels.get(rtype, ()), *other.rels.get(rtype, ()))
+            }
+            rels[rtype] = list(pairs.values())
+        return Write(
+            nodes,
+            rels,
+            persons=[*self.persons, *other.persons],
+            sscards={**self.sscards, **other.sscards},
+            enrollments=[*self.enrollments, *other.enrollments],
+            certifications=[*self.certifications, *other.certifications],
+            tasks=[*self.tasks, *other.tasks],
+            task_rows=[*self.task_rows, *other.task_rows],
+            flags=[*self.flags, *other.flags],
+        )
 
     def upsert(self, store: GraphStore, schema: GraphSchema) -> None:
         """Write the rows as one store transaction (nothing is written if any part fails)."""
@@ -64,6 +106,8 @@ class Write:
             model.put_certification(c)
         for t in self.tasks:
             model.tasks[t.task_id] = t
+        for row in self.task_rows:
+            model.task_rows[row["task_id"]] = row
         for f in self.flags:
             model.flags[f.flag_id] = f
 
@@ -149,8 +193,6 @@ def roster_write(
                 rels["REACHABLE_AT"].append({"start": pid, "end": person.phone})
         if row.sscard_no:
             sscards.setdefault(row.sscard_no, pid)
-        cert = model.certification_of(pid)
-        certified = cert is not None and cert.status == "certified"
         e = EnrollmentView(
             row.record_id,
             pid,
@@ -158,10 +200,10 @@ def roster_write(
             row.enrolled_on,
             row.paid_until,
             row.monthly_amount,
-            "pay" if certified else None,
-            cert.valid_until if cert and certified else None,
+            None,  # decided by the core (:func:`decided`)
             None,
-            cert.cert_id if cert and certified else None,
+            None,
+            None,
         )
         enrollments[e.enrollment_id] = e
         nodes["SourceRecord"].append(
@@ -220,184 +262,97 @@ def roster_write(
     )
 
 
-def stop_write(
-    model: ReadModel,
-    flag_id: str,
-    person_id: str,
-    enrollment_ids: list[str],
-    amount_at_risk: int,
-    requested_by: str,
-    reason: str,
-    on: dt.date,
-) -> Write:
-    """A stop request: a ``stop_request`` flag on the person's enrolments (those the graph
-    holds), each not yet ended or stopped held pending a human's confirmation. The amount
-    is the one asked on ``on``: later changes to the enrolments do not move it."""
-    named = [model.enrollments[i] for i in enrollment_ids if i in model.enrollments]
-    held = [
-        replace(
-            e,
-            status="hold_pending",
-            reason=f"stop requested by {requested_by} on {on}; pending confirmation",
-        )
-        for e in named
-        if e.status not in ("ended", "stopped")
-    ]
-    flag = FlagView(
-        flag_id,
-        "stop_request",
-        "open",
-        amount_at_risk,
-        0,
-        f"requested by {requested_by}: {reason}",
-        (person_id,),
-        tuple(e.enrollment_id for e in named),
+def stop_write(entry: Entry) -> Write:
+    """A stop request's ``stop_request`` flag on the person and the enrolments it names.
+    The amount is the one asked that day: later changes to the enrolments do not move it.
+    The holds themselves are the core's (:func:`linkgraph.recognise.recognise`)."""
+    f = stop_flag(entry)
+    view = FlagView(
+        f.flag_id,
+        f.kind,
+        f.status,
+        f.amount_at_risk,
+        f.months,
+        f.detail,
+        f.person_ids,
+        f.enrollment_ids,
     )
     nodes = {
         "Flag": [
             {
-                "flag_id": flag.flag_id,
-                "kind": flag.kind,
-                "amount_at_risk": flag.amount_at_risk,
-                "months": flag.months,
-                "status": flag.status,
-                "detail": flag.detail,
+                "flag_id": f.flag_id,
+                "kind": f.kind,
+                "amount_at_risk": f.amount_at_risk,
+                "months": f.months,
+                "status": f.status,
+                "detail": f.detail,
             }
-        ],
-        "Enrollment": [enrollment_row(e) for e in held],
+        ]
     }
     rels = {
-        "CONCERNS": [{"start": flag_id, "end": person_id}],
-        "ON": [{"start": flag_id, "end": i} for i in flag.enrollment_ids],
+        "CONCERNS": [{"start": f.flag_id, "end": p} for p in f.person_ids],
+        "ON": [{"start": f.flag_id, "end": i} for i in f.enrollment_ids],
     }
-    return Write(nodes, rels, enrollments=held, flags=[flag])
+    return Write(nodes, rels, flags=[view])
 
 
-def flag_write(model: ReadModel, flag: FlagView, to: str, who: str, why: str) -> Write:
-    """``flag`` moved to ``to``: a stop request confirmed stops the enrolments it holds,
-    dismissed lifts the hold (paid again if the certification they rest on holds)."""
-    changed = []
-    if flag.kind == "stop_request" and to in ("confirmed", "dismissed"):
-        for eid in flag.enrollment_ids:
-            e = model.enrollments.get(eid)
-            if e is None or e.status != "hold_pending":
-                continue
-            if to == "confirmed":
-                changed.append(
-                    replace(e, status="stopped", reason=f"stop confirmed by {who}: {why}")
-                )
-            else:
-                cert = model.certifications.get(e.certified_by or "")
-                back = "pay" if cert is not None and cert.status == "certified" else None
-                changed.append(replace(e, status=back, reason=f"stop request dismissed: {why}"))
+def flag_write(flag: FlagView, to: str) -> Write:
+    """``flag`` moved to ``to`` (checked by :func:`linkgraph.flags.transition` first). What a
+    stop request's confirmation or dismissal means for payment is the core's to say."""
     return Write(
-        {
-            "Flag": [{"flag_id": flag.flag_id, "status": to}],
-            "Enrollment": [enrollment_row(e) for e in changed],
-        },
+        {"Flag": [{"flag_id": flag.flag_id, "status": to}]},
         {},
-        enrollments=changed,
         flags=[replace(flag, status=to)],
     )
 
 
-def visit_write(
-    model: ReadModel, task: TaskView, result: str, on: dt.date, note: str, who: str
-) -> Write:
-    """A grid worker's door check: seen alive certifies the person (manual check) and pays
-    every live enrolment not held by a stop request; deceased stops them all; moved and
-    not found leave the task open for a follow-up (:mod:`linkgraph.dispatch`)."""
-    status = "done" if result in VISIT_CHANNELS else "open"
-    done = replace(
-        task,
-        status=status,
-        reason=f"visit by {who} on {on}: {result}" + (f" ({note})" if note else ""),
+def visit_write(entry: Entry) -> Write:
+    """A grid worker's door check: the task as the visit leaves it (done, or open for a
+    follow-up) and the evidence event it produced (:func:`linkgraph.casework.visit`)."""
+    task, event = visit(entry)
+    done = TaskView(
+        task.task_id,
+        task.person_id,
+        task.grid,
+        "door_knock",
+        task.due_on,
+        task.status,
+        task.reason,
     )
-    write = Write(
-        {"Task": [{"task_id": done.task_id, "status": done.status, "reason": done.reason}]},
-        {},
-        tasks=[done],
-    )
-    channel = VISIT_CHANNELS.get(result)
-    if channel is None:
-        return write
-    pid = task.person_id
-    event_id = visit_event_id(task.task_id, on)
-    write.nodes["EvidenceEvent"] = [
-        {
-            "event_id": event_id,
-            "channel": channel,
-            "occurred_on": on,
-            "reported_on": on,
-            "linked_by": "manual",
-        }
-    ]
-    write.rels["HAS_EVIDENCE"] = [{"start": pid, "end": event_id}]
-    write.rels["FROM"] = [{"start": event_id, "end": channel}]
-    live = [e for e in model.enrollments_for(pid) if e.status not in ("ended", "stopped")]
-    if result == "seen_alive":
-        cert = CertificationView(
-            f"{pid}@{on.isoformat()}-visit",
-            pid,
-            "certified",
-            "manual",
-            on,
-            _add_months(on, 12),
-            "M1-grid-visit",
-        )
-        write.nodes["Certification"] = [
-            {
-                "cert_id": cert.cert_id,
-                "status": cert.status,
-                "method": cert.method,
-                "certified_on": cert.certified_on,
-                "valid_until": cert.valid_until,
-                "rule": cert.rule,
-            }
+    write = Write({"Task": [task_row(done)]}, {}, tasks=[done], task_rows=[task.model_dump()])
+    for e in event.to_pylist():
+        write.nodes["EvidenceEvent"] = [
+            {k: e[k] for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")}
         ]
-        write.rels["CERTIFIED_BY"] = [{"start": pid, "end": cert.cert_id}]
-        write.rels["BASED_ON"] = [{"start": cert.cert_id, "end": event_id}]
-        write.certifications = [cert]
-        write.enrollments = [
-            replace(
-                e,
-                status="pay",
-                valid_until=cert.valid_until,
-                certified_by=cert.cert_id,
-                reason=f"seen alive by {who} on {on}",
-            )
-            for e in live
-            if e.status != "hold_pending"
-        ]
-    else:
-        write.enrollments = [
-            replace(e, status="stopped", reason=f"death confirmed at the door by {who} on {on}")
-            for e in live
-        ]
-    write.nodes["Enrollment"] = [enrollment_row(e) for e in write.enrollments]
+        write.rels["HAS_EVIDENCE"] = [{"start": e["person_id"], "end": e["event_id"]}]
+        write.rels["FROM"] = [{"start": e["event_id"], "end": e["channel"]}]
     return write
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, d)
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
-def enrollment_row(e: EnrollmentView) -> dict[str, Any]:
-    return {
-        "enrollment_id": e.enrollment_id,
-        "item_code": e.item_code,
-        "enrolled_on": e.enrolled_on,
-        "paid_until": e.paid_until,
-        "monthly_amount": e.monthly_amount,
-        "status": e.status,
-        "valid_until": e.valid_until,
-        "reason": e.reason,
-        "certified_by": e.certified_by,
-    }
+def decided(
+    model: ReadModel,
+    live: LiveCore,
+    person_ids: Iterable[str],
+    pending: Iterable[Entry] = (),
+    staged: Write | None = None,
+) -> Write:
+    """What the core decides for ``person_ids``, with ``pending`` entries counted and the
+    persons, enrolments and tasks of ``staged`` (the write not yet applied) seen: their
+    certifications, enrolment statuses and door tasks, as views and graph rows."""
+    view = Staged(
+        model,
+        {p.person_id: p for p in staged.persons} if staged else {},
+        {e.enrollment_id: e for e in staged.enrollments} if staged else {},
+        {t.task_id: t for t in staged.tasks} if staged else {},
+    )
+    decision = live.decide(view, person_ids, pending)
+    enrollments, certifications, tasks = decided_views(view, decision)
+    nodes, rels = decision_rows(decision, enrollments, tasks)
+    return Write(
+        nodes,
+        rels,
+        enrollments=enrollments,
+        certifications=certifications,
+        tasks=tasks,
+        task_rows=decision.tasks.to_pylist(),
+    )

@@ -6,14 +6,19 @@ takes the :class:`Caller` (principal and purpose), enforces the caller's scope,
 does the work, writes the audit entry, and returns plain dictionaries with
 identifiers masked unless the caller's role needs them in full.
 
-Writes follow one path: validate every row, build the write's graph rows
-(:mod:`linkgraph.service.batches`), write them to the store in **one
-transaction**, keep the request in the inbox (``fsync``; a pipeline run that
-reloads the store replays it, :mod:`linkgraph.service.replay`), record a batch in
-the ledger (``fsync``), update the read model, write the audit entry — and only
-then answer. A crash before the commit leaves nothing; after it, a retry of the
-same batch id is answered from the ledger, and the store's merge-by-key makes even
-a retry under a new batch id add nothing twice.
+Writes follow one path: validate every row, make the ledger entry, let the core
+decide the persons it touches (:func:`linkgraph.service.entries.entry_write`: the
+monthly run's own functions), write the entry's rows and those decisions to the
+store in **one transaction**, append the entry to the ledger (``fsync``; every
+later run reads it), update the read model, write the audit entry — and only then
+answer. A crash before the append leaves nothing the next run sees; after it, a
+retry of the same batch id is answered from the ledger, and the store's
+merge-by-key makes even a retry under a new batch id add nothing twice.
+
+The service reads the current version (:mod:`linkgraph.versions`) and moves to a
+new one as soon as a run switches to it, without a restart; entries the new
+version has not seen (accepted while it was computed, or written by the command
+line) are applied on top of it.
 
 No adverse decision is made by the machine alone: a hold found by the machine
 (negative evidence) or asked for by a citizen is shown as ``pending`` until a
@@ -43,18 +48,13 @@ from linkgraph.graph.queries import QUERIES
 from linkgraph.graph.schema import GraphSchema, load_schema
 from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ingest import validate_events, validate_roster
+from linkgraph.ledger import Entry, Journal, body_digest
+from linkgraph.policy import Policy
 from linkgraph.service.audit import AuditEntry, AuditLog
-from linkgraph.service.batches import (
-    Write,
-    event_write,
-    flag_write,
-    new_person_id,
-    roster_write,
-    stop_write,
-    visit_write,
-)
+from linkgraph.service.batches import new_person_id
+from linkgraph.service.entries import Built, catch_up, entry_write
 from linkgraph.service.keys import KeyStore, Principal
-from linkgraph.service.ledger import Ledger, Spool, body_digest
+from linkgraph.service.live import LiveCore
 from linkgraph.service.masking import mask_account, mask_id_number, mask_phone
 from linkgraph.service.readmodel import (
     CertificationView,
@@ -74,6 +74,7 @@ from linkgraph.service.rows import (
 )
 from linkgraph.service.settings import ApiSettings
 from linkgraph.tables import EVENT, ROSTER
+from linkgraph.versions import Versions
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
@@ -202,10 +203,8 @@ def _ping(store: GraphStore) -> None:
 _STATUS = {
     "pay": ("recognised", False),
     "warning": ("warning", False),
-    "hold": ("hold", True),  # found by the machine: a human has not confirmed it
-    "hold_pending": ("hold", True),  # asked for (stop request): awaiting confirmation
-    "stopped": ("stopped", False),  # confirmed by a human
-    "stop": ("stopped", False),  # the pipeline's word: a death confirmed at the door
+    "hold": ("hold", True),  # negative evidence, a stop request or a lapse: a human decides
+    "stop": ("stopped", False),  # a death or a stop request, confirmed by a human
     "ended": ("ended", False),
 }
 
@@ -241,12 +240,16 @@ class Service:
         self.schema: GraphSchema = load_schema()
         self.keys = KeyStore(self.api.resolved_keys_file(settings))
         self.audit = AuditLog(state / "audit.jsonl")
-        self.ledger = Ledger(state / "batches.jsonl")
-        # Every accepted write, one line each in the order accepted (fsync'd before the
-        # answer): what replay.replay_inbox writes back after a pipeline run reloads the store.
-        self.inbox = Spool(state / "inbox" / "writes.jsonl")
+        self.journal = Journal.of(settings.data_dir)
+        self.versions = Versions(settings.data_dir)
+        self.policy = Policy.load(settings.seed_dir / "policy.toml")
         self.store = StoreGateway(settings, opener, cool_down=self.api.retry_after_seconds)
         self.model: ReadModel | None = None
+        self.live: LiveCore | None = None
+        self.version_id: str | None = None
+        self._receipts: dict[tuple[str, str, str], Entry] = {}
+        self._mark = -1  # the ledger's last entry the read model has seen
+        self._seen_size = 0
         self._write_lock = threading.RLock()
         self._resolver: Any = None
         self.item_department = {i.code: i.department for i in self.catalogue.benefit_items}
@@ -254,11 +257,39 @@ class Service:
     # ------------------------------------------------------------ life cycle
 
     def refresh(self) -> ReadModel:
-        """(Re)load the read model from the store; raises StoreUnavailable if it is down."""
+        """(Re)load the read model from the current version, then apply the ledger's entries
+        it has not seen; raises StoreUnavailable before the first run."""
         with self._write_lock:
-            model = self.store.run(load_read_model)
-            self.model = model
+            version = self.versions.current()
+            if version is None:
+                raise StoreUnavailable(
+                    f"{self.settings.data_dir}: no results yet; run `linkgraph run CITY` first"
+                )
+            self.store.close()  # the embedded graph is the version's own file
+            self._resolver = None  # and so is the linkage state
+            size = self.journal.size()
+            entries = self.journal.read()
+            model = load_read_model(version)
+            live = LiveCore(version, self.policy, self.catalogue, entries)
+            later = [e for e in entries if e["seq"] > version.ledger_mark]
+            self._catch_up(model, live, later)
+            self._receipts = {
+                (e["kind"], e["sender"], e["batch_id"]): e for e in entries if "batch_id" in e
+            }
+            self.model, self.live, self.version_id = model, live, version.id
+            self._mark = entries[-1]["seq"] if entries else -1
+            self._seen_size = size
             return model
+
+    def _catch_up(self, model: ReadModel, live: LiveCore, entries: list[Entry]) -> None:
+        """Entries the model has not seen, applied with the store when it is reachable (a
+        graph that is down catches up at the next run or ``linkgraph graph project``)."""
+        if not entries:
+            return
+        try:
+            self.store.run(lambda s: catch_up(model, live, s, self.schema, entries))
+        except StoreUnavailable:
+            catch_up(model, live, None, self.schema, entries)
 
     def ready(self) -> dict[str, Any]:
         """Ping the store and make sure the read model is loaded (both raise when down)."""
@@ -274,10 +305,26 @@ class Service:
         }
 
     def read_model(self) -> ReadModel:
-        if self.model is None:
-            self.refresh()
-        assert self.model is not None
+        """The read model of the current version, with every ledger entry applied: a new
+        version or entries another process appended are picked up here, per request."""
+        if self.model is None or self.versions.current_id() != self.version_id:
+            return self.refresh()
+        if self.journal.size() != self._seen_size:
+            with self._write_lock:
+                self._follow_ledger()
         return self.model
+
+    def _follow_ledger(self) -> None:
+        """Apply entries other processes (``linkgraph flag``) appended since the last look."""
+        assert self.model is not None and self.live is not None
+        size = self.journal.size()
+        new = self.journal.read(after=self._mark)
+        for entry in new:
+            self.live.add(entry)
+        self._catch_up(self.model, self.live, new)
+        if new:
+            self._mark = new[-1]["seq"]
+        self._seen_size = size
 
     def close(self) -> None:
         self.audit.close()
@@ -415,22 +462,29 @@ class Service:
 
     # ------------------------------------------------------------ writes
 
-    def _commit(
-        self, caller: Caller, model: ReadModel, write: Write, kind: str, **request: Any
-    ) -> None:
-        """Write ``write`` in one store transaction, then keep the request in the inbox
-        (``kind``, who, when and what :func:`replay.replay_inbox` needs to build the same
-        write again), then apply it to the read model. Called under the write lock."""
-        self.store.run(lambda s: write.upsert(s, self.schema))
+    def _commit(self, caller: Caller, model: ReadModel, kind: str, **body: Any) -> Built:
+        """Decide, write and record one ledger entry (see the module docstring). Called
+        under the write lock; returns what was written, already applied to ``model``."""
+        assert self.live is not None
+        if self.journal.size() != self._seen_size:
+            self._follow_ledger()  # decide on top of every entry already in the ledger
         p = caller.principal
-        at = dt.datetime.now(dt.UTC).isoformat()
-        self.inbox.append([{"kind": kind, "sender": p.key_id, "by": p.name, "at": at, **request}])
-        write.apply(model)
+        received = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        entry = {"kind": kind, "sender": p.key_id, "by": p.name, "received_at": received, **body}
+        built = entry_write(model, self.live, entry, pending=[entry])
+        self.store.run(lambda s: built.write.upsert(s, self.schema))
+        stored = self.journal.append(kind, p.key_id, p.name, received_at=received, **body)
+        built.write.apply(model)
+        self.live.add(stored)
+        self._mark, self._seen_size = stored["seq"], self.journal.size()
+        if "batch_id" in stored:
+            self._receipts[(kind, p.key_id, stored["batch_id"])] = stored
+        return built
 
     def _replay(
         self, kind: str, caller: Caller, batch_id: str, digest: str
     ) -> dict[str, Any] | None:
-        seen = self.ledger.get(kind, caller.principal.key_id, batch_id)
+        seen = self._receipts.get((kind, caller.principal.key_id, batch_id))
         if seen is None:
             return None
         if seen["digest"] != digest:
@@ -501,9 +555,6 @@ class Service:
                     unlinked.append(index)
                 else:
                     linked.append((row, person, how))
-            if inbox:
-                write = event_write(linked)
-                self._commit(caller, model, write, "events", batch_id=batch_id, rows=inbox)
             answer = {
                 "batch_id": batch_id,
                 "replayed": False,
@@ -513,7 +564,15 @@ class Service:
                 "rejected": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
                 "unlinked": unlinked,
             }
-            self.ledger.append("events", caller.principal.key_id, batch_id, batch.digest, answer)
+            self._commit(
+                caller,
+                model,
+                "events",
+                batch_id=batch_id,
+                digest=batch.digest,
+                rows=inbox,
+                answer=answer,
+            )
         self.audit.write(
             caller.entry(
                 "evidence.submit",
@@ -540,7 +599,7 @@ class Service:
         identifier = self.catalogue.channel[row.channel].identifier
         if identifier == Identifier.ID_NUMBER and row.id_number:
             parsed = normalise.resident_id(row.id_number)
-            pid = model.by_id_number.get(parsed.value or row.id_number.upper())
+            pid = model.by_event_id_number.get(parsed.value or row.id_number.upper())
             return pid, "id_number"
         if identifier == Identifier.SSCARD_NO and row.sscard_no:
             return model.by_sscard.get(row.sscard_no), "sscard_no"
@@ -606,19 +665,14 @@ class Service:
             valid_news, new_errors = self._validate_new(news)
             errors += new_errors
             today = dt.date.today()
-            write = roster_write(
-                model,
-                caller.principal.name,
-                today,
-                [(row, dept, *self._resolve_new(model, row)) for row, _, dept in valid_news],
-                [(row, existing) for _, row, existing in edits],
-            )
-            enrollments = {e.enrollment_id: e for e in write.enrollments}
+            person_of = {
+                row.record_id: self._resolve_new(model, row)[0] for row, _, _ in valid_news
+            }
             inbox = [
                 {
                     **row.model_dump(mode="json", exclude={"department"}),
                     "department": department,
-                    "person_id": enrollments[row.record_id].person_id,
+                    "person_id": person_of[row.record_id],
                 }
                 for row, _, department in valid_news
             ] + [
@@ -629,10 +683,6 @@ class Service:
                 }
                 for _, row, existing in edits
             ]
-            if inbox:
-                self._commit(
-                    caller, model, write, "roster", batch_id=batch_id, on=today, rows=inbox
-                )
             accepted = sorted([i for _, i, _ in valid_news] + [i for i, _, _ in edits])
             answer = {
                 "batch_id": batch_id,
@@ -641,15 +691,22 @@ class Service:
                 "accepted": accepted,
                 "repeated": repeated,
                 "rejected": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
-                "persons": {
-                    r.record_id: enrollments[r.record_id].person_id for r, _, _ in valid_news
-                },
+                "persons": person_of,
             }
-            self.ledger.append("roster", caller.principal.key_id, batch_id, batch.digest, answer)
+            self._commit(
+                caller,
+                model,
+                "roster",
+                batch_id=batch_id,
+                digest=batch.digest,
+                on=today,
+                rows=inbox,
+                answer=answer,
+            )
         self.audit.write(
             caller.entry(
                 "roster.submit",
-                sorted({e.person_id for e in enrollments.values()}),
+                sorted({r["person_id"] for r in inbox}),
                 batch_id=batch_id,
                 accepted=len(accepted),
                 rejected=len(errors),
@@ -882,7 +939,6 @@ class Service:
             self._commit(
                 caller,
                 model,
-                flag_write(model, f, to, caller.principal.name, why),
                 "flag",
                 flag_id=flag_id,
                 from_status=current,
@@ -921,7 +977,7 @@ class Service:
                 e
                 for e in model.enrollments_for(person.person_id)
                 if (not item_codes or e.item_code in item_codes)
-                and e.status not in ("ended", "stopped")
+                and e.status not in ("ended", "stop")
             ]
             if not targets:
                 raise NotFound("no live enrolment of this person matches the request")
@@ -934,29 +990,19 @@ class Service:
                     ).encode()
                 ).hexdigest()[:12]
             )
-            write = stop_write(
-                model,
-                flag_id,
-                person.person_id,
-                [e.enrollment_id for e in targets],
-                sum(e.monthly_amount or 0 for e in targets),
-                requested_by,
-                reason,
-                today,
-            )
-            self._commit(
+            built = self._commit(
                 caller,
                 model,
-                write,
                 "stop",
                 flag_id=flag_id,
                 person_id=person.person_id,
-                enrollment_ids=write.flags[0].enrollment_ids,
-                amount_at_risk=write.flags[0].amount_at_risk,
+                enrollment_ids=[e.enrollment_id for e in targets],
+                amount_at_risk=sum(e.monthly_amount or 0 for e in targets),
                 requested_by=requested_by,
                 reason=reason,
                 on=today,
             )
+            held = [model.enrollments[e.enrollment_id] for e in targets]
         self.audit.write(
             caller.entry("stop.request", [person.person_id], flag_id=flag_id, reason=reason)
         )
@@ -967,12 +1013,13 @@ class Service:
                 {
                     "enrollment_id": e.enrollment_id,
                     "item_code": e.item_code,
-                    "status": "hold",
-                    "pending": True,
+                    "status": _STATUS.get(e.status or "", (e.status, False))[0],
+                    "pending": _STATUS.get(e.status or "", (e.status, False))[1],
                 }
-                for e in write.enrollments
+                for e in held
             ],
-            "detail": "payments are on hold until a case worker confirms the stop",
+            "detail": "payments are on hold until a case worker confirms the stop"
+            + ("" if built.touched else "; the person is no longer in the current results"),
         }
 
     # ------------------------------------------------------------ grid workers
@@ -1014,18 +1061,22 @@ class Service:
             self._check_grid(caller, t.grid)
             if not t.open:
                 raise Conflict(f"task {task_id} is already {t.status}")
-            write = visit_write(model, t, result, on, note, caller.principal.name)
-            self._commit(
-                caller, model, write, "visit", task_id=task_id, result=result, on=on, note=note
-            )
+            task = model.task_rows[task_id]
+            self._commit(caller, model, "visit", task=task, result=result, on=on, note=note)
+            done = model.tasks[task_id]
+            enrollments = model.enrollments_for(t.person_id)
         self.audit.write(caller.entry("task.visit", [t.person_id], task_id=task_id, result=result))
         return {
             "task_id": task_id,
-            "status": write.tasks[0].status,
+            "status": done.status,
             "result": result,
             "enrollments": [
-                {"enrollment_id": e.enrollment_id, "item_code": e.item_code, "status": e.status}
-                for e in write.enrollments
+                {
+                    "enrollment_id": e.enrollment_id,
+                    "item_code": e.item_code,
+                    "status": _STATUS.get(e.status or "", (e.status, False))[0],
+                }
+                for e in enrollments
             ],
         }
 
@@ -1119,6 +1170,15 @@ class Service:
             else:
                 linker.review.force_apart(record_a, record_b, who, why)
             self._resolver = None  # the next resolution honours the decision
+            p = caller.principal
+            self.journal.append(
+                "review",
+                p.key_id,
+                p.name,
+                decision=decision,
+                records=[record_a, record_b],
+                why=why,
+            )
         persons = sorted({resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)})
         self.audit.write(
             caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)

@@ -2,15 +2,12 @@
 
 Recognition must answer a payroll of 10,000 ID numbers in well under a second
 and single look-ups at close to the HTTP stack's own speed, on either store. So
-the service keeps a projection of the graph — persons and their identifiers,
-enrolments with their status, latest certifications, open tasks and flags — in
-plain dictionaries, loaded from the store at start (:func:`load_read_model`) and
-kept current by the service's own writes (each applied to the store in one
-transaction first, then here). Writes made by other processes (a pipeline run)
-are picked up by :meth:`linkgraph.service.Service.refresh`.
-
-The loaders are fixed statements of this module (SQL over the embedded store's
-tables, Cypher for Neo4j), never caller text.
+the service keeps the core's results — persons and their identifiers, enrolments
+with their status, latest certifications, open tasks and flags — in plain
+dictionaries, loaded from the current version's tables (:func:`load_read_model`,
+the same rows the graph stores receive, whichever store is in use) and kept
+current by the live path's decisions. A new version (a monthly run) is picked up
+by :meth:`linkgraph.service.Service.refresh`.
 """
 
 from __future__ import annotations
@@ -19,8 +16,8 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from linkgraph.graph.queries import node_table, rel_table
-from linkgraph.graph.store import GraphStore
+from linkgraph.graph.model import CERT_SUFFIX
+from linkgraph.versions import Version
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +28,8 @@ class PersonView:
     birth_date: dt.date | None
     grid: str | None
     phone: str | None
+    village: str | None = None
+    district: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,7 @@ class EnrollmentView:
     enrolled_on: dt.date | None
     paid_until: dt.date | None
     monthly_amount: int | None
-    status: str | None  # pay | warning | hold | hold_pending | stopped | ended | None
+    status: str | None  # the core's pay | warning | hold | stop; ended; None until decided
     valid_until: dt.date | None
     reason: str | None
     certified_by: str | None
@@ -90,15 +89,18 @@ class ReadModel:
     """Dictionaries keyed for the service's look-ups; see the module docstring."""
 
     persons: dict[str, PersonView] = field(default_factory=dict)
-    by_id_number: dict[str, str] = field(default_factory=dict)
+    by_id_number: dict[str, str] = field(default_factory=dict)  # a person's own ID number
+    # Identifiers that name one person, by kind: what evidence is tied through, as in the run.
     by_sscard: dict[str, str] = field(default_factory=dict)
     by_phone: dict[str, str] = field(default_factory=dict)
     by_name_dob: dict[tuple[str, dt.date], str] = field(default_factory=dict)
+    by_event_id_number: dict[str, str] = field(default_factory=dict)
     enrollments: dict[str, EnrollmentView] = field(default_factory=dict)
     enrollments_of: dict[str, list[str]] = field(default_factory=dict)
     certifications: dict[str, CertificationView] = field(default_factory=dict)
     latest_cert: dict[str, str] = field(default_factory=dict)  # person -> cert_id
     tasks: dict[str, TaskView] = field(default_factory=dict)
+    task_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # TASK rows, for visits
     flags: dict[str, FlagView] = field(default_factory=dict)
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
@@ -108,6 +110,7 @@ class ReadModel:
         self.persons[p.person_id] = p
         if p.id_number:
             self.by_id_number.setdefault(p.id_number, p.person_id)
+            self.by_event_id_number.setdefault(p.id_number, p.person_id)
         if p.phone:
             self.by_phone.setdefault(p.phone, p.person_id)
         if p.name and p.birth_date:
@@ -159,126 +162,97 @@ def _cert_order(c: CertificationView) -> tuple[dt.date, str]:
 
 # ------------------------------------------------------------------- loading
 
-_EMBEDDED = {
-    "persons": f"""
-        SELECT p.person_id, p.name, p.id_number, p.birth_date, p.grid,
-               (SELECT min(r."end") FROM {rel_table("REACHABLE_AT")} r
-                WHERE r.start = p.person_id) AS phone
-        FROM {node_table("Person")} p""",
-    "sscards": f"""
-        SELECT DISTINCT s.sscard_no, r."end" AS person_id
-        FROM {node_table("SourceRecord")} s
-        JOIN {rel_table("RESOLVES_TO")} r ON r.start = s.record_id
-        WHERE s.sscard_no IS NOT NULL""",
-    "enrollments": f"""
-        SELECT e.enrollment_id, h.start AS person_id, e.item_code, e.enrolled_on, e.paid_until,
-               e.monthly_amount, e.status, e.valid_until, e.reason, e.certified_by
-        FROM {node_table("Enrollment")} e JOIN {rel_table("HAS")} h ON h."end" = e.enrollment_id""",
-    "certifications": f"""
-        SELECT c.cert_id, cb.start AS person_id, c.status, c.method, c.certified_on,
-               c.valid_until, c.rule
-        FROM {node_table("Certification")} c
-        JOIN {rel_table("CERTIFIED_BY")} cb ON cb."end" = c.cert_id""",
-    "tasks": f"""
-        SELECT t.task_id, f."end" AS person_id, i."end" AS grid, t.kind, t.due_on, t.status,
-               t.reason
-        FROM {node_table("Task")} t JOIN {rel_table("FOR")} f ON f.start = t.task_id
-        LEFT JOIN {rel_table("IN")} i ON i.start = t.task_id""",
-    "flags": f"""
-        SELECT f.flag_id, f.kind, f.status, f.amount_at_risk, f.months, f.detail,
-               coalesce((SELECT list(c."end" ORDER BY c."end") FROM {rel_table("CONCERNS")} c
-                         WHERE c.start = f.flag_id), []) AS person_ids,
-               coalesce((SELECT list(o."end" ORDER BY o."end") FROM {rel_table("ON")} o
-                         WHERE o.start = f.flag_id), []) AS enrollment_ids
-        FROM {node_table("Flag")} f""",
-}
 
-_CYPHER = {
-    "persons": """
-        MATCH (p:Person)
-        OPTIONAL MATCH (p)-[:REACHABLE_AT]->(ph:Phone)
-        WITH p, min(ph.number) AS phone
-        RETURN p.person_id AS person_id, p.name AS name, p.id_number AS id_number,
-               p.birth_date AS birth_date, p.grid AS grid, phone""",
-    "sscards": """
-        MATCH (s:SourceRecord)-[:RESOLVES_TO]->(p:Person) WHERE s.sscard_no IS NOT NULL
-        RETURN DISTINCT s.sscard_no AS sscard_no, p.person_id AS person_id""",
-    "enrollments": """
-        MATCH (p:Person)-[:HAS]->(e:Enrollment)
-        RETURN e.enrollment_id AS enrollment_id, p.person_id AS person_id,
-               e.item_code AS item_code, e.enrolled_on AS enrolled_on,
-               e.paid_until AS paid_until, e.monthly_amount AS monthly_amount,
-               e.status AS status, e.valid_until AS valid_until, e.reason AS reason,
-               e.certified_by AS certified_by""",
-    "certifications": """
-        MATCH (p:Person)-[:CERTIFIED_BY]->(c:Certification)
-        RETURN c.cert_id AS cert_id, p.person_id AS person_id, c.status AS status,
-               c.method AS method, c.certified_on AS certified_on,
-               c.valid_until AS valid_until, c.rule AS rule""",
-    "tasks": """
-        MATCH (t:Task)-[:FOR]->(p:Person)
-        OPTIONAL MATCH (t)-[:IN]->(g:Grid)
-        RETURN t.task_id AS task_id, p.person_id AS person_id, g.code AS grid, t.kind AS kind,
-               t.due_on AS due_on, t.status AS status, t.reason AS reason""",
-    "flags": """
-        MATCH (f:Flag)
-        OPTIONAL MATCH (f)-[:CONCERNS]->(p:Person)
-        WITH f, collect(DISTINCT p.person_id) AS person_ids
-        OPTIONAL MATCH (f)-[:ON]->(e:Enrollment)
-        WITH f, person_ids, collect(DISTINCT e.enrollment_id) AS enrollment_ids
-        RETURN f.flag_id AS flag_id, f.kind AS kind, f.status AS status,
-               f.amount_at_risk AS amount_at_risk, f.months AS months, f.detail AS detail,
-               person_ids, enrollment_ids""",
-}
+def load_read_model(version: Version) -> ReadModel:
+    """The read model of a version: the core's results as the monthly run wrote them.
 
-
-def _native(value: Any) -> Any:
-    to_native = getattr(value, "to_native", None)
-    return to_native() if callable(to_native) else value
-
-
-def _fetch(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
-    """Rows of each projection statement, read through the store's own connection."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    if store.backend == "neo4j":
-        from linkgraph.graph.neo4j_store import Neo4jStore, map_driver_errors
-
-        assert isinstance(store, Neo4jStore)
-        with (
-            map_driver_errors("loading the service's read model"),
-            store.driver.session(database=store.database) as session,
-        ):
-            for name, cypher in _CYPHER.items():
-                result = session.run(cypher)
-                out[name] = [{k: _native(v) for k, v in r.items()} for r in result]
-        return out
-    from linkgraph.graph.embedded_store import EmbeddedStore
-
-    assert isinstance(store, EmbeddedStore)
-    for name, sql in _EMBEDDED.items():
-        cursor = store.con.execute(sql)
-        columns = [d[0] for d in cursor.description or ()]
-        out[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    return out
-
-
-def load_read_model(store: GraphStore) -> ReadModel:
-    """Build the read model from everything ``store`` holds."""
-    rows = _fetch(store)
+    A person is found by the ID number they hold (when no other person holds it);
+    evidence is tied only through identifiers that name one person
+    (:func:`linkgraph.identity.identifier_keys`), as the batch linking does.
+    """
     model = ReadModel()
-    for r in rows["persons"]:
-        model.put_person(PersonView(**r))
-    for r in rows["sscards"]:
-        model.by_sscard.setdefault(r["sscard_no"], r["person_id"])
-    for r in rows["enrollments"]:
-        r["monthly_amount"] = None if r["monthly_amount"] is None else int(r["monthly_amount"])
-        model.put_enrollment(EnrollmentView(**r))
-    for r in rows["certifications"]:
-        model.put_certification(CertificationView(**r))
-    for r in rows["tasks"]:
-        model.tasks[r["task_id"]] = TaskView(**r)
-    for r in rows["flags"]:
-        r["person_ids"] = tuple(r["person_ids"] or ())
-        r["enrollment_ids"] = tuple(r["enrollment_ids"] or ())
-        model.flags[r["flag_id"]] = FlagView(**r)
+    owners: dict[str, list[str]] = {}
+    for r in version.table("persons").to_pylist():
+        model.persons[r["person_id"]] = PersonView(
+            r["person_id"],
+            r["name"],
+            r["id_number"],
+            r["birth_date"],
+            r["grid"],
+            r["phone"],
+            r["village"],
+            r["district"],
+        )
+        if r["id_number"]:
+            owners.setdefault(r["id_number"], []).append(r["person_id"])
+    model.by_id_number = {idn: pids[0] for idn, pids in owners.items() if len(pids) == 1}
+    lookups = {
+        "id_number": model.by_event_id_number,
+        "sscard_no": model.by_sscard,
+        "phone": model.by_phone,
+    }
+    keys = version.table("keys")
+    for kind, value, pid in zip(
+        keys["kind"].to_pylist(),
+        keys["value"].to_pylist(),
+        keys["person_id"].to_pylist(),
+        strict=True,
+    ):
+        if kind in lookups:
+            lookups[kind][value] = pid
+        elif kind == "name_dob":
+            name, _, born = value.rpartition("|")
+            model.by_name_dob[(name, dt.date.fromisoformat(born))] = pid
+    certified_by = {}
+    for c in version.table("certifications").to_pylist():
+        view = CertificationView(
+            c["person_id"] + CERT_SUFFIX,
+            c["person_id"],
+            c["status"],
+            c["method"],
+            c["certified_on"],
+            c["valid_until"],
+            c["rule"],
+        )
+        model.put_certification(view)
+        certified_by[view.person_id] = view.cert_id
+    decided = {r["enrollment_id"]: r for r in version.table("recognitions").to_pylist()}
+    for e in version.table("enrollments").to_pylist():
+        r = decided.get(e["enrollment_id"], {})
+        model.put_enrollment(
+            EnrollmentView(
+                e["enrollment_id"],
+                e["person_id"],
+                e["item_code"],
+                e["enrolled_on"],
+                e["paid_until"],
+                e["monthly_amount"],
+                r.get("status"),
+                r.get("valid_until"),
+                r.get("reason"),
+                certified_by.get(e["person_id"]),
+            )
+        )
+    for t in version.table("tasks").to_pylist():
+        model.task_rows[t["task_id"]] = t
+        model.tasks[t["task_id"]] = TaskView(
+            t["task_id"],
+            t["person_id"],
+            t["grid"],
+            "door_knock",
+            t["due_on"],
+            t["status"],
+            t["reason"],
+        )
+    for f in version.table("flags").to_pylist():
+        model.flags[f["flag_id"]] = FlagView(
+            f["flag_id"],
+            f["kind"],
+            f["status"],
+            f["amount_at_risk"],
+            f["months"],
+            f["detail"],
+            tuple(f["person_ids"] or ()),
+            tuple(f["enrollment_ids"] or ()),
+        )
     return model

@@ -24,7 +24,7 @@ class ApiSettings(BaseSettings):
     max_batch_rows: int = Field(default=10_000, gt=0, description="Rows per batch or bulk call.")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After on 503.")
     linkage_dir: Path | None = Field(
-        default=None, description="Linkage state for the resolver; default <data_dir>/linkage."
+        default=None, description="Linkage state for the resolver; default: the current version's."
     )
     audit_reads: Literal["fsync", "write"] = Field(
         default="fsync",
@@ -40,4 +40,12 @@ class ApiSettings(BaseSettings):
         return self.keys_file or self.resolved_state_dir(base) / "keys.json"
 
     def resolved_linkage_dir(self, base: Settings | None = None) -> Path:
-        return self.linkage_dir or (base or get_settings()).data_dir / "linkage"
+        """The linkage state: as set, else the current version's (before any run,
+        ``<data_dir>/linkage``)."""
+        if self.linkage_dir:
+            return self.linkage_dir
+        from linkgraph.versions import Versions
+
+        data_dir = (base or get_settings()).data_dir
+        version = Versions(data_dir).current()
+        return version.linkage if version else data_dir / "linkage"

@@ -1,0 +1,283 @@
+"""The live path of the core: the persons one write touches, decided by the monthly run's rules.
+
+:class:`LiveCore` holds the current version (:mod:`linkgraph.versions`: its evidence
+by person, its as-of date) and the ledger's entries. :meth:`LiveCore.decide` runs
+:func:`linkgraph.pipeline.decide` — the very function the monthly run calls — over
+just the persons a write touches, with the ledger entries including the one being
+written; :func:`decided_write` turns its answer into the read model's views and the
+graph rows of one store transaction. So an accepted event, visit or stop request
+changes its person's answers within the request, and the next run gives the same.
+
+Flags that compare persons with one another (shared accounts, duplicate claims)
+are raised by the monthly run; the live path moves flags only by decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pyarrow as pa
+
+from linkgraph.casework import LedgerInputs, ledger_inputs
+from linkgraph.catalogue import Catalogue
+from linkgraph.graph.model import CERT_SUFFIX
+from linkgraph.ledger import Entry
+from linkgraph.policy import Policy
+from linkgraph.service.readmodel import (
+    CertificationView,
+    EnrollmentView,
+    PersonView,
+    ReadModel,
+    TaskView,
+)
+from linkgraph.tables import ENROLLMENT, PERSON
+from linkgraph.versions import EventsByPerson, Version
+
+#: Entry kinds whose rows a version already holds once the run read them (evidence and
+#: records); the others (visits, stop requests, flag decisions) are read whole, since
+#: deciding a person again needs all of that person's.
+_SINCE_MARK = ("events", "roster")
+
+#: What a task still open becomes when the core no longer asks for it.
+CLOSED = "closed"
+
+
+def cert_id(person_id: str) -> str:
+    """The Certification node's key, as the graph model writes it."""
+    return person_id + CERT_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The read model as a write will leave it: its new persons, enrolments and tasks seen
+    first (the write is applied only once its store transaction committed)."""
+
+    model: ReadModel
+    persons: dict[str, PersonView]
+    enrollments: dict[str, EnrollmentView]
+    tasks: dict[str, TaskView]
+
+    def person(self, person_id: str) -> PersonView | None:
+        return self.persons.get(person_id) or self.model.persons.get(person_id)
+
+    def enrollment(self, enrollment_id: str) -> EnrollmentView:
+        return self.enrollments.get(enrollment_id) or self.model.enrollments[enrollment_id]
+
+    def enrollments_for(self, person_id: str) -> list[EnrollmentView]:
+        mine = {e.enrollment_id: e for e in self.model.enrollments_for(person_id)}
+        mine.update({i: e for i, e in self.enrollments.items() if e.person_id == person_id})
+        return list(mine.values())
+
+    def open_tasks_of(self, person_ids: set[str]) -> list[TaskView]:
+        tasks = {**{t.task_id: t for t in self.model.tasks.values()}, **self.tasks}
+        return [t for t in tasks.values() if t.person_id in person_ids and t.open]
+
+
+class LiveCore:
+    """The current version and the ledger, for deciding a few persons at a time."""
+
+    def __init__(
+        self, version: Version, policy: Policy, catalogue: Catalogue, entries: list[Entry]
+    ) -> None:
+        self.version = version
+        self.as_of = version.as_of
+        self.mark = version.ledger_mark
+        self.policy = policy
+        self.catalogue = catalogue
+        self.events = EventsByPerson(version)
+        self.department = {i.code: i.department for i in catalogue.benefit_items}
+        self.entries: list[Entry] = list(entries)
+        self._inputs: LedgerInputs | None = None
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self._inputs = None
+
+    def inputs(self, pending: Iterable[Entry] = ()) -> LedgerInputs:
+        """The ledger's inputs for live decisions (see :data:`_SINCE_MARK`)."""
+        pending = list(pending)
+        if self._inputs is None or pending:
+            relevant = [
+                e
+                for e in (*self.entries, *pending)
+                if e["kind"] not in _SINCE_MARK or e.get("seq", self.mark + 1) > self.mark
+            ]
+            inputs = ledger_inputs(relevant)
+            if pending:
+                return inputs
+            self._inputs = inputs
+        return self._inputs
+
+    def decide(
+        self, model: Staged, person_ids: Iterable[str], pending: Iterable[Entry] = ()
+    ) -> Any:
+        """:func:`linkgraph.pipeline.decide` over these persons (a ``CertificationRun``)."""
+        from linkgraph.pipeline import decide
+
+        ids = sorted({p for p in person_ids if model.person(p) is not None})
+        inputs = self.inputs(pending).for_persons(ids)
+        events = pa.concat_tables([self.events.of(ids), inputs.linked_events])
+        return decide(
+            self._persons(model, ids),
+            self._enrollments(model, ids),
+            events,
+            self.policy,
+            self.catalogue,
+            self.as_of,
+            inputs,
+            with_flags=False,
+        )
+
+    def _persons(self, model: Staged, ids: list[str]) -> pa.Table:
+        rows = []
+        for pid in ids:
+            p = model.person(pid)
+            assert p is not None
+            rows.append(
+                {
+                    "person_id": pid,
+                    "name": p.name,
+                    "id_number": p.id_number,
+                    "birth_date": p.birth_date,
+                    "phone": p.phone,
+                    "grid": p.grid,
+                    "village": p.village,
+                    "district": p.district,
+                }
+            )
+        return pa.Table.from_pylist(rows, schema=PERSON)
+
+    def _enrollments(self, model: Staged, ids: list[str]) -> pa.Table:
+        rows = [
+            {
+                "enrollment_id": e.enrollment_id,
+                "person_id": e.person_id,
+                "item_code": e.item_code,
+                "department": self.department.get(e.item_code),
+                "enrolled_on": e.enrolled_on,
+                "paid_until": e.paid_until,
+                "monthly_amount": e.monthly_amount,
+            }
+            for pid in ids
+            for e in model.enrollments_for(pid)
+        ]
+        return pa.Table.from_pylist(rows, schema=ENROLLMENT)
+
+
+def decided_views(
+    model: Staged, decision: Any
+) -> tuple[list[EnrollmentView], list[CertificationView], list[TaskView]]:
+    """(enrolments, certifications, tasks) of the read model after ``decision``.
+
+    An ended enrolment stays ended (a department's word); a task of these persons
+    that the core no longer asks for is closed, a visited one kept as the visit left it.
+    """
+    certifications = [
+        CertificationView(
+            cert_id(c["person_id"]),
+            c["person_id"],
+            c["status"],
+            c["method"],
+            c["certified_on"],
+            c["valid_until"],
+            c["rule"],
+        )
+        for c in decision.certifications.to_pylist()
+    ]
+    certified_by = {c.person_id: c.cert_id for c in certifications}
+    enrollments = []
+    for r in decision.recognitions.to_pylist():
+        e = model.enrollment(r["enrollment_id"])
+        if e.status == "ended":
+            continue
+        enrollments.append(
+            replace(
+                e,
+                status=r["status"],
+                valid_until=r["valid_until"],
+                reason=r["reason"],
+                certified_by=certified_by.get(e.person_id),
+            )
+        )
+    wanted = {t["task_id"]: t for t in decision.tasks.to_pylist()}
+    persons = {c.person_id for c in certifications}
+    tasks = [
+        TaskView(
+            t["task_id"],
+            t["person_id"],
+            t["grid"],
+            "door_knock",
+            t["due_on"],
+            t["status"],
+            t["reason"],
+        )
+        for t in wanted.values()
+    ]
+    tasks += [
+        replace(t, status=CLOSED) for t in model.open_tasks_of(persons) if t.task_id not in wanted
+    ]
+    return enrollments, certifications, tasks
+
+
+def enrollment_row(e: EnrollmentView) -> dict[str, Any]:
+    """An Enrollment node's properties, all of them (rows of one write share their columns)."""
+    return {
+        "enrollment_id": e.enrollment_id,
+        "item_code": e.item_code,
+        "enrolled_on": e.enrolled_on,
+        "paid_until": e.paid_until,
+        "monthly_amount": e.monthly_amount,
+        "status": e.status,
+        "valid_until": e.valid_until,
+        "reason": e.reason,
+        "certified_by": e.certified_by,
+    }
+
+
+def task_row(t: TaskView) -> dict[str, Any]:
+    return {
+        "task_id": t.task_id,
+        "kind": t.kind,
+        "due_on": t.due_on,
+        "status": t.status,
+        "reason": t.reason,
+    }
+
+
+def decision_rows(
+    decision: Any, enrollments: list[EnrollmentView], tasks: list[TaskView]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """The graph rows (nodes, relationships) that project a live decision."""
+    certs = decision.certifications.to_pylist()
+    nodes: dict[str, list[dict[str, Any]]] = {
+        "Certification": [
+            {
+                "cert_id": cert_id(c["person_id"]),
+                "status": c["status"],
+                "method": c["method"],
+                "certified_on": c["certified_on"],
+                "valid_until": c["valid_until"],
+                "warning_until": c["warning_until"],
+                "rule": c["rule"],
+            }
+            for c in certs
+        ],
+        "Enrollment": [enrollment_row(e) for e in enrollments],
+        "Task": [task_row(t) for t in tasks],
+    }
+    rels: dict[str, list[dict[str, Any]]] = {
+        "CERTIFIED_BY": [
+            {"start": c["person_id"], "end": cert_id(c["person_id"])}
+            for c in certs
+        ],
+        "BASED_ON": [
+            {"start": cert_id(c["person_id"]), "end": event_id}
+            for c in certs
+            for event_id in sorted(set(c["evidence_event_ids"] or ()))
+        ],
+        "FOR": [{"start": t.task_id, "end": t.person_id} for t in tasks],
+        "IN": [{"start": t.task_id, "end": t.grid} for t in tasks if t.grid],
+    }
+    return nodes, rels
