@@ -5,8 +5,8 @@
 
 What it does (loopback only, a bounded number of requests):
 
-1. generates a seeded synthetic city, loads it into an embedded store (the test
-   helper ``tests/api/api_city.py``), creates a ``benefit_system`` key;
+1. generates a seeded synthetic city, runs the monthly job over it into an embedded
+   store (``linkgraph.pipeline.run_city``), creates a ``benefit_system`` key;
 2. starts two uvicorn servers, one worker each: the linkgraph API (``api.main:app``)
    and a bare FastAPI app whose one endpoint returns a constant;
 3. drives each with the same keep-alive load generator (raw asyncio sockets,
@@ -130,19 +130,17 @@ def _post(path: str, body: dict[str, object], key: str) -> bytes:
 
 
 def _city(persons: int, work: Path) -> tuple[Path, list[tuple[str, str]]]:
-    sys.path[:0] = [str(REPO), str(REPO / "tests" / "api")]
-    from api_city import load_city
-
-    from linkgraph.graph.embedded_store import EmbeddedStore
+    from linkgraph.config import Settings
+    from linkgraph.pipeline import run_city
     from linkgraph.service.readmodel import load_read_model
     from linkgraph.synth import generate_city
 
     city = work / "city"
     generate_city(city, persons=persons, months=12, seed=7)
     data = work / "data"
-    with EmbeddedStore(data / "graph.duckdb") as store:
-        load_city(store, city)
-        model = load_read_model(store)
+    result = run_city(city, settings=Settings(data_dir=data, backend="embedded"))
+    assert result.version is not None
+    model = load_read_model(result.version)
     pairs = [
         (str(model.persons[e.person_id].id_number), e.item_code)
         for e in model.enrollments.values()

@@ -1,4 +1,5 @@
-"""certify → spread (recognise) → flag → dispatch over a city: each stage's wall time and peak RSS.
+"""The core's use case (``linkgraph.pipeline.decide``: certify → recognise → flag → dispatch)
+over a city: wall time and peak RSS, each stage's time, and accuracy against the truth.
 
     python bench/certify.py                            # 100 k persons (generated if needed)
     python bench/certify.py --persons 1360000 --city /tmp/cityfull   # the full city, ~38 M events
@@ -6,7 +7,7 @@
 Inputs come from the generator's ground truth (``tests/integration/truth_inputs.py``,
 a BENCH/TEST HELPER: linkage taken as perfect) until the pipeline hands over its
 own tables; they are written once to ``<city>/linked/`` and read back, so the
-timed stages are exactly what the pipeline will call. Target at full scale:
+timed call is exactly what the monthly run and the live service call. Target at full scale:
 certify + spread + flag ≤ 5 minutes, ≤ 12 GiB.
 """
 
@@ -29,12 +30,9 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from truth_inputs import write_inputs  # noqa: E402  (bench/test helper, never product code)
 
 from linkgraph.catalogue import Catalogue  # noqa: E402
-from linkgraph.certify import certify  # noqa: E402
-from linkgraph.dispatch import door_tasks  # noqa: E402
-from linkgraph.flags import detect  # noqa: E402
+from linkgraph.pipeline import CertificationRun, decide  # noqa: E402
 from linkgraph.policy import Policy  # noqa: E402
-from linkgraph.recognise import recognise  # noqa: E402
-from linkgraph.report import CertificationRun, build_report, write_report  # noqa: E402
+from linkgraph.report import build_report, write_report  # noqa: E402
 from linkgraph.synth import generate_city  # noqa: E402
 
 
@@ -130,7 +128,6 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--city", type=Path, help="City directory (generated if absent).")
     parser.add_argument("--as-of", default="2026-12-31")
-    parser.add_argument("--threads", type=int, default=0, help="duckdb threads (0: all cores)")
     parser.add_argument("--no-accuracy", action="store_true")
     args = parser.parse_args()
 
@@ -144,23 +141,16 @@ def main() -> None:
     as_of = dt.date.fromisoformat(args.as_of)
     catalogue = Catalogue.load()
     policy = Policy.load().check(catalogue)
-    con = duckdb.connect()
-    if args.threads:
-        con.execute(f"SET threads = {args.threads}")
     s = Stages()
     linked = city / "linked"
     persons = s.run("read persons", pq.read_table, linked / "persons.parquet")
     enrollments = s.run("read enrol.", pq.read_table, linked / "enrollments.parquet")
     events = s.run("read events", pq.read_table, linked / "events.parquet")
     wall, cpu = time.perf_counter(), time.process_time()
-    certs = s.run("certify", certify, events, persons, policy, as_of, con=con)
-    rec = s.run("recognise", recognise, certs, enrollments, policy, as_of, con=con)
-    flags = s.run("flags", detect, persons, enrollments, certs, catalogue, as_of, con=con)
-    tasks = s.run("dispatch", door_tasks, certs, persons, policy, as_of)
+    # The one use case the monthly run and the live service share.
+    run = s.run("decide", decide, persons, enrollments, events, policy, catalogue, as_of)
     core, core_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    run = CertificationRun(
-        as_of, certs, rec, flags, tasks, {name: round(sec, 2) for name, sec, *_ in s.rows}
-    )
+    print("decide, per stage (s):", json.dumps(run.timings))
     report = s.run(
         "report", build_report, run, persons, enrollments, events, catalogue, city=str(city)
     )

@@ -12,7 +12,7 @@
 // NODE (:SourceRecord {record_id: string!, source: string, name: string, id_number: string, birth_date: string, address: string, sscard_no: string})
 // NODE (:Department {code: string!, name: string, name_en: string})
 // NODE (:BenefitItem {code: string!, name: string, name_en: string, department: string, monthly_amount: int, exclusive_group: string})
-// NODE (:Enrollment {enrollment_id: string!, item_code: string, enrolled_on: date, paid_until: date, monthly_amount: int, status: string, valid_until: date, reason: string, certified_by: string})
+// NODE (:Enrollment {enrollment_id: string!, item_code: string, enrolled_on: date, paid_until: date, monthly_amount: int, status: string, valid_until: date, reason: string})
 // NODE (:Grid {code: string!, village: string, village_name: string, township: string, district: string})
 // NODE (:Phone {number: string!})
 // NODE (:BankAccount {number: string!})

@@ -47,7 +47,6 @@ from typing import Any
 
 from linkgraph.config import REPO_ROOT
 from linkgraph.errors import LinkgraphError
-from linkgraph.graph.queries import commits_in_batches
 
 CYPHER_DIR = REPO_ROOT / "cypher"
 QUERY_DIR = CYPHER_DIR / "queries"
@@ -70,7 +69,7 @@ ORDER = (
     "paid_after_death",
     "no_trace",
     "certification_coverage",
-    "spread_certification",
+    "certification_spread",
 )
 
 _DEATH_CHANNELS = "['DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT']"
@@ -128,13 +127,9 @@ MATCH (d:Department)
 OPTIONAL MATCH items = (d)-[:ADMINISTERS]->(:BenefitItem)
 OPTIONAL MATCH feeds = (:Channel)-[:PROVIDED_BY]->(d)
 RETURN d, collect(DISTINCT items) AS items, collect(DISTINCT feeds) AS feeds""",
-    "spread_certification": """\
-MATCH (p:Person)-[:CERTIFIED_BY]->(c:Certification)
-WITH p, c ORDER BY c.certified_on DESC, c.cert_id DESC
-WITH p, collect(c)[0] AS c
-WHERE c.certified_on <= $on
-WITH p, c LIMIT 25
-MATCH path = (c)<-[:CERTIFIED_BY]-(p)-[:HAS]->(:Enrollment)
+    "certification_spread": """\
+MATCH path = (c:Certification)<-[:CERTIFIED_BY]-(p:Person {person_id: $person_id})
+             -[:HAS]->(e:Enrollment)
 RETURN path""",
 }
 
@@ -175,7 +170,6 @@ class GuideQuery:
 
     name: str
     summary: str
-    write: bool
     sections: dict[str, list[str]]  # Answers / Does / Parameters / Returns / Example -> lines
     params: tuple[GuideParam, ...]
     cypher: str
@@ -186,13 +180,8 @@ class GuideQuery:
     def param_commands(self) -> list[str]:
         return [p.command for p in self.params]
 
-    @property
-    def statement(self) -> str:
-        """The query as the Browser must run it: ``:auto`` before one that commits in batches."""
-        return f":auto {self.cypher}" if commits_in_batches(self.cypher) else self.cypher
 
-
-_HEAD = re.compile(r"^(\w+)(\s*\(write\))?\s*[—-]+\s*(.*)$")
+_HEAD = re.compile(r"^(\w+)\s*[—-]+\s*(.*)$")
 _SECTION = re.compile(r"^(Answers|Does|Parameters|Returns|Example):\s*(.*)$")
 _PARAM = re.compile(r"^:param\s+(\w+)\s*=>\s*(date\('[^']*'\)|'[^']*'|-?\d+)\s*(.*)$")
 
@@ -210,7 +199,7 @@ def read_query(path: Path) -> GuideQuery:
     head = _HEAD.match(body[0].strip())
     if head is None:
         raise BrowserError(f"{path.name}: first line must read '<name> — <summary>'")
-    name, write, summary = head.group(1), bool(head.group(2)), head.group(3).strip()
+    name, summary = head.group(1), head.group(2).strip()
     sections: dict[str, list[str]] = {"": []}
     current = ""
     params: list[GuideParam] = []
@@ -233,7 +222,6 @@ def read_query(path: Path) -> GuideQuery:
     return GuideQuery(
         name=name,
         summary=summary,
-        write=write,
         sections=sections,
         params=tuple(params),
         cypher=cypher,
@@ -355,16 +343,11 @@ def _section_text(lines: list[str]) -> str:
 def _query_slide(q: GuideQuery, number: int, total: int) -> str:
     answers = q.sections.get("Answers") or q.sections.get("Does") or []
     parts = [
-        f"<h3>{number}/{total} · {_e(q.name)}{' (write)' if q.write else ''}</h3>",
+        f"<h3>{number}/{total} · {_e(q.name)}</h3>",
         f'<p class="lead">{_e(q.summary)}</p>',
         _section_text(answers),
         _section_text(q.sections.get("", [])),
     ]
-    if q.write:
-        parts.append(
-            "<p><strong>This statement writes</strong>: run it only on a database you may "
-            "change (the pipeline runs it for you).</p>"
-        )
     if q.params:
         parts.append("<h4>1 · Set the parameters</h4>")
         parts.extend(_param_block(p) for p in q.params)
@@ -377,7 +360,7 @@ def _query_slide(q: GuideQuery, number: int, total: int) -> str:
         parts.append("<p>No parameters.</p>")
     step = 2 if q.params else 1
     parts.append(f"<h4>{step} · Run the query</h4>")
-    parts.append(_runnable(q.statement, f"cypher/queries/{q.name}.cypher"))
+    parts.append(_runnable(q.cypher, f"cypher/queries/{q.name}.cypher"))
     returns = q.sections.get("Returns") or [""]
     parts.append(_section_text([f"Returns: {returns[0]}", *returns[1:]]))
     if q.graph:
@@ -437,7 +420,7 @@ def favourite_script(q: GuideQuery) -> str:
     if q.params:
         lines.append("// Set first (one at a time):")
         lines.extend(f"//   {c}" for c in q.param_commands)
-    return "\n".join([*lines, q.statement]) + "\n"
+    return "\n".join([*lines, q.cypher]) + "\n"
 
 
 def favourites_zip(queries: Iterable[GuideQuery]) -> bytes:

@@ -80,9 +80,7 @@ class LedgerInputs:
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows read back from JSON (dates as ISO strings) as a typed table."""
     dates = [f.name for f in schema if f.type == pa.date32()]
-    as_text = pa.schema(
-        [pa.field(f.name, pa.string()) if f.name in dates else f for f in schema]
-    )
+    as_text = pa.schema([pa.field(f.name, pa.string()) if f.name in dates else f for f in schema])
     for row in rows:
         for name in dates:
             value = row.get(name)

@@ -1,9 +1,13 @@
 """Recognise: spread each person's certification to all their enrolments, in every department.
 
 "互认": one certification serves every benefit a person draws. :func:`recognise`
-is the columnar twin of the graph traversal in
-``cypher/queries/spread_certification.cypher`` (Person -[:ENROLLED_IN]-> Enrolment):
-a join of certifications to enrolments, with each item's override applied.
+is the one rule that decides an enrolment's status: a join of certifications to
+enrolments, with each item's override (validity, strong evidence only) and the
+stop requests applied. The monthly run and the live service both call it
+(through ``linkgraph.pipeline.decide``); the graph stores only receive its
+results — each Enrollment's ``status``, ``valid_until`` and ``reason`` — and
+never re-derive them (``cypher/queries/certification_spread.cypher`` reads them
+back beside the person's certification).
 
 An enrolment is
 

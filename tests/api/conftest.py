@@ -20,7 +20,6 @@ for p in (str(REPO), str(Path(__file__).parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from api_city import load_city  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from linkgraph.config import Settings, get_settings  # noqa: E402
@@ -83,11 +82,6 @@ def _settings(backend: str, data_dir: Path) -> Settings:
     return base.model_copy(update={"backend": backend, "data_dir": data_dir})
 
 
-def _load_neo4j(store: Any, city: Path) -> None:
-    with store:
-        load_city(store, city)
-
-
 def _with_retry(fn: Any, seconds: float = 120.0) -> None:
     """Neo4j may still be opening its database just after start: retry transient failures."""
     import time
@@ -103,17 +97,6 @@ def _with_retry(fn: Any, seconds: float = 120.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
-
-
-def _link(city: Path, state_dir: Path) -> None:
-    """Linkage state for the resolver: the city's rosters resolved once."""
-    import pyarrow.dataset as ds
-
-    from linkgraph.config import REPO_ROOT
-    from linkgraph.link import resolve
-
-    rosters = ds.dataset(city / "rosters", format="parquet").to_table()
-    resolve(rosters, REPO_ROOT / "seed" / "mappings" / "rosters.toml", state_dir=state_dir)
 
 
 def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:

@@ -86,8 +86,8 @@ def chromium_executable() -> str:
 def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Load a small city into the project's Neo4j; return a well-linked person's id.
 
-    The pipeline runs linkage and certification; the graph goes in through the store's
-    batched writes (``bulk="cypher"``), which need no server restart.
+    The pipeline runs linkage, certification and recognition; the graph goes in through the
+    store's batched upserts (``bulk="cypher"``), which need no server restart.
     """
     tmp = tmp_path_factory.mktemp("browser-city")
     generate_city(tmp / "city", persons=300, months=12, seed=1)
@@ -101,6 +101,7 @@ def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> st
         tables["enrollments"],
         tables["events"],
         certifications=tables["certifications"],
+        enrollment_status=tables["recognitions"],  # the core's answer, as the pipeline writes it
     )
     for attempt in range(3):  # StoreUnavailable means: retry later (e.g. a restart is on)
         wait_for_bolt(settings)

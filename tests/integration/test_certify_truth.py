@@ -15,8 +15,8 @@ import pytest
 from truth_inputs import truth_inputs
 
 from linkgraph.catalogue import Catalogue
+from linkgraph.pipeline import CertificationRun, decide
 from linkgraph.policy import Policy
-from linkgraph.report import CertificationRun, run_certification
 from linkgraph.synth import generate_city
 
 PERSONS = 100_000  # the size the issue sets its bars on; smaller cities are too noisy for 0.1 %
@@ -33,9 +33,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(city: Path) -> CertificationRun:
     persons, enrollments, events = truth_inputs(city)
     policy = Policy.load().check(Catalogue.load())
-    return run_certification(
-        persons, enrollments, events, policy, Catalogue.load(), dt.date(2026, 12, 31)
-    )
+    return decide(persons, enrollments, events, policy, Catalogue.load(), dt.date(2026, 12, 31))
 
 
 @pytest.fixture(scope="module")

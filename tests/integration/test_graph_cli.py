@@ -73,8 +73,51 @@ def test_unknown_query_and_bad_parameter_fail_with_a_message() -> None:
     assert result.exit_code == 1 and "expected name=value" in result.output
 
 
-def test_graph_counts_and_apply() -> None:
+def test_graph_counts() -> None:
     result = runner.invoke(app, ["graph", "counts"])
     assert result.exit_code == 0 and "Person" in result.output
-    result = runner.invoke(app, ["graph", "apply", "spread_certification", "-p", "on=2026-12-31"])
-    assert result.exit_code == 0 and "spread_certification: 0 changed" in result.output
+
+
+NO_WRITE_PROCEDURES = (
+    "no write procedures: enrolment statuses are the core's answer (`linkgraph run`, the API),"
+    " written into the graph; see `linkgraph query certification_spread --param person_id=...`"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["spread_certification", "-p", "on=2026-12-31"],
+        ["spread_certification"],
+        ["anything_else", "--backend", "neo4j"],
+    ],
+)
+def test_graph_apply_refuses_there_are_no_write_procedures(args: list[str]) -> None:
+    before = runner.invoke(app, ["graph", "counts"]).output
+    result = runner.invoke(app, ["graph", "apply", *args])
+    assert result.exit_code == 1, result.output
+    assert f"error: {args[0]}: {NO_WRITE_PROCEDURES}" in result.output
+    assert runner.invoke(app, ["graph", "counts"]).output == before
+
+
+def test_certification_spread_from_the_command_line() -> None:
+    first = json.loads(runner.invoke(app, ["query", "paid_after_death", "-f", "json"]).output)
+    pid = first[0]["person_id"]
+    result = runner.invoke(
+        app, ["query", "certification_spread", "-p", f"person_id={pid}", "-f", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert rows and {r["person_id"] for r in rows} == {pid}
+    assert list(rows[0]) == [
+        "person_id",
+        "enrollment_id",
+        "item_code",
+        "status",
+        "valid_until",
+        "reason",
+        "cert_id",
+        "certified_on",
+        "method",
+        "rule",
+    ]

@@ -1,9 +1,11 @@
 """One contract, two graph stores: every test body runs on the embedded and the Neo4j store.
 
 The city is a generated one of 500 persons, linked by TRUTH (see graph_city.py:
-a test-only stand-in for linkage), certified by ``linkgraph.certify``; flags and
-door-check tasks are made from the city's planted situations. Each library query
-must give the same rows on both stores — and find what the city planted.
+a test-only stand-in for linkage), certified by ``linkgraph.certify`` and
+recognised by ``linkgraph.recognise`` (the enrolment statuses the graph receives);
+flags and door-check tasks are made from the city's planted situations. Each
+library query must give the same rows on both stores — and find what the city
+planted.
 
 Run one side only with ``-m embedded`` or ``-m "not neo4j"``. The Neo4j side uses
 the project's server through the session fixture ``neo4j_server`` (tests/conftest.py).
@@ -31,7 +33,9 @@ from linkgraph.config import get_settings
 from linkgraph.errors import InputError, StoreUnavailable
 from linkgraph.graph import QUERIES, GraphStore, GraphTables
 from linkgraph.graph.embedded_store import EmbeddedStore
+from linkgraph.graph.model import CERT_SUFFIX
 from linkgraph.policy import Policy
+from linkgraph.recognise import recognise
 from linkgraph.synth import generate_city
 
 AS_OF = dt.date(2026, 12, 31)
@@ -75,11 +79,25 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graph(city: Path) -> GraphTables:
+def recognitions(city: Path) -> pa.Table:
+    """The core's answer for every enrolment: what the graph receives (never re-derives)."""
+    persons, enrollments, events = truth_inputs(city)
+    policy = Policy.load()
+    return recognise(certify(events, persons, policy, AS_OF), enrollments, policy, AS_OF)
+
+
+@pytest.fixture(scope="module")
+def graph(city: Path, recognitions: pa.Table) -> GraphTables:
     persons, _, events = truth_inputs(city)
-    certifications = certify(events, persons, Policy.load(), AS_OF)
+    certifications = certify(events, persons, Policy.load(), AS_OF)  # no cert_id: <pid>@cert
     flags, tasks = _flags_and_tasks(city)
-    return truth_graph(city, certifications=certifications, flags=flags, tasks=tasks)
+    return truth_graph(
+        city,
+        certifications=certifications,
+        enrollment_status=recognitions,
+        flags=flags,
+        tasks=tasks,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +233,33 @@ def test_certification_coverage_counts_every_enrolment(
 
 
 @over_backends
+def test_certification_spread_shows_the_cores_answer_beside_the_certification(
+    store: GraphStore, graph: GraphTables, recognitions: pa.Table
+) -> None:
+    pid = _person_with(graph, "CONCERNS")
+    rows = store.query("certification_spread", person_id=pid)
+    assert [list(r) for r in rows[:1]] == [list(QUERIES["certification_spread"].columns)]
+    decided = {r["enrollment_id"]: r for r in recognitions.to_pylist() if r["person_id"] == pid}
+    assert [r["enrollment_id"] for r in rows] == sorted(decided)
+    for row in rows:
+        core = decided[row["enrollment_id"]]
+        assert (row["person_id"], row["item_code"]) == (pid, core["item_code"])
+        assert (row["status"], row["valid_until"], row["reason"]) == (
+            core["status"],
+            core["valid_until"],
+            core["reason"],
+        )
+    cert = next(
+        c for c in graph.nodes["Certification"].to_pylist() if c["cert_id"] == pid + CERT_SUFFIX
+    )
+    assert {(r["cert_id"], r["certified_on"], r["method"], r["rule"]) for r in rows} == {
+        (cert["cert_id"], cert["certified_on"], cert["method"], cert["rule"])
+    }
+    assert all(isinstance(r["certified_on"], dt.date) for r in rows)
+    assert store.query("certification_spread", person_id="NO-SUCH-PERSON") == []
+
+
+@over_backends
 def test_unknown_query_or_parameter_is_refused(store: GraphStore) -> None:
     with pytest.raises(InputError, match="unknown query 'drop_everything'"):
         store.query("drop_everything")
@@ -224,8 +269,9 @@ def test_unknown_query_or_parameter_is_refused(store: GraphStore) -> None:
         store.query("person_360")
     with pytest.raises(InputError, match="not a date"):
         store.query("no_trace", since="yesterday")
-    with pytest.raises(InputError, match="unknown write procedure"):
-        store.apply("person_360", person_id="x")
+    with pytest.raises(InputError, match="'person_id' is required"):
+        store.query("certification_spread")
+    assert not hasattr(store, "apply")  # the library only reads: no write procedures
 
 
 # ------------------------------------------------------------- the two agree
@@ -245,11 +291,12 @@ def _params(graph: GraphTables) -> dict[str, dict[str, Any]]:
         "shared_identifiers": {"min_persons": 2},
         "no_trace": {"since": "2026-07-01", "until": "2026-12-31"},
         "certification_coverage": {"on": "2026-12-31"},
+        "certification_spread": {"person_id": _person_with(graph, "CONCERNS")},
     }
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("name", sorted(n for n, q in QUERIES.items() if not q.write))
+@pytest.mark.parametrize("name", sorted(QUERIES))
 def test_query_rows_agree(
     name: str, both: tuple[GraphStore, GraphStore], graph: GraphTables
 ) -> None:
@@ -262,7 +309,21 @@ def test_query_rows_agree(
 
 
 def test_every_library_query_is_covered(graph: GraphTables) -> None:
-    assert set(_params(graph)) == {n for n, q in QUERIES.items() if not q.write}
+    assert set(_params(graph)) == set(QUERIES)
+
+
+@pytest.mark.neo4j
+def test_certification_spread_agrees_person_by_person(
+    both: tuple[GraphStore, GraphStore], graph: GraphTables
+) -> None:
+    embedded, neo4j = both
+    persons = graph.nodes["Person"]["person_id"].to_pylist()[:40]
+    found = 0
+    for pid in persons:
+        rows = embedded.query("certification_spread", person_id=pid)
+        assert neo4j.query("certification_spread", person_id=pid) == rows, pid
+        found += len(rows)
+    assert found, "none of the first 40 persons has an enrolment"
 
 
 # ------------------------------------------------------------------- bad input
@@ -309,20 +370,12 @@ def test_load_refuses_bad_input_before_touching_the_store(store: GraphStore) -> 
 
 
 @over_backends
-def test_spread_certification_sets_every_enrolment_of_certified_persons(
+def test_a_new_certification_changes_no_status_until_the_core_decides(
     store: GraphStore, graph: GraphTables
 ) -> None:
-    changed = store.apply("spread_certification", on=AS_OF)
-    assert changed == graph.relationships["HAS"].num_rows  # every person has a certification
-    pid = _person_with(graph, "CONCERNS")
-    rows = store.query("person_360", person_id=pid)
-    statuses = {r["note"] for r in rows if r["kind"] == "enrollment"}
-    assert statuses and statuses <= {"pay", "warning", "hold"}
-
-
-@over_backends
-def test_the_latest_certification_wins(store: GraphStore, graph: GraphTables) -> None:
-    pid = _person_with(graph, "CONCERNS")
+    """The graph re-derives nothing: a later certification shows, the statuses stay the core's."""
+    pid = _person_with(graph, "FOR")
+    before = store.query("certification_spread", person_id=pid)
     later = GraphTables(
         nodes={
             "Certification": pa.table(
@@ -332,26 +385,18 @@ def test_the_latest_certification_wins(store: GraphStore, graph: GraphTables) ->
                     "method": ["none"],
                     "certified_on": pa.array([AS_OF + dt.timedelta(days=1)]),
                     "valid_until": pa.array([AS_OF + dt.timedelta(days=366)]),
+                    "rule": ["negative:DEATH_CERT"],
                 }
             )
         },
         relationships={"CERTIFIED_BY": pa.table({"start": [pid], "end": [f"{pid}@later"]})},
     )
     store.upsert(later)
-    store.apply("spread_certification", on=AS_OF)
-    rows = store.query("person_360", person_id=pid)
-    assert {r["note"] for r in rows if r["kind"] == "enrollment"} == {"hold"}
-
-
-@pytest.mark.neo4j
-def test_spread_certification_agrees(
-    both: tuple[GraphStore, GraphStore], graph: GraphTables
-) -> None:
-    embedded, neo4j = both
-    for pid in graph.nodes["Person"]["person_id"].to_pylist()[:40]:
-        assert embedded.query("person_360", person_id=pid) == neo4j.query(
-            "person_360", person_id=pid
-        )
+    after = store.query("certification_spread", person_id=pid)
+    assert before and len(after) == len(before)
+    assert {r["cert_id"] for r in after} == {f"{pid}@later"}  # the latest is shown
+    keep = ("enrollment_id", "status", "valid_until", "reason")
+    assert [[r[c] for c in keep] for r in after] == [[r[c] for c in keep] for r in before]
 
 
 def _new_person_batch(tag: str, grid: str) -> GraphTables:
@@ -400,6 +445,13 @@ def test_upsert_adds_then_updates_in_place(store: GraphStore, graph: GraphTables
     person = next(r for r in rows if r["kind"] == "person")
     assert person["detail"] == "王秀英2" and person["since"] == dt.date(1948, 3, 1)
     assert {r["id"] for r in rows if r["kind"] == "enrollment"} == {"UP-E1", "UP-E2"}
+    spread = store.query("certification_spread", person_id="UP-P1")
+    assert [r["enrollment_id"] for r in spread] == ["UP-E1", "UP-E2"]
+    assert all(  # no certification, no status written: nulls, not a derived answer
+        r[c] is None
+        for r in spread
+        for c in ("status", "valid_until", "reason", "cert_id", "certified_on", "method", "rule")
+    )
 
 
 @over_backends
@@ -451,13 +503,14 @@ def test_interruption_keeps_earlier_batches(
 
 
 @pytest.mark.neo4j
-def test_stores_agree_after_the_same_writes(both: tuple[GraphStore, GraphStore]) -> None:
+def test_stores_agree_after_the_same_writes(
+    both: tuple[GraphStore, GraphStore], graph: GraphTables
+) -> None:
     embedded, neo4j = both
     assert embedded.counts() == neo4j.counts()
-    for pid in ("UP-P1", "KEEP-P1"):
-        assert embedded.query("person_360", person_id=pid) == neo4j.query(
-            "person_360", person_id=pid
-        )
+    for pid in ("UP-P1", "KEEP-P1", _person_with(graph, "FOR")):
+        for name in ("person_360", "certification_spread"):
+            assert embedded.query(name, person_id=pid) == neo4j.query(name, person_id=pid)
 
 
 # ------------------------------------------------------------- availability
@@ -469,7 +522,6 @@ def test_embedded_store_survives_a_restart(graph: GraphTables, tmp_path: Path) -
     with EmbeddedStore(path) as first:
         first.load(graph)
         first.upsert(_new_person_batch("RS", graph.nodes["Grid"]["code"][0].as_py()))
-        first.apply("spread_certification", on=AS_OF)
         counts = first.counts()
         expected = first.query("paid_after_death")
     script = (

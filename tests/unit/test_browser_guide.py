@@ -27,8 +27,27 @@ def test_library_reads_every_query_file_in_investigation_order(
     names = [q.name for q in queries]
     assert sorted(names) == sorted(QUERIES)
     assert names[0] == "person_360"
-    assert names[-1] == "spread_certification"  # the write comes last
-    assert [q.name for q in queries if q.write] == ["spread_certification"]
+    assert names == [n for n in browser.ORDER if n in names] + sorted(
+        n for n in names if n not in browser.ORDER
+    )
+    assert names[-1] == "certification_spread"
+
+
+#: Cypher clauses that change a graph; the library holds none of them.
+_WRITES = re.compile(
+    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|FOREACH|LOAD\s+CSV|IN\s+(\d+\s+)?"
+    r"(CONCURRENT\s+)?TRANSACTIONS)\b|\bCALL\s+(?!\(|\{)",
+    re.IGNORECASE,
+)
+
+
+def test_the_library_and_its_graph_views_only_read(queries: list[browser.GuideQuery]) -> None:
+    """A graph query traverses and aggregates for investigators; it never decides eligibility."""
+    assert not (browser.QUERY_DIR / "spread_certification.cypher").exists()
+    for q in queries:
+        assert _WRITES.search(q.cypher) is None, q.name
+        assert q.graph is None or _WRITES.search(q.graph) is None, q.name
+        assert "(write)" not in q.summary and not q.cypher.startswith(":auto"), q.name
 
 
 def test_headers_parse_like_the_query_registry(queries: list[browser.GuideQuery]) -> None:
@@ -120,21 +139,23 @@ def test_favourites_zip_is_a_folder_of_cypher_scripts(queries: list[browser.Guid
     assert {d["folder"] for d in docs} == {"linkgraph"}
 
 
-def test_a_query_that_commits_in_batches_runs_behind_auto(
-    queries: list[browser.GuideQuery],
-) -> None:
-    """The Browser refuses ``CALL {…} IN TRANSACTIONS`` unless told ``:auto``."""
-    by_name = {q.name: q for q in queries}
-    spread, person = by_name["spread_certification"], by_name["person_360"]
-    assert "IN 2 CONCURRENT TRANSACTIONS" in spread.cypher
-    assert spread.statement.startswith(":auto MATCH")
-    assert person.statement == person.cypher
+def test_certification_spread_slide_and_favourite(queries: list[browser.GuideQuery]) -> None:
+    """One certification, every benefit: a person's table, then the same person as a graph."""
+    spread = next(q for q in queries if q.name == "certification_spread")
+    assert [p.name for p in spread.params] == ["person_id"] and spread.params[0].required
+    assert spread.graph is not None
+    assert " ".join(spread.graph.split()).startswith(
+        "MATCH path = (c:Certification)<-[:CERTIFIED_BY]-(p:Person {person_id: $person_id})"
+        " -[:HAS]->(e:Enrollment)"
+    )
     page = browser.render_guide(queries, "http://localhost:9999")
-    assert browser._e(spread.statement) in page
+    assert browser._e(spread.cypher) in page
+    assert "(write)" not in page and ":auto" not in page
     with zipfile.ZipFile(io.BytesIO(browser.favourites_zip(queries))) as zf:
-        favourite = zf.read("linkgraph/spread_certification.cypher").decode()
-    assert favourite.rstrip().splitlines()[-1].startswith("RETURN")
-    assert "\n:auto MATCH (p:Person)" in favourite
+        favourite = zf.read("linkgraph/certification_spread.cypher").decode()
+    assert favourite.startswith("// certification_spread\n")
+    assert ":param person_id => 'P000000001'" in favourite
+    assert favourite.rstrip().endswith("ORDER BY enrollment_id")
 
 
 def test_bundle_is_served_with_cors(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from certify_fakes import D, enrolment, enrolments, ev, events, persons
 from typer.testing import CliRunner
 
 from linkgraph.cli import app
+from linkgraph.config import get_settings
 from linkgraph.report import bar_chart
 
 
@@ -37,21 +38,19 @@ def tiny_inputs(folder: Path) -> Path:
     return folder
 
 
+def _env(tmp_path: Path) -> dict[str, str]:
+    """The commands' data folder (settings are read once per process: forget earlier ones)."""
+    get_settings.cache_clear()
+    return {"LINKGRAPH_DATA_DIR": str(tmp_path / "data")}
+
+
 def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) -> None:
     inputs = tiny_inputs(tmp_path / "linked")
-    out = tmp_path / "report"
+    out = tmp_path / "data" / "report"  # one place: the data folder's report
     result = CliRunner().invoke(
         app,
-        [
-            "certify",
-            str(tmp_path),
-            "--inputs",
-            str(inputs),
-            "--out",
-            str(out),
-            "--as-of",
-            "2026-12-31",
-        ],
+        ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"],
+        env=_env(tmp_path),
     )
     assert result.exit_code == 0, result.output
     assert "Certification as of 2026-12-31" in result.output
@@ -78,7 +77,7 @@ def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) ->
 
 def test_missing_inputs_are_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["certify", str(tmp_path), "--inputs", str(tmp_path / "nowhere")]
+        app, ["certify", str(tmp_path), "--inputs", str(tmp_path / "nowhere")], env=_env(tmp_path)
     )
     assert result.exit_code == 1
     assert "persons.parquet" in result.output
@@ -91,24 +90,15 @@ def test_bar_chart_escapes_labels() -> None:
 
 def test_flag_workflow_survives_the_next_monthly_run(tmp_path: Path) -> None:
     inputs = tiny_inputs(tmp_path / "linked")
-    out = tmp_path / "report"
-    args = [
-        "certify",
-        str(tmp_path),
-        "--inputs",
-        str(inputs),
-        "--out",
-        str(out),
-        "--as-of",
-        "2026-12-31",
-    ]
-    runner = CliRunner()
+    out = tmp_path / "data" / "report"
+    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
+    runner = CliRunner(env=_env(tmp_path))
     assert runner.invoke(app, args).exit_code == 0
     flags = pq.read_table(out / "flags.parquet").to_pylist()
     (dead,) = [f for f in flags if f["kind"] == "paid_after_death"]
 
     def move(*extra: str) -> str:
-        result = runner.invoke(app, ["flag", str(out), dead["flag_id"], *extra])
+        result = runner.invoke(app, ["flag", dead["flag_id"], *extra])
         return result.output
 
     assert "confirmed" in move("--to", "confirmed", "--who", "inspector Li", "--why", "cremated")

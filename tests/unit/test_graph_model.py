@@ -205,4 +205,4 @@ def test_exported_members() -> None:
         "open_store",
     }
     public = {n for n in vars(GraphStore) if not n.startswith("_")}
-    assert public == {"load", "load_parts", "upsert", "query", "apply", "counts", "ping", "close"}
+    assert public == {"load", "load_parts", "upsert", "query", "counts", "ping", "close"}

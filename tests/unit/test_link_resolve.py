@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -126,6 +124,7 @@ def test_a_crash_while_saving_leaves_the_old_state(
 
 
 def test_resolve_one_attaches_new_records_to_existing_people(city: City, tmp_path: Path) -> None:
+    """Its latency (target p99 ≤ 10 ms) is measured by bench/link_incremental.py."""
     held = {}
     for k in list(city.persons)[:300]:
         recs = city.records_of(k)
@@ -135,14 +134,11 @@ def test_resolve_one_attaches_new_records_to_existing_people(city: City, tmp_pat
     pid = person_of(resolve(city.table(base), MAPPING, state_dir=tmp_path))
     resolver = Resolver.from_state(tmp_path)
     by_id = {r["record_id"]: r for r in city.records}
-    right, latencies = 0, []
+    right = 0
     for new, existing in held.items():
-        t = time.perf_counter()
         out = resolver.resolve_one(by_id[new])
-        latencies.append(time.perf_counter() - t)
         right += out.person_id == pid[existing]
     assert right / len(held) >= 0.95
-    assert float(np.median(latencies)) < 0.05
     resolver.save()
     again = Resolver.from_state(tmp_path)
     assert len(again.frame) == len(city.records)

@@ -3,12 +3,14 @@
     linkgraph query paid_after_death
     linkgraph query person_360 --param person_id=P0000042 --format json
     linkgraph query no_trace --param since=2026-07-01 --backend neo4j --format csv
+    linkgraph query certification_spread --param person_id=P000000001
     linkgraph graph queries          # the library: names, parameters, columns
     linkgraph graph counts           # nodes per label, relationships per type
-    linkgraph graph apply spread_certification --param on=2026-12-31
 
 Commands only parse options, call the store's public API and print; known
 errors become a message and exit code 1 (2 when the store cannot be reached).
+The library only reads: ``linkgraph graph apply`` is kept to say so, and always
+exits 1 (enrolment statuses are the domain core's answer, not a graph procedure's).
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
 
 console = Console()
-graph_app = typer.Typer(
-    help="The graph store: library, counts, write procedures.", no_args_is_help=True
+graph_app = typer.Typer(help="The graph store: the query library, counts.", no_args_is_help=True)
+
+#: What ``linkgraph graph apply`` answers, whatever it is asked for.
+NO_WRITE_PROCEDURES = (
+    "no write procedures: enrolment statuses are the core's answer (`linkgraph run`, the API),"
+    " written into the graph; see `linkgraph query certification_spread --param person_id=...`"
 )
 
 
@@ -130,7 +137,7 @@ def queries() -> None:
     from linkgraph.graph import QUERIES
 
     table = Table(title="Cypher library (cypher/queries/)")
-    for column in ("name", "kind", "parameters", "returns", "what it answers"):
+    for column in ("name", "parameters", "returns", "what it answers"):
         table.add_column(column)
     for q in QUERIES.values():
         params = ", ".join(
@@ -138,7 +145,6 @@ def queries() -> None:
         )
         table.add_row(
             q.name,
-            "write" if q.write else "read",
             params,
             ", ".join(q.columns),
             q.summary.split("—", 1)[-1].strip(),
@@ -164,20 +170,19 @@ def counts(backend: BackendOpt = None) -> None:
     console.print(table)
 
 
-@graph_app.command("apply")
+@graph_app.command(
+    "apply",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
 def apply(
-    name: Annotated[str, typer.Argument(help="Write procedure, e.g. spread_certification.")],
-    param: ParamOpt = None,
-    backend: BackendOpt = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Any name: there are no write procedures.")
+    ] = None,
 ) -> None:
-    """Run a named write procedure of the library; prints how much it changed."""
-    try:
-        params = parse_params(param)
-        with _store(backend) as store:
-            changed = store.apply(name, **params)
-    except LinkgraphError as exc:
-        raise _fail(exc) from exc
-    console.print(f"{name}: {changed:,} changed")
+    """There are no write procedures: always exits 1, pointing at what to run instead."""
+    asked = f"{escape(name)}: " if name else ""
+    console.print(f"[red]error:[/red] {asked}{NO_WRITE_PROCEDURES}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

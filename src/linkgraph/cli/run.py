@@ -25,7 +25,7 @@ Backend = Annotated[
 ]
 
 
-def _run(city: Path, backend: str | None) -> RunResult:
+def _run(city: Path, backend: str | None, *, replace_city: bool = False) -> RunResult:
     settings = get_settings()
     if backend:
         settings = settings.model_copy(update={"backend": backend})
@@ -34,7 +34,10 @@ def _run(city: Path, backend: str | None) -> RunResult:
     ) as bar:
         task = bar.add_task("starting", total=None)
         result = run_city(
-            city, settings=settings, progress=lambda s: bar.update(task, description=s)
+            city,
+            settings=settings,
+            progress=lambda s: bar.update(task, description=s),
+            replace_city=replace_city,
         )
     _print_result(result, settings.backend)
     return result
@@ -78,10 +81,21 @@ def _print_result(result: RunResult, backend: str) -> None:
 def run(
     city: Annotated[Path, typer.Argument(help="A city directory with rosters/ and events/.")],
     backend: Backend = None,
+    replace_city: Annotated[
+        bool,
+        typer.Option(
+            "--replace-city",
+            help="The data folder holds another city: move it aside and start this one.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the whole job over a city: ingest, link, graph, certify, spread, flag, dispatch."""
+    """Run the whole job over a city and the ledger: a new version, switched to at the end.
+
+    ingest, normalise, link, certify, recognise, flag, dispatch, report, graph. A run
+    that fails leaves the previous version whole and serving.
+    """
     try:
-        _run(city, backend)
+        _run(city, backend, replace_city=replace_city)
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

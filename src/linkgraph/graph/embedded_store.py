@@ -17,8 +17,8 @@ events: as Python objects in a networkx graph that is tens of GiB, far beyond a
 12 GiB machine. The columnar tables take a few hundred MiB on disk. So:
 
 * set-at-a-time questions (duplicate claims, payments after death, coverage,
-  no-trace lists, spreading a certification) are SQL joins over the node and
-  relationship tables;
+  no-trace lists, one person's enrolments beside their certification) are SQL
+  joins over the node and relationship tables;
 * traversals build the small networkx graph they need from those tables — the
   radius-1 ego graph of one person for ``person_360``; the person–identifier
   bipartite graph restricted to identifiers held by several persons for
@@ -334,18 +334,6 @@ class EmbeddedStore(GraphStore):
         except duckdb.Error as exc:
             raise StoreError(f"embedded store: query {spec.name!r} failed: {exc}") from exc
         return list(rows)
-
-    def _run_write(self, spec: LibraryQuery, params: dict[str, Any]) -> int:
-        try:
-            self.con.begin()
-            changed = int(spec.embedded(self.con, params))
-            self.con.commit()
-        except BaseException as exc:
-            self._rollback(self.con)
-            if isinstance(exc, duckdb.Error):
-                raise StoreError(f"embedded store: {spec.name!r} failed: {exc}") from exc
-            raise
-        return changed
 
     def _counts(self) -> dict[str, int]:
         parts = [

@@ -362,7 +362,7 @@ def build_graph(
     enrollments : ENROLLMENT rows (one per roster record).
     events : LINKED_EVENT rows; those with no person are left out (see schema.cypher).
     certifications : optional; person_id, status, method, certified_on, valid_until,
-        rule, evidence_event_ids (and cert_id, else ``person_id@certified_on``).
+        rule, evidence_event_ids (and cert_id, else ``<person_id>@cert``: :data:`CERT_SUFFIX`).
     enrollment_status : optional; enrollment_id, status, valid_until, reason.
     flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_ids,
         amount_at_risk, months, status, detail.
@@ -624,9 +624,7 @@ CERT_SUFFIX = "@cert"
 def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table) -> GraphTables:
     con.register("certs_in", certifications)
     cert_id = (
-        "cert_id"
-        if "cert_id" in certifications.column_names
-        else f"person_id || '{CERT_SUFFIX}'"
+        "cert_id" if "cert_id" in certifications.column_names else f"person_id || '{CERT_SUFFIX}'"
     )
     evidence = (
         "evidence_event_ids"

@@ -12,10 +12,9 @@
 * Incremental writes (:meth:`GraphStore.upsert`) are ``UNWIND $rows`` + ``MERGE``
   statements, one explicit write transaction per batch: a batch is committed
   whole or rolled back.
-* Library queries run in read transactions (``session.execute_read``), write
-  procedures in write transactions (``session.execute_write``), except those that
-  commit their own batches (``CALL {…} IN TRANSACTIONS``), which run auto-commit. Label, type and
-  property names come from the parsed schema only; every value is a parameter.
+* Library queries run in read transactions (``session.execute_read``, a read-access
+  session): the library has no write procedures. Label, type and property names
+  come from the parsed schema only; every value is a parameter.
 
 Driver errors never leave this module: :func:`map_driver_errors` turns
 ``ServiceUnavailable``/``SessionExpired``/``DatabaseUnavailable`` (and a failed
@@ -60,8 +59,6 @@ log = logging.getLogger(__name__)
 
 #: Rows per UNWIND statement inside one batch's transaction.
 STATEMENT_ROWS = 10_000
-#: Tries of a procedure that commits its own batches, on a transient error.
-BATCHED_ATTEMPTS = 3
 
 _IMPORT_TYPES = {
     "string": "string",
@@ -414,29 +411,6 @@ class Neo4jStore(GraphStore):
 
         with map_driver_errors(f"query {spec.name!r}"), self._session(False) as session:
             return session.execute_read(read)
-
-    def _run_write(self, spec: LibraryQuery, params: dict[str, Any]) -> int:
-        cypher = spec.cypher
-
-        def write(tx: neo4j.ManagedTransaction) -> int:
-            record = tx.run(cypher, params).single()
-            return int(record[0]) if record is not None else 0
-
-        with map_driver_errors(f"procedure {spec.name!r}"), self._session() as session:
-            if not spec.batched:
-                return session.execute_write(write)
-            # Commits its own batches, so it must run as an auto-commit query (no driver
-            # retry); the library's batched procedures are idempotent, so a retry reruns it.
-            attempt = 1
-            while True:
-                try:
-                    record = session.run(neo4j.Query(cypher), params).single()
-                    return int(record[0]) if record is not None else 0
-                except nex.TransientError:
-                    if attempt == BATCHED_ATTEMPTS:
-                        raise
-                    time.sleep(attempt)
-                    attempt += 1
 
     def _counts(self) -> dict[str, int]:
         statements = {

@@ -39,16 +39,6 @@ _PARAM = re.compile(
     r"^//\s*:param\s+(\w+)\s*=>\s*('[^']*'|-?\d+|date\('\d{4}-\d{2}-\d{2}'\))\s*(.*)$"
 )
 _RETURNS = re.compile(r"^//\s*Returns:\s*(.+?)\s*(?:—.*)?$")
-_IN_TRANSACTIONS = re.compile(r"\bIN\s+(?:\d+\s+)?(?:CONCURRENT\s+)?TRANSACTIONS\b", re.I)
-
-
-def commits_in_batches(cypher: str) -> bool:
-    """Whether a statement commits its own batches (``CALL {…} IN TRANSACTIONS``).
-
-    Neo4j runs such a statement only outside an explicit transaction: through the
-    driver as an auto-commit query, in the Browser behind ``:auto``.
-    """
-    return _IN_TRANSACTIONS.search(cypher) is not None
 
 
 def node_table(label: str) -> str:
@@ -89,13 +79,18 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class LibraryQuery:
-    """A named query (or write procedure) of the library."""
+    """A named, read-only query of the library.
+
+    The library only reads: it traverses and aggregates for investigators and never
+    decides eligibility. Enrolment statuses are the domain core's answer
+    (:func:`linkgraph.recognise.recognise`), written into the graph by the pipeline
+    and the live service.
+    """
 
     name: str
     path: Path
     params: dict[str, Param]
     columns: tuple[str, ...]
-    write: bool
     embedded: Embedded
     summary: str
 
@@ -104,10 +99,6 @@ class LibraryQuery:
         """The statement the driver runs: the file without its comment lines."""
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return "\n".join(line for line in lines if not line.lstrip().startswith("//")).strip()
-
-    @property
-    def batched(self) -> bool:
-        return commits_in_batches(self.cypher)
 
     def bind(self, given: dict[str, Any]) -> dict[str, Any]:
         """Check and type the caller's parameters; fill the optional ones from the header."""
@@ -138,7 +129,7 @@ def _literal(text: str) -> tuple[type, Any]:
     return int, int(text)
 
 
-def _library_query(name: str, embedded: Embedded, *, write: bool = False) -> LibraryQuery:
+def _library_query(name: str, embedded: Embedded) -> LibraryQuery:
     path = QUERY_DIR / f"{name}.cypher"
     lines = path.read_text(encoding="utf-8").splitlines()
     params: dict[str, Param] = {}
@@ -155,7 +146,7 @@ def _library_query(name: str, embedded: Embedded, *, write: bool = False) -> Lib
     if not columns:
         raise InputError(f"{path.name}: header has no 'Returns:' line")
     summary = lines[0].lstrip("/ ").strip() if lines else name
-    return LibraryQuery(name, path, params, columns, write, embedded, summary)
+    return LibraryQuery(name, path, params, columns, embedded, summary)
 
 
 # ------------------------------------------------------------------ embedded twins
@@ -405,46 +396,36 @@ def certification_coverage(con: duckdb.DuckDBPyConnection, params: dict[str, Any
     )
 
 
-def spread_certification(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> int:
-    """Copy each certified person's latest certification onto all their enrolments.
+def certification_spread(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """One person's enrolments, each with the certification its status rests on (SQL joins).
 
-    One certification, every benefit (互认): for each person with a Certification,
-    the latest one (by certified_on, then cert_id) sets each of the person's
-    enrolments' ``status`` (``pay`` when it is ``certified`` and valid on ``on``,
-    ``hold`` when it is ``suspended`` or ``pending_review`` — a human decides any
-    stop — else ``warning``),
-    ``valid_until`` and ``certified_by``. Returns the number of enrolments set.
+    Reads the statuses the domain core wrote (``linkgraph.recognise``); decides
+    nothing. The person's latest certification (by certified_on, then cert_id;
+    Neo4j's order, so a null certified_on sorts first) is joined to every
+    enrolment; its columns are null when the person has none.
     """
-    # The target rows are materialised first: DuckDB plans an UPDATE ... FROM <CTE>
-    # poorly (15 s against 0.5 s at 100 k persons).
-    con.execute(
+    return _rows(
+        con,
         f"""
-        CREATE OR REPLACE TEMP TABLE _spread AS
-        WITH latest AS (
-            SELECT cb.start AS person_id,
-                   arg_max(c.cert_id, (c.certified_on, c.cert_id)) AS cert_id
+        WITH cert AS (
+            SELECT c.cert_id, c.certified_on, c.method, c.rule
             FROM {rel_table("CERTIFIED_BY")} cb
             JOIN {node_table("Certification")} c ON c.cert_id = cb."end"
-            GROUP BY cb.start
+            WHERE cb.start = $p
+            ORDER BY c.certified_on DESC NULLS FIRST, c.cert_id DESC NULLS FIRST
+            LIMIT 1
         )
-        SELECT h."end" AS enrollment_id, c.cert_id, c.valid_until,
-               CASE WHEN c.status = 'certified' AND c.valid_until >= $on THEN 'pay'
-                    WHEN c.status IN ('suspended', 'pending_review') THEN 'hold'
-                    ELSE 'warning' END AS status
-        FROM latest l
-        JOIN {node_table("Certification")} c ON c.cert_id = l.cert_id
-        JOIN {rel_table("HAS")} h ON h.start = l.person_id
+        SELECT p.person_id, e.enrollment_id, e.item_code, e.status, e.valid_until, e.reason,
+               c.cert_id, c.certified_on, c.method, c.rule
+        FROM {P} p
+        JOIN {rel_table("HAS")} h ON h.start = p.person_id
+        JOIN {E} e ON e.enrollment_id = h."end"
+        LEFT JOIN cert c ON true
+        WHERE p.person_id = $p
+        ORDER BY e.enrollment_id
         """,
-        {"on": params["on"]},
+        {"p": params["person_id"]},
     )
-    try:
-        result = con.execute(
-            f"UPDATE {E} SET status = t.status, valid_until = t.valid_until,"
-            f" certified_by = t.cert_id FROM _spread t WHERE {E}.enrollment_id = t.enrollment_id"
-        ).fetchone()
-    finally:
-        con.execute("DROP TABLE IF EXISTS _spread")
-    return int(result[0]) if result else 0
 
 
 QUERIES: dict[str, LibraryQuery] = {
@@ -456,6 +437,6 @@ QUERIES: dict[str, LibraryQuery] = {
         _library_query("shared_identifiers", shared_identifiers),
         _library_query("no_trace", no_trace),
         _library_query("certification_coverage", certification_coverage),
-        _library_query("spread_certification", spread_certification, write=True),
+        _library_query("certification_spread", certification_spread),
     )
 }

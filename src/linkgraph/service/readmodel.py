@@ -43,7 +43,6 @@ class EnrollmentView:
     status: str | None  # the core's pay | warning | hold | stop; ended; None until decided
     valid_until: dt.date | None
     reason: str | None
-    certified_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +202,6 @@ def load_read_model(version: Version) -> ReadModel:
         elif kind == "name_dob":
             name, _, born = value.rpartition("|")
             model.by_name_dob[(name, dt.date.fromisoformat(born))] = pid
-    certified_by = {}
     for c in version.table("certifications").to_pylist():
         view = CertificationView(
             c["person_id"] + CERT_SUFFIX,
@@ -215,7 +213,6 @@ def load_read_model(version: Version) -> ReadModel:
             c["rule"],
         )
         model.put_certification(view)
-        certified_by[view.person_id] = view.cert_id
     decided = {r["enrollment_id"]: r for r in version.table("recognitions").to_pylist()}
     for e in version.table("enrollments").to_pylist():
         r = decided.get(e["enrollment_id"], {})
@@ -230,7 +227,6 @@ def load_read_model(version: Version) -> ReadModel:
                 r.get("status"),
                 r.get("valid_until"),
                 r.get("reason"),
-                certified_by.get(e["person_id"]),
             )
         )
     for t in version.table("tasks").to_pylist():
