@@ -5,16 +5,17 @@
 
 Runs the monthly job over a city (or reuses ``--city``/``--data``), opens the service
 over its version (no HTTP: the service call the route makes), then submits batches of
-strong events (a hospital stay each) for persons the data holds in warning or hold,
+strong events (a hospital stay each) for distinct persons last certified before it,
 timing each call from receipt to answer: validation, linking, the core's decision for
 the touched persons (``linkgraph.pipeline.decide``), the store transaction, the fsync'd
-ledger append. It checks that every touched person is recognised afterwards. The
+ledger append. It checks that every touched person is certified by the stay afterwards. The
 baseline is a batch of one event in the same session. Target: 1,000 events ≤ 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import statistics
 import sys
 import tempfile
@@ -28,10 +29,12 @@ from linkgraph.config import Settings
 from linkgraph.pipeline import run_city
 from linkgraph.service import ApiSettings, Caller, KeyStore, Role, Service
 
+STAY = dt.date(2026, 12, 1)  # the hospital stay each event reports
+touched: set[str] = set()  # persons an earlier batch certified already
 
-def _batch(
-    service: Service, size: int, first_id: int, skip: int
-) -> tuple[list[dict[str, object]], list[str]]:
+
+def _batch(service: Service, size: int, first_id: int) -> tuple[list[dict[str, object]], list[str]]:
+    """``size`` hospital stays of persons last certified before :data:`STAY`."""
     m = service.read_model()
     waiting = [
         p
@@ -39,14 +42,19 @@ def _batch(
         if p.id_number
         and m.by_event_id_number.get(p.id_number) == pid
         and (cert := m.certification_of(pid)) is not None
-        and cert.status in ("warning", "suspended")  # lapsed, not held on negative evidence
-    ][skip : skip + size]
+        and cert.status == "certified"  # not held on negative evidence
+        and (cert.certified_on or dt.date.min) < STAY
+        and pid not in touched
+    ][:size]
+    if len(waiting) < size:
+        raise SystemExit(f"only {len(waiting)} persons left to certify; use a larger city")
+    touched.update(p.person_id for p in waiting)
     rows = [
         {
             "event_id": first_id + i,
             "channel": "HOSPITAL_STAY",
-            "occurred_on": "2026-12-01",
-            "reported_on": "2026-12-01",
+            "occurred_on": STAY.isoformat(),
+            "reported_on": STAY.isoformat(),
             "id_number": p.id_number,
         }
         for i, p in enumerate(waiting)
@@ -85,7 +93,7 @@ def main() -> None:
         caller = Caller(principal, "bench")
 
         def timed(size: int, round_: int) -> float:
-            rows, persons = _batch(service, size, 980_000_000 + round_ * 100_000, 0)
+            rows, persons = _batch(service, size, 980_000_000 + round_ * 100_000)
             started = time.perf_counter()
             answer = service.submit_events(caller, f"bench-{size}-{round_}", rows)
             seconds = time.perf_counter() - started

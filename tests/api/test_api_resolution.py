@@ -7,6 +7,7 @@ from typing import Any
 import duckdb
 
 from conftest import Api
+from linkgraph.service.resolution import linker_resolver
 
 
 def roster_rows(api: Api) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def test_a_record_resolves_to_its_person_in_real_time(api: Api) -> None:
 
 def test_explain_and_review_a_pair(api: Api) -> None:
     rows = roster_rows(api)
-    resolver = api.facts["service"]._linker_resolver()
+    resolver = linker_resolver(api.facts["service"])
     person_of = dict(zip(resolver.linker.frame.record_id.tolist(), resolver.person_of, strict=True))
     by_person: dict[str, list[str]] = {}
     for row in rows:

@@ -243,6 +243,9 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
                 json={"to": to, "why": "two claims of one item, checked"},
             )
             assert r.status_code == 200, r.text
+        live = {e.enrollment_id: e.status for e in service.read_model().enrollments.values()}
+    # The live writes reached the graph as the core decided them, enrolment by enrolment.
+    assert env.graph_statuses() == live
 
     # A recovery recorded at the command line is seen by the API at once ...
     get_settings.cache_clear()  # the command reads its settings from the environment

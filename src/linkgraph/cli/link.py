@@ -15,12 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from linkgraph.config import get_settings
+
 console = Console()
 err = Console(stderr=True)
 
 StateDir = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Linkage state (default: <data_dir>/linkage)."),
+    typer.Option("--state-dir", help="Linkage state (default: the current run's)."),
 ]
 
 
@@ -33,7 +35,10 @@ def resolve_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="CSV (UTF-8, header) or Parquet files.")],
     mapping: Annotated[Path, typer.Option("--mapping", help="MAPPING.toml")],
     out: Annotated[Path, typer.Option("--out", help="PERSONS.csv to write")],
-    state_dir: StateDir = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state-dir", help="Linkage state (default: <data_dir>/linkage)."),
+    ] = None,
 ) -> None:
     """Resolve records into persons with stable IDs; write one row per record."""
     import pyarrow.csv as pacsv
@@ -44,7 +49,8 @@ def resolve_cmd(
     try:
         lm = LinkMapping.from_path(mapping)
         table = read_tables(list(inputs))
-        linker = Linker(table, lm, state_dir=state_dir)
+        # Files of one's own: never the monthly run's linkage state.
+        linker = Linker(table, lm, state_dir=state_dir or get_settings().data_dir / "linkage")
         persons = linker.resolve()
     except (MappingError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -132,6 +138,12 @@ def _record_override(
     except ValueError as exc:
         _fail(str(exc))
         return
+    if state_dir is None:  # the run's own linkage: the decision is an input of record
+        from linkgraph.ledger import Journal
+
+        Journal.of(get_settings().data_dir).append(
+            "review", "cli", who, decision=kind, records=[record_a, record_b], why=why
+        )
     console.print(f"recorded: {kind} {record_a} {record_b} by {who}")
 
 

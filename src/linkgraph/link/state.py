@@ -59,9 +59,14 @@ OVERRIDES_SCHEMA = pa.schema(
 
 
 def default_state_dir() -> Path:
+    """The linkage state of the current version (before any run, ``<data_dir>/linkage``):
+    where reviewer decisions must land for the next run to honour them."""
     from linkgraph.config import get_settings
+    from linkgraph.versions import Versions
 
-    return Path(get_settings().data_dir) / "linkage"
+    data_dir = Path(get_settings().data_dir)
+    version = Versions(data_dir).current()
+    return version.linkage if version else data_dir / "linkage"
 
 
 def now() -> dt.datetime:

@@ -1,10 +1,16 @@
 """Masking of identifiers in responses: only roles that need them see them whole.
 
 ``mask_id_number("341602194903150123")`` -> ``"3416**********0123"``;
-``mask_phone("13812345678")`` -> ``"138****5678"``.
+``mask_phone("13812345678")`` -> ``"138****5678"``. :func:`shown_id`, :func:`shown_phone`
+and :func:`shown_row` apply them for a caller whose role does not need them whole.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from linkgraph.service.context import Caller
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -33,3 +39,29 @@ def mask_account(value: str | None) -> str | None:
     if not value:
         return value
     return "*" * max(0, len(value) - 4) + value[-4:]
+
+
+def shown_id(caller: Caller, value: str | None) -> str | None:
+    """A resident ID number as ``caller`` may see it."""
+    return value if caller.principal.unmasked else mask_id_number(value)
+
+
+def shown_phone(caller: Caller, value: str | None) -> str | None:
+    """A phone number as ``caller`` may see it."""
+    return value if caller.principal.unmasked else mask_phone(value)
+
+
+def shown_row(caller: Caller, row: dict[str, Any]) -> dict[str, Any]:
+    """A library query's row as ``caller`` may see it: phones, bank accounts and ID numbers."""
+    if caller.principal.unmasked:
+        return row
+    out = dict(row)
+    if out.get("kind") == "phone":
+        for k in ("id", "number"):
+            if isinstance(out.get(k), str):
+                out[k] = mask_phone(out[k])
+    if out.get("kind") == "bank_account" and isinstance(out.get("number"), str):
+        out["number"] = mask_account(out["number"])
+    if isinstance(out.get("id_number"), str):
+        out["id_number"] = mask_id_number(out["id_number"])
+    return out

@@ -7,7 +7,7 @@ with their status, latest certifications, open tasks and flags — in plain
 dictionaries, loaded from the current version's tables (:func:`load_read_model`,
 the same rows the graph stores receive, whichever store is in use) and kept
 current by the live path's decisions. A new version (a monthly run) is picked up
-by :meth:`linkgraph.service.Service.refresh`.
+by :meth:`linkgraph.service.context.ServiceContext.refresh`.
 """
 
 from __future__ import annotations

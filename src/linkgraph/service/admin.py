@@ -1,0 +1,16 @@
+"""Administrators' reads of the audit log: reading it is itself audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from linkgraph.service.context import Caller, ServiceContext
+
+
+def search_audit(
+    ctx: ServiceContext, caller: Caller, **filters: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """Audit entries matching ``filters``, newest first, and how many match."""
+    entries, total = ctx.audit.search(**filters)
+    ctx.audit.write(caller.entry("audit.read", [], filters={k: v for k, v in filters.items() if v}))
+    return entries, total

@@ -1,0 +1,185 @@
+"""Casework: investigators' flags and their workflow, and citizens' stop requests.
+
+No adverse decision is made by the machine alone: a stop request holds the
+enrolments at once, but only a case worker's move of its flag (confirmed or
+dismissed) stops or resumes the payments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from linkgraph import normalise
+from linkgraph.errors import InputError
+from linkgraph.service.context import Caller, Conflict, NotFound, ServiceContext
+from linkgraph.service.readmodel import FlagView
+from linkgraph.service.recognition import status_of
+
+# ------------------------------------------------------------------ flags
+
+
+def _flag_dict(f: FlagView) -> dict[str, Any]:
+    return {
+        "flag_id": f.flag_id,
+        "kind": f.kind,
+        "status": f.status or "open",
+        "amount_at_risk": f.amount_at_risk,
+        "months": f.months,
+        "detail": f.detail,
+        "person_ids": list(f.person_ids),
+        "enrollment_ids": list(f.enrollment_ids),
+    }
+
+
+def list_flags(
+    ctx: ServiceContext,
+    caller: Caller,
+    status: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the flags of a status and kind (any when None), and how many there are."""
+    flags = [
+        f
+        for f in sorted(ctx.read_model().flags.values(), key=lambda f: f.flag_id)
+        if (status is None or (f.status or "open") == status) and (kind is None or f.kind == kind)
+    ]
+    page = flags[offset : offset + limit]
+    ctx.audit.write(caller.entry("flag.list", sorted({p for f in page for p in f.person_ids})))
+    return [_flag_dict(f) for f in page], len(flags)
+
+
+def get_flag(ctx: ServiceContext, caller: Caller, flag_id: str) -> dict[str, Any]:
+    f = ctx.read_model().flags.get(flag_id)
+    if f is None:
+        raise NotFound(f"no flag {flag_id!r}")
+    ctx.audit.write(caller.entry("flag.read", f.person_ids, flag_id=flag_id))
+    return _flag_dict(f)
+
+
+def transition_flag(
+    ctx: ServiceContext, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
+) -> dict[str, Any]:
+    """Move a flag along the workflow of :mod:`linkgraph.flags` (``transition``):
+    open → confirmed | dismissed; confirmed → recovered (the amount) | dismissed;
+    dismissed → open. Every move is kept with who, when and why."""
+    from linkgraph.flags import Flag, IllegalTransition, transition
+
+    with ctx.write_lock:
+        model = ctx.read_model()
+        f = model.flags.get(flag_id)
+        if f is None:
+            raise NotFound(f"no flag {flag_id!r}")
+        if to == "recovered" and amount is None:
+            raise InputError("recording recovered money needs the amount (yuan)")
+        if to != "recovered" and amount is not None:
+            raise InputError("only 'recovered' takes an amount")
+        current = f.status or "open"
+        try:
+            transition(
+                Flag(
+                    flag_id=flag_id,
+                    kind=f.kind or "",
+                    key="",
+                    person_ids=f.person_ids,
+                    enrollment_ids=f.enrollment_ids,
+                    status=current,  # type: ignore[arg-type]
+                ),
+                to,  # type: ignore[arg-type]
+                str(caller.principal),
+                why,
+                amount,
+            )
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from exc
+        except ValueError as exc:  # a status the library does not know
+            raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
+        ctx.commit(
+            caller,
+            model,
+            "flag",
+            flag_id=flag_id,
+            from_status=current,
+            to_status=to,
+            why=why,
+            amount=amount,
+        )
+        f = model.flags[flag_id]
+    ctx.audit.write(
+        caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
+    )
+    # "recovered" is final: a flag holds recovered money only from the move to it.
+    return {**_flag_dict(f), "recovered": amount or 0}
+
+
+# ------------------------------------------------------------------ stop requests
+
+
+def stop_request(
+    ctx: ServiceContext,
+    caller: Caller,
+    id_number: str,
+    item_codes: list[str] | None,
+    requested_by: str,
+    reason: str,
+) -> dict[str, Any]:
+    """Hold the person's enrolments at once, pending a human's confirmation."""
+    with ctx.write_lock:
+        model = ctx.read_model()
+        parsed = normalise.resident_id(id_number)
+        person = model.person_of_id_number(parsed.value or id_number.strip().upper())
+        if person is None:
+            raise NotFound("no beneficiary with this ID number")
+        for code in item_codes or ():
+            if code not in ctx.item_department:
+                raise InputError(f"item_codes: unknown benefit item {code!r}")
+        targets = [
+            e
+            for e in model.enrollments_for(person.person_id)
+            if (not item_codes or e.item_code in item_codes) and e.status not in ("ended", "stop")
+        ]
+        if not targets:
+            raise NotFound("no live enrolment of this person matches the request")
+        today = dt.date.today()
+        flag_id = (
+            "STOP-"
+            + hashlib.sha256(
+                "|".join(
+                    [person.person_id, *(e.enrollment_id for e in targets), str(today)]
+                ).encode()
+            ).hexdigest()[:12]
+        )
+        built = ctx.commit(
+            caller,
+            model,
+            "stop",
+            flag_id=flag_id,
+            person_id=person.person_id,
+            enrollment_ids=[e.enrollment_id for e in targets],
+            amount_at_risk=sum(e.monthly_amount or 0 for e in targets),
+            requested_by=requested_by,
+            reason=reason,
+            on=today,
+        )
+        held = [model.enrollments[e.enrollment_id] for e in targets]
+    ctx.audit.write(
+        caller.entry("stop.request", [person.person_id], flag_id=flag_id, reason=reason)
+    )
+    return {
+        "request_id": flag_id,
+        "status": "pending",
+        "enrollments": [
+            {
+                "enrollment_id": e.enrollment_id,
+                "item_code": e.item_code,
+                "status": status_of(e)[0],
+                "pending": status_of(e)[1],
+            }
+            for e in held
+        ],
+        "detail": "payments are on hold until a case worker confirms the stop"
+        + ("" if built.touched else "; the person is no longer in the current results"),
+    }
