@@ -61,6 +61,20 @@ class LedgerInputs:
     flag_moves: list[FlagMove] = field(default_factory=list)
     mark: int = -1  # seq of the last entry read
 
+    def plus_evidence(self, later: LedgerInputs) -> LedgerInputs:
+        """These inputs and ``later``'s events, records, roster changes and visits (what
+        adds up; stop requests and flag decisions interact, so they are read whole)."""
+        return replace(
+            self,
+            raw_events=pa.concat_tables([self.raw_events, later.raw_events]),
+            linked_events=pa.concat_tables([self.linked_events, later.linked_events]),
+            roster_records=pa.concat_tables([self.roster_records, later.roster_records]),
+            roster_edits=[*self.roster_edits, *later.roster_edits],
+            visit_events=pa.concat_tables([self.visit_events, later.visit_events]),
+            visited_tasks=apply_visits(self.visited_tasks, later.visited_tasks),
+            mark=max(self.mark, later.mark),
+        )
+
     def for_persons(self, person_ids: Iterable[str]) -> LedgerInputs:
         """Only what concerns these persons (the live path decides a few at a time)."""
         ids = pa.array(sorted(set(person_ids)), pa.string())

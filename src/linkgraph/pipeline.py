@@ -207,9 +207,12 @@ def run_city(
     policy.check(catalogue)
     versions = Versions(settings.data_dir)
     city_identity = versions.check_city(linked or city, replace=replace_city)
-    entries = Journal.of(settings.data_dir).read()
+    journal = Journal.of(settings.data_dir)
+    entries = journal.read()
     ledger = ledger_inputs(entries)
-    result = RunResult(as_of=as_of or as_of_for(city), ledger_entries=len(entries))
+    result = RunResult(
+        as_of=as_of or as_of_for(city), ledger_entries=sum(e["kind"] != "city" for e in entries)
+    )
     previous = versions.current()
     run = _Runner(result, progress)
     t = result.tables
@@ -222,8 +225,11 @@ def run_city(
         "city_identity": city_identity,
     }
     with versions.build(meta) as version:
-        if previous is not None and previous.linkage.exists():
-            shutil.copytree(previous.linkage, version.linkage)  # stable person ids, reviews
+        # Stable person ids and reviewers' decisions carry over (before the first version,
+        # from the linkage state a run kept in the data folder itself).
+        carried = previous.linkage if previous is not None else settings.data_dir / "linkage"
+        if carried.exists():
+            shutil.copytree(carried, version.linkage)
         if linked is None:
             _identity_stages(run, city, catalogue, settings, ledger, version)
         else:
@@ -285,6 +291,8 @@ def run_city(
                 with _store_for(settings, version) as store:
                     n["rows"] = store.load_parts(parts).total
     result.version = versions.current()
+    assert result.version is not None
+    journal.append("city", "run", "linkgraph run", version=result.version.id, **city_identity)
     return result
 
 

@@ -50,6 +50,7 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.2)
+        self.kill()  # never leave a server behind
         raise RuntimeError("server did not start")
 
     def request(

@@ -309,16 +309,9 @@ def visit_write(entry: Entry) -> Write:
     """A grid worker's door check: the task as the visit leaves it (done, or open for a
     follow-up) and the evidence event it produced (:func:`linkgraph.casework.visit`)."""
     task, event = visit(entry)
-    done = TaskView(
-        task.task_id,
-        task.person_id,
-        task.grid,
-        "door_knock",
-        task.due_on,
-        task.status,
-        task.reason,
-    )
-    write = Write({"Task": [task_row(done)]}, {}, tasks=[done], task_rows=[task.model_dump()])
+    row = task.model_dump()
+    done = TaskView.of(row)
+    write = Write({"Task": [task_row(done)]}, {}, tasks=[done], task_rows=[row])
     for e in event.to_pylist():
         write.nodes["EvidenceEvent"] = [
             {k: e[k] for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")}

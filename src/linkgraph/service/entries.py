@@ -9,6 +9,7 @@ an entry touches (:func:`linkgraph.service.batches.decided`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -84,9 +85,7 @@ def _roster(model: ReadModel, entry: Entry) -> Built:
     return Built(write, touched, skipped)
 
 
-def _received_on(entry: Entry) -> Any:
-    import datetime as dt
-
+def _received_on(entry: Entry) -> dt.date:
     return dt.date.fromisoformat(str(entry.get("on") or entry["received_at"])[:10])
 
 
@@ -121,7 +120,7 @@ _BUILD: dict[str, Callable[[ReadModel, Entry], Built]] = {
     "visit": _visit,
     "flag": _flag,
     "review": _nothing,  # takes effect at the next linkage run
-    "city": _nothing,
+    "city": _nothing,  # a run's own record of the files it read
 }
 
 

@@ -40,6 +40,9 @@ from linkgraph.versions import EventsByPerson, Version
 #: deciding a person again needs all of that person's.
 _SINCE_MARK = ("events", "roster")
 
+#: Entry kinds a pending write adds to the inputs read so far, without reading them again.
+_ADDITIVE = ("events", "roster", "visit")
+
 #: What a task still open becomes when the core no longer asks for it.
 CLOSED = "closed"
 
@@ -92,23 +95,38 @@ class LiveCore:
         self._inputs: LedgerInputs | None = None
 
     def add(self, entry: Entry) -> None:
+        """An entry now in the ledger (its inputs kept up to date, not read again)."""
         self.entries.append(entry)
-        self._inputs = None
+        if self._inputs is not None and entry["kind"] in _ADDITIVE:
+            self._inputs = self._inputs.plus_evidence(self._read([entry]))
+        else:
+            self._inputs = None
 
     def inputs(self, pending: Iterable[Entry] = ()) -> LedgerInputs:
-        """The ledger's inputs for live decisions (see :data:`_SINCE_MARK`)."""
+        """The ledger's inputs for live decisions, with ``pending`` entries (not appended yet).
+
+        Evidence and records the version already holds are left out (:data:`_SINCE_MARK`),
+        and so are the events of visits it read (their tasks stay: a task's state is the
+        visit's). A pending batch of evidence adds to the inputs read so far; a pending
+        stop request or flag decision has them read again, since those interact.
+        """
         pending = list(pending)
-        if self._inputs is None or pending:
-            relevant = [
-                e
-                for e in (*self.entries, *pending)
-                if e["kind"] not in _SINCE_MARK or e.get("seq", self.mark + 1) > self.mark
-            ]
-            inputs = ledger_inputs(relevant)
+        if self._inputs is None or any(e["kind"] not in _ADDITIVE for e in pending):
+            inputs = self._read([*self.entries, *pending])
             if pending:
                 return inputs
             self._inputs = inputs
-        return self._inputs
+        if not pending:
+            return self._inputs
+        return self._inputs.plus_evidence(self._read(pending))
+
+    def _read(self, entries: list[Entry]) -> LedgerInputs:
+        def new(e: Entry) -> bool:
+            return int(e.get("seq", self.mark + 1)) > self.mark
+
+        inputs = ledger_inputs([e for e in entries if e["kind"] not in _SINCE_MARK or new(e)])
+        recent = [e for e in entries if e["kind"] == "visit" and new(e)]
+        return replace(inputs, visit_events=ledger_inputs(recent).visit_events)
 
     def decide(
         self, model: Staged, person_ids: Iterable[str], pending: Iterable[Entry] = ()
@@ -174,18 +192,7 @@ def decided_views(
     An ended enrolment stays ended (a department's word); a task of these persons
     that the core no longer asks for is closed, a visited one kept as the visit left it.
     """
-    certifications = [
-        CertificationView(
-            cert_id(c["person_id"]),
-            c["person_id"],
-            c["status"],
-            c["method"],
-            c["certified_on"],
-            c["valid_until"],
-            c["rule"],
-        )
-        for c in decision.certifications.to_pylist()
-    ]
+    certifications = [CertificationView.of(c) for c in decision.certifications.to_pylist()]
     enrollments = []
     for r in decision.recognitions.to_pylist():
         e = model.enrollment(r["enrollment_id"])
@@ -201,18 +208,7 @@ def decided_views(
         )
     wanted = {t["task_id"]: t for t in decision.tasks.to_pylist()}
     persons = {c.person_id for c in certifications}
-    tasks = [
-        TaskView(
-            t["task_id"],
-            t["person_id"],
-            t["grid"],
-            "door_knock",
-            t["due_on"],
-            t["status"],
-            t["reason"],
-        )
-        for t in wanted.values()
-    ]
+    tasks = [TaskView.of(t) for t in wanted.values()]
     tasks += [
         replace(t, status=CLOSED) for t in model.open_tasks_of(persons) if t.task_id not in wanted
     ]

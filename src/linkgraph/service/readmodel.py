@@ -55,6 +55,20 @@ class CertificationView:
     valid_until: dt.date | None
     rule: str | None
 
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> CertificationView:
+        """The view of a person's certification (a :data:`linkgraph.certify.CERTIFICATION`
+        row), keyed as its graph node."""
+        return cls(
+            row["person_id"] + CERT_SUFFIX,
+            row["person_id"],
+            row["status"],
+            row["method"],
+            row["certified_on"],
+            row["valid_until"],
+            row["rule"],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TaskView:
@@ -65,6 +79,19 @@ class TaskView:
     due_on: dt.date | None
     status: str | None
     reason: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> TaskView:
+        """The view of a door task (a :data:`linkgraph.dispatch.TASK` row)."""
+        return cls(
+            row["task_id"],
+            row["person_id"],
+            row["grid"],
+            "door_knock",
+            row["due_on"],
+            row["status"],
+            row["reason"],
+        )
 
     @property
     def open(self) -> bool:
@@ -203,16 +230,7 @@ def load_read_model(version: Version) -> ReadModel:
             name, _, born = value.rpartition("|")
             model.by_name_dob[(name, dt.date.fromisoformat(born))] = pid
     for c in version.table("certifications").to_pylist():
-        view = CertificationView(
-            c["person_id"] + CERT_SUFFIX,
-            c["person_id"],
-            c["status"],
-            c["method"],
-            c["certified_on"],
-            c["valid_until"],
-            c["rule"],
-        )
-        model.put_certification(view)
+        model.put_certification(CertificationView.of(c))
     decided = {r["enrollment_id"]: r for r in version.table("recognitions").to_pylist()}
     for e in version.table("enrollments").to_pylist():
         r = decided.get(e["enrollment_id"], {})
@@ -231,15 +249,7 @@ def load_read_model(version: Version) -> ReadModel:
         )
     for t in version.table("tasks").to_pylist():
         model.task_rows[t["task_id"]] = t
-        model.tasks[t["task_id"]] = TaskView(
-            t["task_id"],
-            t["person_id"],
-            t["grid"],
-            "door_knock",
-            t["due_on"],
-            t["status"],
-            t["reason"],
-        )
+        model.tasks[t["task_id"]] = TaskView.of(t)
     for f in version.table("flags").to_pylist():
         model.flags[f["flag_id"]] = FlagView(
             f["flag_id"],
