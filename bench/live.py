@@ -28,6 +28,7 @@ from _measure import ensure_city
 from linkgraph.config import Settings
 from linkgraph.pipeline import run_city
 from linkgraph.service import ApiSettings, Caller, KeyStore, Role, Service
+from linkgraph.versions import Versions
 
 STAY = dt.date(2026, 12, 1)  # the hospital stay each event reports
 touched: set[str] = set()  # persons an earlier batch certified already
@@ -66,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--city", type=Path, help="Directory for (or with) the city.")
-    parser.add_argument("--data", type=Path, help="A data folder the city was already run into.")
+    parser.add_argument("--data", type=Path, help="A data folder (the city is run into it once).")
     parser.add_argument("--size", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -76,7 +77,7 @@ def main() -> None:
         ensure_city(city, args.persons)
         data = args.data or Path(tmp) / "data"
         settings = Settings(data_dir=data, backend="embedded")
-        if args.data is None:
+        if Versions(data).current() is None:
             started = time.perf_counter()
             run_city(city, settings=settings)
             print(f"monthly run: {time.perf_counter() - started:.1f} s")

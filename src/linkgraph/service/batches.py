@@ -105,7 +105,7 @@ class Write:
         for c in self.certifications:
             model.put_certification(c)
         for t in self.tasks:
-            model.tasks[t.task_id] = t
+            model.put_task(t)
         for row in self.task_rows:
             model.task_rows[row["task_id"]] = row
         for f in self.flags:

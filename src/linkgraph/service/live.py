@@ -74,8 +74,10 @@ class Staged:
         return list(mine.values())
 
     def open_tasks_of(self, person_ids: set[str]) -> list[TaskView]:
-        tasks = {**{t.task_id: t for t in self.model.tasks.values()}, **self.tasks}
-        return [t for t in tasks.values() if t.person_id in person_ids and t.open]
+        ids = {i for p in person_ids for i in self.model.tasks_of.get(p, ())}
+        ids |= {i for i, t in self.tasks.items() if t.person_id in person_ids}
+        tasks = [self.tasks.get(i) or self.model.tasks[i] for i in sorted(ids)]
+        return [t for t in tasks if t.open]
 
 
 class LiveCore:

@@ -126,6 +126,7 @@ class ReadModel:
     certifications: dict[str, CertificationView] = field(default_factory=dict)
     latest_cert: dict[str, str] = field(default_factory=dict)  # person -> cert_id
     tasks: dict[str, TaskView] = field(default_factory=dict)
+    tasks_of: dict[str, list[str]] = field(default_factory=dict)  # person -> task ids
     task_rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # TASK rows, for visits
     flags: dict[str, FlagView] = field(default_factory=dict)
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -155,6 +156,12 @@ class ReadModel:
         e = replace(self.enrollments[enrollment_id], **changes)
         self.enrollments[enrollment_id] = e
         return e
+
+    def put_task(self, t: TaskView) -> None:
+        self.tasks[t.task_id] = t
+        mine = self.tasks_of.setdefault(t.person_id, [])
+        if t.task_id not in mine:
+            mine.append(t.task_id)
 
     def put_certification(self, c: CertificationView) -> None:
         self.certifications[c.cert_id] = c
@@ -249,7 +256,7 @@ def load_read_model(version: Version) -> ReadModel:
         )
     for t in version.table("tasks").to_pylist():
         model.task_rows[t["task_id"]] = t
-        model.tasks[t["task_id"]] = TaskView.of(t)
+        model.put_task(TaskView.of(t))
     for f in version.table("flags").to_pylist():
         model.flags[f["flag_id"]] = FlagView(
             f["flag_id"],
