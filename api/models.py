@@ -351,6 +351,7 @@ class AuditPublic(BaseModel):
 
 class Ready(BaseModel):
     store: str
+    version: str | None = None  # the run whose results are served
     persons: int
     enrollments: int
     loaded_at: str

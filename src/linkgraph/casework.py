@@ -183,6 +183,8 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
             tasks[task.task_id] = task.model_dump()
             visits.append(event)
         elif kind == "stop":
+            if any(f.flag_id == entry["flag_id"] for f in flags):
+                continue  # the same request sent again: one request, one flag
             flags.append(stop_flag(entry))
             for eid in entry["enrollment_ids"]:
                 stops.append(

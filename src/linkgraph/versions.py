@@ -166,6 +166,8 @@ class Versions:
         """Refuse a city other than the one this folder holds, unless ``replace``: then move
         the old city's versions and ledger aside, so the new one starts clean. Returns the
         city's identity, which :meth:`build` records once the run has succeeded."""
+        if not city.is_dir():
+            raise LinkgraphError(f"{city}: no such city folder")
         marker = self.data_dir / "city.json"
         identity = city_identity(city)
         if marker.exists():

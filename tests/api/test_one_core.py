@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -228,6 +231,12 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
         )
         assert r.status_code == 202, r.text
         stop_id = r.json()["request_id"]
+        again = client.post(
+            "/v1/stop-requests",
+            headers=_headers(keys, "citizen"),
+            json={"id_number": asker.id_number, "requested_by": "family", "reason": "moved away"},
+        )
+        assert again.json()["request_id"] == stop_id and "already" in again.json()["detail"]
         held = _recognise(client, keys, asker.id_number, asked.item_code)
         assert (held["status"], held["pending"]) == ("hold", True)
 
@@ -272,6 +281,7 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
         120,
     )
     assert flags_now[stop_id]["kind"] == "stop_request"
+    assert sum(f["flag_id"] == stop_id for f in env.table("flags")) == 1
     graph = env.graph_statuses()
     assert graph == statuses  # the graph is the core's answer, enrolment by enrolment
     with env.app() as (client, service, keys):
@@ -378,3 +388,13 @@ def test_the_run_and_the_api_work_at_the_same_time(env: Env) -> None:
         assert service.version_id != before
         again = client.post("/v1/queries/no_trace", headers=_headers(keys, "investigator"), json={})
         assert again.status_code == 200 and again.json()["data"] == ask.json()["data"]
+        # Nor does it lock the command line out of the graph between its calls.
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "linkgraph"), "graph", "counts"],
+            env={**os.environ, "LINKGRAPH_DATA_DIR": str(env.data)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert client.get("/readyz").json()["version"] == service.version_id

@@ -49,6 +49,12 @@ def test_a_stop_request_holds_until_a_human_decides_and_the_last_decision_counts
     assert dismissed.stop_requests.column("confirmed").to_pylist() == [False, False]
 
 
+def test_a_stop_request_sent_twice_is_one_request() -> None:
+    inputs = ledger_inputs([STOP, {**STOP, "seq": 2}])
+    assert inputs.stop_flags.column("flag_id").to_pylist() == ["STOP-1"]
+    assert inputs.stop_requests.column("enrollment_id").to_pylist() == ["E1", "E2"]
+
+
 def test_flag_decisions_replay_in_order_and_a_move_the_workflow_refuses_is_skipped() -> None:
     flags = carry_flags(FLAG.empty_table(), None, ledger_inputs([STOP]).stop_flags)
     moves = ledger_inputs(

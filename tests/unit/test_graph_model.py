@@ -205,4 +205,13 @@ def test_exported_members() -> None:
         "open_store",
     }
     public = {n for n in vars(GraphStore) if not n.startswith("_")}
-    assert public == {"load", "load_parts", "upsert", "query", "counts", "ping", "close"}
+    assert public == {
+        "load",
+        "load_parts",
+        "upsert",
+        "query",
+        "counts",
+        "ping",
+        "close",
+        "holds_file_lock",  # whether a long-lived client must let it go between calls
+    }

@@ -77,6 +77,8 @@ def _q(name: str) -> str:
 class EmbeddedStore(GraphStore):
     """The graph in one local DuckDB file; see the module docstring for the layout."""
 
+    holds_file_lock = True
+
     backend = "embedded"
 
     def __init__(

@@ -129,6 +129,10 @@ class GraphStore(ABC):
             **{rtype: found.get(rtype, 0) for rtype in self.schema.relationships},
         }
 
+    #: Whether an open store locks every other process out of it (a DuckDB file does):
+    #: a long-lived client then opens it for each call, so the command line can use it too.
+    holds_file_lock: ClassVar[bool] = False
+
     def ping(self) -> None:
         """Return if the store answers; raise StoreUnavailable otherwise."""
         self._ping()

@@ -152,17 +152,22 @@ def stop_request(
                 ).encode()
             ).hexdigest()[:12]
         )
-        built = ctx.commit(
-            caller,
-            model,
-            "stop",
-            flag_id=flag_id,
-            person_id=person.person_id,
-            enrollment_ids=[e.enrollment_id for e in targets],
-            amount_at_risk=sum(e.monthly_amount or 0 for e in targets),
-            requested_by=requested_by,
-            reason=reason,
-            on=today,
+        repeat = flag_id in model.flags  # the same request again today: already on record
+        built = (
+            None
+            if repeat
+            else ctx.commit(
+                caller,
+                model,
+                "stop",
+                flag_id=flag_id,
+                person_id=person.person_id,
+                enrollment_ids=[e.enrollment_id for e in targets],
+                amount_at_risk=sum(e.monthly_amount or 0 for e in targets),
+                requested_by=requested_by,
+                reason=reason,
+                on=today,
+            )
         )
         held = [model.enrollments[e.enrollment_id] for e in targets]
     ctx.audit.write(
@@ -181,5 +186,6 @@ def stop_request(
             for e in held
         ],
         "detail": "payments are on hold until a case worker confirms the stop"
-        + ("" if built.touched else "; the person is no longer in the current results"),
+        + ("; this request was already on record" if repeat else "")
+        + ("" if built is None or built.touched else "; the person is not in the results"),
     }

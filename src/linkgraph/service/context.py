@@ -151,7 +151,7 @@ class ServiceContext:
 
     def _catch_up(self, model: ReadModel, live: LiveCore, entries: list[Entry]) -> None:
         """Entries the model has not seen, applied with the store when it is reachable (a
-        graph that is down catches up at the next run or ``linkgraph graph project``)."""
+        graph that is down then lacks them until the next run, which reads the ledger)."""
         if not entries:
             return
         try:
@@ -188,6 +188,8 @@ class ServiceContext:
         new = self.journal.read(after=self._mark)
         for entry in new:
             self.live.add(entry)
+            if "batch_id" in entry:  # accepted by another worker: a retry here is a repeat
+                self._receipts[(entry["kind"], entry["sender"], entry["batch_id"])] = entry
         self._catch_up(self.model, self.live, new)
         if new:
             self._mark = new[-1]["seq"]

@@ -59,6 +59,9 @@ class StoreGateway:
                 self._down_until = time.monotonic() + self.cool_down
                 self._drop()
                 raise
+            finally:
+                if self._store is not None and self._store.holds_file_lock:
+                    self._drop()  # let the command line (a query, a run) open it between calls
             self._down_until = 0.0
             return result
 

@@ -100,7 +100,7 @@ def submit_events(
         scoped = _events_in_scope(ctx, caller, batch.good, errors)
         errors += _invalid_events(ctx, batch_id, scoped)
         accepted, repeated, keep = _first_of_each(scoped, {e.index for e in errors})
-        inbox, persons, unlinked = _link_events(ctx, model, keep)
+        ledger_rows, persons, unlinked = _link_events(ctx, model, keep)
         answer = {
             "batch_id": batch_id,
             "replayed": False,
@@ -116,7 +116,7 @@ def submit_events(
             "events",
             batch_id=batch_id,
             digest=batch.digest,
-            rows=inbox,
+            rows=ledger_rows,
             answer=answer,
         )
     ctx.audit.write(
@@ -179,12 +179,12 @@ def _link_events(
     ctx: ServiceContext, model: ReadModel, keep: list[tuple[int, EventRow]]
 ) -> tuple[list[dict[str, Any]], set[str], list[int]]:
     """(the entry's rows, each naming its person; the persons named; rows naming none)."""
-    inbox: list[dict[str, Any]] = []
+    ledger_rows: list[dict[str, Any]] = []
     persons: set[str] = set()
     unlinked: list[int] = []
     for index, row in keep:
         person, how = _link_event(ctx, model, row)
-        inbox.append(
+        ledger_rows.append(
             {
                 **row.model_dump(mode="json"),
                 "person_id": person,
@@ -195,7 +195,7 @@ def _link_events(
             unlinked.append(index)
         else:
             persons.add(person)
-    return inbox, persons, unlinked
+    return ledger_rows, persons, unlinked
 
 
 def _channel_out_of_scope(ctx: ServiceContext, caller: Caller, channel: str) -> str | None:
@@ -248,7 +248,7 @@ def submit_roster_changes(
         errors += new_errors
         today = dt.date.today()
         person_of = {row.record_id: _resolve_new(model, row) for row, _, _ in valid_news}
-        inbox = [
+        ledger_rows = [
             {
                 **row.model_dump(mode="json", exclude={"department"}),
                 "department": department,
@@ -280,13 +280,13 @@ def submit_roster_changes(
             batch_id=batch_id,
             digest=batch.digest,
             on=today,
-            rows=inbox,
+            rows=ledger_rows,
             answer=answer,
         )
     ctx.audit.write(
         caller.entry(
             "roster.submit",
-            sorted({r["person_id"] for r in inbox}),
+            sorted({r["person_id"] for r in ledger_rows}),
             batch_id=batch_id,
             accepted=len(accepted),
             rejected=len(errors),
