@@ -25,6 +25,12 @@ class StoreGateway:
     (a circuit breaker); ``probe=True`` (readiness) always tries. The embedded
     store's DuckDB connection is not shared between threads, so calls to it are
     serialised.
+
+    A store that locks other processes out of it (``holds_file_lock``: the embedded
+    DuckDB file) is let go after ``release_after`` seconds without a call, so the
+    command line can query it while the service idles. Not after every call: closing
+    a DuckDB file after writes checkpoints it, which a burst of writes should not pay
+    each time.
     """
 
     def __init__(
@@ -33,11 +39,14 @@ class StoreGateway:
         opener: Callable[[Settings], GraphStore] = open_store,
         *,
         cool_down: float = 5.0,
+        release_after: float = 5.0,
     ):
         self.settings = settings
         self._opener = opener
         self._store: GraphStore | None = None
         self._lock = threading.RLock()
+        self.release_after = release_after
+        self._release: threading.Timer | None = None
         self.cool_down = cool_down
         self._down_until = 0.0
 
@@ -51,6 +60,8 @@ class StoreGateway:
                 f"{self.backend} store was unreachable moments ago; retry shortly"
             )
         with self._lock:
+            if self._release is not None:
+                self._release.cancel()
             try:
                 if self._store is None:
                     self._store = self._opener(self.settings)
@@ -61,7 +72,9 @@ class StoreGateway:
                 raise
             finally:
                 if self._store is not None and self._store.holds_file_lock:
-                    self._drop()  # let the command line (a query, a run) open it between calls
+                    self._release = threading.Timer(self.release_after, self.close)
+                    self._release.daemon = True
+                    self._release.start()
             self._down_until = 0.0
             return result
 
