@@ -43,7 +43,7 @@ from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.config import Settings, get_settings
 from linkgraph.dispatch import door_tasks
-from linkgraph.flags import detect
+from linkgraph.flags import FLAG, detect
 from linkgraph.identity import KEYS
 from linkgraph.ingest import Rejected, read_events, read_rosters
 from linkgraph.ledger import Journal
@@ -167,8 +167,6 @@ def decide(
             carry_flags(found, previous_flags, ledger.stop_flags), ledger.flag_moves
         )
     else:
-        from linkgraph.flags import FLAG
-
         flags = FLAG.empty_table()
     timed("flags", t)
     t = time.perf_counter()
