@@ -1,4 +1,5 @@
-"""Fixtures of the API tests: a small certified city in either store, the app, keys per role.
+"""Fixtures of the API tests: a small city run by the real pipeline into either store, the
+app over its version, keys per role.
 
 ``api`` is parametrised over the stores (``embedded``, and ``neo4j`` marked
 ``neo4j``): every test using it runs against both, through the real HTTP stack
