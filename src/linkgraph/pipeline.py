@@ -114,13 +114,15 @@ class _Runner:
 
 @dataclass
 class CertificationRun:
-    """The core's answer: one row per person, enrolment, flag and task, and stage timings."""
+    """The core's answer: one row per person, enrolment, flag and task, the evidence it
+    weighed (linked events and the ledger's visits), and stage timings."""
 
     as_of: dt.date
     certifications: pa.Table
     recognitions: pa.Table
     flags: pa.Table
     tasks: pa.Table
+    events: pa.Table
     timings: dict[str, float] = field(default_factory=dict)
     skipped_moves: int = 0
 
@@ -173,7 +175,7 @@ def decide(
     tasks = apply_visits(door_tasks(certs, persons, policy, as_of), ledger.visited_tasks)
     timed("dispatch", t)
     con.close()
-    return CertificationRun(as_of, certs, rec, flags, tasks, timings, skipped)
+    return CertificationRun(as_of, certs, rec, flags, tasks, events, timings, skipped)
 
 
 def run_city(
@@ -250,7 +252,7 @@ def run_city(
             result.ledger_skipped = decided.skipped_moves
             t["certifications"], t["recognitions"] = decided.certifications, decided.recognitions
             t["flags"], t["tasks"] = decided.flags, decided.tasks
-            t["events"] = with_visit_events(t["events"], ledger)  # as the core saw them
+            t["events"] = decided.events  # as the core saw them, visits included
             n["rows"] = decided.certifications.num_rows
         result.stages.pop()  # replaced by the certification stages' own timings
         for stage, timed_as, table in (

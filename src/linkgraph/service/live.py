@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,6 +34,9 @@ from linkgraph.service.readmodel import (
 )
 from linkgraph.tables import ENROLLMENT, PERSON
 from linkgraph.versions import EventsByPerson, Version
+
+if TYPE_CHECKING:
+    from linkgraph.pipeline import CertificationRun
 
 #: Entry kinds whose rows a version already holds once the run read them (evidence and
 #: records); the others (visits, stop requests, flag decisions) are read whole, since
@@ -132,8 +135,8 @@ class LiveCore:
 
     def decide(
         self, model: Staged, person_ids: Iterable[str], pending: Iterable[Entry] = ()
-    ) -> Any:
-        """:func:`linkgraph.pipeline.decide` over these persons (a ``CertificationRun``)."""
+    ) -> CertificationRun:
+        """:func:`linkgraph.pipeline.decide` over these persons."""
         from linkgraph.pipeline import decide
 
         ids = sorted({p for p in person_ids if model.person(p) is not None})
@@ -187,7 +190,7 @@ class LiveCore:
 
 
 def decided_views(
-    model: Staged, decision: Any
+    model: Staged, decision: CertificationRun
 ) -> tuple[list[EnrollmentView], list[CertificationView], list[TaskView]]:
     """(enrolments, certifications, tasks) of the read model after ``decision``.
 
@@ -242,7 +245,7 @@ def task_row(t: TaskView) -> dict[str, Any]:
 
 
 def decision_rows(
-    decision: Any, enrollments: list[EnrollmentView], tasks: list[TaskView]
+    decision: CertificationRun, enrollments: list[EnrollmentView], tasks: list[TaskView]
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
     """The graph rows (nodes, relationships) that project a live decision."""
     certs = decision.certifications.to_pylist()
