@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from linkgraph.service.rows import UnicodeModel
 
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
@@ -21,8 +23,8 @@ BatchId = Annotated[
 MAX_ROWS = 10_000
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _In(UnicodeModel):
+    """A request body: unknown fields refused, strings stripped and valid Unicode."""
 
 
 # ------------------------------------------------------------------ recognition
@@ -76,6 +78,7 @@ class RecognitionsPublic(BaseModel):
 
 
 class RosterBatch(_In):
+    rows_checked_alone = frozenset({"changes"})
     batch_id: BatchId
     changes: list[Any] = Field(
         min_length=1,
@@ -85,6 +88,7 @@ class RosterBatch(_In):
 
 
 class EventBatch(_In):
+    rows_checked_alone = frozenset({"events"})
     batch_id: BatchId
     events: list[Any] = Field(
         min_length=1,
@@ -308,11 +312,32 @@ class VisitPublic(BaseModel):
 
 
 class StopRequest(_In):
-    id_number: IdNumber
+    """A request to stop a person's benefits, by the person or someone acting for them.
+
+    The citizen portal names the verified requester (``requester_id_number``) and their
+    relation to the person. A request by the person themself (``self``) holds the
+    payments at once; one by anyone else is a check for a case worker and takes effect
+    only once confirmed (policy ``stop_requests``). A department's key stops only its
+    own items.
+    """
+
+    id_number: IdNumber = Field(description="The person whose benefits should stop.")
     item_codes: list[Code] | None = Field(
-        default=None, max_length=32, description="Items to stop; all live ones when absent."
+        default=None,
+        max_length=32,
+        description="Items to stop; when absent, all the caller may stop (a department's own).",
     )
-    requested_by: Literal["self", "family"]
+    requested_by: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The requester's relation to the person: self, spouse, child, parent,"
+        " sibling, family, guardian or agent (policy ``stop_requests.relations``).",
+    )
+    requester_id_number: IdNumber | None = Field(
+        default=None,
+        description="The verified requester's ID number; required from the citizen portal,"
+        " and the person's own for ``self``.",
+    )
     reason: str = Field(min_length=2, max_length=500)
 
 
@@ -326,6 +351,7 @@ class HeldEnrollment(BaseModel):
 class StopRequestPublic(BaseModel):
     request_id: str
     status: Literal["pending"]
+    held: bool = Field(description="Whether the payments are held now (a request by the person).")
     enrollments: list[HeldEnrollment]
     detail: str
 

@@ -118,16 +118,21 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     r = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": idn, "requested_by": "family", "reason": "passed away last week"},
+        json={
+            "id_number": idn,
+            "requested_by": "self",
+            "requester_id_number": idn,
+            "reason": "moving abroad for good",
+        },
     )
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["status"] == "pending"
+    assert body["status"] == "pending" and body["held"] is True
     assert [e["pending"] for e in body["enrollments"]] == [True]
     held = recognise(api, "hrss", idn, item)
     assert held["status"] == "hold" and held["pending"] is True
     assert "pending" in held["basis"]
-    # A case worker confirms: only now is the payment stopped.
+    # A case worker confirms: only now is the payment stopped (a death, a move abroad).
     url = f"/v1/flags/{body['request_id']}/transitions"
     assert (
         api.post(
@@ -142,7 +147,12 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     req = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": idn2, "requested_by": "self", "reason": "mistake"},
+        json={
+            "id_number": idn2,
+            "requested_by": "self",
+            "requester_id_number": idn2,
+            "reason": "mistake",
+        },
     ).json()
     assert recognise(api, "hrss", idn2, item2)["pending"] is True
     url2 = f"/v1/flags/{req['request_id']}/transitions"
@@ -153,7 +163,12 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     missing = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": "110105194912310021", "requested_by": "self", "reason": "x y"},
+        json={
+            "id_number": "11010519491231002X",
+            "requested_by": "self",
+            "requester_id_number": "11010519491231002X",
+            "reason": "x y",
+        },
     )
     assert missing.status_code == 404
     assert (

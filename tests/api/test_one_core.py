@@ -228,14 +228,24 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
         r = client.post(
             "/v1/stop-requests",
             headers=_headers(keys, "citizen"),
-            json={"id_number": asker.id_number, "requested_by": "family", "reason": "moved away"},
+            json={
+                "id_number": asker.id_number,
+                "requested_by": "self",
+                "requester_id_number": asker.id_number,
+                "reason": "moved away",
+            },
         )
         assert r.status_code == 202, r.text
         stop_id = r.json()["request_id"]
         again = client.post(
             "/v1/stop-requests",
             headers=_headers(keys, "citizen"),
-            json={"id_number": asker.id_number, "requested_by": "family", "reason": "moved away"},
+            json={
+                "id_number": asker.id_number,
+                "requested_by": "self",
+                "requester_id_number": asker.id_number,
+                "reason": "moved away",
+            },
         )
         assert again.json()["request_id"] == stop_id and "already" in again.json()["detail"]
         held = _recognise(client, keys, asker.id_number, asked.item_code)

@@ -67,15 +67,8 @@ class Service(ServiceContext):
     ) -> dict[str, Any]:
         return casework.transition_flag(self, caller, flag_id, to, why, amount)
 
-    def stop_request(
-        self,
-        caller: Caller,
-        id_number: str,
-        item_codes: list[str] | None,
-        requested_by: str,
-        reason: str,
-    ) -> dict[str, Any]:
-        return casework.stop_request(self, caller, id_number, item_codes, requested_by, reason)
+    def stop_request(self, caller: Caller, ask: casework.StopAsk) -> dict[str, Any]:
+        return casework.stop_request(self, caller, ask)
 
     # ------------------------------------------------------------ grid work
 

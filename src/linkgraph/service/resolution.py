@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkgraph.service.context import Caller, Conflict, NotFound, ServiceContext
 from linkgraph.service.masking import mask_id_number, mask_phone
+from linkgraph.service.readmodel import ReadModel
 
 if TYPE_CHECKING:
     from linkgraph.link import Resolver
@@ -44,19 +45,31 @@ def resolve(ctx: ServiceContext, caller: Caller, record: dict[str, Any]) -> dict
             resolution = resolver.resolve_one(record, keep=False)  # a look-up only
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
-    subjects = [] if resolution.new_person else [resolution.person_id]
+    model = ctx.read_model()
+    known = not resolution.new_person and ctx.sees(caller, model, resolution.person_id)
+    subjects = [resolution.person_id] if known else []
     ctx.audit.write(caller.entry("resolution.resolve", subjects, record_id=resolution.record_id))
     return {
         "record_id": resolution.record_id,
-        "person_id": None if resolution.new_person else resolution.person_id,
-        "new_person": resolution.new_person,
-        "band": resolution.band,
-        "match_probability": resolution.match_probability,
+        "person_id": resolution.person_id if known else None,
+        "new_person": not known,
+        "band": resolution.band if known else "non-match",
+        "match_probability": resolution.match_probability if known else 0.0,
         "candidates": [
             {"record_id": r, "person_id": p, "match_probability": prob}
             for r, p, prob in resolution.candidates
+            if _record_in_scope(ctx, caller, model, r)
         ],
     }
+
+
+def _record_in_scope(ctx: ServiceContext, caller: Caller, model: ReadModel, record: str) -> bool:
+    """Whether a department's key may see a source record: only its own department's."""
+    department = caller.principal.scope.department
+    if department is None:
+        return True
+    enrolment = model.enrollments.get(record)
+    return enrolment is not None and ctx.item_department.get(enrolment.item_code) == department
 
 
 def explain(ctx: ServiceContext, caller: Caller, record_a: str, record_b: str) -> dict[str, Any]:
