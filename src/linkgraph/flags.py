@@ -37,7 +37,7 @@ from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
 from linkgraph.errors import InputError
-from linkgraph.tables import DATE, ENROLLMENT, INT_LIST, PERSON, STR, STR_LIST, conform
+from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
 FlagStatus = Literal["open", "confirmed", "dismissed", "recovered"]
 FLAG_KINDS = (
@@ -63,7 +63,7 @@ FLAG = pa.schema(
         ("key", STR),  # what the flag is about: person|item, account, phone, id number
         ("person_ids", STR_LIST),
         ("enrollment_ids", STR_LIST),
-        ("evidence_event_ids", INT_LIST),
+        ("evidence_event_keys", STR_LIST),
         ("amount_at_risk", pa.int64()),  # yuan; for shared accounts/phones: per month
         ("months", pa.int32()),
         ("detail", STR),
@@ -100,7 +100,7 @@ class Flag(BaseModel):
     key: str
     person_ids: tuple[str, ...]
     enrollment_ids: tuple[str, ...]
-    evidence_event_ids: tuple[int, ...] = ()
+    evidence_event_keys: tuple[str, ...] = ()
     amount_at_risk: int = 0
     months: int = 0
     detail: str = ""
@@ -213,7 +213,7 @@ dup AS (
     SELECT 'duplicate_enrolment' AS kind, person_id || '|' || item_code AS key,
            [person_id] AS person_ids,
            list(enrollment_id ORDER BY enrolled_on, enrollment_id) AS ids,
-           []::BIGINT[] AS evidence,
+           []::VARCHAR[] AS evidence,
            -- the copies beyond the first, paid since the later enrolment began
            sum(monthly_amount * greatest(date_diff('month', date_trunc('month', enrolled_on),
                                                    paid_until) + 1, 0))
@@ -227,7 +227,7 @@ dup AS (
 ),
 excl AS (
     SELECT 'exclusive_conflict', person_id || '|' || exclusive_group, [person_id],
-           list(enrollment_id ORDER BY item_code, enrollment_id), []::BIGINT[],
+           list(enrollment_id ORDER BY item_code, enrollment_id), []::VARCHAR[],
            -- the smaller benefits, while paid together with the largest
            (sum(monthly_amount) - max(monthly_amount))
              * greatest(date_diff('month', date_trunc('month', max(enrolled_on)),
@@ -241,7 +241,7 @@ excl AS (
 ),
 dead AS (
     SELECT 'paid_after_death', e.enrollment_id, [e.person_id], [e.enrollment_id],
-           c.negative_event_ids,
+           c.negative_event_keys,
            date_diff('month', date_trunc('month', c.death_on), e.paid_until) * e.monthly_amount,
            date_diff('month', date_trunc('month', c.death_on), e.paid_until)::INTEGER,
            format('{} paid until {} after death on {} ({})', e.item_code,
@@ -257,7 +257,7 @@ household AS (
 ),
 account AS (
     SELECT 'shared_bank_account', e.bank_account, list(DISTINCT e.person_id ORDER BY e.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            sum(e.monthly_amount)::BIGINT, 0,
            format('account {} receives {} benefits of {} persons in {} households',
                   e.bank_account, count(*), count(DISTINCT e.person_id), count(DISTINCT h.home))
@@ -268,7 +268,7 @@ account AS (
 ),
 phone AS (
     SELECT 'shared_phone', h.phone, list(DISTINCT h.person_id ORDER BY h.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
            format('phone {} used by {} persons in {} households', h.phone,
                   count(DISTINCT h.person_id), count(DISTINCT h.home))
@@ -279,7 +279,7 @@ phone AS (
 ),
 idname AS (
     SELECT 'id_name_mismatch', h.id_number, list(DISTINCT h.person_id ORDER BY h.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
            format('ID number {} carried by {} names: {}', h.id_number, count(DISTINCT h.name),
                   string_agg(DISTINCT h.name, ', ' ORDER BY h.name))
@@ -292,7 +292,7 @@ found AS (
     UNION ALL SELECT * FROM account UNION ALL SELECT * FROM phone UNION ALL SELECT * FROM idname
 )
 SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind, key,
-       person_ids, ids AS enrollment_ids, evidence AS evidence_event_ids,
+       person_ids, ids AS enrollment_ids, evidence AS evidence_event_keys,
        coalesce(amount, 0)::BIGINT AS amount_at_risk, coalesce(months, 0)::INTEGER AS months,
        detail, $as_of AS raised_on, 'open' AS status, 0::BIGINT AS amount_recovered,
        '[]' AS history

@@ -112,10 +112,10 @@ def build_report(
     channels = _rows(
         db,
         """WITH used AS (
-               SELECT e.channel, count(DISTINCT c.person_id) AS certifying
-               FROM (SELECT person_id, unnest(evidence_event_ids) AS event_id FROM certs
-                     WHERE status = 'certified') c
-               JOIN events e USING (event_id) GROUP BY e.channel)
+               SELECT c.channel, count(DISTINCT c.person_id) AS certifying
+               FROM (SELECT person_id, split_part(unnest(evidence_event_keys), ':', 1) AS channel
+                     FROM certs WHERE status = 'certified') c
+               GROUP BY c.channel)
            SELECT ch.channel, ch.channel_name AS name, ch.polarity, ch.strength,
                   count(e.event_id) AS events, count(DISTINCT e.person_id) AS persons,
                   coalesce(any_value(u.certifying), 0) AS persons_certified_by

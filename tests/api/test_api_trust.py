@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pyarrow.compute as pc
+
 from conftest import Api
 from linkgraph.normalise import check_character
-
-DEPARTMENT_OF_ITEM = {"URRP": "HRSS", "EEP": "HRSS", "MLG": "CA"}
 
 
 def recognise(api: Api, key: str, idn: str, item: str) -> dict[str, Any]:
@@ -283,3 +283,74 @@ def test_a_department_sees_only_its_own_persons_and_records(api: Api) -> None:
     theirs = api.post("/v1/resolution/resolve", "ca", json={"record": record}).json()
     assert theirs["person_id"] == pid
     assert ca_record in {c["record_id"] for c in theirs["candidates"]}
+
+
+# ------------------------------------------------------------------ 1. event identity
+
+
+def _evidence(api: Api, pid: str) -> dict[str, Any]:
+    rows = api.get(f"/v1/persons/{pid}", "investigator").json()["data"]
+    return {r["id"]: r for r in rows if r["kind"] == "evidence"}
+
+
+def test_an_event_is_its_channels_and_never_rewritten(api: Api) -> None:
+    """Runs last in the module: it re-runs the month over the city."""
+    service = api.facts["service"]
+    service.read_model()
+    rail = (
+        service.live.events.table.filter(
+            pc.and_(
+                pc.equal(service.live.events.table["channel"], "RAIL"),
+                pc.is_valid(service.live.events.table["person_id"]),
+            )
+        )
+        .slice(0, 1)
+        .to_pylist()[0]
+    )
+    owner, event_id = rail["person_id"], rail["event_id"]
+    other, other_idn = person_with_items(api, "URRP", skip=2)
+    assert other != owner
+    hc = {
+        "event_id": event_id,
+        "channel": "HOSPITAL_STAY",
+        "id_number": other_idn,
+        "occurred_on": "2026-11-20",
+        "reported_on": "2026-11-21",
+    }
+    r = api.post("/v1/evidence/batches", "channel_hc", json={"batch_id": "same-id", "events": [hc]})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == [0]
+    # Two events, each its channel's: RAIL's is where it was, as it was.
+    rail_key, hc_key = f"RAIL:{event_id}", f"HOSPITAL_STAY:{event_id}"
+    kept = _evidence(api, owner)[rail_key]
+    assert (kept["detail"], kept["since"]) == ("RAIL", str(rail["occurred_on"]))
+    assert hc_key in _evidence(api, other) and hc_key not in _evidence(api, owner)
+    # The same event again is a repeat; with another body, a conflict naming event_id.
+    again = api.post(
+        "/v1/evidence/batches", "channel_hc", json={"batch_id": "same-id-2", "events": [hc]}
+    ).json()
+    assert again["accepted"] == [] and again["repeated"] == [0]
+    changed = {**hc, "occurred_on": "2026-11-19"}
+    r = api.post(
+        "/v1/evidence/batches", "channel_hc", json={"batch_id": "same-id-3", "events": [changed]}
+    ).json()
+    assert r["accepted"] == [] and [e["field"] for e in r["rejected"]] == ["event_id"]
+    assert "occurred_on" in r["rejected"][0]["reason"]
+    # RAIL's event sent again by a city-wide channel key with another date: refused too.
+    moved = {
+        "event_id": event_id,
+        "channel": "RAIL",
+        "id_number": other_idn,
+        "occurred_on": "2026-11-02",
+        "reported_on": "2026-11-02",
+    }
+    r = api.post(
+        "/v1/evidence/batches", "channel_city", json={"batch_id": "rail-again", "events": [moved]}
+    ).json()
+    assert [e["field"] for e in r["rejected"]] == ["event_id"], r
+    # The next monthly run reads the ledger: both events stay, each with its person.
+    from linkgraph.pipeline import run_city
+
+    run_city(api.city, settings=service.settings)
+    assert rail_key in _evidence(api, owner) and hc_key in _evidence(api, other)
+    assert _evidence(api, owner)[rail_key]["since"] == str(rail["occurred_on"])

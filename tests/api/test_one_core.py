@@ -164,7 +164,7 @@ def test_a_strong_event_through_the_api_certifies_at_once_and_after_a_rerun(env:
     env.run()
     cert = next(c for c in env.table("certifications") if c["person_id"] == person.person_id)
     assert (cert["method"], cert["certified_on"]) == ("strong", dt.date(2026, 12, 1))
-    assert 990_000_001 in cert["evidence_event_ids"]
+    assert "HOSPITAL_STAY:990000001" in cert["evidence_event_keys"]
     rec = next(
         r for r in env.table("recognitions") if r["enrollment_id"] == enrolment.enrollment_id
     )
@@ -201,7 +201,7 @@ def test_evidence_on_an_identifier_two_persons_share_ties_no_one_live_or_in_a_ru
         assert r.status_code == 200 and r.json()["unlinked"] == [0], r.text
     env.run()
     certs = env.table("certifications")
-    assert not any(990_000_002 in (c["evidence_event_ids"] or []) for c in certs)
+    assert not any("PARCEL_PICKUP:990000002" in (c["evidence_event_keys"] or []) for c in certs)
 
 
 # -------------------------------------------------------------- people's decisions

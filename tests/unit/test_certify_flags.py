@@ -70,7 +70,7 @@ class TestDetect:
         # August (the month of death) is due; September, October, November are not.
         assert (flag["enrollment_ids"], flag["months"]) == (["E1"], 3)
         assert flag["amount_at_risk"] == 3 * 190
-        assert flag["evidence_event_ids"]
+        assert flag["evidence_event_keys"]
 
     def test_a_couple_sharing_a_phone_at_one_address_is_not_a_ring(
         self, catalogue: Catalogue

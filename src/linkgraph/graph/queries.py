@@ -204,9 +204,9 @@ def person_360(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[R
             "enrollment",
         ),
         "HAS_EVIDENCE": (
-            f"SELECT e.event_id::VARCHAR AS id, e.channel AS detail, e.occurred_on AS since,"
+            f"SELECT e.event_key AS id, e.channel AS detail, e.occurred_on AS since,"
             f" NULL::DATE AS until, e.linked_by AS note FROM {rel_table('HAS_EVIDENCE')} x"
-            f' JOIN {EV} e ON e.event_id = x."end" WHERE x.start = $p',
+            f' JOIN {EV} e ON e.event_key = x."end" WHERE x.start = $p',
             "evidence",
         ),
         "CERTIFIED_BY": (
@@ -282,8 +282,8 @@ def paid_after_death(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> 
         WITH deaths AS (
             SELECT h.start AS person_id, min(v.occurred_on) AS death_date
             FROM {rel_table("HAS_EVIDENCE")} h
-            JOIN {EV} v ON v.event_id = h."end"
-            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            JOIN {EV} v ON v.event_key = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_key
             WHERE f."end" IN ('DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT')
             GROUP BY h.start
         ), paid AS (
@@ -349,8 +349,8 @@ def no_trace(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row
         WITH traced AS (
             SELECT DISTINCT h.start AS person_id
             FROM {rel_table("HAS_EVIDENCE")} h
-            JOIN {EV} v ON v.event_id = h."end"
-            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            JOIN {EV} v ON v.event_key = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_key
             JOIN {node_table("Channel")} c ON c.code = f."end"
             WHERE c.polarity = 'positive' AND v.occurred_on BETWEEN $since AND $until
         )

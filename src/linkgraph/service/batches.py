@@ -42,6 +42,7 @@ from linkgraph.service.readmodel import (
     TaskView,
 )
 from linkgraph.service.rows import Change, EventRow, RosterChangeRow
+from linkgraph.tables import event_key
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -124,11 +125,16 @@ def batch_tables(schema: GraphSchema, nodes: Rows, rels: Rows) -> GraphTables:
     )
 
 
+#: An evidence event's properties besides its key (``cypher/schema.cypher``).
+EVENT_PROPERTIES = ("event_id", "channel", "occurred_on", "reported_on", "linked_by")
+
+
 def event_write(linked: list[tuple[EventRow, str, str | None]]) -> Write:
     """Evidence events ``(row, person_id, linked_by)`` with their person and channel."""
     nodes = {
         "EvidenceEvent": [
             {
+                "event_key": event_key(r.channel, r.event_id),
                 "event_id": r.event_id,
                 "channel": r.channel,
                 "occurred_on": r.occurred_on,
@@ -139,8 +145,12 @@ def event_write(linked: list[tuple[EventRow, str, str | None]]) -> Write:
         ]
     }
     rels = {
-        "HAS_EVIDENCE": [{"start": p, "end": r.event_id} for r, p, _ in linked],
-        "FROM": [{"start": r.event_id, "end": r.channel} for r, _, _ in linked],
+        "HAS_EVIDENCE": [
+            {"start": p, "end": event_key(r.channel, r.event_id)} for r, p, _ in linked
+        ],
+        "FROM": [
+            {"start": event_key(r.channel, r.event_id), "end": r.channel} for r, _, _ in linked
+        ],
     }
     return Write(nodes, rels)
 
@@ -324,11 +334,18 @@ def visit_write(entry: Entry) -> Write:
     done = TaskView.of(row)
     write = Write({"Task": [task_row(done)]}, {}, tasks=[done], task_rows=[row])
     for e in event.to_pylist():
+        key = event_key(e["channel"], e["event_id"])
         write.nodes["EvidenceEvent"] = [
-            {k: e[k] for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")}
+            {
+                "event_key": key,
+                **{
+                    k: e[k]
+                    for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")
+                },
+            }
         ]
-        write.rels["HAS_EVIDENCE"] = [{"start": e["person_id"], "end": e["event_id"]}]
-        write.rels["FROM"] = [{"start": e["event_id"], "end": e["channel"]}]
+        write.rels["HAS_EVIDENCE"] = [{"start": e["person_id"], "end": key}]
+        write.rels["FROM"] = [{"start": key, "end": e["channel"]}]
     return write
 
 

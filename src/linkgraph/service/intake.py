@@ -24,6 +24,7 @@ from linkgraph.ingest import day_fault, validate_events, validate_roster
 from linkgraph.ledger import body_digest
 from linkgraph.service.batches import canonical_id_number, new_person_id
 from linkgraph.service.context import Caller, Conflict, ServiceContext
+from linkgraph.service.live import Received
 from linkgraph.service.readmodel import EnrollmentView, ReadModel
 from linkgraph.service.rows import (
     Change,
@@ -33,7 +34,7 @@ from linkgraph.service.rows import (
     from_rejected,
     parse_rows,
 )
-from linkgraph.tables import EVENT, ROSTER
+from linkgraph.tables import EVENT, ROSTER, event_key
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -100,7 +101,9 @@ def submit_events(
         scoped = _events_in_scope(ctx, caller, batch.good, errors)
         errors += _invalid_events(ctx, batch_id, scoped)
         accepted, repeated, keep = _first_of_each(scoped, {e.index for e in errors})
-        ledger_rows, persons, unlinked = _link_events(ctx, model, keep)
+        linked = [(index, row, *_link_event(ctx, model, row)) for index, row in keep]
+        linked = _new_events(ctx, linked, accepted, repeated, errors)
+        ledger_rows, persons, unlinked = _ledger_rows(linked)
         answer = {
             "batch_id": batch_id,
             "replayed": False,
@@ -175,15 +178,51 @@ def _first_of_each(
     return accepted, repeated, keep
 
 
-def _link_events(
-    ctx: ServiceContext, model: ReadModel, keep: list[tuple[int, EventRow]]
-) -> tuple[list[dict[str, Any]], set[str], list[int]]:
+Linked = tuple[int, EventRow, str | None, str | None]  # (index, row, person, linked by)
+
+
+def _new_events(
+    ctx: ServiceContext,
+    linked: list[Linked],
+    accepted: list[int],
+    repeated: list[int],
+    errors: list[RowError],
+) -> list[Linked]:
+    """The events the city has not received yet. An event is its channel's and the
+    channel's own id: the same (channel, event_id) again is a repeat when its body is the
+    same, and a named conflict when it is not; nothing already received is rewritten."""
+    assert ctx.live is not None
+    held = ctx.live.received((row.channel, row.event_id) for _, row, _, _ in linked)
+    fresh: list[Linked] = []
+    for index, row, person, how in linked:
+        before = held.get((row.channel, row.event_id))
+        if before is None:
+            fresh.append((index, row, person, how))
+            continue
+        accepted.remove(index)
+        conflict = before.conflicts_with(Received(row.occurred_on, row.reported_on, person))
+        if conflict is None:
+            repeated.append(index)
+        else:
+            errors.append(
+                RowError(
+                    index,
+                    "event_id",
+                    f"{event_key(row.channel, row.event_id)} was already received with other"
+                    f" content: {conflict}; an event received is never rewritten",
+                    str(row.event_id),
+                )
+            )
+    repeated.sort()
+    return fresh
+
+
+def _ledger_rows(linked: list[Linked]) -> tuple[list[dict[str, Any]], set[str], list[int]]:
     """(the entry's rows, each naming its person; the persons named; rows naming none)."""
     ledger_rows: list[dict[str, Any]] = []
     persons: set[str] = set()
     unlinked: list[int] = []
-    for index, row in keep:
-        person, how = _link_event(ctx, model, row)
+    for index, row, person, how in linked:
         ledger_rows.append(
             {
                 **row.model_dump(mode="json"),
