@@ -63,9 +63,17 @@ class Service(ServiceContext):
         return casework.get_flag(self, caller, flag_id)
 
     def transition_flag(
-        self, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
+        self,
+        caller: Caller,
+        flag_id: str,
+        to: str,
+        why: str,
+        amount: int | None,
+        over_recovery_reason: str | None = None,
     ) -> dict[str, Any]:
-        return casework.transition_flag(self, caller, flag_id, to, why, amount)
+        return casework.transition_flag(
+            self, caller, flag_id, to, why, amount, over_recovery_reason
+        )
 
     def stop_request(
         self,
