@@ -4,7 +4,8 @@
 2. Components that break a rule are rebuilt edge by edge, strongest first, refusing
    any merge that would put together two different checksum-valid 18-digit resident
    IDs (GB 11643-1999) or two records a reviewer forced apart.  A reviewer's forced
-   link is taken first and overrides the ID rule.
+   link is taken first and overrides the ID rule; the records of both persons then
+   join it (a record whose ID the person already holds is no conflict).
 3. A cluster held together only through one weak edge (a bridge under
    :data:`STRONG_EDGE` with at least two records on each side) is cut there rather
    than chained.
@@ -76,7 +77,9 @@ class _Sets:
             return False
         ida = {self.ids[x] for x in ma if x in self.ids}
         idb = {self.ids[x] for x in mb if x in self.ids}
-        return bool(ida) and bool(idb) and ida != idb
+        # A reviewer's link can put two IDs in one person; a record carrying one of them
+        # still belongs there. Refused: a merge that brings an ID the other side lacks.
+        return bool(ida) and bool(idb) and not (ida <= idb or idb <= ida)
 
     def union(self, ra: int, rb: int) -> None:
         if len(self.members[ra]) < len(self.members[rb]):
