@@ -22,10 +22,23 @@ from linkgraph.versions import Versions
 console = Console()
 
 
+def parse_day(value: str) -> dt.date:
+    """``"2026-12-31"`` -> the day; anything else is refused naming the value and why."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a day YYYY-MM-DD ({exc})") from None
+
+
 def certify_command(
     city: Annotated[Path, typer.Argument(help="A city directory (rosters/, events/).")],
     as_of: Annotated[
-        str | None, typer.Option(help="Day of the answer, YYYY-MM-DD (default: the city's end).")
+        dt.date | None,
+        typer.Option(
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+            help="Day of the answer (default: the city's last day).",
+        ),
     ] = None,
     inputs: Annotated[
         Path | None,
@@ -41,7 +54,6 @@ def certify_command(
     from linkgraph.pipeline import run_city
 
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
         if inputs is not None:
             missing = [
                 n
@@ -52,7 +64,7 @@ def certify_command(
                 raise LinkgraphError(
                     f"{inputs}: needs {', '.join(n + '.parquet' for n in missing)}"
                 )
-        result = run_city(city, as_of=day, load_store=False, linked=inputs)
+        result = run_city(city, as_of=as_of, load_store=False, linked=inputs)
     except (LinkgraphError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
