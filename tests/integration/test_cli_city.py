@@ -3,13 +3,16 @@ are named, what ``--help`` shows."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from linkgraph.cli import app
-from linkgraph.config import get_settings
+from linkgraph.config import Settings, get_settings
+from linkgraph.pipeline import run_city
 from linkgraph.synth import generate_city
 
 
@@ -55,3 +58,21 @@ def test_help_shows_no_value_after_a_flag(command: list[str], tmp_path: Path) ->
     assert code == 0, said
     assert "<bool>" not in said
     assert "--help" in said
+
+
+def test_a_query_without_dates_asks_about_the_data_as_of_its_own_date(
+    city: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    get_settings.cache_clear()
+    run_city(city, settings=Settings(data_dir=data), as_of=dt.date(2026, 9, 30))
+
+    def rows(name: str, *params: str) -> list[dict[str, object]]:
+        code, said = _invoke(data, "query", name, "-f", "json", *params)
+        assert code == 0, said
+        return json.loads(said)  # type: ignore[no-any-return]
+
+    as_of_window = rows("no_trace", "-p", "since=2026-03-31", "-p", "until=2026-09-30")
+    assert rows("no_trace") == as_of_window
+    assert as_of_window != rows("no_trace", "-p", "since=2026-07-01", "-p", "until=2026-12-31")
+    assert rows("certification_coverage") == rows("certification_coverage", "-p", "on=2026-09-30")
