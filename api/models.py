@@ -177,6 +177,9 @@ class ReviewDecision(_In):
     record_a: Code
     record_b: Code
     why: str = Field(min_length=3, max_length=500)
+    dry_run: bool = Field(
+        default=False, description="Only show what the decision would change; record nothing."
+    )
 
 
 class ReviewPublic(BaseModel):
@@ -187,6 +190,9 @@ class ReviewPublic(BaseModel):
     why: str
     effective: str
     persons_now: list[str]
+    effect: list[str] = Field(
+        description="What changes at the next linkage run: persons merged or split, records moved."
+    )
 
 
 # ------------------------------------------------------------------ investigators

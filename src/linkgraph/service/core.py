@@ -106,9 +106,15 @@ class Service(ServiceContext):
         return resolution.explain(self, caller, record_a, record_b)
 
     def review(
-        self, caller: Caller, decision: str, record_a: str, record_b: str, why: str
+        self,
+        caller: Caller,
+        decision: str,
+        record_a: str,
+        record_b: str,
+        why: str,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        return resolution.review(self, caller, decision, record_a, record_b, why)
+        return resolution.review(self, caller, decision, record_a, record_b, why, dry_run)
 
     # ------------------------------------------------------------ audit
 
