@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 from linkgraph.service.rows import UnicodeModel
 
+from linkgraph.flags import FlagDecision
+
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
 BatchId = Annotated[
@@ -179,6 +181,9 @@ class ReviewDecision(_In):
     record_a: Code
     record_b: Code
     why: str = Field(min_length=3, max_length=500)
+    dry_run: bool = Field(
+        default=False, description="Only show what the decision would change; record nothing."
+    )
 
 
 class ReviewPublic(BaseModel):
@@ -189,6 +194,9 @@ class ReviewPublic(BaseModel):
     why: str
     effective: str
     persons_now: list[str]
+    effect: list[str] = Field(
+        description="What changes at the next linkage run: persons merged or split, records moved."
+    )
 
 
 # ------------------------------------------------------------------ investigators
@@ -257,12 +265,22 @@ class FlagsPublic(BaseModel):
 
 
 class FlagTransition(_In):
-    to: Literal["confirmed", "dismissed", "recovered", "open"] = Field(
-        description="open → confirmed | dismissed; confirmed → recovered | dismissed;"
-        " dismissed → open (reopened); recovered is final."
+    to: FlagDecision = Field(
+        description="open → confirmed | dismissed; dismissed → open (reopened);"
+        " recovered records money back on a confirmed flag (partial recoveries add up:"
+        " recovering, then recovered at the amount at risk); reverse undoes the last"
+        " decision still in effect, as a new step."
     )
     why: str = Field(min_length=3, max_length=500)
-    amount: int | None = Field(default=None, ge=1, le=10**10, description="Yuan recovered.")
+    amount: int | None = Field(
+        default=None, ge=1, le=10**10, description="Yuan recovered this time."
+    )
+    over_recovery_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="Why the recovered total may exceed the amount at risk (interest, ...).",
+    )
 
 
 # ------------------------------------------------------------------ grid workers

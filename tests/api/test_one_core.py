@@ -256,6 +256,7 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
             params={"kind": "duplicate_enrolment"},
         ).json()["data"]  # fmt: skip
         confirmed, recovered = flags[0]["flag_id"], flags[1]["flag_id"]
+        owed = flags[1]["amount_at_risk"]
         for fid, to in ((confirmed, "confirmed"), (recovered, "confirmed")):
             r = client.post(
                 f"/v1/flags/{fid}/transitions",
@@ -272,7 +273,7 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
     result = CliRunner().invoke(
         _cli(),
         ["flag", recovered, "--to", "recovered", "--who", "clerk Zhao", "--why", "repaid",
-         "--amount", "120"],
+         "--amount", str(owed)],
         env={"LINKGRAPH_DATA_DIR": str(env.data), "LINKGRAPH_BACKEND": env.backend},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -289,7 +290,7 @@ def test_a_visit_a_stop_request_and_flag_decisions_hold_everywhere_after_a_rerun
     assert flags_now[confirmed]["status"] == "confirmed"
     assert (flags_now[recovered]["status"], flags_now[recovered]["amount_recovered"]) == (
         "recovered",
-        120,
+        owed,
     )
     assert flags_now[stop_id]["kind"] == "stop_request"
     assert sum(f["flag_id"] == stop_id for f in env.table("flags")) == 1

@@ -126,8 +126,9 @@ class TestWorkflow:
     def test_open_confirmed_recovered_with_history(self) -> None:
         at = dt.datetime(2027, 1, 5, 9, 0, tzinfo=dt.UTC)
         f = transition(self.flag, "confirmed", "inspector Li", "two records, one person", at=at)
-        f = transition(f, "recovered", "clerk Zhao", "repaid by bank", amount=1140, at=at)
-        assert (f.status, f.amount_recovered) == ("recovered", 1140)
+        owed = self.flag.amount_at_risk
+        f = transition(f, "recovered", "clerk Zhao", "repaid by bank", amount=owed, at=at)
+        assert (f.status, f.amount_recovered) == ("recovered", owed)
         assert [(h.from_status, h.to_status, h.who) for h in f.history] == [
             ("open", "confirmed", "inspector Li"),
             ("confirmed", "recovered", "clerk Zhao"),

@@ -64,3 +64,16 @@ def test_a_single_weakly_attached_record_stays_with_its_person() -> None:
     a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
     p = np.array([0.999, 0.999, 0.92])
     assert as_sets(cluster(4, a, b, p)) == {frozenset({0, 1, 2, 3})}
+
+
+def test_a_forced_link_between_twins_moves_no_other_record_out_of_its_person() -> None:
+    # Twin A: records 0 (no valid ID), 1, 2 (ID 5); twin B: records 3, 4 (ID 6).
+    # A reviewer links 0 with 3: both persons become one, every record with them.
+    a = np.array([0, 1, 4, 3, 0])
+    b = np.array([1, 2, 3, 0, 2])
+    prob = np.array([0.9999, 0.999, 0.999, FORCED, 0.999])
+    ids = np.array([-1, 5, 5, 6, 6])
+    assert as_sets(cluster(5, a, b, prob, valid_id=ids)) == {frozenset(range(5))}
+    # Without the link the twins stay two persons, whole.
+    natural = cluster(5, a[[0, 1, 2, 4]], b[[0, 1, 2, 4]], prob[[0, 1, 2, 4]], valid_id=ids)
+    assert as_sets(natural) == {frozenset({0, 1, 2}), frozenset({3, 4})}

@@ -4,7 +4,8 @@
 2. Components that break a rule are rebuilt edge by edge, strongest first, refusing
    any merge that would put together two different checksum-valid 18-digit resident
    IDs (GB 11643-1999) or two records a reviewer forced apart.  A reviewer's forced
-   link is taken first and overrides the ID rule.
+   link is applied last (after 3), to the persons so found: it overrides the ID rule
+   and joins both records' persons whole (no record of either is left behind).
 3. A cluster held together only through one weak edge (a bridge under
    :data:`STRONG_EDGE` with at least two records on each side) is cut there rather
    than chained.
@@ -163,13 +164,18 @@ def cluster(
     for x, y in apart:
         apart_map.setdefault(int(x), set()).add(int(y))
         apart_map.setdefault(int(y), set()).add(int(x))
+    # The data's persons first: match edges, strongest first, under the guard rails ...
     sets = _Sets(ids, apart_map)
     kept: list[tuple[int, int, float]] = []
+    forced: list[tuple[int, int]] = []
     for e in order.tolist():
         x, y, p = int(a[e]), int(b[e]), float(prob[e])
+        if p >= FORCED:
+            forced.append((x, y))
+            continue
         rx, ry = sets.find(x), sets.find(y)
         if rx != ry:
-            if sets.conflict(rx, ry, forced=p >= FORCED):
+            if sets.conflict(rx, ry, forced=False):
                 continue
             sets.union(rx, ry)
         kept.append((x, y, p))
@@ -182,13 +188,22 @@ def cluster(
     for e in kept:
         if sets.find(e[0]) == sets.find(e[1]):
             edges_of.setdefault(sets.find(e[0]), []).append(e)
+    persons = _Sets(ids, apart_map)
     for root, members in by_root.items():
         groups = [members]
         inner = edges_of.get(root, [])
         if len(members) >= 4 and any(p < STRONG_EDGE for _, _, p in inner):
             groups = _split_weak_bridges(members, inner)
         for group in groups:
-            low = min(group)
-            for x in group:
-                labels[x] = low
+            first, *rest = group
+            for x in rest:
+                persons.union(persons.find(first), persons.find(x))
+    # ... then a reviewer's forced link joins the two records' persons whole (unless a
+    # forced apart stands between them).
+    for x, y in forced:
+        rx, ry = persons.find(x), persons.find(y)
+        if rx != ry and not persons.conflict(rx, ry, forced=True):
+            persons.union(rx, ry)
+    for x in list(persons.parent):
+        labels[x] = min(persons.members[persons.find(x)])
     return labels

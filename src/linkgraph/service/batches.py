@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from linkgraph import normalise
 from linkgraph.casework import stop_flag, visit
+from linkgraph.flags import Flag, history_to_json
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
@@ -316,14 +317,16 @@ def stop_write(entry: Entry) -> Write:
     return Write(nodes, rels, flags=[view])
 
 
-def flag_write(flag: FlagView, to: str) -> Write:
-    """``flag`` moved to ``to`` (checked by :func:`linkgraph.flags.transition` first). What a
-    stop request's confirmation or dismissal means for payment is the core's to say."""
-    return Write(
-        {"Flag": [{"flag_id": flag.flag_id, "status": to}]},
-        {},
-        flags=[replace(flag, status=to)],
+def flag_write(flag: FlagView, decided: Flag) -> Write:
+    """``flag`` as a decision left it (:func:`linkgraph.flags.transition`). What a stop
+    request's confirmation or dismissal means for payment is the core's to say."""
+    view = replace(
+        flag,
+        status=decided.status,
+        amount_recovered=decided.amount_recovered,
+        history=history_to_json(decided.history),
     )
+    return Write({"Flag": [{"flag_id": flag.flag_id, "status": decided.status}]}, {}, flags=[view])
 
 
 def visit_write(entry: Entry) -> Write:

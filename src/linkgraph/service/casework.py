@@ -32,6 +32,7 @@ def _flag_dict(f: FlagView) -> dict[str, Any]:
         "detail": f.detail,
         "person_ids": list(f.person_ids),
         "enrollment_ids": list(f.enrollment_ids),
+        "recovered": f.amount_recovered,
     }
 
 
@@ -63,12 +64,20 @@ def get_flag(ctx: ServiceContext, caller: Caller, flag_id: str) -> dict[str, Any
 
 
 def transition_flag(
-    ctx: ServiceContext, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
+    ctx: ServiceContext,
+    caller: Caller,
+    flag_id: str,
+    to: str,
+    why: str,
+    amount: int | None,
+    over_recovery_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Move a flag along the workflow of :mod:`linkgraph.flags` (``transition``):
-    open → confirmed | dismissed; confirmed → recovered (the amount) | dismissed;
-    dismissed → open. Every move is kept with who, when and why."""
-    from linkgraph.flags import Flag, IllegalTransition, transition
+    """A decision on a flag, checked by the workflow of :mod:`linkgraph.flags`
+    (``transition``): confirm, dismiss, reopen, record money recovered (partial
+    recoveries add up) or reverse the last decision. Every step is kept with who,
+    when and why."""
+    from linkgraph.casework import FlagMove
+    from linkgraph.flags import IllegalTransition
 
     with ctx.write_lock:
         model = ctx.read_model()
@@ -77,44 +86,35 @@ def transition_flag(
             raise NotFound(f"no flag {flag_id!r}")
         if to == "recovered" and amount is None:
             raise InputError("recording recovered money needs the amount (yuan)")
-        if to != "recovered" and amount is not None:
-            raise InputError("only 'recovered' takes an amount")
-        current = f.status or "open"
+        decision = FlagMove(
+            flag_id,
+            to,  # type: ignore[arg-type]
+            str(caller.principal),
+            why,
+            amount,
+            dt.datetime.now(dt.UTC).replace(microsecond=0),
+            over_recovery_reason,
+        )
         try:
-            transition(
-                Flag(
-                    flag_id=flag_id,
-                    kind=f.kind or "",
-                    key="",
-                    person_ids=f.person_ids,
-                    enrollment_ids=f.enrollment_ids,
-                    status=current,  # type: ignore[arg-type]
-                ),
-                to,  # type: ignore[arg-type]
-                str(caller.principal),
-                why,
-                amount,
-            )
+            decision.applied_to(f.as_flag())
         except IllegalTransition as exc:
             raise Conflict(str(exc)) from exc
-        except ValueError as exc:  # a status the library does not know
-            raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
         ctx.commit(
             caller,
             model,
             "flag",
             flag_id=flag_id,
-            from_status=current,
+            from_status=f.status or "open",
             to_status=to,
             why=why,
             amount=amount,
+            over_recovery_reason=over_recovery_reason,
         )
         f = model.flags[flag_id]
     ctx.audit.write(
         caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
     )
-    # "recovered" is final: a flag holds recovered money only from the move to it.
-    return {**_flag_dict(f), "recovered": amount or 0}
+    return _flag_dict(f)
 
 
 # ------------------------------------------------------------------ stop requests

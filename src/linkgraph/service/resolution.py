@@ -97,40 +97,56 @@ def explain(ctx: ServiceContext, caller: Caller, record_a: str, record_b: str) -
 
 
 def review(
-    ctx: ServiceContext, caller: Caller, decision: str, record_a: str, record_b: str, why: str
+    ctx: ServiceContext,
+    caller: Caller,
+    decision: str,
+    record_a: str,
+    record_b: str,
+    why: str,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """A reviewer's link (same person) or split (different persons) decision, kept."""
+    """A reviewer's link (same person) or split (different persons) decision, with what it
+    changes at the next linkage run (:func:`linkgraph.link.review.preview`); kept with
+    that effect unless ``dry_run``."""
+    from linkgraph.link.review import ReviewError, preview
+
     resolver = linker_resolver(ctx)
     linker = resolver.linker
     _check_linked(resolver, record_a, record_b)
+    kind = "link" if decision == "link" else "apart"
     who = f"{caller.principal.name} ({caller.principal.key_id})"
     with ctx.write_lock:
-        if decision == "link":
-            linker.review.force_link(record_a, record_b, who, why)
-        else:
-            linker.review.force_apart(record_a, record_b, who, why)
-        ctx.resolver = None  # the next resolution honours the decision
-        p = caller.principal
-        ctx.journal.append(
-            "review",
-            p.key_id,
-            p.name,
-            decision=decision,
-            records=[record_a, record_b],
-            why=why,
-        )
+        try:
+            effect = preview(linker.store.path, kind, record_a, record_b).lines()
+        except ReviewError as exc:
+            raise Conflict(str(exc)) from exc
+        if not dry_run:
+            linker.store.add_override(kind, record_a, record_b, who, why, "; ".join(effect))
+            ctx.resolver = None  # the next resolution honours the decision
+            p = caller.principal
+            ctx.journal.append(
+                "review",
+                p.key_id,
+                p.name,
+                decision=decision,
+                records=[record_a, record_b],
+                why=why,
+                effect=effect,
+            )
     persons = sorted({resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)})
-    ctx.audit.write(
-        caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)
-    )
+    if not dry_run:
+        ctx.audit.write(
+            caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)
+        )
     return {
         "decision": decision,
         "record_a": record_a,
         "record_b": record_b,
         "who": who,
         "why": why,
-        "effective": "at the next linkage run",
+        "effective": "not recorded (dry run)" if dry_run else "at the next linkage run",
         "persons_now": persons,
+        "effect": effect,
     }
 
 
