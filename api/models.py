@@ -7,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from linkgraph.service.rows import UnicodeModel
-
 from linkgraph.flags import FlagDecision
+from linkgraph.service.rows import UnicodeModel
 
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,15 +34,34 @@ class Settings(BaseSettings):
     neo4j_home: Path = Field(
         default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data)."
     )
-    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_uri: str = Field(
+        default="",
+        description="Bolt URI of the server; by default the project's own server on"
+        " 127.0.0.1 at neo4j_bolt_port, so setting the port alone moves the client too.",
+    )
     neo4j_user: str = "neo4j"
-    neo4j_password: SecretStr = SecretStr("linkgraph-dev-password")
+    neo4j_password: SecretStr = Field(
+        default=SecretStr("linkgraph-dev-password"),
+        description="Set on the project's server at its first start; change it before"
+        " the server holds real data (see the README).",
+    )
     neo4j_http_port: int = 7474
     neo4j_bolt_port: int = 7687
     neo4j_heap_initial: str = Field(default="2g", description="JVM -Xms of the Neo4j server.")
     neo4j_heap_max: str = Field(default="4g", description="JVM -Xmx of the server and import tool.")
     neo4j_pagecache: str = Field(default="4g", description="server.memory.pagecache.size.")
     neo4j_start_timeout: float = Field(default=180.0, description="Seconds to wait for Bolt.")
+
+    @model_validator(mode="after")
+    def _one_port_setting(self) -> Settings:
+        if not self.neo4j_uri:
+            self.neo4j_uri = f"bolt://127.0.0.1:{self.neo4j_bolt_port}"
+        return self
+
+    @property
+    def neo4j_browser_url(self) -> str:
+        """The Neo4j Browser of the project's server (its HTTP port)."""
+        return f"http://127.0.0.1:{self.neo4j_http_port}/browser/"
 
     @property
     def catalogue_dir(self) -> Path:

@@ -121,3 +121,30 @@ def test_certification_spread_from_the_command_line() -> None:
         "method",
         "rule",
     ]
+
+
+def test_the_bolt_port_alone_moves_the_client_and_the_browser_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINKGRAPH_NEO4J_BOLT_PORT", "17687")
+    monkeypatch.setenv("LINKGRAPH_NEO4J_HTTP_PORT", "17474")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.neo4j_uri == "bolt://127.0.0.1:17687"
+    assert settings.neo4j_browser_url == "http://127.0.0.1:17474/browser/"
+    monkeypatch.setenv("LINKGRAPH_NEO4J_URI", "bolt://db.example:7687")
+    get_settings.cache_clear()
+    assert get_settings().neo4j_uri == "bolt://db.example:7687"  # an explicit URI wins
+
+
+def test_a_query_to_a_server_that_is_down_fails_fast_and_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINKGRAPH_NEO4J_BOLT_PORT", "1")  # nothing listens there
+    get_settings.cache_clear()
+    result = runner.invoke(
+        app, ["query", "person_360", "--param", "person_id=P1", "--backend", "neo4j"]
+    )
+    assert result.exit_code == 2
+    assert "linkgraph neo4j start" in " ".join(result.output.split())
+    assert "Traceback" not in result.output and "retried" not in result.output

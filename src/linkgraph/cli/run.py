@@ -13,7 +13,7 @@ from rich.table import Table
 
 from linkgraph.cli.certify import print_report
 from linkgraph.cli.seed import print_city
-from linkgraph.config import get_settings
+from linkgraph.config import Settings, get_settings
 from linkgraph.errors import LinkgraphError
 from linkgraph.pipeline import RunResult, run_city
 from linkgraph.synth import CitySummary, generate_city
@@ -39,11 +39,12 @@ def _run(city: Path, backend: str | None, *, replace_city: bool = False) -> RunR
             progress=lambda s: bar.update(task, description=s),
             replace_city=replace_city,
         )
-    _print_result(result, settings.backend)
+    _print_result(result, settings)
     return result
 
 
-def _print_result(result: RunResult, backend: str) -> None:
+def _print_result(result: RunResult, settings: Settings) -> None:
+    backend = settings.backend
     stages = Table(title="Stages")
     for column in ("stage", "rows", "seconds", "peak GiB"):
         stages.add_column(column, justify="right" if column != "stage" else "left")
@@ -75,7 +76,7 @@ def _print_result(result: RunResult, backend: str) -> None:
     for kind, path in result.report_paths.items():
         console.print(f"report ({kind}): {path}")
     if backend == "neo4j":
-        console.print("explore the graph in the Neo4j Browser: http://127.0.0.1:7474/browser/")
+        console.print(f"explore the graph in the Neo4j Browser: {settings.neo4j_browser_url}")
 
 
 def run(

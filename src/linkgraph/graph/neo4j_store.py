@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["Neo4jStore", "map_driver_errors", "write_import_csv"]
 
 log = logging.getLogger(__name__)
+# The driver warns at each retry it makes; its last failure reaches the caller as a
+# StoreUnavailable that says what to do, so the warnings are only noise.
+logging.getLogger("neo4j").setLevel(logging.ERROR)
 
 #: Rows per UNWIND statement inside one batch's transaction.
 STATEMENT_ROWS = 10_000
@@ -77,13 +80,25 @@ def map_driver_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (nex.ServiceUnavailable, nex.SessionExpired, nex.DatabaseUnavailable) as exc:
-        raise StoreUnavailable(f"neo4j: {what}: {exc}") from exc
+        raise StoreUnavailable(f"neo4j: {what}: {exc}{START_ADVICE}") from exc
     except nex.AuthError as exc:
         raise StoreUnavailable(f"neo4j: {what}: authentication failed: {exc}") from exc
     except (nex.Neo4jError, nex.DriverError) as exc:
         raise StoreError(f"neo4j: {what}: {exc}") from exc
     except OSError as exc:  # socket errors the driver lets through
         raise StoreUnavailable(f"neo4j: {what}: {exc}") from exc
+
+
+#: What to do when the server does not answer (the project's own server is started by hand).
+START_ADVICE = (
+    "; is the server running? `linkgraph neo4j status` tells,"
+    " `linkgraph neo4j start` starts the project's server"
+)
+
+#: Seconds the driver keeps retrying a transaction, and waits to connect: a server that is
+#: down is said so in seconds (the driver's defaults, 30 s each, took a minute).
+RETRY_SECONDS = 3.0
+CONNECT_SECONDS = 5.0
 
 
 def _bt(name: str) -> str:
@@ -201,7 +216,11 @@ class Neo4jStore(GraphStore):
         self.bulk = bulk
         with map_driver_errors(f"connecting to {uri}"):
             self.driver = neo4j.GraphDatabase.driver(
-                uri, auth=(user, password), notifications_min_severity="OFF"
+                uri,
+                auth=(user, password),
+                notifications_min_severity="OFF",
+                max_transaction_retry_time=RETRY_SECONDS,
+                connection_timeout=CONNECT_SECONDS,
             )
 
     @classmethod
