@@ -334,13 +334,24 @@ class StopRequestPublic(BaseModel):
 
 
 class AuditEntryPublic(BaseModel):
+    """One request: who (key), why, what it asked about, and how it was answered."""
+
     seq: int
     at: str
-    actor: str
-    role: str
-    action: str
+    request_id: str | None = Field(default=None, description="As the answer's X-Request-Id.")
+    key_id: str | None = Field(default=None, description="None: no valid key was given.")
+    actor: str | None
+    role: str | None
     purpose: str
+    method: str | None = None
+    route: str | None = None
+    status: int | None = None
+    outcome: str | None = Field(default=None, description="ok, or the error answered.")
+    action: str
     subjects: list[str]
+    asked: list[str] = Field(
+        default_factory=list, description="Keyed hashes of the ID numbers asked about."
+    )
     detail: dict[str, Any]
 
 

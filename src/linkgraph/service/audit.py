@@ -1,18 +1,27 @@
-"""The audit log: who read or changed which person's data, when, and for what purpose.
+"""The audit log: who asked what about whose data, when, for what purpose, and the answer.
 
 An append-only JSON Lines file (default ``<data_dir>/api/audit.jsonl``), opened
-with ``O_APPEND`` and never rewritten. Each entry::
+with ``O_APPEND`` and never rewritten: the source of truth. The API writes one entry
+per request, refusals included (:class:`RequestAudit`, written by ``api.main.Guard``)::
 
-    {"seq": 17, "at": "2026-11-30T00:12:03.123456+00:00", "actor": "payroll (a1b2c3, ...)",
-     "role": "benefit_system", "action": "recognition.read", "purpose": "monthly payroll",
-     "subjects": ["P0000042"], "detail": {...}}
+    {"seq": 17, "at": "2026-11-30T00:12:03.123456+00:00", "request_id": "9fce530000000012",
+     "key_id": "a1b2c3", "actor": "payroll (a1b2c3)", "role": "benefit_system",
+     "purpose": "monthly payroll", "method": "POST", "route": "/v1/recognition",
+     "status": 200, "outcome": "ok", "action": "recognition.read", "subjects": ["P0000042"],
+     "asked": ["5d41402abc4b2a76b9719d911017c592"], "detail": {...}}
 
-Durability: a writer thread appends entries in groups and ``fdatasync``s once per
-group (group commit), so a request waits for its entry to be on disk at the cost
-of one shared sync — a few milliseconds — not one per request. :meth:`AuditLog.write`
-blocks until the entry is synced; :meth:`AuditLog.write_async` awaits the same, or,
-with ``durable=False`` (recognition reads, see ``ApiSettings.audit_reads``), only
-until the entry is in the file, the group's sync following at once.
+An ID number asked is kept only as ``asked``: a keyed hash (HMAC-SHA256 with a secret
+kept beside the log, ``audit.key``, created 0600 on first use), so the log can answer
+"who asked about this number" without holding the number.
+
+Durability: writer threads append entries in groups and ``fdatasync`` once per group
+(group commit), so a request waits for its entry to be on disk at the cost of one
+shared sync, not one per request. :meth:`AuditLog.write` blocks until the entry is
+synced; :meth:`AuditLog.append_async` awaits the same, or, with ``durable=False``
+(``ApiSettings.audit_reads``), only until the entry is in the file.
+
+Searching reads a SQLite side index (:mod:`linkgraph.service.auditindex`), brought up
+to date from the file before each search.
 """
 
 from __future__ import annotations
@@ -20,15 +29,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import queue
+import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from linkgraph.service.auditindex import AuditIndex
+
+
+@dataclass(slots=True)
+class RequestAudit:
+    """What one HTTP request did, gathered while it runs; the API writes it as one entry.
+
+    A use case's entry made for this request (:meth:`AuditLog.write`) is folded in here,
+    so each request has exactly one entry, whether it was answered or refused.
+    """
+
+    request_id: str
+    action: str | None = None
+    actor: str | None = None
+    role: str | None = None
+    purpose: str | None = None
+    subjects: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str | None = None
+
+    def add(self, entry: AuditEntry) -> None:
+        self.action = self.action or entry.action
+        self.actor, self.role, self.purpose = entry.actor, entry.role, entry.purpose
+        self.subjects.extend(entry.subjects)
+        self.detail.update(entry.detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +78,18 @@ class AuditEntry:
     purpose: str
     subjects: tuple[str, ...]
     detail: dict[str, Any]
+    #: The HTTP request this entry was made in: folded into that request's one entry.
+    request: RequestAudit | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "purpose": self.purpose,
+            "subjects": list(self.subjects),
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +121,11 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        self._end_torn_line()
         self._seq = self._last_seq()
+        self._mac = hmac.new(_secret(path.with_name("audit.key")), digestmod=hashlib.sha256)
+        self.index = AuditIndex(path, path.with_name(path.stem + ".index.sqlite"))
         self._queue: queue.SimpleQueue[tuple[bytes, _Waiter] | None] = queue.SimpleQueue()
         self._seq_lock = threading.Lock()
         self._take_lock = threading.Lock()
@@ -82,6 +136,23 @@ class AuditLog:
         self._closed = False
         for thread in self._threads:
             thread.start()
+
+    def _end_torn_line(self) -> None:
+        """A crash may have torn the last line (never acknowledged): end it, so the next
+        entry starts a line of its own and readers skip only the torn one."""
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            os.write(self._fd, b"\n")
+
+    def pseudonym(self, id_number: str) -> str:
+        """The keyed hash the log keeps for an ID number asked (the same for its spellings
+        that differ in case or surrounding spaces)."""
+        mac = self._mac.copy()
+        mac.update(id_number.strip().upper().encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()[:32]
+
+    def pseudonyms(self, id_numbers: Iterable[str]) -> list[str]:
+        return [self.pseudonym(n) for n in id_numbers]
 
     def _last_seq(self) -> int:
         size = os.path.getsize(self.path)
@@ -163,34 +234,29 @@ class AuditLog:
             with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
                 loop.call_soon_threadsafe(_settle, futures, error)
 
-    def _line_unlocked(self, entry: AuditEntry) -> bytes:
+    def _line_unlocked(self, fields: dict[str, Any]) -> bytes:
         """The entry as one JSON line, numbered and stamped now (caller holds the seq lock)."""
         self._seq += 1
-        seq = self._seq
-        text = json.dumps(
-            {
-                "seq": seq,
-                "at": dt.datetime.now(dt.UTC).isoformat(),
-                "actor": entry.actor,
-                "role": entry.role,
-                "action": entry.action,
-                "purpose": entry.purpose,
-                "subjects": list(entry.subjects),
-                "detail": entry.detail,
-            },
-            ensure_ascii=False,
-            default=str,
-        )
-        return (text + "\n").encode("utf-8")
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        # ASCII (non-ASCII escaped): any text a caller sends, lone surrogates included,
+        # is written as valid JSON and UTF-8.
+        return (json.dumps({"seq": self._seq, "at": at, **fields}, default=str) + "\n").encode()
 
-    def _submit(self, entry: AuditEntry, done: _Waiter) -> None:
+    def _submit(self, fields: dict[str, Any], done: _Waiter) -> None:
         if self._closed:
             raise RuntimeError("audit log is closed")
         with self._seq_lock:  # numbered in the order queued, so the file stays in seq order
-            self._queue.put((self._line_unlocked(entry), done))
+            self._queue.put((self._line_unlocked(fields), done))
 
     def write(self, entry: AuditEntry) -> None:
-        """Append ``entry`` and return once it is on disk (raises OSError if it could not be)."""
+        """Append ``entry`` and return once it is on disk (raises OSError if it could not be).
+
+        An entry made in an HTTP request is folded into that request's entry instead,
+        which the API writes (durably) before the answer leaves.
+        """
+        if entry.request is not None:
+            entry.request.add(entry)
+            return
         future: Future[None] = Future()
 
         def done(error: BaseException | None) -> None:
@@ -199,19 +265,23 @@ class AuditLog:
             else:
                 future.set_exception(error)
 
-        self._submit(entry, done)
+        self._submit(entry.fields(), done)
         future.result()
 
     async def write_async(self, entry: AuditEntry, *, durable: bool = True) -> None:
-        """As :meth:`write`, awaited on the event loop instead of blocking a thread.
+        """As :meth:`write`, awaited on the event loop instead of blocking a thread."""
+        if entry.request is not None:
+            entry.request.add(entry)
+            return
+        await self.append_async(entry.fields(), durable=durable)
 
-        ``durable=False`` returns once the entry is written to the file (it survives a
-        crash of this process; the shared fsync follows within milliseconds) rather
-        than after the fsync.
-        """
+    async def append_async(self, fields: dict[str, Any], *, durable: bool = True) -> None:
+        """Append one entry of ``fields``; return once it is synced, or with
+        ``durable=False`` once it is in the file (it survives a crash of this process;
+        the group's sync follows within milliseconds)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._submit(entry, _LoopWaiter(loop, future, durable))
+        self._submit(fields, _LoopWaiter(loop, future, durable))
         await future
 
     def close(self) -> None:
@@ -222,6 +292,7 @@ class AuditLog:
         for thread in self._threads:
             thread.join(timeout=10)
         os.close(self._fd)
+        self.index.close()
 
     # ----------------------------------------------------------------- reading
 
@@ -229,39 +300,42 @@ class AuditLog:
         with self.path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    yield json.loads(line)
+                    with contextlib.suppress(ValueError):  # a line torn by a crash
+                        yield json.loads(line)
 
     def search(
         self,
         *,
         person_id: str | None = None,
+        id_number: str | None = None,
         actor: str | None = None,
         action: str | None = None,
         since: dt.datetime | None = None,
         limit: int = 100,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Entries matching every filter given, newest first (at most ``limit``); and the total."""
-        found: list[dict[str, Any]] = []
-        total = 0
-        since_text = since.astimezone(dt.UTC).isoformat() if since else None
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if person_id and person_id not in line:
-                    continue
-                if not line.strip():
-                    continue
-                entry = json.loads(line)
-                if person_id and person_id not in entry["subjects"]:
-                    continue
-                if actor and actor not in entry["actor"]:
-                    continue
-                if action and not entry["action"].startswith(action):
-                    continue
-                if since_text and entry["at"] < since_text:
-                    continue
-                total += 1
-                found.append(entry)
-                if len(found) > limit:
-                    found.pop(0)
-        found.reverse()
-        return found, total
+        """Entries matching every filter given, newest first (at most ``limit``); and the
+        total. ``id_number`` finds the entries that asked about it (by its keyed hash)."""
+        return self.index.search(
+            person_id=person_id,
+            asked=self.pseudonym(id_number) if id_number else None,
+            actor=actor,
+            action=action,
+            since=since,
+            limit=limit,
+        )
+
+
+def _secret(path: Path) -> bytes:
+    """The audit log's hashing key: read, or created 0600 on first use (written aside and
+    linked into place, so a process starting alongside never reads half a key)."""
+    if not path.exists():
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+        aside.unlink()
+    return path.read_bytes()
