@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Route, compile_path
 
 from api.deps import DEFAULT_PURPOSE, DOCUMENTED_BODIES
 from api.models import ERRORS
@@ -307,15 +307,13 @@ def _entry(
 
 def _route_of(scope: Scope) -> tuple[str, str]:
     """The matched route's template (``/v1/persons/{person_id}``: bounded metric labels)
-    and name; found by matching when the request was refused before routing."""
+    and name; found in the app's table of routes when the request was refused before
+    routing."""
     if scope.get("route") is None and scope.get("endpoint") is None:
-        for candidate in scope["app"].router.routes:
-            match, child = candidate.matches(scope)
-            if match == Match.FULL:
-                scope = {**scope, **child}
-                break
-        else:
-            return "unmatched", "unmatched"
+        for pattern, template, name in scope["app"].state.route_table:
+            if pattern.match(scope["path"]):
+                return template, name
+        return "unmatched", "unmatched"
     label = str(scope["path"])
     for name, value in sorted(
         scope.get("path_params", {}).items(), key=lambda kv: -len(str(kv[1]))
@@ -439,8 +437,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         docs_url="/docs" if api.enable_docs else None,
         redoc_url=None,
     )
+    table = []
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
         app.include_router(module.router, prefix="/v1", responses=ERRORS)
+        for route in module.router.routes:
+            path = f"/v1{getattr(route, 'path', '')}"
+            table.append((compile_path(path)[0], path, str(getattr(route, "name", ""))))
+    app.state.route_table = table  # see _route_of
     for path, endpoint in reversed(benefits.HOT_ROUTES):
         app.router.routes.insert(
             0, Route(f"/v1{path}", endpoint, methods=["POST"], include_in_schema=False)
