@@ -7,8 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Code = Annotated[str, Field(min_length=1, max_length=64)]
-IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
+#: ``pattern``: not blank (bodies strip the spaces around a text before checking it).
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")]
+IdNumber = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"\S", description="Resident ID number.")
+]
 BatchId = Annotated[
     str,
     Field(
@@ -22,7 +25,12 @@ MAX_ROWS = 10_000
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Patterns are read as the OpenAPI document's readers read them (Python's re).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, regex_engine="python-re")
+
+
+#: At least 3 characters once the spaces around it are stripped, as the pattern says.
+Why = Annotated[str, Field(min_length=3, max_length=500, pattern=r"\S[\s\S]+\S")]
 
 
 # ------------------------------------------------------------------ recognition
@@ -174,7 +182,7 @@ class ReviewDecision(_In):
     decision: Literal["link", "split"] = Field(description="Same person, or different persons.")
     record_a: Code
     record_b: Code
-    why: str = Field(min_length=3, max_length=500)
+    why: Why
 
 
 class ReviewPublic(BaseModel):
@@ -252,13 +260,24 @@ class FlagsPublic(BaseModel):
     count: int
 
 
-class FlagTransition(_In):
-    to: Literal["confirmed", "dismissed", "recovered", "open"] = Field(
-        description="open → confirmed | dismissed; confirmed → recovered | dismissed;"
-        " dismissed → open (reopened); recovered is final."
+class FlagMove(_In):
+    """Confirm, dismiss or reopen a flag."""
+
+    to: Literal["confirmed", "dismissed", "open"] = Field(
+        description="open → confirmed | dismissed; confirmed → dismissed; dismissed → open."
     )
-    why: str = Field(min_length=3, max_length=500)
-    amount: int | None = Field(default=None, ge=1, le=10**10, description="Yuan recovered.")
+    why: Why
+
+
+class FlagRecovery(_In):
+    """Record the money recovered on a confirmed flag (final)."""
+
+    to: Literal["recovered"]
+    why: Why
+    amount: int = Field(ge=1, le=10**10, description="Yuan recovered.")
+
+
+FlagTransition = Annotated[FlagMove | FlagRecovery, Field(discriminator="to")]
 
 
 # ------------------------------------------------------------------ grid workers

@@ -97,7 +97,9 @@ class AuditIndex:
 
     @staticmethod
     def _add(db: sqlite3.Connection, start: int, block: bytes) -> None:
-        entries, subjects, asked = [], [], []
+        entries: list[tuple[int, int, str, str, str]] = []
+        subjects: list[tuple[str, int]] = []
+        asked: list[tuple[str, int]] = []
         pos = start
         for line in block.split(b"\n")[:-1]:
             here, pos = pos, pos + len(line) + 1
@@ -129,7 +131,8 @@ class AuditIndex:
         """Entries matching every filter given, newest first (at most ``limit``); and the
         total. ``actor`` matches part of the actor, ``action`` its beginning."""
         self.catch_up()
-        where, args = ["1"], []
+        where: list[str] = ["1"]
+        args: list[str | int] = []
         if person_id:
             where.append("pos IN (SELECT pos FROM subjects WHERE person_id = ?)")
             args.append(person_id)
