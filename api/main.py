@@ -194,6 +194,8 @@ class Guard:
         principal = service.keys.verify(key) if service is not None and key else None
         if principal is not None:
             state["principal"] = principal
+        if service is not None:
+            service.audit.requests_in_progress += 1
 
         async def audit(answered: int) -> None:
             """The request's entry, on disk (or in the file, as configured) before the answer."""
@@ -253,6 +255,8 @@ class Guard:
             await audit(500)  # the server's 500 answer follows
             raise
         finally:
+            if service is not None:
+                service.audit.requests_in_progress -= 1
             elapsed = time.perf_counter() - started
             route = _route_of(scope)[0]
             _observe(scope["method"], route, status, elapsed)
@@ -412,6 +416,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The audit's syncing thread hands each synced group back to the event loop: it
+        # must get the GIL within a fraction of a sync (~0.2 ms), not Python's default
+        # 5 ms, or every request of the group waits that long (see AuditLog).
+        sys.setswitchinterval(0.0002)
         service = Service(settings or get_settings(), api)
         app.state.service = service
         try:

@@ -14,11 +14,11 @@ An ID number asked is kept only as ``asked``: a keyed hash (HMAC-SHA256 with a s
 kept beside the log, ``audit.key``, created 0600 on first use), so the log can answer
 "who asked about this number" without holding the number.
 
-Durability: writer threads append entries in groups and ``fdatasync`` once per group
-(group commit), so a request waits for its entry to be on disk at the cost of one
-shared sync, not one per request. :meth:`AuditLog.write` blocks until the entry is
-synced; :meth:`AuditLog.append_async` awaits the same, or, with ``durable=False``
-(``ApiSettings.audit_reads``), only until the entry is in the file.
+Durability: the API's entries are written in groups and ``fdatasync``'d once per
+group (group commit, see :class:`AuditLog`), so a request waits for its entry to be on
+disk at the cost of one shared sync, not one per request. :meth:`AuditLog.write`
+blocks until the entry is synced; :meth:`AuditLog.append_async` awaits the same, or,
+with ``durable=False`` (``ApiSettings.audit_reads``), only until the entry is in the file.
 
 Searching reads a SQLite side index (:mod:`linkgraph.service.auditindex`), brought up
 to date from the file before each search.
@@ -36,8 +36,8 @@ import os
 import queue
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,20 +92,15 @@ class AuditEntry:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _LoopWaiter:
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
-    durable: bool = True
+#: Seconds without a new entry after which the search index is brought up to date.
+IDLE_SECONDS = 1.0
 
-    def __call__(self, error: BaseException | None) -> None:  # pragma: no cover - not called
-        raise NotImplementedError
+#: Entries the event loop has written and that wait for a sync: the futures of their
+#: requests. (Those that asked only for the write are settled at once.)
+_Batch = list[asyncio.Future[None]]
 
 
-_Waiter = Callable[[BaseException | None], None]
-
-
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+def _settle(futures: _Batch, error: BaseException | None) -> None:
     for future in futures:
         if future.done():
             continue
@@ -116,7 +111,17 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 
 
 class AuditLog:
-    """Append-only, fsync'd audit trail with group commit (see the module docstring)."""
+    """Append-only, fsync'd audit trail with group commit (see the module docstring).
+
+    On the API's event loop, the entries made in one turn of the loop are written
+    together (one ``write``) at its end; one ``fdatasync`` then covers every entry
+    written so far. It runs on the loop itself when every request in progress waits
+    for it (nothing else could run meanwhile: at concurrency 1, a lone request spares
+    two thread hops), else on the syncing thread while the loop serves other requests;
+    entries written during a sync wait for the next one, which starts as it ends. So a
+    request waits for one sync or two, whatever the load, and no thread touches the
+    loop more than once per sync.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -126,16 +131,24 @@ class AuditLog:
         self._seq = self._last_seq()
         self._mac = hmac.new(_secret(path.with_name("audit.key")), digestmod=hashlib.sha256)
         self.index = AuditIndex(path, path.with_name(path.stem + ".index.sqlite"))
-        self._queue: queue.SimpleQueue[tuple[bytes, _Waiter] | None] = queue.SimpleQueue()
-        self._seq_lock = threading.Lock()
-        self._take_lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, name=f"audit-writer-{i}", daemon=True)
-            for i in range(2)
-        ]
+        #: Requests in progress (kept by the API): a sync on the loop holds none of them up
+        #: when they all wait for it.
+        self.requests_in_progress = 0
+        self._lock = threading.Lock()  # numbers and writes lines: the file stays in seq order
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None], bool]] = []
+        self._unsynced: _Batch = []
+        self._syncing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._to_sync: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._syncer = threading.Thread(target=self._sync_forever, name="audit-sync", daemon=True)
+        self._syncer.start()
         self._closed = False
-        for thread in self._threads:
-            thread.start()
+        self._last_flush = time.monotonic()
+        self._stopping = threading.Event()
+        self._indexer = threading.Thread(
+            target=self._index_when_idle, name="audit-index", daemon=True
+        )
+        self._indexer.start()
 
     def _end_torn_line(self) -> None:
         """A crash may have torn the last line (never acknowledged): end it, so the next
@@ -170,83 +183,22 @@ class AuditLog:
 
     # ----------------------------------------------------------------- writing
 
-    def _run(self) -> None:
-        """One of two writers: take what is queued and append it (in queue order, under the
-        take lock), then sync outside the lock — so one group's sync overlaps the next
-        group's append, and a request waits about one sync, not one and a half."""
-        while True:
-            stop = False
-            with self._take_lock:
-                item = self._queue.get()
-                if item is None:
-                    self._queue.put(None)  # let the other writer stop too
-                    return
-                group = [item]
-                while True:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._queue.put(None)
-                        stop = True
-                        break
-                    group.append(more)
-                error = self._append(group)
-            self._sync(group, error)
-            if stop:
-                return
-
-    def _append(self, group: list[tuple[bytes, _Waiter]]) -> BaseException | None:
-        try:
-            view = memoryview(b"".join(line for line, _ in group))
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
-            return exc
-        return None
-
-    def _sync(self, group: list[tuple[bytes, _Waiter]], error: BaseException | None) -> None:
-        """Wake the waiters that asked only for the write, fdatasync, then wake the rest.
-        The writers mostly sit in write and fdatasync, which release the GIL."""
-        if error is None:
-            self._wake([w for _, w in group if isinstance(w, _LoopWaiter) and not w.durable], None)
-            try:
-                os.fdatasync(self._fd)
-            except OSError as exc:
-                error = exc
-        rest = [w for _, w in group if not (isinstance(w, _LoopWaiter) and not w.durable)]
-        if error is not None:
-            rest = [w for _, w in group]
-        self._wake(rest, error)
-
-    @staticmethod
-    def _wake(waiters: list[_Waiter], error: BaseException | None) -> None:
-        """Settle waiters; those on an event loop with one callback per loop (one wake-up)."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for done in waiters:
-            if isinstance(done, _LoopWaiter):
-                by_loop.setdefault(done.loop, []).append(done.future)
-            else:
-                done(error)
-        for loop, futures in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
-                loop.call_soon_threadsafe(_settle, futures, error)
-
-    def _line_unlocked(self, fields: dict[str, Any]) -> bytes:
-        """The entry as one JSON line, numbered and stamped now (caller holds the seq lock)."""
-        self._seq += 1
+    def _lines(self, entries: Iterable[dict[str, Any]]) -> bytes:
+        """Entries as JSON lines, numbered and stamped now (caller holds the lock). ASCII
+        (non-ASCII escaped): any text a caller sends, lone surrogates included, is
+        written as valid JSON and UTF-8."""
         at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-        # ASCII (non-ASCII escaped): any text a caller sends, lone surrogates included,
-        # is written as valid JSON and UTF-8.
-        return (json.dumps({"seq": self._seq, "at": at, **fields}, default=str) + "\n").encode()
+        out = []
+        for fields in entries:
+            self._seq += 1
+            out.append(json.dumps({"seq": self._seq, "at": at, **fields}, default=str))
+        out.append("")
+        return "\n".join(out).encode()
 
-    def _submit(self, fields: dict[str, Any], done: _Waiter) -> None:
-        if self._closed:
-            raise RuntimeError("audit log is closed")
-        with self._seq_lock:  # numbered in the order queued, so the file stays in seq order
-            self._queue.put((self._line_unlocked(fields), done))
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
 
     def write(self, entry: AuditEntry) -> None:
         """Append ``entry`` and return once it is on disk (raises OSError if it could not be).
@@ -257,16 +209,11 @@ class AuditLog:
         if entry.request is not None:
             entry.request.add(entry)
             return
-        future: Future[None] = Future()
-
-        def done(error: BaseException | None) -> None:
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
-
-        self._submit(entry.fields(), done)
-        future.result()
+        if self._closed:
+            raise RuntimeError("audit log is closed")
+        with self._lock:
+            self._write_all(self._lines([entry.fields()]))
+        os.fdatasync(self._fd)
 
     async def write_async(self, entry: AuditEntry, *, durable: bool = True) -> None:
         """As :meth:`write`, awaited on the event loop instead of blocking a thread."""
@@ -278,19 +225,75 @@ class AuditLog:
     async def append_async(self, fields: dict[str, Any], *, durable: bool = True) -> None:
         """Append one entry of ``fields``; return once it is synced, or with
         ``durable=False`` once it is in the file (it survives a crash of this process;
-        the group's sync follows within milliseconds)."""
+        the sync follows within milliseconds)."""
+        if self._closed:
+            raise RuntimeError("audit log is closed")
         loop = asyncio.get_running_loop()
+        self._loop = loop
         future: asyncio.Future[None] = loop.create_future()
-        self._submit(fields, _LoopWaiter(loop, future, durable))
+        if not self._pending:
+            loop.call_soon(self._flush)  # after the other callbacks of this turn
+        self._pending.append((fields, future, durable))
         await future
+
+    def _flush(self) -> None:
+        """Write the entries made in this turn of the loop, then sync (see the class)."""
+        pending, self._pending = self._pending, []
+        self._last_flush = time.monotonic()
+        try:
+            with self._lock:
+                self._write_all(self._lines(fields for fields, _, _ in pending))
+        except OSError as exc:
+            _settle([future for _, future, _ in pending], exc)
+            return
+        _settle([future for _, future, durable in pending if not durable], None)
+        self._unsynced.extend(future for _, future, durable in pending if durable)
+        if self._syncing or not self._unsynced:
+            return
+        batch, self._unsynced = self._unsynced, []
+        if len(batch) >= self.requests_in_progress:
+            _settle(batch, _fdatasync(self._fd))
+        else:
+            self._syncing = True
+            self._to_sync.put(batch)
+
+    def _sync_forever(self) -> None:
+        """The syncing thread: sync for a batch, then hand it back to its loop."""
+        while (batch := self._to_sync.get()) is not None:
+            error = _fdatasync(self._fd)
+            assert self._loop is not None
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                self._loop.call_soon_threadsafe(self._synced, batch, error)
+
+    def _synced(self, batch: _Batch, error: BaseException | None) -> None:
+        """On the loop: settle a synced batch; sync what was written meanwhile."""
+        _settle(batch, error)
+        self._syncing = False
+        if self._unsynced:
+            batch, self._unsynced = self._unsynced, []
+            self._syncing = True
+            self._to_sync.put(batch)
+
+    def _index_when_idle(self) -> None:
+        """Bring the search index up to date once no entry came for a second (and stop as
+        soon as one comes), so a search after busy hours does not wait for it."""
+
+        def busy() -> bool:
+            return self._stopping.is_set() or time.monotonic() - self._last_flush < IDLE_SECONDS
+
+        while not self._stopping.wait(IDLE_SECONDS):
+            if not busy():
+                with contextlib.suppress(Exception):  # the index is only derived
+                    self.index.catch_up(stop=busy)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._stopping.set()
+        self._indexer.join(timeout=30)
+        self._to_sync.put(None)
+        self._syncer.join(timeout=10)
         os.close(self._fd)
         self.index.close()
 
@@ -339,3 +342,11 @@ def _secret(path: Path) -> bytes:
             os.link(aside, path)
         aside.unlink()
     return path.read_bytes()
+
+
+def _fdatasync(fd: int) -> OSError | None:
+    try:
+        os.fdatasync(fd)
+    except OSError as exc:
+        return exc
+    return None

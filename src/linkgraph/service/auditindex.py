@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,14 @@ class AuditIndex:
             return 0
         return int(row[1])
 
-    def catch_up(self) -> None:
-        """Index the whole lines appended to the file since the last call."""
+    def catch_up(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Index the whole lines appended to the file since the last call (or, between
+        steps, until ``stop()`` says so)."""
         with self._lock:
             db = self._open()
             upto = self._indexed_upto(db)
             with self.log.open("rb") as handle:
-                while True:
+                while not stop():
                     handle.seek(upto)
                     chunk = handle.read(_CHUNK)
                     end = chunk.rfind(b"\n") + 1
