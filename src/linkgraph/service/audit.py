@@ -115,12 +115,11 @@ class AuditLog:
 
     On the API's event loop, the entries made in one turn of the loop are written
     together (one ``write``) at its end; one ``fdatasync`` then covers every entry
-    written so far. It runs on the loop itself when every request in progress waits
-    for it (nothing else could run meanwhile: at concurrency 1, a lone request spares
-    two thread hops), else on the syncing thread while the loop serves other requests;
-    entries written during a sync wait for the next one, which starts as it ends. So a
-    request waits for one sync or two, whatever the load, and no thread touches the
-    loop more than once per sync.
+    written so far. A lone request (no other in progress) syncs on the loop itself,
+    sparing two thread hops; otherwise one syncing thread syncs while the loop serves
+    the other requests, and entries written during a sync wait for the next one, which
+    starts as it ends. So a request waits for one sync or two, whatever the load, and
+    the thread touches the loop once per sync.
     """
 
     def __init__(self, path: Path) -> None:
@@ -131,8 +130,7 @@ class AuditLog:
         self._seq = self._last_seq()
         self._mac = hmac.new(_secret(path.with_name("audit.key")), digestmod=hashlib.sha256)
         self.index = AuditIndex(path, path.with_name(path.stem + ".index.sqlite"))
-        #: Requests in progress (kept by the API): a sync on the loop holds none of them up
-        #: when they all wait for it.
+        #: Requests in progress (kept by the API): with one alone, it syncs on the loop.
         self.requests_in_progress = 0
         self._lock = threading.Lock()  # numbers and writes lines: the file stays in seq order
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None], bool]] = []
@@ -251,7 +249,7 @@ class AuditLog:
         if self._syncing or not self._unsynced:
             return
         batch, self._unsynced = self._unsynced, []
-        if len(batch) >= self.requests_in_progress:
+        if self.requests_in_progress <= 1:
             _settle(batch, _fdatasync(self._fd))
         else:
             self._syncing = True
