@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
 from linkgraph.service import Caller, Principal, Role, Service
+from linkgraph.service.audit import RequestAudit
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,7 +49,11 @@ Purpose = Annotated[
 
 
 def authenticate(request: Request, key: str | None) -> Principal:
-    """The principal of the request's key; 401 when it is missing or unknown."""
+    """The principal of the request's key (``api.main.Guard`` has already refused a
+    request under ``/v1`` without a valid one); 401 when it is missing or unknown."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -91,7 +96,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Caller]]:
         principal = authenticate(request, key)
         _check_role(principal, allowed)
         purpose = (x_purpose or "").strip() or DEFAULT_PURPOSE[principal.role]
-        request.state.caller = Caller(principal, purpose)
+        request.state.caller = Caller(principal, purpose, _audit_of(request))
         return request.state.caller
 
     return caller
@@ -104,7 +109,7 @@ async def any_caller(request: Request, key: ApiKey, x_purpose: Purpose = None) -
         return cached
     principal = authenticate(request, key)
     purpose = (x_purpose or "").strip() or DEFAULT_PURPOSE[principal.role]
-    request.state.caller = Caller(principal, purpose)
+    request.state.caller = Caller(principal, purpose, _audit_of(request))
     return request.state.caller
 
 
@@ -117,7 +122,21 @@ def caller_of(request: Request, *roles: Role) -> Caller:
     principal = authenticate(request, request.headers.get("x-api-key"))
     _check_role(principal, frozenset({*roles, Role.ADMIN}))
     purpose = (request.headers.get("x-purpose") or "").strip()[:200]
-    return Caller(principal, purpose or DEFAULT_PURPOSE[principal.role])
+    return Caller(principal, purpose or DEFAULT_PURPOSE[principal.role], _audit_of(request))
+
+
+def _audit_of(request: Request) -> RequestAudit | None:
+    """The request's audit entry in the making (see ``api.main.Guard``)."""
+    record: RequestAudit | None = getattr(request.state, "audit", None)
+    return record
+
+
+def note_asked(request: Request, *id_numbers: str) -> None:
+    """Keep the ID numbers a request asks about in its audit entry, as keyed hashes."""
+    record = _audit_of(request)
+    if record is not None:
+        service: Service = request.app.state.service
+        record.asked.extend(service.audit.pseudonyms(id_numbers))
 
 
 def parse_body(model: type[M], raw: bytes) -> M:

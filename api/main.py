@@ -24,14 +24,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 
-from api.deps import DOCUMENTED_BODIES
+from api.deps import DEFAULT_PURPOSE, DOCUMENTED_BODIES
 from api.models import ERRORS
 from api.routes import admin, benefits, channels, citizens, grid, investigators, ops, resolution
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
-from linkgraph.service import ApiSettings, Conflict, Forbidden, NotFound, Service
+from linkgraph.service import ApiSettings, Conflict, Forbidden, NotFound, Principal, Service
+from linkgraph.service.audit import RequestAudit
 from linkgraph.service.rows import EventRow, RosterChangeRow
 
 log = logging.getLogger("linkgraph.api")
@@ -144,8 +145,26 @@ async def _json(send: Send, status: int, body: dict[str, Any], headers: list[Any
     await send({"type": "http.response.body", "body": data})
 
 
+#: The error name of each refusal, as the answers' ``error`` field and the audit's outcome.
+ERROR_NAMES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_request",
+    500: "internal_error",
+    502: "store_error",
+    503: "store_unavailable",
+}
+
+
 class Guard:
-    """Pure ASGI middleware: request id, body size limit (413), metrics and one JSON log line."""
+    """Pure ASGI middleware, the API's trust boundary: a request id; the key, checked
+    before anything else under ``/v1`` (401 comes first); the body size limit (413);
+    one audit entry per request, refusals included, on disk before the answer leaves;
+    metrics and one JSON log line."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -157,35 +176,64 @@ class Guard:
             return
         started = time.perf_counter()
         request_id = f"{_id_prefix}{next(_ids):010x}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        record = RequestAudit(request_id)
+        state = scope.setdefault("state", {})
+        state["request_id"], state["audit"] = request_id, record
+        service: Service | None = getattr(scope["app"].state, "service", None)
         status = 500
+        audited = False
         rid = (b"x-request-id", request_id.encode())
+        length = key = purpose = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                length = value
+            elif name == b"x-api-key":
+                key = value.decode("latin-1")
+            elif name == b"x-purpose":
+                purpose = value.decode("latin-1")
+        principal = service.keys.verify(key) if service is not None and key else None
+        if principal is not None:
+            state["principal"] = principal
+        if service is not None:
+            service.audit.requests_in_progress += 1
+
+        async def audit(answered: int) -> None:
+            """The request's entry, on disk (or in the file, as configured) before the answer."""
+            nonlocal audited
+            if audited or service is None:
+                return
+            audited = True
+            route, name = _route_of(scope)
+            await service.audit.append_async(
+                _entry(record, principal, purpose, scope["method"], route, name, answered),
+                durable=service.api.audit_reads == "fsync",
+            )
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], rid]
+                message["headers"] = [*message.get("headers", ()), rid]
+                await audit(status)
             await send(message)
 
-        too_big = {
-            "error": "payload_too_large",
-            "detail": f"request body over {self.max_body} bytes",
-            "request_id": request_id,
-        }
-        length = None
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    length = None
-                break
+        async def refuse(code: int, detail: str, headers: list[Any]) -> None:
+            nonlocal status
+            status = code
+            record.outcome = ERROR_NAMES[code]
+            body = {"error": record.outcome, "detail": detail, "request_id": request_id}
+            await audit(code)
+            await _json(send, code, body, [rid, *headers])
+
         try:
-            if length is not None and length > self.max_body:
-                status = 413
-                await _json(send, 413, too_big, [rid])
+            if length is not None and _int(length) > self.max_body:
+                await refuse(413, f"request body over {self.max_body} bytes", [])
+                return
+            path: str = scope["path"]
+            if service is not None and principal is None and path.startswith("/v1/"):
+                reason = "unknown or revoked API key" if key else "missing API key"
+                challenge = [(b"www-authenticate", b"ApiKey")]
+                await refuse(401, f"{reason} (header X-API-Key)", challenge)
                 return
             received = 0
 
@@ -201,13 +249,17 @@ class Guard:
             try:
                 await self.app(scope, limited_receive, send_wrapper)
             except _TooLarge:
-                status = 413
-                await _json(send, 413, too_big, [rid])
+                await refuse(413, f"request body over {self.max_body} bytes", [])
+        except Exception:
+            record.outcome = record.outcome or "internal_error"
+            await audit(500)  # the server's 500 answer follows
+            raise
         finally:
+            if service is not None:
+                service.audit.requests_in_progress -= 1
             elapsed = time.perf_counter() - started
-            route = _route_label(scope)
+            route = _route_of(scope)[0]
             _observe(scope["method"], route, status, elapsed)
-            principal = scope["state"].get("principal")
             access_log.write(
                 {
                     "msg": "request",
@@ -221,17 +273,60 @@ class Guard:
             )
 
 
-def _route_label(scope: Scope) -> str:
-    """The matched route's template (``/v1/persons/{person_id}``): bounded metric labels."""
+def _int(text: bytes) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _entry(
+    record: RequestAudit,
+    principal: Principal | None,
+    purpose: str | None,
+    method: str,
+    route: str,
+    name: str,
+    status: int,
+) -> dict[str, Any]:
+    """The request's audit entry: who (key), why, what was asked, and how it was answered."""
+    p = principal
+    shown_purpose = (purpose or "").strip()[:200] or (DEFAULT_PURPOSE[p.role] if p else "")
+    return {
+        "request_id": record.request_id,
+        "key_id": p.key_id if p else None,
+        "actor": record.actor or (f"{p.name} ({p.key_id})" if p else None),
+        "role": record.role or (str(p.role) if p else None),
+        "purpose": record.purpose or shown_purpose,
+        "method": method,
+        "route": route,
+        "status": status,
+        "outcome": record.outcome or ("ok" if status < 400 else ERROR_NAMES.get(status, "refused")),
+        "action": record.action or f"api.{name}",
+        "subjects": record.subjects,
+        "asked": record.asked,
+        "detail": {"scope": str(p.scope), **record.detail} if p else record.detail,
+    }
+
+
+def _route_of(scope: Scope) -> tuple[str, str]:
+    """The matched route's template (``/v1/persons/{person_id}``: bounded metric labels)
+    and name; found in the app's table of routes when the request was refused before
+    routing."""
     if scope.get("route") is None and scope.get("endpoint") is None:
-        return "unmatched"
+        for pattern, template, name in scope["app"].state.route_table:
+            if pattern.match(scope["path"]):
+                return template, name
+        return "unmatched", "unmatched"
     label = str(scope["path"])
     for name, value in sorted(
         scope.get("path_params", {}).items(), key=lambda kv: -len(str(kv[1]))
     ):
         if str(value):
             label = label.replace(f"/{value}", f"/{{{name}}}", 1)
-    return label
+    route = scope.get("route")
+    name = getattr(route, "name", None) or getattr(scope.get("endpoint"), "__name__", "")
+    return label, str(name or "unmatched")
 
 
 class _TooLarge(Exception):
@@ -242,6 +337,9 @@ class _TooLarge(Exception):
 
 
 def _error(request: Request, status: int, error: str, detail: Any, **headers: str) -> JSONResponse:
+    record: RequestAudit | None = getattr(request.state, "audit", None)
+    if record is not None:
+        record.outcome = error
     return JSONResponse(
         {
             "error": error,
@@ -264,11 +362,13 @@ def _install_error_handlers(app: FastAPI, retry_after: int) -> None:
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        names = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        if exc.status_code == 400:  # FastAPI's answer to a body that is not UTF-8 JSON
+            detail = [{"loc": ["body"], "msg": "not UTF-8 JSON", "type": "json_invalid"}]
+            return _error(request, 422, "invalid_request", detail)
         return _error(
             request,
             exc.status_code,
-            names.get(exc.status_code, "http_error"),
+            ERROR_NAMES.get(exc.status_code, "http_error"),
             exc.detail,
             **(exc.headers or {}),
         )
@@ -316,6 +416,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The audit's syncing thread hands each synced group back to the event loop: it
+        # must get the GIL within a fraction of a sync (~0.2 ms), not Python's default
+        # 5 ms, or every request of the group waits that long (see AuditLog).
+        sys.setswitchinterval(0.0002)
         service = Service(settings or get_settings(), api)
         app.state.service = service
         try:
@@ -341,8 +445,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         docs_url="/docs" if api.enable_docs else None,
         redoc_url=None,
     )
+    table = []
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
         app.include_router(module.router, prefix="/v1", responses=ERRORS)
+        for route in module.router.routes:
+            path = f"/v1{getattr(route, 'path', '')}"
+            table.append((compile_path(path)[0], path, str(getattr(route, "name", ""))))
+    app.state.route_table = table  # see _route_of
     for path, endpoint in reversed(benefits.HOT_ROUTES):
         app.router.routes.insert(
             0, Route(f"/v1{path}", endpoint, methods=["POST"], include_in_schema=False)

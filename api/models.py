@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from linkgraph.flags import FlagDecision
+from linkgraph.policy import Relation
 from linkgraph.service.rows import UnicodeModel
 
-Code = Annotated[str, Field(min_length=1, max_length=64)]
-IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
+#: ``pattern``: not blank (bodies strip the spaces around a text before checking it).
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"\S")]
+IdNumber = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"\S", description="Resident ID number.")
+]
 BatchId = Annotated[
     str,
     Field(
@@ -26,6 +29,23 @@ MAX_ROWS = 10_000
 
 class _In(UnicodeModel):
     """A request body: unknown fields refused, strings stripped and valid Unicode."""
+
+    # Patterns are read as the OpenAPI document's readers read them (Python's re).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, regex_engine="python-re")
+
+
+#: At least 3 characters, neither first nor last a space, as the pattern says. (Not
+#: stripped, and "space" spelled out, so this schema and the check agree on what a
+#: space is: readers of the OpenAPI document and Python differ on characters like U+0085.)
+Why = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=False,
+        min_length=3,
+        max_length=500,
+        pattern=r"^[^ \t\n\r\f\v][\s\S]+[^ \t\n\r\f\v]$",
+    ),
+]
 
 
 # ------------------------------------------------------------------ recognition
@@ -179,7 +199,7 @@ class ReviewDecision(_In):
     decision: Literal["link", "split"] = Field(description="Same person, or different persons.")
     record_a: Code
     record_b: Code
-    why: str = Field(min_length=3, max_length=500)
+    why: Why
     dry_run: bool = Field(
         default=False, description="Only show what the decision would change; record nothing."
     )
@@ -263,23 +283,32 @@ class FlagsPublic(BaseModel):
     count: int
 
 
-class FlagTransition(_In):
-    to: FlagDecision = Field(
-        description="open → confirmed | dismissed; dismissed → open (reopened);"
-        " recovered records money back on a confirmed flag (partial recoveries add up:"
-        " recovering, then recovered at the amount at risk); reverse undoes the last"
-        " decision still in effect, as a new step."
+class FlagMove(_In):
+    """Confirm, dismiss or reopen a flag, or reverse the last decision still in effect."""
+
+    to: Literal["confirmed", "dismissed", "open", "reverse"] = Field(
+        description="open → confirmed | dismissed; dismissed → open (reopened); reverse"
+        " undoes the last decision still in effect, as a new step."
     )
-    why: str = Field(min_length=3, max_length=500)
-    amount: int | None = Field(
-        default=None, ge=1, le=10**10, description="Yuan recovered this time."
-    )
+    why: Why
+
+
+class FlagRecovery(_In):
+    """Record money recovered on a confirmed flag: partial recoveries add up (recovering,
+    then recovered at the amount at risk); beyond it only with a reason."""
+
+    to: Literal["recovered"]
+    why: Why
+    amount: int = Field(ge=1, le=10**10, description="Yuan recovered this time.")
     over_recovery_reason: str | None = Field(
         default=None,
         min_length=3,
         max_length=500,
         description="Why the recovered total may exceed the amount at risk (interest, ...).",
     )
+
+
+FlagTransition = Annotated[FlagMove | FlagRecovery, Field(discriminator="to")]
 
 
 # ------------------------------------------------------------------ grid workers
@@ -308,7 +337,7 @@ class Visit(_In):
         description="seen_alive certifies (manual check); deceased stops payment (a human"
         " confirmed it); moved and not_found leave the task open for a follow-up."
     )
-    on: dt.date
+    on: dt.date = Field(description="The day of the visit: not before 1900, not in the future.")
     note: str = Field(default="", max_length=500)
 
 
@@ -344,11 +373,9 @@ class StopRequest(_In):
         max_length=32,
         description="Items to stop; when absent, all the caller may stop (a department's own).",
     )
-    requested_by: str = Field(
-        min_length=1,
-        max_length=32,
-        description="The requester's relation to the person: self, spouse, child, parent,"
-        " sibling, family, guardian or agent (policy ``stop_requests.relations``).",
+    requested_by: Relation = Field(
+        description="The requester's relation to the person; which relations hold at once is"
+        " the policy's ``stop_requests.hold_at_once`` (the person themself)."
     )
     requester_id_number: IdNumber | None = Field(
         default=None,
@@ -377,13 +404,24 @@ class StopRequestPublic(BaseModel):
 
 
 class AuditEntryPublic(BaseModel):
+    """One request: who (key), why, what it asked about, and how it was answered."""
+
     seq: int
     at: str
-    actor: str
-    role: str
-    action: str
+    request_id: str | None = Field(default=None, description="As the answer's X-Request-Id.")
+    key_id: str | None = Field(default=None, description="None: no valid key was given.")
+    actor: str | None
+    role: str | None
     purpose: str
+    method: str | None = None
+    route: str | None = None
+    status: int | None = None
+    outcome: str | None = Field(default=None, description="ok, or the error answered.")
+    action: str
     subjects: list[str]
+    asked: list[str] = Field(
+        default_factory=list, description="Keyed hashes of the ID numbers asked about."
+    )
     detail: dict[str, Any]
 
 

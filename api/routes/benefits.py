@@ -19,6 +19,7 @@ from api.deps import (
     ServiceDep,
     caller_of,
     documented_body,
+    note_asked,
     parse_body,
     require,
 )
@@ -50,6 +51,7 @@ async def recognise(request: Request) -> Response:
     """Is this person recognised for this item: status, valid until, method and basis."""
     caller = caller_of(request, Role.BENEFIT_SYSTEM)
     body = parse_body(RecognitionRequest, await request.body())
+    note_asked(request, body.id_number)
     service: Service = request.app.state.service
     return _json(await service.recognise_async(caller, body.id_number, body.item_code))
 
@@ -63,6 +65,7 @@ async def recognise_bulk(request: Request) -> Response:
     """Recognition of up to 10,000 ID numbers for one item (the monthly payroll)."""
     caller = caller_of(request, Role.BENEFIT_SYSTEM)
     body = parse_body(BulkRecognitionRequest, await request.body())
+    note_asked(request, *body.id_numbers)
     service: Service = request.app.state.service
     data = await service.recognise_bulk_async(caller, body.item_code, body.id_numbers)
     return _json({"data": data, "count": len(data)})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from api.deps import CallerDep, ServiceDep, require
+from api.deps import CallerDep, ServiceDep, note_asked, require
 from api.models import StopRequest, StopRequestPublic
 from linkgraph.service import Role
 from linkgraph.service.casework import StopAsk
@@ -15,7 +15,10 @@ router = APIRouter(
 
 
 @router.post("/stop-requests", response_model=StopRequestPublic, status_code=202)
-def stop_request(body: StopRequest, service: ServiceDep, caller: CallerDep) -> object:
+def stop_request(
+    request: Request, body: StopRequest, service: ServiceDep, caller: CallerDep
+) -> object:
     """Ask to stop a person's benefits: held at once when the person asks, otherwise a
     check; a case worker confirms (stop) or dismisses (pay on)."""
+    note_asked(request, body.id_number, *filter(None, [body.requester_id_number]))
     return service.stop_request(caller, StopAsk(**body.model_dump()))

@@ -100,15 +100,20 @@ def _with_retry(fn: Any, seconds: float = 120.0) -> None:
             time.sleep(2)
 
 
-def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
-    """The monthly run over ``city`` into the store, then the app over its version."""
-    from api.main import create_app
-
+def run_city_for_api(backend: str, data_dir: Path, city: Path) -> tuple[Settings, ApiSettings]:
+    """The monthly run over ``city`` into the store; the settings of an app over it."""
     from linkgraph.pipeline import run_city
 
     settings = _settings(backend, data_dir)
     _with_retry(lambda: run_city(city, settings=settings))
-    api_settings = ApiSettings(state_dir=data_dir / "api", max_body_bytes=2 * 1024 * 1024)
+    return settings, ApiSettings(state_dir=data_dir / "api", max_body_bytes=2 * 1024 * 1024)
+
+
+def start_api(backend: str, data_dir: Path, city: Path) -> Iterator[Api]:
+    """The monthly run over ``city`` into the store, then the app over its version."""
+    from api.main import create_app
+
+    settings, api_settings = run_city_for_api(backend, data_dir, city)
     app = create_app(settings, api_settings)
     with TestClient(app) as client:
         service = app.state.service

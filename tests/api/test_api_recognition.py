@@ -167,7 +167,8 @@ def test_errors_are_json_and_bodies_are_limited(api: Api) -> None:
     )
     assert r.status_code == 413
     assert r.json()["error"] == "payload_too_large"
-    assert api.client.get("/v1/nowhere").json()["error"] == "not_found"
+    assert api.get("/v1/nowhere", "hrss").json()["error"] == "not_found"
+    assert api.client.get("/v1/nowhere").json()["error"] == "unauthorized"  # the key first
 
 
 def test_a_revoked_key_stops_working_within_a_second(api: Api) -> None:

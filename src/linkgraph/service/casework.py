@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from linkgraph import normalise
 from linkgraph.errors import InputError
+from linkgraph.service.batches import canonical_id_number
 from linkgraph.service.context import Caller, Conflict, Forbidden, NotFound, ServiceContext
 from linkgraph.service.keys import Role
 from linkgraph.service.readmodel import FlagView
@@ -135,25 +135,10 @@ def stop_request(ctx: ServiceContext, caller: Caller, ask: StopAsk) -> dict[str,
     """Record a request to stop a person's benefits; whether it holds them at once is the
     core's rule (:func:`linkgraph.recognise.recognise`, policy ``stop_requests``)."""
     rules = ctx.policy.stop_requests
-    if ask.requested_by not in rules.relations:
-        raise InputError(
-            f"requested_by: {ask.requested_by!r} is not a relation the policy knows"
-            f" ({', '.join(rules.relations)})"
-        )
-    subject = _canonical_id(ask.id_number, "id_number")
-    requester = (
-        _canonical_id(ask.requester_id_number, "requester_id_number")
-        if ask.requester_id_number
-        else None
-    )
-    if caller.principal.role == Role.CITIZEN and requester is None:
-        raise InputError("requester_id_number: the portal must name the verified requester")
-    if ask.requested_by == "self" and requester not in (None, subject):
-        raise InputError(
-            "requester_id_number: a request 'by self' must come from the person themself"
-        )
-    if ask.requested_by != "self" and requester == subject:
-        raise InputError("requested_by: the requester is the person; send requested_by 'self'")
+    subject = canonical_id_number(ask.id_number)
+    if subject is None:
+        raise NotFound("no beneficiary with this ID number (it is not a valid one)")
+    requester = _requester(caller, ask, subject)
     department = caller.principal.scope.department
     for code in ask.item_codes or ():
         owner = ctx.item_department.get(code)
@@ -242,9 +227,16 @@ def stop_request(ctx: ServiceContext, caller: Caller, ask: StopAsk) -> dict[str,
     }
 
 
-def _canonical_id(raw: str, field: str) -> str:
-    """The ID number in its one written form, or a named error when it cannot be one."""
-    parsed = normalise.resident_id(raw)
-    if parsed.value is None or parsed.status not in ("valid", "repaired"):
-        raise InputError(f"{field}: {raw!r} is not a valid resident ID number")
-    return parsed.value
+def _requester(caller: Caller, ask: StopAsk, subject: str) -> str | None:
+    """The verified requester's ID number; the portal acts only for a requester it names,
+    and a request 'by self' only for the person themself (else 403: not theirs to ask)."""
+    requester = canonical_id_number(ask.requester_id_number)
+    if ask.requester_id_number and requester is None:
+        raise Forbidden("requester_id_number: not a valid ID number; the requester is not verified")
+    if caller.principal.role == Role.CITIZEN and requester is None:
+        raise Forbidden("requester_id_number: the portal must name the verified requester")
+    if ask.requested_by == "self" and requester not in (None, subject):
+        raise Forbidden("requester_id_number: a request 'by self' must come from the person")
+    if ask.requested_by != "self" and requester == subject:
+        raise Forbidden("requested_by: the requester is the person; send requested_by 'self'")
+    return requester

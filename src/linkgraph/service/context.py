@@ -42,7 +42,7 @@ from linkgraph.graph.schema import GraphSchema, load_schema
 from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ledger import Entry, Journal
 from linkgraph.policy import Policy
-from linkgraph.service.audit import AuditEntry, AuditLog
+from linkgraph.service.audit import AuditEntry, AuditLog, RequestAudit
 from linkgraph.service.entries import Built, catch_up, entry_write
 from linkgraph.service.gateway import StoreGateway
 from linkgraph.service.keys import KeyStore, Principal
@@ -73,6 +73,8 @@ class Caller:
 
     principal: Principal
     purpose: str
+    #: The API request this call answers: the use case's audit entry becomes part of it.
+    request: RequestAudit | None = None
 
     def entry(self, action: str, subjects: Iterable[str], **detail: Any) -> AuditEntry:
         p = self.principal
@@ -83,6 +85,7 @@ class Caller:
             purpose=self.purpose,
             subjects=tuple(subjects),
             detail={"scope": str(p.scope), **detail},
+            request=self.request,
         )
 
 

@@ -54,9 +54,6 @@ def record_visit(
     ctx: ServiceContext, caller: Caller, task_id: str, result: str, on: dt.date, note: str
 ) -> dict[str, Any]:
     """A grid worker's door check: the task is closed and what was seen becomes evidence."""
-    fault = day_fault(on, dt.date.today())
-    if fault:
-        raise InputError(f"on: {fault}")
     with ctx.write_lock:
         model = ctx.read_model()
         t = model.tasks.get(task_id)
@@ -65,6 +62,9 @@ def record_visit(
         _check_grid(caller, t.grid)
         if not t.open:
             raise Conflict(f"task {task_id} is already {t.status}")
+        fault = day_fault(on, dt.date.today())
+        if fault:
+            raise InputError(f"on: {fault}")
         task = model.task_rows[task_id]
         ctx.commit(caller, model, "visit", task=task, result=result, on=on, note=note)
         done = model.tasks[task_id]

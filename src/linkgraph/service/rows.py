@@ -56,7 +56,7 @@ class UnicodeModel(BaseModel):
     #: Fields of rows that are checked one at a time (a bad row is named, not the batch).
     rows_checked_alone: ClassVar[frozenset[str]] = frozenset()
 
-    @field_validator("*", mode="before")
+    @field_validator("*", mode="after")
     @classmethod
     def _unicode(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name in cls.rows_checked_alone:

@@ -28,7 +28,7 @@ class ApiSettings(BaseSettings):
     )
     audit_reads: Literal["fsync", "write"] = Field(
         default="fsync",
-        description="Recognition reads answer after their audit entry is synced (fsync) or"
+        description="Answers leave after their request's audit entry is synced (fsync) or"
         " written to the file (write: survives a crash of the service; synced ms later).",
     )
     enable_docs: bool = True
