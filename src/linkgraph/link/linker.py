@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
-from linkgraph.link.cluster import FORCED, cluster
+from linkgraph.link.cluster import FORCED, TYPOS, GuardPolicy, RecordIds, cluster, describe
 from linkgraph.link.comparisons import Comparison, comparisons_for
 from linkgraph.link.explain import Explanation, explain_pair
 from linkgraph.link.frame import STATUS, Frame, prepare
 from linkgraph.link.ids import assign_person_ids
-from linkgraph.link.levels import PairContext
+from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.mapping import LinkMapping
 from linkgraph.link.model import (
     MATCH_THRESHOLD,
@@ -41,6 +42,9 @@ from linkgraph.link.model import (
 from linkgraph.link.state import PERSONS_SCHEMA, Snapshot, StateStore, effective_overrides
 
 MappingLike = str | Path | AbcMapping[str, Any] | LinkMapping
+#: the frame's ID status -> the trust of :data:`linkgraph.link.cluster.TYPOS`: "repaired"
+#: is left only for legacy 15-digit numbers (see :func:`linkgraph.link.frame.prepare`)
+STATUS_TRUST = {"valid": "checked", "repaired": "legacy", "invalid": "fails check"}
 
 
 @dataclass
@@ -122,20 +126,51 @@ class LinkerClustering:
 
     def __init__(self, linker: Linker):
         self._linker = linker
+        self.decisions: pa.Table = pa.table(describe([], linker.frame.record_id))
 
-    def valid_ids(self) -> np.ndarray | None:
-        """Per record, a code of its checksum-valid resident ID (-1 if none)."""
+    def record_ids(self) -> RecordIds | None:
+        """Per record, its resident ID in canonical form and the typos it may carry:
+        checksum-valid, a legacy 15-digit number upgraded to 18, or a well-formed number
+        whose check fails."""
         fr = self._linker.frame
         for col, chinese in fr.chinese_id.items():
             if chinese:
                 status = fr.col(col + STATUS)
-                valid_code = status.index().get("valid", -9)
-                codes = fr.col(col).codes
-                return np.where(status.codes == valid_code, codes, -1).astype(np.int64)
+                typos_of_status = np.array(
+                    [TYPOS.get(STATUS_TRUST.get(v, ""), -1) for v in status.uniques.tolist()]
+                    + [-1],
+                    dtype=np.int8,
+                )
+                typos = typos_of_status[status.codes]  # code -1 (null) takes the last
+                column = fr.col(col)
+                well_formed = pc.fill_null(
+                    pc.match_substring_regex(
+                        pa.array(column.uniques, pa.string()), "^[0-9]{17}[0-9X]$"
+                    ),
+                    False,
+                ).to_numpy(zero_copy_only=False)
+                usable = (column.codes >= 0) & (typos >= 0)
+                usable[usable] = well_formed[column.codes[usable]]
+                code = np.where(usable, column.codes, -1).astype(np.int64)
+                value = np.full(len(fr), None, dtype=object)
+                value[usable] = column.uniques[column.codes[usable]]
+                return RecordIds(value=value, typos=typos, code=code)
         return None
 
+    def same_name(self, gamma: np.ndarray) -> np.ndarray:
+        """Per pair: does some name field agree, exactly or in sound (its first two exact
+        levels: the evidence that one of two near ID numbers was mistyped)?"""
+        lk = self._linker
+        out = np.zeros(len(gamma), dtype=bool)
+        for k, c in enumerate(lk.model.comparisons):
+            if lk.frame.kinds.get(c.name) == "name":
+                exact = [i for i, lv in enumerate(c.levels) if isinstance(lv, ExactLevel)]
+                out |= np.isin(gamma[:, k], exact)
+        return out
+
     def cluster(self, predictions: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(labels, band, match_probability) per record."""
+        """(labels, band, match_probability) per record; the guard's decisions are kept
+        in ``self.decisions``."""
         lk = self._linker
         n = len(lk.frame)
         overrides = lk.store.overrides()
@@ -149,11 +184,27 @@ class LinkerClustering:
             (aparts if decision == "apart" else links).append((index[ids[0]], index[ids[1]]))
         match = predictions.probability >= MATCH_THRESHOLD
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
+        score = predictions.score[match]
+        same_name = self.same_name(predictions.gamma[match])
         if links:
             la, lb = np.array(links).T
             a, b = np.r_[a, la], np.r_[b, lb]
             p = np.r_[p, np.full(len(la), FORCED)]
-        labels = cluster(n, a, b, p, valid_id=self.valid_ids(), apart=aparts)
+            score = np.r_[score, np.full(len(la), np.inf)]
+            same_name = np.r_[same_name, np.zeros(len(la), dtype=bool)]
+        clusters = cluster(
+            n,
+            a,
+            b,
+            p,
+            self.record_ids(),
+            aparts,
+            score=score,
+            same_name=same_name,
+            policy=lk.policy,
+        )
+        labels = clusters.labels
+        self.decisions = pa.table(describe(clusters.decisions, lk.frame.record_id))
         # per record: best probability to a record of its own person, else best overall
         prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
         left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
@@ -204,6 +255,7 @@ class LinkerClustering:
                     persons=table,
                     events=events,
                     records=lk.records_table(),
+                    decisions=self.decisions,
                     model=lk.model.to_dict(),
                     meta={
                         "run": run,
@@ -274,6 +326,7 @@ class Linker:
         self.rules = rules or default_rules(self.frame)
         self.model = FellegiSunterModel.untrained(self.comparisons)
         self.max_block = max_block
+        self.policy = GuardPolicy.load()
         self.store = StateStore(state_dir)
         self._tf: dict[str, TermFrequencies] | None = None
         self._index: dict[str, int] | None = None
@@ -282,6 +335,13 @@ class Linker:
         self.clustering = LinkerClustering(self)
         self.review = LinkerReview(self)
         self.explanations = LinkerExplanations(self)
+
+    @classmethod
+    def clustering_of(cls, frame: Frame) -> LinkerClustering:
+        """The clustering's reading of an already prepared frame (one new record)."""
+        linker = cls.__new__(cls)
+        linker.frame = frame
+        return LinkerClustering(linker)
 
     @classmethod
     def from_state(cls, state_dir: str | Path | None = None) -> Linker:

@@ -6,6 +6,8 @@ Layout under the state directory (default ``get_settings().data_dir / "linkage"`
     v000003/persons.parquet record_id, person_id, band, match_probability
     v000003/events.parquet  every create / merge / split / retire, with run and time
     v000003/records.parquet the mapped input records of that run
+    v000003/decisions.parquet the clustering's guard rails at work: records kept apart
+                            or sent to review, the rule and its evidence
     v000003/model.json      m, u, prior;  v000003/meta.json  mapping, id counter
     overrides.parquet       reviewer decisions (force link / apart), who, when, why
 
@@ -106,6 +108,7 @@ class Snapshot:
     persons: pa.Table
     events: pa.Table
     records: pa.Table | None = None
+    decisions: pa.Table | None = None
     model: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -143,10 +146,14 @@ class StateStore:
         records = None
         if with_records and (version / "records.parquet").exists():
             records = pq.read_table(version / "records.parquet")
+        decisions = None
+        if (version / "decisions.parquet").exists():
+            decisions = pq.read_table(version / "decisions.parquet")
         return Snapshot(
             persons=pq.read_table(version / "persons.parquet"),
             events=pq.read_table(version / "events.parquet").cast(EVENTS_SCHEMA),
             records=records,
+            decisions=decisions,
             model=json.loads((version / "model.json").read_text(encoding="utf-8")),
             meta=json.loads((version / "meta.json").read_text(encoding="utf-8")),
         )
@@ -162,6 +169,8 @@ class StateStore:
             pq.write_table(snap.events, tmpdir / "events.parquet")
             if snap.records is not None:
                 pq.write_table(snap.records, tmpdir / "records.parquet")
+            if snap.decisions is not None:
+                pq.write_table(snap.decisions, tmpdir / "decisions.parquet")
             (tmpdir / "model.json").write_text(json.dumps(snap.model, ensure_ascii=False))
             (tmpdir / "meta.json").write_text(json.dumps(snap.meta, ensure_ascii=False))
             if final.exists():
