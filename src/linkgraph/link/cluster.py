@@ -126,6 +126,25 @@ def id_conflict(
     return None
 
 
+SIBLING_NAMES = (
+    "names that differ in one syllable of the same length (a sibling's name: twins share "
+    "the surname and generation character), and no checksum-valid ID number joins them"
+)
+
+
+def sibling_names(x: str | None, y: str | None) -> bool:
+    """Two names' pinyin keys differ in exactly one syllable, with the same syllable count.
+
+    ``"xia bao guo"`` and ``"xia bao ming"`` -> True: siblings are named so (surname and
+    generation character shared); the rosters' slips keep the sound (homophones, old
+    characters), drop a character or swap two, and never make this pattern.
+    """
+    if not x or not y or x == y:
+        return False
+    sx, sy = x.split(), y.split()
+    return len(sx) == len(sy) > 1 and sum(a != b for a, b in zip(sx, sy, strict=True)) == 1
+
+
 def decisive(best: float, runner_up: float, policy: GuardPolicy) -> bool:
     """A record fitting two persons goes to the better one only by a decisive margin."""
     return best - runner_up >= policy.decisive_margin

@@ -26,9 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkgraph.link.cluster import NO_MARGIN, IdNumber, constrained_groups
+from linkgraph.link.cluster import NO_MARGIN, IdNumber, constrained_groups, sibling_names
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import Frame, prepare_one
+from linkgraph.link.frame import PINYIN, Frame, prepare_one
 from linkgraph.link.ids import format_person_id, person_number
 from linkgraph.link.levels import PairContext
 from linkgraph.link.linker import Linker
@@ -149,6 +149,20 @@ class Resolver:
         ids = Linker.clustering_of(one).record_ids()
         return ids.of(0) if ids is not None else []
 
+    def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
+        """Per candidate: a sibling's name (:func:`sibling_names`) and no one checksum-valid
+        ID between them -- not a match, as in the bulk run."""
+        out = np.zeros(len(cand), dtype=bool)
+        mine = self._id_of(one)
+        for col, kind in self.frame.kinds.items():
+            if kind == "name":
+                key = one.col(col + PINYIN).values[0].as_py()
+                theirs = self.frame.col(col + PINYIN).values.take(pa.array(cand)).to_pylist()
+                out |= np.array([sibling_names(key, t) for t in theirs], dtype=bool)
+        if mine and mine[0].checked and self.ids is not None:
+            out &= ~(self.ids.checked[cand] & (self.ids.value[cand] == mine[0].value))
+        return out
+
     def current(self, person: str) -> str:
         """The person a (possibly merged) person ID now stands for."""
         while person in self.merged_into:
@@ -184,10 +198,12 @@ class Resolver:
             ctx = PairContext(one, self.frame, np.zeros(len(cand), dtype=np.int64), cand)
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
             named = same_name(gamma)
+            sibling = self._siblings(one, cand)
             for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
                 person = self.current(self.person_of[i])
                 scored.append((str(self.frame.record_id[i]), person, p))
-                scores.append((person, float(score[k]), bool(named[k])))
+                # a sibling's name is no match, as in the bulk run: scored -inf
+                scores.append((person, -np.inf if sibling[k] else float(score[k]), bool(named[k])))
         for j in sorted(added_hits):
             other, person, _, _ = self.added[j]
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
@@ -195,13 +211,18 @@ class Resolver:
             person = self.current(person)
             scored.append((str(other.record_id[0]), person, float(prob[0])))
             scores.append((person, float(score[0]), bool(same_name(gamma)[0])))
-        scored.sort(key=lambda x: -x[2])
+        order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
+        scored, scores = [scored[k] for k in order], [scores[k] for k in order]
         my_ids = self._id_of(one)
         joined, review_note, merged = self._place(rid, my_ids, scored, scores)
         best = scored[0][2] if scored else 0.0
         if joined is not None:
             person, band, new = joined, "match", False
-            prob_out = max(p for _, q, p in scored if self.current(q) in {joined, *merged})
+            prob_out = max(
+                p
+                for (_, q, p), (_, sc, _) in zip(scored, scores, strict=True)
+                if self.current(q) in {joined, *merged} and sc > -np.inf
+            )
         else:
             person = format_person_id(self.next_person)
             prob_out, new = best, True
@@ -210,15 +231,17 @@ class Resolver:
             return Resolution(rid, person, band, prob_out, new, scored[:10])
         if new:
             self.next_person += 1
-        for other in merged:
-            self.merged_into[other] = person
-            self.added_members.setdefault(person, []).extend(self.added_members.pop(other, []))
-            self.added_ids_of.setdefault(person, set()).update(self.added_ids_of.pop(other, set()))
+        for absorbed in merged:
+            self.merged_into[absorbed] = person
+            moved = self.added_members.pop(absorbed, [])
+            self.added_members.setdefault(person, []).extend(moved)
+            held = self.added_ids_of.pop(absorbed, set())
+            self.added_ids_of.setdefault(person, set()).update(held)
             self.events.append(
                 {
                     "event": "merge",
                     "person_id": person,
-                    "other_person_ids": [other],
+                    "other_person_ids": [absorbed],
                     "records": 1,
                     "detail": f"record {rid} fits both, no ID number or reviewer keeps them "
                     "apart; older ID kept",
@@ -228,8 +251,8 @@ class Resolver:
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)
         self.added_ids_of.setdefault(person, set()).update(my_ids)
-        for k in keys:
-            self.added_index.setdefault(k, []).append(len(self.added) - 1)
+        for rule_key in keys:
+            self.added_index.setdefault(rule_key, []).append(len(self.added) - 1)
         self.events.append(
             {
                 "event": "create" if new else "attach",
@@ -252,7 +275,7 @@ class Resolver:
         forbidden = self.apart.get(rid, set())
         best: dict[str, float] = {}
         for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
-            if p >= MATCH_THRESHOLD:
+            if p >= MATCH_THRESHOLD and score > -np.inf:
                 best[person] = max(best.get(person, -np.inf), score)
         if not best:
             return None, "", []

@@ -24,10 +24,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
-from linkgraph.link.cluster import FORCED, TYPOS, GuardPolicy, RecordIds, cluster, describe
+from linkgraph.link.cluster import (
+    FORCED,
+    SIBLING_NAMES,
+    TYPOS,
+    Decision,
+    GuardPolicy,
+    RecordIds,
+    cluster,
+    describe,
+    sibling_names,
+)
 from linkgraph.link.comparisons import Comparison, comparisons_for
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import STATUS, Frame, prepare
+from linkgraph.link.frame import PINYIN, STATUS, Frame, prepare
 from linkgraph.link.ids import assign_person_ids
 from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.mapping import LinkMapping
@@ -157,6 +167,36 @@ class LinkerClustering:
                 return RecordIds(value=value, typos=typos, code=code)
         return None
 
+    def sibling_pairs(
+        self, left: np.ndarray, right: np.ndarray, where: np.ndarray, ids: RecordIds | None
+    ) -> np.ndarray:
+        """Pairs (among ``where``) whose names are :func:`sibling_names` and that hold no
+        one checksum-valid ID between them: not a match, whatever else agrees."""
+        fr = self._linker.frame
+        out = np.zeros(len(left), dtype=bool)
+        for col, kind in fr.kinds.items():
+            if kind != "name":
+                continue
+            py = fr.col(col + PINYIN)
+            lc, rc = py.codes[left], py.codes[right]
+            todo = np.flatnonzero(where & (lc >= 0) & (rc >= 0) & (lc != rc))
+            if len(todo) == 0:
+                continue
+            keys, inverse = np.unique(lc[todo] * len(py.uniques) + rc[todo], return_inverse=True)
+            names = py.uniques
+            flag = np.array(
+                [
+                    sibling_names(names[k // len(names)], names[k % len(names)])
+                    for k in keys.tolist()
+                ],
+                dtype=bool,
+            )
+            out[todo] |= flag[inverse]
+        if ids is not None and out.any():
+            same_valid = ids.checked[left] & (ids.code[left] == ids.code[right])
+            out &= ~same_valid
+        return out
+
     def same_name(self, gamma: np.ndarray) -> np.ndarray:
         """Per pair: does some name field agree, exactly or in sound (its first two exact
         levels: the evidence that one of two near ID numbers was mistyped)?"""
@@ -183,6 +223,9 @@ class LinkerClustering:
                 continue
             (aparts if decision == "apart" else links).append((index[ids[0]], index[ids[1]]))
         match = predictions.probability >= MATCH_THRESHOLD
+        record_ids = self.record_ids()
+        siblings = self.sibling_pairs(predictions.left, predictions.right, match, record_ids)
+        match &= ~siblings
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
         score = predictions.score[match]
         same_name = self.same_name(predictions.gamma[match])
@@ -197,14 +240,23 @@ class LinkerClustering:
             a,
             b,
             p,
-            self.record_ids(),
+            record_ids,
             aparts,
             score=score,
             same_name=same_name,
             policy=lk.policy,
         )
         labels = clusters.labels
-        self.decisions = pa.table(describe(clusters.decisions, lk.frame.record_id))
+        refused = [
+            Decision(int(x), int(y), SIBLING_NAMES, f"{SIBLING_NAMES} (score {s:.1f})")
+            for x, y, s in zip(
+                predictions.left[siblings].tolist(),
+                predictions.right[siblings].tolist(),
+                predictions.score[siblings].tolist(),
+                strict=True,
+            )
+        ]
+        self.decisions = pa.table(describe(refused + clusters.decisions, lk.frame.record_id))
         # per record: best probability to a record of its own person, else best overall
         prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
         left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
