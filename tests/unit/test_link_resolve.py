@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from link_city import MAPPING, City, build_city
 
-from linkgraph.link import Linker, Resolver, StateStore, pairwise_scores, resolve
+from linkgraph.link import Linker, Resolver, StateStore, explain, pairwise_scores, resolve
 from linkgraph.link.state import PERSONS_SCHEMA
 
 
@@ -202,3 +202,16 @@ def test_resolve_one_sends_a_record_fitting_both_twins_to_review(
             assert out.new_person and out.band == "review"
             return
     pytest.skip("no twin pair that a surname-only record fits both of")
+
+
+def test_explain_from_the_saved_state_agrees_with_the_run(city: City, tmp_path: Path) -> None:
+    lk = Linker(city.table(), MAPPING, state_dir=tmp_path)
+    lk.resolve()
+    for a, b in city.twins[:3]:
+        ra, rb = city.records_of(a)[0], city.records_of(b)[0]
+        saved = explain(ra, rb, state_dir=tmp_path)
+        live = lk.explanations.explain(ra, rb)
+        assert [f.level for f in saved.fields] == [f.level for f in live.fields]
+        assert abs(saved.score - live.score) < 1e-9
+    with pytest.raises(KeyError):
+        explain("nobody", city.records_of(city.twins[0][0])[0], state_dir=tmp_path)

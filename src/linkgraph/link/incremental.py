@@ -381,6 +381,8 @@ class Resolver:
             persons=persons,
             events=pa.concat_tables([snap.events, events]),
             records=records,
+            decisions=snap.decisions,
+            terms=snap.terms,  # the city's value counts; a few added records barely move them
             model=snap.model,
             meta=snap.meta | {"run": run, "next_person": self.next_person},
         )

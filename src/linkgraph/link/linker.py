@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
 from linkgraph.link.cluster import (
     FORCED,
+    NO_MARGIN,
     SIBLING_NAMES,
     TYPOS,
     Decision,
@@ -37,7 +38,7 @@ from linkgraph.link.cluster import (
 )
 from linkgraph.link.comparisons import Comparison, comparisons_for
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import PINYIN, STATUS, Frame, prepare
+from linkgraph.link.frame import PINYIN, STATUS, Frame, prepare, prepare_one
 from linkgraph.link.ids import assign_person_ids
 from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.mapping import LinkMapping
@@ -308,6 +309,7 @@ class LinkerClustering:
                     events=events,
                     records=lk.records_table(),
                     decisions=self.decisions,
+                    terms=lk.terms_table(),
                     model=lk.model.to_dict(),
                     meta={
                         "run": run,
@@ -315,6 +317,11 @@ class LinkerClustering:
                         "mapping": lk.mapping.to_dict(),
                         "max_block": lk.max_block,
                         "timings": lk.timings,
+                        "chinese_id": lk.frame.chinese_id,
+                        "terms": {
+                            c: {"total": tf.total, "mean": tf.mean}
+                            for c, tf in lk.term_frequencies().items()
+                        },
                     },
                 )
             )
@@ -431,6 +438,23 @@ class Linker:
             self._tf = {c: TermFrequencies.of(self.frame, c) for c in sorted(cols)}
         return self._tf
 
+    def terms_table(self) -> pa.Table:
+        """column, value, count for every term-frequency column (saved with the state)."""
+        parts = []
+        for c in self.term_frequencies():
+            col = self.frame.col(c)
+            parts.append(
+                pa.table(
+                    {
+                        "column": pa.array([c] * len(col.uniques), pa.string()),
+                        "value": pa.array(col.uniques, pa.string()),
+                        "count": pa.array(col.counts(), pa.int64()),
+                    }
+                )
+            )
+        schema = pa.schema([("column", pa.string()), ("value", pa.string()), ("count", pa.int64())])
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
     def records_table(self) -> pa.Table:
         cols = [self.mapping.record_id]
         if self.mapping.source:
@@ -480,5 +504,43 @@ def resolve(table: pa.Table, mapping: MappingLike, state_dir: str | Path | None 
 
 
 def explain(record_a: str, record_b: str, state_dir: str | Path | None = None) -> Explanation:
-    """Why records ``record_a`` and ``record_b`` do or don't match, from the saved state."""
-    return Linker.from_state(state_dir).explanations.explain(record_a, record_b)
+    """Why records ``record_a`` and ``record_b`` do or don't match, from the saved state.
+
+    Reads the saved model, the two records and the frequencies of their values only, and
+    prepares just those two records (a city's state is explained in well under a second).
+    """
+    store = StateStore(state_dir)
+    saved = store.meta_and_model()
+    if saved is None:
+        raise FileNotFoundError(f"no linkage state under {store.path}")
+    meta, model_dict = saved
+    if "terms" not in meta:  # a state saved before the term counts were
+        return Linker.from_state(state_dir).explanations.explain(record_a, record_b)
+    mapping = LinkMapping.from_dict(meta["mapping"])
+    records = store.rows("records", mapping.record_id, [record_a, record_b])
+    found = {} if records is None else {str(r[mapping.record_id]): r for r in records.to_pylist()}
+    for r in (record_a, record_b):
+        if r not in found:
+            raise KeyError(f"record {r!r} is not among the linked records")
+    frames = [prepare_one(found[r], mapping, meta["chinese_id"]) for r in (record_a, record_b)]
+    model = FellegiSunterModel.untrained(comparisons_for(frames[0]))
+    model.load_parameters(model_dict)
+    right = frames[1]
+    tf = {}
+    for c, figures in meta["terms"].items():
+        value = right.col(c).uniques.tolist()
+        counts = store.rows("terms", "value", value) if value else None
+        hit = [] if counts is None else [r for r in counts.to_pylist() if r["column"] == c]
+        tf[c] = TermFrequencies.from_count(
+            hit[0]["count"] if hit else 0, figures["total"], figures["mean"], len(value)
+        )
+    out = explain_pair(model, frames[0], 0, right, 0, tf)
+    decisions = store.rows("decisions", "record_a", [record_a, record_b])
+    if decisions is not None:
+        out.guard = [
+            f"{d['record_a']} / {d['record_b']}: {d['detail']}"
+            for d in decisions.to_pylist()
+            if {d["record_a"], d["record_b"]} & {record_a, record_b}
+            and (d["rule"] == NO_MARGIN or {d["record_a"], d["record_b"]} == {record_a, record_b})
+        ]
+    return out
