@@ -22,6 +22,7 @@ from linkgraph.link.cluster import (
     cluster,
     connected_labels,
     id_conflict,
+    sibling_names,
 )
 from linkgraph.normalise import check_character
 
@@ -115,6 +116,8 @@ def test_numbers_differing_only_in_the_sequence_digits_are_two_people() -> None:
     assert id_conflict(IdNumber(TWIN_A, CHECKED), legacy_b) == SEQUENCE_ONLY
     # unless the names agree: then the legacy number's sequence digit was mistyped
     assert id_conflict(IdNumber(TWIN_A, CHECKED), legacy_b, {frozenset((TWIN_A, TWIN_B))}) is None
+    # or the other's check fails and the valid number is one slip away: its repair
+    assert id_conflict(IdNumber(TWIN_A, CHECKED), IdNumber(TWIN_B[:17] + "1", FAILS_CHECK)) is None
 
 
 def test_a_slip_outside_the_sequence_is_a_typo_and_two_slips_are_another_person() -> None:
@@ -144,3 +147,10 @@ def test_a_single_weakly_attached_record_stays_with_its_person() -> None:
     a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
     p = np.array([0.999, 0.999, 0.92])
     assert as_sets(cluster(4, a, b, p).labels) == {frozenset({0, 1, 2, 3})}
+
+
+def test_a_siblings_name_is_not_a_slip() -> None:
+    assert sibling_names("xia bao guo", "xia bao ming")
+    assert not sibling_names("xia bao guo", "xia bao")  # a dropped character
+    assert not sibling_names("xia bao guo", "xia guo bao")  # two characters swapped
+    assert not sibling_names("xia bao guo", "xia bao guo")

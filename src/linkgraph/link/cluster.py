@@ -108,10 +108,11 @@ def id_conflict(
       together hold numbers of one region and birth date whose sequence codes follow each
       other (``...123`` and ``...125``), and a slip in one of them lands beside the other.
 
-    Unless strong evidence says one was mistyped (``same_named``): a pair of records
-    holding the two numbers whose names agree (exactly or in sound; twins' names differ),
-    while the unchecked number is nobody's checksum-valid number.  Then a slip in the
-    sequence digits is a slip, and one more slip is allowed.
+    Unless strong evidence says one was mistyped: one of them fails its check and the
+    other is one slip away (its repair; a twin's record is kept from its sibling by the
+    names, see :func:`sibling_names`), or a pair of records holding the two numbers has
+    names that agree (exactly or in sound; twins' names differ) while the unchecked number
+    is nobody's checksum-valid number (``same_named``: then one more slip is allowed too).
     """
     if x.value == y.value:
         return None
@@ -121,7 +122,8 @@ def id_conflict(
     bx, by = x.value[:17], y.value[:17]
     if OSA.distance(bx, by) > SLIPS[x.typos] + SLIPS[y.typos] + named:
         return IDS_APART
-    if bx != by and bx[: SEQUENCE.start] == by[: SEQUENCE.start] and not named:
+    repair = (x.proven_wrong or y.proven_wrong) and OSA.distance(bx, by) <= 1
+    if bx != by and bx[: SEQUENCE.start] == by[: SEQUENCE.start] and not (named or repair):
         return SEQUENCE_ONLY
     return None
 
@@ -432,14 +434,14 @@ def cluster(
     nodes = np.flatnonzero(suspect[labels])
     node_list: list[int] = nodes.tolist()
     node_ids = {i: ids.of(i) for i in node_list} if ids is not None else {}
-    unchecked = {i for i in node_list if ids is not None and not ids.checked[i]}
+    checked = ids.checked if ids is not None else None
+    unchecked = set() if checked is None else {i for i in node_list if not checked[i]}
     same_named: set[frozenset[str]] = set()
-    if ids is not None and same_name is not None:
+    if ids is not None and checked is not None and same_name is not None:
         sel = edge_sel[same_name[edge_sel]]
         x, y = a[sel], b[sel]
-        held = np.unique(ids.code[ids.checked])
+        held = np.unique(ids.code[checked])
         # an unchecked number that is somebody's checksum-valid number is no typo
-        checked = ids.checked
         nobodys = lambda i: ~checked[i] & ~np.isin(ids.code[i], held)  # noqa: E731
         near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
         near &= nobodys(x) | nobodys(y)
