@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from linkgraph.flags import FlagDecision
+from linkgraph.service.rows import UnicodeModel
 
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 IdNumber = Annotated[str, Field(min_length=1, max_length=32, description="Resident ID number.")]
@@ -21,8 +24,8 @@ BatchId = Annotated[
 MAX_ROWS = 10_000
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _In(UnicodeModel):
+    """A request body: unknown fields refused, strings stripped and valid Unicode."""
 
 
 # ------------------------------------------------------------------ recognition
@@ -76,6 +79,7 @@ class RecognitionsPublic(BaseModel):
 
 
 class RosterBatch(_In):
+    rows_checked_alone = frozenset({"changes"})
     batch_id: BatchId
     changes: list[Any] = Field(
         min_length=1,
@@ -85,6 +89,7 @@ class RosterBatch(_In):
 
 
 class EventBatch(_In):
+    rows_checked_alone = frozenset({"events"})
     batch_id: BatchId
     events: list[Any] = Field(
         min_length=1,
@@ -175,6 +180,9 @@ class ReviewDecision(_In):
     record_a: Code
     record_b: Code
     why: str = Field(min_length=3, max_length=500)
+    dry_run: bool = Field(
+        default=False, description="Only show what the decision would change; record nothing."
+    )
 
 
 class ReviewPublic(BaseModel):
@@ -185,6 +193,9 @@ class ReviewPublic(BaseModel):
     why: str
     effective: str
     persons_now: list[str]
+    effect: list[str] = Field(
+        description="What changes at the next linkage run: persons merged or split, records moved."
+    )
 
 
 # ------------------------------------------------------------------ investigators
@@ -253,12 +264,22 @@ class FlagsPublic(BaseModel):
 
 
 class FlagTransition(_In):
-    to: Literal["confirmed", "dismissed", "recovered", "open"] = Field(
-        description="open → confirmed | dismissed; confirmed → recovered | dismissed;"
-        " dismissed → open (reopened); recovered is final."
+    to: FlagDecision = Field(
+        description="open → confirmed | dismissed; dismissed → open (reopened);"
+        " recovered records money back on a confirmed flag (partial recoveries add up:"
+        " recovering, then recovered at the amount at risk); reverse undoes the last"
+        " decision still in effect, as a new step."
     )
     why: str = Field(min_length=3, max_length=500)
-    amount: int | None = Field(default=None, ge=1, le=10**10, description="Yuan recovered.")
+    amount: int | None = Field(
+        default=None, ge=1, le=10**10, description="Yuan recovered this time."
+    )
+    over_recovery_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="Why the recovered total may exceed the amount at risk (interest, ...).",
+    )
 
 
 # ------------------------------------------------------------------ grid workers
@@ -308,11 +329,32 @@ class VisitPublic(BaseModel):
 
 
 class StopRequest(_In):
-    id_number: IdNumber
+    """A request to stop a person's benefits, by the person or someone acting for them.
+
+    The citizen portal names the verified requester (``requester_id_number``) and their
+    relation to the person. A request by the person themself (``self``) holds the
+    payments at once; one by anyone else is a check for a case worker and takes effect
+    only once confirmed (policy ``stop_requests``). A department's key stops only its
+    own items.
+    """
+
+    id_number: IdNumber = Field(description="The person whose benefits should stop.")
     item_codes: list[Code] | None = Field(
-        default=None, max_length=32, description="Items to stop; all live ones when absent."
+        default=None,
+        max_length=32,
+        description="Items to stop; when absent, all the caller may stop (a department's own).",
     )
-    requested_by: Literal["self", "family"]
+    requested_by: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The requester's relation to the person: self, spouse, child, parent,"
+        " sibling, family, guardian or agent (policy ``stop_requests.relations``).",
+    )
+    requester_id_number: IdNumber | None = Field(
+        default=None,
+        description="The verified requester's ID number; required from the citizen portal,"
+        " and the person's own for ``self``.",
+    )
     reason: str = Field(min_length=2, max_length=500)
 
 
@@ -326,6 +368,7 @@ class HeldEnrollment(BaseModel):
 class StopRequestPublic(BaseModel):
     request_id: str
     status: Literal["pending"]
+    held: bool = Field(description="Whether the payments are held now (a request by the person).")
     enrollments: list[HeldEnrollment]
     detail: str
 

@@ -19,7 +19,7 @@
 //
 // Evidence and what is concluded from it
 // NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string})
-// NODE (:EvidenceEvent {event_id: int!, channel: string, occurred_on: date, reported_on: date, linked_by: string})
+// NODE (:EvidenceEvent {event_key: string!, event_id: int, channel: string, occurred_on: date, reported_on: date, linked_by: string})
 // NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, warning_until: date, rule: string})
 // NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, months: int, status: string, detail: string})
 // NODE (:Task {task_id: string!, kind: string, due_on: date, status: string, reason: string})
@@ -44,6 +44,8 @@
 // REL (:Task)-[:IN]->(:Grid)
 //
 // Departures from the first sketch, and why:
+//   * An EvidenceEvent is keyed by event_key, "CHANNEL:event_id": an event id is
+//     its channel's own, and two channels may each send an event 873.
 //   * EvidenceEvent and Enrollment keep their channel / item code as a property
 //     too: the hot filters (negative channels, one item) need no extra hop.
 //   * Flag-[:CITES]->EvidenceEvent keeps the evidence a flag rests on, as
@@ -63,7 +65,7 @@ CREATE CONSTRAINT grid_key IF NOT EXISTS FOR (n:Grid) REQUIRE n.code IS UNIQUE;
 CREATE CONSTRAINT phone_key IF NOT EXISTS FOR (n:Phone) REQUIRE n.number IS UNIQUE;
 CREATE CONSTRAINT bank_account_key IF NOT EXISTS FOR (n:BankAccount) REQUIRE n.number IS UNIQUE;
 CREATE CONSTRAINT channel_key IF NOT EXISTS FOR (n:Channel) REQUIRE n.code IS UNIQUE;
-CREATE CONSTRAINT evidence_event_key IF NOT EXISTS FOR (n:EvidenceEvent) REQUIRE n.event_id IS UNIQUE;
+CREATE CONSTRAINT evidence_event_key IF NOT EXISTS FOR (n:EvidenceEvent) REQUIRE n.event_key IS UNIQUE;
 CREATE CONSTRAINT certification_key IF NOT EXISTS FOR (n:Certification) REQUIRE n.cert_id IS UNIQUE;
 CREATE CONSTRAINT flag_key IF NOT EXISTS FOR (n:Flag) REQUIRE n.flag_id IS UNIQUE;
 CREATE CONSTRAINT task_key IF NOT EXISTS FOR (n:Task) REQUIRE n.task_id IS UNIQUE;

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from api.deps import CallerDep, ServiceDep, require
 from api.models import StopRequest, StopRequestPublic
 from linkgraph.service import Role
+from linkgraph.service.casework import StopAsk
 
 router = APIRouter(
     tags=["citizens"], dependencies=[Depends(require(Role.CITIZEN, Role.BENEFIT_SYSTEM))]
@@ -15,7 +16,6 @@ router = APIRouter(
 
 @router.post("/stop-requests", response_model=StopRequestPublic, status_code=202)
 def stop_request(body: StopRequest, service: ServiceDep, caller: CallerDep) -> object:
-    """Hold the enrolments now; a case worker confirms (stop) or dismisses (resume)."""
-    return service.stop_request(
-        caller, body.id_number, body.item_codes, body.requested_by, body.reason
-    )
+    """Ask to stop a person's benefits: held at once when the person asks, otherwise a
+    check; a case worker confirms (stop) or dismisses (pay on)."""
+    return service.stop_request(caller, StopAsk(**body.model_dump()))

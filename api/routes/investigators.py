@@ -67,5 +67,7 @@ def flag(flag_id: Key, service: ServiceDep, caller: CallerDep) -> object:
 def transition(
     flag_id: Key, body: FlagTransition, service: ServiceDep, caller: CallerDep
 ) -> object:
-    """Confirm or dismiss a flag, or record money recovered on a confirmed one."""
-    return service.transition_flag(caller, flag_id, body.to, body.why, body.amount)
+    """Confirm, dismiss or reopen a flag, record money recovered, or reverse a decision."""
+    return service.transition_flag(
+        caller, flag_id, body.to, body.why, body.amount, body.over_recovery_reason
+    )

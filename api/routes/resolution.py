@@ -45,5 +45,8 @@ def explain(body: ExplainRequest, service: ServiceDep, caller: CallerDep) -> obj
     dependencies=[Depends(require(Role.REVIEWER))],
 )
 def review(body: ReviewDecision, service: ServiceDep, caller: CallerDep) -> object:
-    """A reviewer's decision: link (same person) or split (different persons)."""
-    return service.review(caller, body.decision, body.record_a, body.record_b, body.why)
+    """A reviewer's decision: link (same person) or split (different persons), with what it
+    changes; ``dry_run`` shows that without recording the decision."""
+    return service.review(
+        caller, body.decision, body.record_a, body.record_b, body.why, body.dry_run
+    )

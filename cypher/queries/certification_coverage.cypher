@@ -4,7 +4,7 @@
 //   An enrolment is covered when its person has a Certification with status 'certified'
 //   and certified_on <= on <= valid_until. coverage_pct has one decimal.
 // Parameters:
-//   :param on => date('2026-12-31')         the day coverage is measured on
+//   :param on => date('2026-12-31')         the day coverage is measured on (default: the as-of date)
 // Returns: department, item_code, enrollments, certified, coverage_pct — ordered by department, item_code
 // Example: linkgraph query certification_coverage --param on=2026-12-31
 MATCH (p:Person)

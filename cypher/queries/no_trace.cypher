@@ -3,8 +3,8 @@
 // Answers: "whom must grid workers visit, grid by grid?"
 //   A person is traced when any event from a positive channel occurred between since and until.
 // Parameters:
-//   :param since => date('2026-07-01')      first day of the window
-//   :param until => date('2026-12-31')      last day of the window
+//   :param since => date('2026-07-01')      first day of the window (default: 183 days before the as-of date)
+//   :param until => date('2026-12-31')      last day of the window (default: the as-of date)
 // Returns: grid, village, persons, person_ids — ordered by grid
 // Example: linkgraph query no_trace --param since=2026-07-01 --param until=2026-12-31
 MATCH (p:Person)-[:LIVES_IN]->(g:Grid)

@@ -8,7 +8,7 @@
 //   person        name        birth_date    -            grid
 //   record        source      -             -            RESOLVES_TO band
 //   enrollment    item_code   enrolled_on   paid_until   status
-//   evidence      channel     occurred_on   -            linked_by   (id is the event_id as text)
+//   evidence      channel     occurred_on   -            linked_by   (id is the event key, CHANNEL:event_id)
 //   certification status      certified_on  valid_until  method
 //   flag          kind        -             -            status
 //   task          kind        due_on        -            status
@@ -25,7 +25,7 @@ CALL (p) {
   RETURN 'enrollment' AS kind, e.enrollment_id AS id, e.item_code AS detail, e.enrolled_on AS since, e.paid_until AS until, e.status AS note
   UNION ALL
   MATCH (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)
-  RETURN 'evidence' AS kind, toString(v.event_id) AS id, v.channel AS detail, v.occurred_on AS since, null AS until, v.linked_by AS note
+  RETURN 'evidence' AS kind, v.event_key AS id, v.channel AS detail, v.occurred_on AS since, null AS until, v.linked_by AS note
   UNION ALL
   MATCH (p)-[:CERTIFIED_BY]->(c:Certification)
   RETURN 'certification' AS kind, c.cert_id AS id, c.status AS detail, c.certified_on AS since, c.valid_until AS until, c.method AS note

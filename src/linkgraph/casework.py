@@ -25,7 +25,14 @@ import pyarrow.compute as pc
 
 from linkgraph import duck
 from linkgraph.dispatch import TASK, Task, record_visit
-from linkgraph.flags import FLAG, Flag, IllegalTransition, flags_from_table, flags_to_table
+from linkgraph.flags import (
+    FLAG,
+    Flag,
+    FlagDecision,
+    IllegalTransition,
+    flags_from_table,
+    flags_to_table,
+)
 from linkgraph.flags import transition as move_flag
 from linkgraph.ledger import Entry
 from linkgraph.recognise import STOP_REQUEST
@@ -39,11 +46,24 @@ class FlagMove:
     """A human's decision on a flag (``linkgraph flag`` or the API), as the ledger holds it."""
 
     flag_id: str
-    to: str
+    to: FlagDecision
     who: str
     why: str
     amount: int | None
     at: dt.datetime
+    over_recovery_reason: str | None = None
+
+    def applied_to(self, flag: Flag) -> Flag:
+        """``flag`` after this decision, checked by :func:`linkgraph.flags.transition`."""
+        return move_flag(
+            flag,
+            self.to,
+            self.who,
+            self.why,
+            self.amount,
+            over_recovery_reason=self.over_recovery_reason,
+            at=self.at,
+        )
 
 
 @dataclass
@@ -147,6 +167,7 @@ def flag_move(entry: Entry) -> FlagMove:
         entry["why"],
         entry.get("amount"),
         dt.datetime.fromisoformat(entry["received_at"]).replace(microsecond=0),
+        entry.get("over_recovery_reason"),
     )
 
 
@@ -207,25 +228,27 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
         roster_edits=edits,
         visit_events=pa.concat_tables([LINKED_EVENT.empty_table(), *visits]),
         visited_tasks=_table(list(tasks.values()), TASK),
-        stop_requests=_decided_stops(stops, moves),
+        stop_requests=_decided_stops(stops, flags, moves),
         stop_flags=flags_to_table(flags) if flags else FLAG.empty_table(),
         flag_moves=moves,
         mark=mark,
     )
 
 
-def _decided_stops(stops: list[dict[str, Any]], moves: list[FlagMove]) -> pa.Table:
-    """Stop requests with the last human decision on their flag: confirmed (a stop),
-    dismissed (no effect) or reopened (pending again)."""
-    decided: dict[str, tuple[bool | None, dt.date]] = {}
-    for m in moves:
-        if m.to in ("confirmed", "dismissed", "open"):
-            verdict = {"confirmed": True, "dismissed": False}.get(m.to)
-            decided[m.flag_id] = (verdict, m.at.date())
+def _decided_stops(
+    stops: list[dict[str, Any]], flags: list[Flag], moves: list[FlagMove]
+) -> pa.Table:
+    """Stop requests with their flag as the decisions, replayed through the workflow, leave
+    it: confirmed (a stop), dismissed (no effect) or open (pending, also after a reversal)."""
+    table = flags_to_table(flags) if flags else FLAG.empty_table()
+    decided = {f.flag_id: f for f in flags_from_table(apply_flag_moves(table, moves)[0])}
     rows = []
     for s in stops:
-        verdict, on = decided.get(s["request_id"], (None, None))
-        rows.append({**s, "confirmed": verdict, "confirmed_on": on if verdict else None})
+        flag = decided[s["request_id"]]
+        verdict = {"open": None, "dismissed": False}.get(flag.status, True)
+        confirmed = [h.at.date() for h in flag.history if h.to_status == "confirmed"]
+        on = confirmed[-1] if verdict and confirmed else None
+        rows.append({**s, "confirmed": verdict, "confirmed_on": on})
     return _table(rows, STOP_REQUEST)
 
 
@@ -247,38 +270,30 @@ def apply_flag_moves(flags: pa.Table, moves: list[FlagMove]) -> tuple[pa.Table, 
             skipped += 1
             continue
         try:
-            by_id[m.flag_id] = move_flag(current, m.to, m.who, m.why, m.amount, at=m.at)  # type: ignore[arg-type]
-        except (IllegalTransition, ValueError):
+            by_id[m.flag_id] = m.applied_to(current)
+        except IllegalTransition:
             skipped += 1
     kept = flags.filter(pc.invert(touched))
     merged = pa.concat_tables([kept, flags_to_table(list(by_id.values()))])
     return merged.sort_by([("kind", "ascending"), ("flag_id", "ascending")]), skipped
 
 
-def flag_decision(
-    flags: pa.Table,
-    since: list[Entry],
-    flag_id: str,
-    to: str,
-    who: str,
-    why: str,
-    amount: int | None,
-) -> Flag:
-    """The flag ``flag_id`` after one more decision, checked by the workflow.
+def flag_decision(flags: pa.Table, since: list[Entry], decision: FlagMove) -> Flag:
+    """The flag ``decision`` names after it, checked by the workflow.
 
     ``flags`` are a version's flags and ``since`` the ledger's entries after it, so
     the decision is checked against the flag as it stands now. Raises
     :class:`~linkgraph.flags.IllegalTransition` (an ``InputError``) when the flag is
-    not there or the move is not allowed.
+    not there or the workflow refuses the decision.
     """
     later = ledger_inputs(since)
     table, _ = apply_flag_moves(
         pa.concat_tables([conform(flags, FLAG, "flags"), later.stop_flags]), later.flag_moves
     )
-    found = flags_from_table(table.filter(pc.equal(table["flag_id"], flag_id)))
+    found = flags_from_table(table.filter(pc.equal(table["flag_id"], decision.flag_id)))
     if not found:
-        raise IllegalTransition(f"no flag {flag_id!r}")
-    return move_flag(found[0], to, who, why, amount)  # type: ignore[arg-type]
+        raise IllegalTransition(f"no flag {decision.flag_id!r}")
+    return decision.applied_to(found[0])
 
 
 def carry_flags(detected: pa.Table, previous: pa.Table | None, stop_flags: pa.Table) -> pa.Table:

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from linkgraph import duck
 from linkgraph.policy import Policy, WeakRule
-from linkgraph.tables import DATE, INT_LIST, LINKED_EVENT, PERSON, STR, STR_LIST, conform
+from linkgraph.tables import DATE, LINKED_EVENT, PERSON, STR, STR_LIST, conform
 
 STATUSES = ("certified", "warning", "suspended", "pending_review")
 METHODS = ("strong", "corroborated_weak", "manual", "none")
@@ -48,7 +48,7 @@ CERTIFICATION = pa.schema(
         ("certified_on", DATE),  # latest qualifying day (or the baseline)
         ("valid_until", DATE),
         ("rule", STR),  # rule id from the policy; "baseline"; "negative:<CHANNEL>"
-        ("evidence_event_ids", INT_LIST),
+        ("evidence_event_keys", STR_LIST),  # event keys, CHANNEL:event_id (tables.event_key)
         ("explanation", STR),
         ("warning_until", DATE),  # payment is held after this day
         ("strong_on", DATE),  # latest strong or manual qualifying day (items that need strong)
@@ -59,7 +59,7 @@ CERTIFICATION = pa.schema(
         ("negative_reported_on", DATE),  # ... and the day the first one was reported
         ("death_on", DATE),  # date of death reported by a death channel, if any
         ("negative_channels", STR_LIST),
-        ("negative_event_ids", INT_LIST),
+        ("negative_event_keys", STR_LIST),
         ("confirmed_negative", pa.bool_()),  # a human confirmed the negative evidence
     ]
 )
@@ -292,7 +292,7 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
         GROUP BY q.pidx
     ),
     evidence AS (
-        SELECT b.pidx, list(e.event_id ORDER BY e.event_id) AS ids,
+        SELECT b.pidx, list(ch.channel || ':' || e.event_id ORDER BY ch.channel, e.event_id) AS ids,
                string_agg(DISTINCT ch.channel, ', ' ORDER BY ch.channel) AS channels
         FROM best b
         JOIN ev e ON e.pidx = b.pidx AND e.ri = b.ri AND e.occurred_on <= b.day
@@ -308,7 +308,7 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
         SELECT n.pidx, min(n.occurred_on) AS negative_on,
                min(n.occurred_on) FILTER (WHERE ch.channel IN ({death})) AS death_on,
                list(DISTINCT ch.channel ORDER BY ch.channel) AS channels,
-               list(n.event_id ORDER BY n.event_id) AS ids,
+               list(ch.channel || ':' || n.event_id ORDER BY ch.channel, n.event_id) AS ids,
                bool_or(n.manual) AS confirmed, arg_min(ch.channel, n.reported_on) AS first_channel,
                min(n.reported_on) AS reported_on
         FROM ev n JOIN chan ch ON ch.code = n.ch LEFT JOIN cleared c USING (pidx)
@@ -327,9 +327,9 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                                      ELSE 'strong evidence, certifies alone' END) END AS detail,
                CAST(b.day + to_months({v.months}) AS DATE) AS valid_until,
                CAST(b.day + to_months({v.months + v.warning_months}) AS DATE) AS warning_until,
-               coalesce(evd.ids, []::BIGINT[]) AS evidence_event_ids,
+               coalesce(evd.ids, []::VARCHAR[]) AS evidence_event_keys,
                n.negative_on, n.death_on, n.channels AS negative_channels,
-               n.ids AS negative_event_ids, n.first_channel,
+               n.ids AS negative_event_keys, n.first_channel,
                coalesce(n.confirmed, false) AS confirmed_negative,
                n.reported_on AS negative_reported_on
         FROM pidx p
@@ -350,8 +350,8 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
            certified_on, valid_until,
            CASE WHEN negative_on IS NOT NULL THEN 'negative:' || first_channel
                 ELSE coalesce(rule_id, 'none') END AS rule,
-           CASE WHEN negative_on IS NOT NULL THEN negative_event_ids
-                ELSE evidence_event_ids END AS evidence_event_ids,
+           CASE WHEN negative_on IS NOT NULL THEN negative_event_keys
+                ELSE evidence_event_keys END AS evidence_event_keys,
            CASE
              WHEN negative_on IS NOT NULL THEN format(
                '{{}}: {{}} dated {{}} (reported {{}}); payment held for a door check, '
@@ -379,7 +379,7 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
            warning_until, strong_on, weak_on, previous_on, known_on, negative_on,
            negative_reported_on, death_on,
            coalesce(negative_channels, []::VARCHAR[]) AS negative_channels,
-           coalesce(negative_event_ids, []::BIGINT[]) AS negative_event_ids,
+           coalesce(negative_event_keys, []::VARCHAR[]) AS negative_event_keys,
            confirmed_negative
     FROM dated
     ORDER BY person_id

@@ -19,15 +19,19 @@ ID strings):
 ``flag_id`` hashes the kind and the flag's key (person and item, account ...), so
 the same finding gets the same id on every run and :func:`merge` keeps the
 investigators' work. :func:`transition` moves a flag through
-``open → confirmed | dismissed``, ``confirmed → recovered | dismissed``,
-``dismissed → open`` and records who did it, when and why.
+``open → confirmed | dismissed``, ``dismissed → open``, and records money
+recovered on a confirmed flag: recoveries may be partial and add up, the flag
+``recovering`` until they reach the amount at risk, then ``recovered``. More than
+the amount at risk needs its own reason (interest, months the detection did not
+see). A wrong decision is never edited away: ``reverse`` appends a step undoing
+the last decision still in effect. Every step records who, when and why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
@@ -37,9 +41,13 @@ from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
 from linkgraph.errors import InputError
-from linkgraph.tables import DATE, ENROLLMENT, INT_LIST, PERSON, STR, STR_LIST, conform
+from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
-FlagStatus = Literal["open", "confirmed", "dismissed", "recovered"]
+FlagStatus = Literal["open", "confirmed", "dismissed", "recovering", "recovered"]
+#: What a person decides on a flag: a status to move to, money recovered (``recovered``,
+#: with the amount), or ``reverse`` (undo the last decision still in effect).
+FlagDecision = Literal["open", "confirmed", "dismissed", "recovered", "reverse"]
+DECISIONS: tuple[str, ...] = get_args(FlagDecision)
 FLAG_KINDS = (
     "duplicate_enrolment",
     "exclusive_conflict",
@@ -48,10 +56,11 @@ FLAG_KINDS = (
     "shared_phone",
     "id_name_mismatch",
 )
-#: Allowed moves of the workflow.
+#: Allowed decisions from each status (``reverse`` is allowed from any, see :func:`transition`).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("confirmed", "dismissed"),
     "confirmed": ("recovered", "dismissed"),
+    "recovering": ("recovered",),
     "dismissed": ("open",),
     "recovered": (),
 }
@@ -63,7 +72,7 @@ FLAG = pa.schema(
         ("key", STR),  # what the flag is about: person|item, account, phone, id number
         ("person_ids", STR_LIST),
         ("enrollment_ids", STR_LIST),
-        ("evidence_event_ids", INT_LIST),
+        ("evidence_event_keys", STR_LIST),
         ("amount_at_risk", pa.int64()),  # yuan; for shared accounts/phones: per month
         ("months", pa.int32()),
         ("detail", STR),
@@ -88,6 +97,10 @@ class Transition(BaseModel):
     to_status: str
     why: str
     amount: int | None = None
+    #: Why a recovery goes beyond the amount at risk (interest, other months).
+    over_recovery_reason: str | None = None
+    #: The index in the history of the step this one reverses.
+    reverses: int | None = None
 
 
 class Flag(BaseModel):
@@ -100,7 +113,7 @@ class Flag(BaseModel):
     key: str
     person_ids: tuple[str, ...]
     enrollment_ids: tuple[str, ...]
-    evidence_event_ids: tuple[int, ...] = ()
+    evidence_event_keys: tuple[str, ...] = ()
     amount_at_risk: int = 0
     months: int = 0
     detail: str = ""
@@ -112,57 +125,117 @@ class Flag(BaseModel):
 
 def transition(
     flag: Flag,
-    to: FlagStatus,
+    to: FlagDecision,
     who: str,
     why: str,
     amount: int | None = None,
     *,
+    over_recovery_reason: str | None = None,
     at: dt.datetime | None = None,
 ) -> Flag:
-    """``flag`` moved to ``to`` by ``who`` for ``why`` (a new Flag; the old one is unchanged).
+    """``flag`` after ``who``'s decision ``to`` for ``why`` (a new Flag; the old one is unchanged).
 
-    ``recovered`` needs the ``amount`` recovered (yuan, ≥ 0); other moves refuse one.
+    ``recovered`` records ``amount`` yuan recovered (≥ 1): the recoveries add up, and the
+    flag is ``recovering`` until they reach the amount at risk, ``recovered`` from then
+    on. A total beyond the amount at risk is refused unless ``over_recovery_reason``
+    says why. ``reverse`` undoes the last step still in effect (status and amount), as a
+    new step: history is never edited.
 
     >>> f = Flag(flag_id="F1", kind="paid_after_death", key="k", person_ids=("P",),
     ...          enrollment_ids=("E",), amount_at_risk=380)
-    >>> transition(f, "confirmed", "inspector Li", "family confirmed the death").status
-    'confirmed'
+    >>> f = transition(f, "confirmed", "inspector Li", "family confirmed the death")
+    >>> transition(f, "recovered", "clerk Zhao", "first instalment", 200).status
+    'recovering'
     """
+    name = f"flag {flag.flag_id}"
+    if not who.strip() or not why.strip():
+        raise IllegalTransition(f"{name}: a decision needs who and why")
+    if to not in DECISIONS:
+        raise IllegalTransition(
+            f"{name}: unknown decision {to!r} (allowed: {', '.join(DECISIONS)})"
+        )
+    if to != "recovered" and (amount is not None or over_recovery_reason):
+        raise IllegalTransition(f"{name}: only 'recovered' takes an amount")
+    if to == "reverse":
+        return _reverse(flag, who, why, at)
     allowed = TRANSITIONS.get(flag.status, ())
     if to not in allowed:
         raise IllegalTransition(
-            f"flag {flag.flag_id}: cannot move {flag.status} → {to}"
-            f" (allowed from {flag.status}: {', '.join(allowed) or 'none'})"
+            f"{name}: cannot move {flag.status} → {to}"
+            f" (allowed from {flag.status}: {', '.join(allowed) or 'none'}; or reverse)"
         )
-    if not who.strip() or not why.strip():
-        raise IllegalTransition(f"flag {flag.flag_id}: a transition needs who and why")
+    status: str = to
+    total = flag.amount_recovered
     if to == "recovered":
-        if amount is None or amount < 0:
-            raise IllegalTransition(f"flag {flag.flag_id}: recovered needs amount ≥ 0")
-    elif amount is not None:
-        raise IllegalTransition(f"flag {flag.flag_id}: only 'recovered' takes an amount")
+        if amount is None or amount < 1:
+            raise IllegalTransition(f"{name}: recovered needs the amount recovered (yuan ≥ 1)")
+        total += amount
+        if total > flag.amount_at_risk and not (over_recovery_reason or "").strip():
+            raise IllegalTransition(
+                f"{name}: amount {amount:,} would bring the recovered total to ¥{total:,},"
+                f" beyond the ¥{flag.amount_at_risk:,} at risk"
+                f" (¥{flag.amount_recovered:,} recovered so far); give the reason for the"
+                " excess (interest, other months) as the over-recovery reason"
+            )
+        status = "recovered" if total >= flag.amount_at_risk else "recovering"
     step = Transition(
-        at=at or dt.datetime.now(dt.UTC).replace(microsecond=0),
+        at=at or _now(),
         who=who,
         from_status=flag.status,
-        to_status=to,
+        to_status=status,
         why=why,
         amount=amount,
+        over_recovery_reason=over_recovery_reason if to == "recovered" else None,
+    )
+    return flag.model_copy(
+        update={"status": status, "amount_recovered": total, "history": (*flag.history, step)}
+    )
+
+
+def _reverse(flag: Flag, who: str, why: str, at: dt.datetime | None) -> Flag:
+    """``flag`` with its last step still in effect undone, by one more step."""
+    undone = {h.reverses for h in flag.history if h.reverses is not None}
+    in_effect = [i for i, h in enumerate(flag.history) if h.reverses is None and i not in undone]
+    if not in_effect:
+        raise IllegalTransition(f"flag {flag.flag_id}: no decision in effect to reverse")
+    index = in_effect[-1]
+    last = flag.history[index]
+    step = Transition(
+        at=at or _now(),
+        who=who,
+        from_status=flag.status,
+        to_status=last.from_status,
+        why=why,
+        amount=-last.amount if last.amount else None,
+        reverses=index,
     )
     return flag.model_copy(
         update={
-            "status": to,
-            "amount_recovered": amount if to == "recovered" else flag.amount_recovered,
+            "status": last.from_status,
+            "amount_recovered": flag.amount_recovered - (last.amount or 0),
             "history": (*flag.history, step),
         }
     )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def history_from_json(text: str | None) -> tuple[Transition, ...]:
+    """A flag's ``history`` column (a JSON list of steps) as :class:`Transition` objects."""
+    return tuple(Transition(**h) for h in json.loads(text or "[]"))
+
+
+def history_to_json(history: tuple[Transition, ...]) -> str:
+    return json.dumps([h.model_dump(mode="json", exclude_none=True) for h in history])
 
 
 def flags_from_table(table: pa.Table) -> list[Flag]:
     """Rows of a :data:`FLAG` table as :class:`Flag` objects (for the workflow, a few at a time)."""
     rows = []
     for row in conform(table, FLAG, "flags").to_pylist():
-        row["history"] = tuple(Transition(**h) for h in json.loads(row["history"] or "[]"))
+        row["history"] = history_from_json(row["history"])
         rows.append(Flag(**row))
     return rows
 
@@ -171,7 +244,7 @@ def flags_to_table(flags: list[Flag]) -> pa.Table:
     rows: list[dict[str, Any]] = []
     for f in flags:
         row = f.model_dump()
-        row["history"] = json.dumps([h.model_dump(mode="json") for h in f.history])
+        row["history"] = history_to_json(f.history)
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=FLAG)
 
@@ -213,7 +286,7 @@ dup AS (
     SELECT 'duplicate_enrolment' AS kind, person_id || '|' || item_code AS key,
            [person_id] AS person_ids,
            list(enrollment_id ORDER BY enrolled_on, enrollment_id) AS ids,
-           []::BIGINT[] AS evidence,
+           []::VARCHAR[] AS evidence,
            -- the copies beyond the first, paid since the later enrolment began
            sum(monthly_amount * greatest(date_diff('month', date_trunc('month', enrolled_on),
                                                    paid_until) + 1, 0))
@@ -227,7 +300,7 @@ dup AS (
 ),
 excl AS (
     SELECT 'exclusive_conflict', person_id || '|' || exclusive_group, [person_id],
-           list(enrollment_id ORDER BY item_code, enrollment_id), []::BIGINT[],
+           list(enrollment_id ORDER BY item_code, enrollment_id), []::VARCHAR[],
            -- the smaller benefits, while paid together with the largest
            (sum(monthly_amount) - max(monthly_amount))
              * greatest(date_diff('month', date_trunc('month', max(enrolled_on)),
@@ -241,7 +314,7 @@ excl AS (
 ),
 dead AS (
     SELECT 'paid_after_death', e.enrollment_id, [e.person_id], [e.enrollment_id],
-           c.negative_event_ids,
+           c.negative_event_keys,
            date_diff('month', date_trunc('month', c.death_on), e.paid_until) * e.monthly_amount,
            date_diff('month', date_trunc('month', c.death_on), e.paid_until)::INTEGER,
            format('{} paid until {} after death on {} ({})', e.item_code,
@@ -257,7 +330,7 @@ household AS (
 ),
 account AS (
     SELECT 'shared_bank_account', e.bank_account, list(DISTINCT e.person_id ORDER BY e.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            sum(e.monthly_amount)::BIGINT, 0,
            format('account {} receives {} benefits of {} persons in {} households',
                   e.bank_account, count(*), count(DISTINCT e.person_id), count(DISTINCT h.home))
@@ -268,7 +341,7 @@ account AS (
 ),
 phone AS (
     SELECT 'shared_phone', h.phone, list(DISTINCT h.person_id ORDER BY h.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
            format('phone {} used by {} persons in {} households', h.phone,
                   count(DISTINCT h.person_id), count(DISTINCT h.home))
@@ -279,7 +352,7 @@ phone AS (
 ),
 idname AS (
     SELECT 'id_name_mismatch', h.id_number, list(DISTINCT h.person_id ORDER BY h.person_id),
-           list(e.enrollment_id ORDER BY e.enrollment_id), []::BIGINT[],
+           list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
            format('ID number {} carried by {} names: {}', h.id_number, count(DISTINCT h.name),
                   string_agg(DISTINCT h.name, ', ' ORDER BY h.name))
@@ -292,7 +365,7 @@ found AS (
     UNION ALL SELECT * FROM account UNION ALL SELECT * FROM phone UNION ALL SELECT * FROM idname
 )
 SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind, key,
-       person_ids, ids AS enrollment_ids, evidence AS evidence_event_ids,
+       person_ids, ids AS enrollment_ids, evidence AS evidence_event_keys,
        coalesce(amount, 0)::BIGINT AS amount_at_risk, coalesce(months, 0)::INTEGER AS months,
        detail, $as_of AS raised_on, 'open' AS status, 0::BIGINT AS amount_recovered,
        '[]' AS history

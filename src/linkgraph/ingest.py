@@ -9,6 +9,7 @@ rejected rows to describe them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,34 @@ class Ingested:
     table: pa.Table
     rejected: list[Rejected] = field(default_factory=list)
     repeated: int = 0
+
+
+#: No record of a living beneficiary or of evidence about them is dated before this day.
+EARLIEST_DAY = dt.date(1900, 1, 1)
+
+
+def day_fault(day: dt.date, received_on: dt.date | None) -> str | None:
+    """Why a single day cannot be true (before 1900, or after the day it was received)."""
+    if day < EARLIEST_DAY:
+        return f"{day} is before {EARLIEST_DAY}"
+    if received_on is not None and day > received_on:
+        return f"{day} is after the day it was received ({received_on})"
+    return None
+
+
+def _date_rules(
+    table: pa.Table, columns: Iterable[str], received_on: dt.date | None
+) -> list[tuple[str, str, np.ndarray]]:
+    """:func:`day_fault` as column rules: dates before 1900 or after ``received_on``."""
+    rules = []
+    for name in columns:
+        column = table[name]
+        early = pc.fill_null(pc.less(column, pa.scalar(EARLIEST_DAY)), False)
+        rules.append((name, f"before {EARLIEST_DAY}", _mask(early)))
+        if received_on is not None:
+            late = pc.fill_null(pc.greater(column, pa.scalar(received_on)), False)
+            rules.append((name, f"after the day it was received ({received_on})", _mask(late)))
+    return rules
 
 
 def _mask(expr: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -99,8 +128,14 @@ def _first_of_each(table: pa.Table, keys: list[str]) -> tuple[pa.Table, int]:
     return table.filter(pa.array(~repeat)), int(repeat.sum())
 
 
-def validate_roster(table: pa.Table, catalogue: Catalogue, source: str) -> Ingested:
-    """Check a roster batch against the catalogue; ``source`` names it in messages."""
+def validate_roster(
+    table: pa.Table, catalogue: Catalogue, source: str, received_on: dt.date | None = None
+) -> Ingested:
+    """Check a roster batch against the catalogue; ``source`` names it in messages.
+
+    Dates must be possible: none before 1900, an enrolment not after ``received_on``
+    (when given: the day the batch arrived), and paid until no earlier than enrolled.
+    """
     table = conform(table, ROSTER, source)
     items = {i.code: i.department for i in catalogue.benefit_items}
     item_department = pc.index_in(table["item_code"], pa.array(list(items)))
@@ -125,6 +160,13 @@ def validate_roster(table: pa.Table, catalogue: Catalogue, source: str) -> Inges
         ),
         ("enrolled_on", "missing", _mask(pc.is_null(table["enrolled_on"]))),
         ("paid_until", "missing", _mask(pc.is_null(table["paid_until"]))),
+        *_date_rules(table, ["enrolled_on"], received_on),
+        *_date_rules(table, ["paid_until"], None),
+        (
+            "paid_until",
+            "before enrolled_on",
+            _mask(pc.less(table["paid_until"], table["enrolled_on"])),
+        ),
         (
             "name",
             "neither a name nor an ID number: the record names nobody",
@@ -136,8 +178,11 @@ def validate_roster(table: pa.Table, catalogue: Catalogue, source: str) -> Inges
     return Ingested(kept, rejected, repeated)
 
 
-def validate_events(table: pa.Table, catalogue: Catalogue, source: str) -> Ingested:
-    """Check an evidence batch: known channel, dates in order, the channel's identifier present."""
+def validate_events(
+    table: pa.Table, catalogue: Catalogue, source: str, received_on: dt.date | None = None
+) -> Ingested:
+    """Check an evidence batch: known channel, dates possible and in order (none before
+    1900, none after ``received_on`` when given), the channel's identifier present."""
     table = conform(table, EVENT, source)
     codes = list(catalogue.channel)
     identifier = pa.array([catalogue.channel[c].identifier.value for c in codes]).take(
@@ -159,6 +204,7 @@ def validate_events(table: pa.Table, catalogue: Catalogue, source: str) -> Inges
         ("channel", "unknown channel", _mask(pc.is_null(identifier))),
         ("occurred_on", "missing", _mask(pc.is_null(table["occurred_on"]))),
         ("reported_on", "missing", _mask(pc.is_null(table["reported_on"]))),
+        *_date_rules(table, ["occurred_on", "reported_on"], received_on),
         (
             "reported_on",
             "reported before it occurred",

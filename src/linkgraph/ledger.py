@@ -35,9 +35,12 @@ KINDS = ("events", "roster", "visit", "stop", "flag", "review", "city")
 
 
 def body_digest(rows: Any) -> str:
-    """The sha256 of a request's rows: a batch id re-sent with other rows is refused."""
+    """The sha256 of a request's rows: a batch id re-sent with other rows is refused.
+
+    Rows not yet checked may hold text that is not Unicode (a lone surrogate): it is
+    digested as sent (``surrogatepass``), and refused later as that row's error."""
     text = json.dumps(rows, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def journal_path(data_dir: Path) -> Path:

@@ -49,7 +49,7 @@ from linkgraph.ingest import Rejected, read_events, read_rosters
 from linkgraph.ledger import Journal
 from linkgraph.policy import Policy
 from linkgraph.recognise import recognise
-from linkgraph.tables import RESOLUTION, ROSTER
+from linkgraph.tables import RESOLUTION, ROSTER, event_keys
 from linkgraph.versions import TABLES, Version, Versions, write_events
 
 Progress = Callable[[str], None]
@@ -300,8 +300,11 @@ def _with_ledger_rows(files: pa.Table, ledger_rows: pa.Table, name: str) -> pa.T
     """The city's rows and the ledger's (API) rows, a row the files also hold kept once."""
     if ledger_rows.num_rows == 0:
         return files
-    key = "record_id" if name == "records" else "event_id"
-    seen = pc.is_in(ledger_rows[key], value_set=files[key])
+    if name == "records":
+        seen = pc.is_in(ledger_rows["record_id"], value_set=files["record_id"])
+    else:  # an event is its channel's and the channel's id: (channel, event_id)
+        near = files.filter(pc.is_in(files["event_id"], value_set=ledger_rows["event_id"]))
+        seen = pc.is_in(event_keys(ledger_rows), value_set=event_keys(near))
     return pa.concat_tables([files, ledger_rows.filter(pc.invert(seen)).cast(files.schema)])
 
 

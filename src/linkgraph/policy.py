@@ -120,6 +120,27 @@ class WeakRule(_Section):
 Rule = Annotated[StrongRule | ManualRule | WeakRule, Field(discriminator="kind")]
 
 
+class StopRequests(_Section):
+    """Who may hold a payment at once by asking to stop it."""
+
+    hold_at_once: tuple[str, ...] = Field(
+        default=("self",),
+        description="Relations whose stop request holds the payment at once; a request by"
+        " anyone else holds only once a case worker confirms it.",
+    )
+    relations: tuple[str, ...] = Field(
+        default=("self", "spouse", "child", "parent", "sibling", "family", "guardian", "agent"),
+        description="The requester's relations to the person that a request may name.",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> StopRequests:
+        stray = sorted(set(self.hold_at_once) - set(self.relations))
+        if stray:
+            raise ValueError(f"hold_at_once names unknown relation(s): {', '.join(stray)}")
+        return self
+
+
 class Negative(_Section):
     channels: tuple[Code, ...] = ()
     death_channels: tuple[Code, ...] = Field(
@@ -166,6 +187,7 @@ class Policy(_Section):
     validity: Validity = Validity()
     rules: tuple[Rule, ...] = Field(min_length=1)
     negative: Negative = Negative()
+    stop_requests: StopRequests = StopRequests()
     items: dict[Code, ItemOverride] = {}
 
     @model_validator(mode="after")

@@ -43,7 +43,7 @@ STOP_REQUEST = pa.schema(
         ("request_id", STR),
         ("person_id", STR),
         ("enrollment_id", STR),  # null: every enrolment of the person
-        ("requested_by", STR),  # self | family
+        ("requested_by", STR),  # the requester's relation: self | spouse | ... (policy)
         ("requested_on", DATE),
         ("confirmed", pa.bool_()),  # null: pending; true: confirmed by staff; false: rejected
         ("confirmed_on", DATE),
@@ -109,7 +109,8 @@ WITH stops AS (
            max(s.confirmed_on) AS confirmed_on
     FROM enr e JOIN stop_requests s ON s.person_id = e.person_id
          AND (s.enrollment_id IS NULL OR s.enrollment_id = e.enrollment_id)
-    WHERE s.requested_on <= $as_of AND (s.confirmed IS NULL OR s.confirmed)
+    WHERE s.requested_on <= $as_of
+      AND (s.confirmed OR (s.confirmed IS NULL AND list_contains($hold_at_once, s.requested_by)))
     GROUP BY e.enrollment_id
 ),
 base AS (
@@ -212,7 +213,9 @@ def recognise(
     certifications : :data:`linkgraph.certify.CERTIFICATION`, computed as of ``as_of``
     enrollments : :data:`linkgraph.tables.ENROLLMENT`
     policy : gives each item's override (strong evidence only, validity, warning)
-    stop_requests : optional :data:`STOP_REQUEST` rows; a pending one holds at once
+    stop_requests : optional :data:`STOP_REQUEST` rows; a confirmed one stops, a pending
+        one holds at once when its requester's relation is in the policy's
+        ``stop_requests.hold_at_once`` (the person themself), and is a check otherwise
 
     Returns
     -------
@@ -238,7 +241,13 @@ def recognise(
     baseline = policy.baseline_certified_on
     try:
         result = db.sql(
-            _SQL, params={"as_of": as_of, "baseline": baseline, "months": policy.validity.months}
+            _SQL,
+            params={
+                "as_of": as_of,
+                "baseline": baseline,
+                "months": policy.validity.months,
+                "hold_at_once": list(policy.stop_requests.hold_at_once),
+            },
         ).to_arrow_table()
     finally:
         for name in tables:

@@ -87,6 +87,7 @@ def build_report(
         """SELECT kind, count(*) AS flags, count(*) FILTER (WHERE status = 'open') AS open,
                   count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
                   count(*) FILTER (WHERE status = 'dismissed') AS dismissed,
+                  count(*) FILTER (WHERE status = 'recovering') AS recovering,
                   count(*) FILTER (WHERE status = 'recovered') AS recovered,
                   sum(amount_at_risk)::BIGINT AS amount_at_risk,
                   sum(amount_recovered)::BIGINT AS amount_recovered
@@ -112,10 +113,10 @@ def build_report(
     channels = _rows(
         db,
         """WITH used AS (
-               SELECT e.channel, count(DISTINCT c.person_id) AS certifying
-               FROM (SELECT person_id, unnest(evidence_event_ids) AS event_id FROM certs
-                     WHERE status = 'certified') c
-               JOIN events e USING (event_id) GROUP BY e.channel)
+               SELECT c.channel, count(DISTINCT c.person_id) AS certifying
+               FROM (SELECT person_id, split_part(unnest(evidence_event_keys), ':', 1) AS channel
+                     FROM certs WHERE status = 'certified') c
+               GROUP BY c.channel)
            SELECT ch.channel, ch.channel_name AS name, ch.polarity, ch.strength,
                   count(e.event_id) AS events, count(DISTINCT e.person_id) AS persons,
                   coalesce(any_value(u.certifying), 0) AS persons_certified_by
@@ -235,9 +236,10 @@ td:first-child,th:first-child,td.l{text-align:left}
 <h2>Flags: money at stake and recovered (yuan)</h2>
 {{ flag_chart }}
 <table><tr><th>kind</th><th>flags</th><th>open</th><th>confirmed</th><th>dismissed</th>
-<th>recovered</th><th>at risk (¥)</th><th>recovered (¥)</th></tr>
+<th>recovering</th><th>recovered</th><th>at risk (¥)</th><th>recovered (¥)</th></tr>
 {% for f in r.flags %}<tr><td>{{ f.kind }}</td><td>{{ f.flags }}</td><td>{{ f.open }}</td>
-<td>{{ f.confirmed }}</td><td>{{ f.dismissed }}</td><td>{{ f.recovered }}</td>
+<td>{{ f.confirmed }}</td><td>{{ f.dismissed }}</td><td>{{ f.recovering }}</td>
+<td>{{ f.recovered }}</td>
 <td>{{ "{:,}".format(f.amount_at_risk or 0) }}</td>
 <td>{{ "{:,}".format(f.amount_recovered or 0) }}</td>
 </tr>{% endfor %}</table>

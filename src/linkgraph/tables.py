@@ -8,6 +8,7 @@ read, tested and benchmarked alone, and the bulk path stays columnar.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkgraph.errors import InputError
 
@@ -102,6 +103,19 @@ LINKED_EVENT = pa.schema(
         ("linked_by", STR),  # id_number | sscard_no | phone | name_dob | null
     ]
 )
+
+
+def event_key(channel: str, event_id: int) -> str:
+    """An event's identity across the city: its channel and the channel's own id,
+    ``"RAIL:873"`` (two channels may each send an event 873)."""
+    return f"{channel}:{event_id}"
+
+
+def event_keys(events: pa.Table) -> pa.Array:
+    """:func:`event_key` of every row of an EVENT or LINKED_EVENT table."""
+    return pc.binary_join_element_wise(
+        events["channel"], pc.cast(events["event_id"], pa.string()), ":"
+    )
 
 
 def conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:

@@ -211,25 +211,38 @@ def city_identity(city: Path) -> dict[str, str]:
 
 
 def write_events(version: Version, events: pa.Table) -> None:
-    """The version's linked events as an Arrow file sorted by person, and each person's rows.
+    """The version's events as an Arrow file sorted by person, each person's rows, and an
+    index by event id.
 
     The live path certifies a few persons at a time from their whole history: the
-    file is memory-mapped and each person's events are one zero-copy slice. Only
-    the person ids and row numbers are sorted (in DuckDB, in parallel); the rows are
-    then gathered a slice of the order at a time, so no sorted copy of the whole
-    table is ever held.
+    file is memory-mapped and each person's events are one zero-copy slice. Events tied
+    to no person follow at the end: they are still events the city has received, and a
+    channel sending one again with another body is a conflict (:meth:`EventsByPerson.find`).
+    Only the person ids and row numbers are sorted (in DuckDB, in parallel); the rows are
+    then gathered a slice of the order at a time, so no sorted copy of the whole table is
+    ever held.
     """
     linked = events.select(LINKED_EVENT.names)
     db = duck.connect()
     db.register(
         "ev",
-        pa.table({"person_id": linked["person_id"], "i": np.arange(linked.num_rows)}),
+        pa.table(
+            {
+                "person_id": linked["person_id"],
+                "event_id": linked["event_id"],
+                "i": np.arange(linked.num_rows),
+            }
+        ),
     )
-    tied = "FROM ev WHERE person_id IS NOT NULL"
-    order = db.sql(f"SELECT i {tied} ORDER BY person_id, i").to_arrow_table()["i"]
+    order = db.sql("SELECT i FROM ev ORDER BY person_id NULLS LAST, i").to_arrow_table()["i"]
     index = db.sql(
         "SELECT person_id, (sum(count(*)) OVER (ORDER BY person_id) - count(*))::BIGINT"
-        f" AS offset, count(*)::BIGINT AS n {tied} GROUP BY person_id ORDER BY person_id"
+        " AS offset, count(*)::BIGINT AS n FROM ev WHERE person_id IS NOT NULL"
+        " GROUP BY person_id ORDER BY person_id"
+    ).to_arrow_table()
+    by_id = db.sql(
+        "SELECT event_id, (row_number() OVER (ORDER BY person_id NULLS LAST, i) - 1)::BIGINT"
+        " AS row FROM ev ORDER BY event_id, row"
     ).to_arrow_table()
     db.close()
     with (
@@ -240,14 +253,15 @@ def write_events(version: Version, events: pa.Table) -> None:
             part = linked.take(order.slice(start, _GATHER_ROWS))
             writer.write_table(part.cast(LINKED_EVENT))
     version.write_table("event_index", index)
+    np.save(version.path / "event_ids.npy", by_id["event_id"].to_numpy())
+    np.save(version.path / "event_rows.npy", by_id["row"].to_numpy())
 
 
-#: Rows gathered into the sorted events file at a time.
 _GATHER_ROWS = 2_000_000
 
 
 class EventsByPerson:
-    """A version's linked events, a person at a time (see :func:`write_events`)."""
+    """A version's events, a person at a time, or by event id (see :func:`write_events`)."""
 
     def __init__(self, version: Version) -> None:
         source = pa.memory_map(str(version.path / "events.arrow"))
@@ -260,7 +274,18 @@ class EventsByPerson:
                 strict=True,
             )
         )
+        self.ids = np.load(version.path / "event_ids.npy", mmap_mode="r")
+        self.id_rows = np.load(version.path / "event_rows.npy", mmap_mode="r")
 
     def of(self, person_ids: list[str]) -> pa.Table:
         slices = [self.table.slice(*self.rows[p]) for p in person_ids if p in self.rows]
         return pa.concat_tables([LINKED_EVENT.empty_table(), *slices])
+
+    def find(self, event_ids: list[int]) -> pa.Table:
+        """The version's events with any of ``event_ids``, of whichever channel: a binary
+        search of the memory-mapped index, not a scan of the city's events."""
+        wanted = np.unique(np.asarray(event_ids, dtype=np.int64))
+        lo = np.searchsorted(self.ids, wanted, side="left")
+        hi = np.searchsorted(self.ids, wanted, side="right")
+        rows = [int(r) for a, b in zip(lo, hi, strict=True) for r in self.id_rows[a:b]]
+        return self.table.take(pa.array(sorted(rows), pa.int64()))

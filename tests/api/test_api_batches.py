@@ -76,8 +76,8 @@ def test_bad_event_rows_are_named_and_good_rows_accepted(api: Api) -> None:
     assert after["EvidenceEvent"] == before["EvidenceEvent"] + 1
     # The investigator sees the new evidence on the person.
     rows = api.get(f"/v1/persons/{pid}", "investigator").json()["data"]
-    assert {"kind": "evidence", "id": "9100001"}.items() <= next(
-        r for r in rows if r["id"] == "9100001"
+    assert {"kind": "evidence", "id": "HOSPITAL_STAY:9100001"}.items() <= next(
+        r for r in rows if r["id"] == "HOSPITAL_STAY:9100001"
     ).items()
 
 
@@ -91,9 +91,9 @@ def test_a_retried_batch_adds_nothing_twice(api: Api) -> None:
     assert again.status_code == 200
     assert again.json() == {**first.json(), "replayed": True}
     assert store_counts(api) == counts
-    # The same events under a new batch id still add nothing: the store merges by event id.
+    # The same events under a new batch id still add nothing: each is a repeat.
     other = api.post("/v1/evidence/batches", "channel_hc", json={**batch, "batch_id": "hc-retry-2"})
-    assert other.json()["accepted"] == [0]
+    assert (other.json()["accepted"], other.json()["repeated"]) == ([], [0])
     assert store_counts(api) == counts
     # Re-using a batch id for different rows is a conflict, not a silent overwrite.
     changed = {"batch_id": "hc-retry-1", "events": events_batch(idn)[7:8]}

@@ -66,11 +66,24 @@ def test_flag_workflow_confirm_and_record_recovered_money(api: Api) -> None:
     assert ok.status_code == 200 and ok.json()["status"] == "confirmed"
     no_amount = api.post(url, "investigator", json={"to": "recovered", "why": "paid back"})
     assert no_amount.status_code == 422
+    at_risk = flag["amount_at_risk"]
+    too_much = api.post(
+        url, "investigator", json={"to": "recovered", "why": "paid back", "amount": at_risk + 1}
+    )
+    assert too_much.status_code == 409 and "beyond" in too_much.json()["detail"]
+    part = api.post(url, "investigator", json={"to": "recovered", "why": "first half", "amount": 1})
+    assert part.json()["status"] == "recovering" and part.json()["recovered"] == 1
+    wrong = api.post(
+        url, "investigator", json={"to": "recovered", "why": "the rest", "amount": at_risk - 2}
+    )
+    assert wrong.json()["status"] == "recovering"
+    undone = api.post(url, "investigator", json={"to": "reverse", "why": "amount mistyped"})
+    assert undone.status_code == 200 and undone.json()["recovered"] == 1
     done = api.post(
-        url, "investigator", json={"to": "recovered", "why": "paid back", "amount": 1500}
+        url, "investigator", json={"to": "recovered", "why": "the rest", "amount": at_risk - 1}
     )
     assert done.status_code == 200
-    assert done.json()["status"] == "recovered" and done.json()["recovered"] == 1500
+    assert done.json()["status"] == "recovered" and done.json()["recovered"] == at_risk
     # Recovered is final.
     assert (
         api.post(url, "investigator", json={"to": "dismissed", "why": "x y z"}).status_code == 409
@@ -81,7 +94,9 @@ def test_flag_workflow_confirm_and_record_recovered_money(api: Api) -> None:
         for e in api.audit()
         if e["detail"].get("flag_id") == fid and e["action"] != "flag.read"
     ]
-    assert actions[-2:] == ["flag.confirmed", "flag.recovered"]
+    assert actions[-5:] == [
+        "flag.confirmed", "flag.recovered", "flag.recovered", "flag.reverse", "flag.recovered",
+    ]  # fmt: skip
     # Another flag: dismissed, then reopened.
     if flags["count"] > 1:
         other = flags["data"][1]["flag_id"]
@@ -118,16 +133,21 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     r = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": idn, "requested_by": "family", "reason": "passed away last week"},
+        json={
+            "id_number": idn,
+            "requested_by": "self",
+            "requester_id_number": idn,
+            "reason": "moving abroad for good",
+        },
     )
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["status"] == "pending"
+    assert body["status"] == "pending" and body["held"] is True
     assert [e["pending"] for e in body["enrollments"]] == [True]
     held = recognise(api, "hrss", idn, item)
     assert held["status"] == "hold" and held["pending"] is True
     assert "pending" in held["basis"]
-    # A case worker confirms: only now is the payment stopped.
+    # A case worker confirms: only now is the payment stopped (a death, a move abroad).
     url = f"/v1/flags/{body['request_id']}/transitions"
     assert (
         api.post(
@@ -142,7 +162,12 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     req = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": idn2, "requested_by": "self", "reason": "mistake"},
+        json={
+            "id_number": idn2,
+            "requested_by": "self",
+            "requester_id_number": idn2,
+            "reason": "mistake",
+        },
     ).json()
     assert recognise(api, "hrss", idn2, item2)["pending"] is True
     url2 = f"/v1/flags/{req['request_id']}/transitions"
@@ -153,7 +178,12 @@ def test_stop_request_holds_at_once_pending_a_human(api: Api) -> None:
     missing = api.post(
         "/v1/stop-requests",
         "citizen",
-        json={"id_number": "110105194912310021", "requested_by": "self", "reason": "x y"},
+        json={
+            "id_number": "11010519491231002X",
+            "requested_by": "self",
+            "requester_id_number": "11010519491231002X",
+            "reason": "x y",
+        },
     )
     assert missing.status_code == 404
     assert (

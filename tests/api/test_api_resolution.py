@@ -74,14 +74,19 @@ def test_explain_and_review_a_pair(api: Api) -> None:
         "/v1/resolution/explain", "reviewer", json={"record_a": a, "record_b": "NOPE"}
     )
     assert missing.status_code == 404
-    d = api.post(
-        "/v1/reviews",
-        "reviewer",
-        json={"decision": "split", "record_a": a, "record_b": b, "why": "different mothers' names"},
-    )
+    split = {"decision": "split", "record_a": a, "record_b": b, "why": "different mothers' names"}
+    shown = api.post("/v1/reviews", "reviewer", json={**split, "dry_run": True})
+    assert shown.status_code == 200, shown.text
+    assert any("splits into" in line for line in shown.json()["effect"])
+    assert resolver.linker.store.overrides().num_rows == 0  # shown, not recorded
+    same = api.post("/v1/reviews", "reviewer", json={**split, "record_b": a})
+    assert same.status_code == 409 and "twice" in same.json()["detail"]
+    d = api.post("/v1/reviews", "reviewer", json=split)
     assert d.status_code == 200, d.text
     assert d.json()["who"].startswith("reviewer-wang")
+    assert d.json()["effect"] == shown.json()["effect"]
     decisions = resolver.linker.store.overrides().to_pylist()
+    assert decisions[-1]["effect"] == "; ".join(d.json()["effect"])
     assert decisions[-1]["decision"] == "apart" and {
         decisions[-1]["record_a"],
         decisions[-1]["record_b"],

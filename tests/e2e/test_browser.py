@@ -17,6 +17,7 @@ and is driven by the ``playwright`` package with ``executable_path``: ``playwrig
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import shutil
 import time
 from collections.abc import Iterator
@@ -80,6 +81,10 @@ def chromium_executable() -> str:
 
 
 # ---------------------------------------------------------------------------- fixtures
+
+
+#: The as-of date of the city the fixture loads (12 months from 2026-01-01).
+CITY_LAST_DAY = dt.date(2026, 12, 31)
 
 
 @pytest.fixture(scope="module")
@@ -294,7 +299,8 @@ def test_every_graph_view_draws_something(name: str, neo4j_server: Any, person_i
     query = next(q for q in browser.library() if q.name == name)
     assert query.graph is not None
     spec = QUERIES[name]
-    params = spec.bind({"person_id": person_id} if "person_id" in spec.params else {})
+    given = {"person_id": person_id} if "person_id" in spec.params else {}
+    params = spec.bind(given, as_of=CITY_LAST_DAY)
     assert distinct_nodes(neo4j_server, query.graph, params) > 0
 
 

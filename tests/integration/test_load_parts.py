@@ -53,16 +53,16 @@ def test_parts_load_the_same_store_as_one_load(
     assert report.rows == {k: v for k, v in whole.counts().items() if k in report.rows}
     assert parts.counts() == whole.counts()
     assert _tables(parts) == _tables(whole)  # same rows, in the same (key) order
-    first = parts.con.execute("SELECT min(event_id) FROM n_evidenceevent").fetchall()[0][0]
+    first = parts.con.execute("SELECT min(event_key) FROM n_evidenceevent").fetchall()[0][0]
     assert (
-        parts.con.execute("SELECT event_id FROM n_evidenceevent LIMIT 1").fetchall()[0][0] == first
+        parts.con.execute("SELECT event_key FROM n_evidenceevent LIMIT 1").fetchall()[0][0] == first
     )
 
 
 def _part(
     nodes: dict[str, list[object]] | None = None, **rels: list[tuple[object, object]]
 ) -> GraphTables:
-    keys = {"Person": "person_id", "EvidenceEvent": "event_id"}
+    keys = {"Person": "person_id", "EvidenceEvent": "event_key"}
     return GraphTables(
         {label: pa.table({keys[label]: values}) for label, values in (nodes or {}).items()},
         {
@@ -77,11 +77,12 @@ def test_a_dangling_reference_across_parts_is_refused_and_nothing_changes(tmp_pa
     store.load_parts([_part({"Person": ["P1"]})])
     before = store.counts()
     parts = [
-        _part({"Person": ["P2"], "EvidenceEvent": [1]}),
-        _part({"EvidenceEvent": [2]}, HAS_EVIDENCE=[("P2", 1), ("P9", 2)]),
+        _part({"Person": ["P2"], "EvidenceEvent": ["RAIL:1"]}),
+        _part({"EvidenceEvent": ["RAIL:2"]}, HAS_EVIDENCE=[("P2", "RAIL:1"), ("P9", "RAIL:2")]),
     ]
     with pytest.raises(
-        InputError, match=r"HAS_EVIDENCE relationship Person 'P9' -> EvidenceEvent 2: start node"
+        InputError,
+        match=r"HAS_EVIDENCE relationship Person 'P9' -> EvidenceEvent 'RAIL:2': start node",
     ):
         store.load_parts(parts)
     assert store.counts() == before
@@ -89,14 +90,19 @@ def test_a_dangling_reference_across_parts_is_refused_and_nothing_changes(tmp_pa
 
 def test_a_key_repeated_across_parts_is_refused(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "g.duckdb")
-    with pytest.raises(InputError, match=r"EvidenceEvent 7: key 'event_id' repeated"):
-        store.load_parts([_part({"EvidenceEvent": [7, 8]}), _part({"EvidenceEvent": [7]})])
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:7': key 'event_key' repeated"):
+        store.load_parts(
+            [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:7"]})]
+        )
 
 
 def test_the_default_load_parts_merges_the_parts(tmp_path: Path) -> None:
     """What Neo4j does: one ``load`` of the merged parts."""
     store = EmbeddedStore(tmp_path / "g.duckdb")
-    parts = [_part({"Person": ["P1"], "EvidenceEvent": [1]}), _part({"EvidenceEvent": [2]})]
+    parts = [
+        _part({"Person": ["P1"], "EvidenceEvent": ["RAIL:1"]}),
+        _part({"EvidenceEvent": ["RAIL:2"]}),
+    ]
     report = GraphStore.load_parts(store, parts)
     assert report.rows["EvidenceEvent"] == 2
     assert store.counts()["EvidenceEvent"] == 2

@@ -156,10 +156,12 @@ def test_review_decisions_through_the_cli_hold_on_the_next_run(
             "li.wei",
             "--why",
             "checked in person",
+            "--yes",
             *args,
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "splits into" in result.output
     assert runner.invoke(app, [*resolve, str(febrl4["dir"] / "febrl4.csv")]).exit_code == 0
     with out.open(encoding="utf-8") as fh:
         pid = {r["record_id"]: r["person_id"] for r in csv.DictReader(fh)}

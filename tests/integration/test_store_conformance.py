@@ -57,7 +57,7 @@ def _flags_and_tasks(city: Path) -> tuple[pa.Table, pa.Table]:
     flags = con.sql(
         f"""SELECT kind || ':' || person_id || ':' || row_number() OVER (ORDER BY kind, person_id,
                    record_ids) AS flag_id, kind, [person_id] AS person_ids,
-                   record_ids AS enrollment_ids, []::BIGINT[] AS evidence_event_ids,
+                   record_ids AS enrollment_ids, []::VARCHAR[] AS evidence_event_keys,
                    amount AS amount_at_risk, months, 'open' AS status, detail
             FROM {situations}
             WHERE kind IN ('paid_after_death', 'duplicate_enrolment', 'exclusive_conflict')"""

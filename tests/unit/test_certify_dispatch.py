@@ -102,14 +102,14 @@ class TestVisits:
 
 
 class TestStopRequests:
-    def requests(self, confirmed: bool | None) -> pa.Table:
+    def requests(self, confirmed: bool | None, by: str = "self") -> pa.Table:
         return pa.Table.from_pylist(
             [
                 {
                     "request_id": "R1",
                     "person_id": "A",
                     "enrollment_id": None,
-                    "requested_by": "family",
+                    "requested_by": by,
                     "requested_on": D(2026, 6, 3),
                     "confirmed": confirmed,
                     "confirmed_on": D(2026, 6, 9) if confirmed else None,
@@ -126,6 +126,19 @@ class TestStopRequests:
         certs = certs_at(evs, D(2026, 6, 10), "A")
         enr = enrolments(enrolment("E1", "A"), enrolment("E2", "A", "OAA", department="CA"))
         rec = recognise(certs, enr, RULES, D(2026, 6, 10), stop_requests=self.requests(confirmed))
+        assert {r["status"] for r in rec.to_pylist()} == {status}
+
+    @pytest.mark.parametrize(
+        ("confirmed", "status"), [(None, "pay"), (True, "stop"), (False, "pay")]
+    )
+    def test_a_request_by_someone_else_takes_effect_only_when_confirmed(
+        self, confirmed: bool | None, status: str
+    ) -> None:
+        evs = events(ev("A", "RAIL", D(2026, 5, 1)))
+        certs = certs_at(evs, D(2026, 6, 10), "A")
+        enr = enrolments(enrolment("E1", "A"))
+        asked = self.requests(confirmed, by="child")
+        rec = recognise(certs, enr, RULES, D(2026, 6, 10), stop_requests=asked)
         assert {r["status"] for r in rec.to_pylist()} == {status}
 
 

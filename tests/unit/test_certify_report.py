@@ -112,3 +112,51 @@ def test_flag_workflow_survives_the_next_monthly_run(tmp_path: Path) -> None:
     kinds = {f["kind"]: f for f in report["flags"]}
     assert kinds["paid_after_death"]["recovered"] == 1
     assert report["totals"]["amount_recovered"] == 570
+
+
+def test_a_recovery_is_checked_against_the_amount_at_risk_and_corrected_by_reversal(
+    tmp_path: Path,
+) -> None:
+    inputs = tiny_inputs(tmp_path / "linked")
+    out = tmp_path / "data" / "report"
+    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
+    runner = CliRunner(env=_env(tmp_path))
+    assert runner.invoke(app, args).exit_code == 0
+    (dead,) = [
+        f for f in pq.read_table(out / "flags.parquet").to_pylist()
+        if f["kind"] == "paid_after_death"
+    ]  # fmt: skip
+    assert dead["amount_at_risk"] == 570
+
+    def decide(*extra: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["flag", dead["flag_id"], "--who", "clerk Zhao", *extra])
+        return result.exit_code, " ".join(result.output.split())
+
+    assert decide("--to", "confirmed", "--why", "cremated")[0] == 0
+    code, said = decide("--to", "recovered", "--why", "bank", "--amount", "99999")
+    assert code == 1 and "beyond the ¥570 at risk" in said
+    code, said = decide("--to", "recovered", "--why", "first instalment", "--amount", "300")
+    assert code == 0 and "recovering" in said and "¥300 of ¥570" in said
+    code, said = decide("--to", "recovered", "--why", "typo: 207", "--amount", "270")
+    assert code == 0 and "recovered" in said
+    code, said = decide("--to", "reverse", "--why", "the 270 was a typing error")
+    assert code == 0 and "recovering" in said and "¥300 of ¥570" in said
+    code, said = decide(
+        "--to", "recovered", "--why", "rest with interest", "--amount", "280",
+        "--over-recovery-reason", "¥10 interest for the late months",
+    )  # fmt: skip
+    assert code == 0 and "¥580 of ¥570" in said
+
+    assert runner.invoke(app, args).exit_code == 0  # next month's run replays the ledger
+    (after,) = [
+        f for f in pq.read_table(out / "flags.parquet").to_pylist()
+        if f["flag_id"] == dead["flag_id"]
+    ]  # fmt: skip
+    assert (after["status"], after["amount_recovered"]) == ("recovered", 580)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["amount_recovered"] == 580
+    steps = json.loads(after["history"])
+    assert [s["to_status"] for s in steps] == [
+        "confirmed", "recovering", "recovered", "recovering", "recovered",
+    ]  # fmt: skip
+    assert steps[3]["reverses"] == 2

@@ -34,7 +34,7 @@ class TestStrong:
         assert (c["status"], c["method"], c["rule"]) == ("certified", "strong", "S1-strong")
         assert c["certified_on"] == D(2026, 3, 10)
         assert c["valid_until"] == D(2027, 3, 10)
-        assert len(c["evidence_event_ids"]) == 1
+        assert len(c["evidence_event_keys"]) == 1
         assert "HOSPITAL_STAY" in c["explanation"] and "2026-03-10" in c["explanation"]
 
     def test_validity_rolls_forward_with_each_new_evidence(self) -> None:
@@ -58,7 +58,7 @@ class TestWeak:
         c = status_of(t, "A", D(2026, 6, 1))
         assert (c["status"], c["method"]) == ("certified", "corroborated_weak")
         assert c["certified_on"] == D(2026, 5, 3)
-        assert len(c["evidence_event_ids"]) == 12
+        assert len(c["evidence_event_keys"]) == 12
         assert "4 channels" in c["explanation"] and "3 days" in c["explanation"]
 
     def test_relative_tapping_a_dead_persons_card_does_not_certify(self) -> None:
@@ -67,7 +67,7 @@ class TestWeak:
         c = status_of(events(*taps), "A", D(2026, 12, 31), policy(baseline_certified_on=None))
         assert c["status"] == "suspended"
         assert c["method"] == "none"
-        assert c["evidence_event_ids"] == []
+        assert c["evidence_event_keys"] == []
 
     def test_one_card_on_several_channels_is_still_one_instrument(self) -> None:
         card_only = weak_burst("A", D(2026, 3, 1), ["BUS_TAP", "PHARMACY", "SSCARD_SHOP"], 30)

@@ -20,8 +20,8 @@ from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, RESOLUTION, ROSTE
 def test_keys_come_from_the_constraints_of_schema_cypher() -> None:
     schema = load_schema()
     assert schema.key("Person") == "person_id"
-    assert schema.key("EvidenceEvent") == "event_id"
-    assert schema.key_type("EvidenceEvent") == pa.int64()
+    assert schema.key("EvidenceEvent") == "event_key"
+    assert schema.key_type("EvidenceEvent") == pa.string()
     assert schema.rel("RESOLVES_TO").properties == {"band": "string", "match_probability": "float"}
     assert (schema.rel("HAS").start, schema.rel("HAS").end) == ("Person", "Enrollment")
     assert all(s.startswith("CREATE ") for s in schema.statements)

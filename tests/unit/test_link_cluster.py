@@ -154,3 +154,28 @@ def test_a_siblings_name_is_not_a_slip() -> None:
     assert not sibling_names("xia bao guo", "xia bao")  # a dropped character
     assert not sibling_names("xia bao guo", "xia guo bao")  # two characters swapped
     assert not sibling_names("xia bao guo", "xia bao guo")
+
+
+def test_a_forced_link_between_twins_moves_no_other_record_out_of_its_person() -> None:
+    # Twin A: records 0 (no valid ID), 1, 2 (TWIN_A); twin B: records 3, 4 (TWIN_B).
+    # A reviewer links 0 with 3: both persons become one, every record with them.
+    a = np.array([0, 1, 4, 3, 0])
+    b = np.array([1, 2, 3, 0, 2])
+    prob = np.array([0.9999, 0.999, 0.999, FORCED, 0.999])
+    twins = ids(
+        (None, 0), (TWIN_A, CHECKED), (TWIN_A, CHECKED), (TWIN_B, CHECKED), (TWIN_B, CHECKED)
+    )
+    forced = cluster(5, a, b, prob, twins, policy=POLICY)
+    assert as_sets(forced.labels) == {frozenset(range(5))}
+    # Without the link the twins stay two persons, whole.
+    keep = [0, 1, 2, 4]
+    natural = cluster(5, a[keep], b[keep], prob[keep], twins, policy=POLICY)
+    assert as_sets(natural.labels) == {frozenset({0, 1, 2}), frozenset({3, 4})}
+
+
+def test_a_forced_link_does_not_override_a_force_apart() -> None:
+    # 0-1 one person, 2 alone; a reviewer forced 1 apart from 2, and links 0 with 2
+    result = cluster(
+        3, np.array([0, 0]), np.array([1, 2]), np.array([0.9999, FORCED]), apart=[(1, 2)]
+    )
+    assert as_sets(result.labels) == {frozenset({0, 1}), frozenset({2})}

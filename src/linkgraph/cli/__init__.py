@@ -15,6 +15,9 @@ app = typer.Typer(
     help="Graph-based identity and cross-benefit linkage.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's own help layout: typer's rich panels print "<bool>" after every flag
+    # (--help included), as if it took a value.
+    rich_markup_mode=None,
 )
 
 

@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from linkgraph.casework import flag_decision
+from linkgraph.casework import FlagMove, flag_decision
 from linkgraph.config import get_settings
 from linkgraph.errors import LinkgraphError
+from linkgraph.flags import DECISIONS
 from linkgraph.ledger import Journal
 from linkgraph.versions import Versions
 
 console = Console()
 
 
+def parse_day(value: str) -> dt.date:
+    """``"2026-12-31"`` -> the day; anything else is refused naming the value and why."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a day YYYY-MM-DD ({exc})") from None
+
+
 def certify_command(
     city: Annotated[Path, typer.Argument(help="A city directory (rosters/, events/).")],
     as_of: Annotated[
-        str | None, typer.Option(help="Day of the answer, YYYY-MM-DD (default: the city's end).")
+        dt.date | None,
+        typer.Option(
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+            help="Day of the answer (default: the city's last day).",
+        ),
     ] = None,
     inputs: Annotated[
         Path | None,
@@ -38,7 +54,6 @@ def certify_command(
     from linkgraph.pipeline import run_city
 
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
         if inputs is not None:
             missing = [
                 n
@@ -49,7 +64,7 @@ def certify_command(
                 raise LinkgraphError(
                     f"{inputs}: needs {', '.join(n + '.parquet' for n in missing)}"
                 )
-        result = run_city(city, as_of=day, load_store=False, linked=inputs)
+        result = run_city(city, as_of=as_of, load_store=False, linked=inputs)
     except (LinkgraphError, ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -88,17 +103,37 @@ def print_report(report: dict[str, object]) -> None:
         console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
 
 
+Decision = StrEnum("Decision", {d: d for d in DECISIONS})  # type: ignore[misc]
+
+
 def flag_command(
-    flag_id: Annotated[str, typer.Argument(help="The flag to move.")],
-    to: Annotated[str, typer.Option(help="confirmed | dismissed | recovered | open")],
+    flag_id: Annotated[str, typer.Argument(help="The flag to decide on.")],
+    to: Annotated[
+        Decision,
+        typer.Option(
+            help="confirmed | dismissed | open; recovered (money back, with --amount);"
+            " reverse (undo the last decision still in effect)."
+        ),
+    ],
     who: Annotated[str, typer.Option(help="Who decides (name, role).")],
     why: Annotated[str, typer.Option(help="Why: what was checked.")],
-    amount: Annotated[int | None, typer.Option(help="Yuan recovered (for recovered).")] = None,
+    amount: Annotated[
+        int | None,
+        typer.Option(min=1, help="Yuan recovered this time (recoveries add up)."),
+    ] = None,
+    over_recovery_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why the recovered total may exceed the amount at risk (interest, other months)."
+        ),
+    ] = None,
 ) -> None:
-    """Move one flag through its workflow (open → confirmed/dismissed → recovered).
+    """Decide on one flag: confirm, dismiss, reopen, record money recovered, or reverse.
 
-    The decision is checked against the flag as it stands now and kept in the
-    ledger: the API shows it at once, and every later run applies it.
+    Recoveries may be partial: the flag is recovering until they reach the amount at
+    risk, then recovered. A wrong decision is undone by `--to reverse`, kept as a new
+    step with who and why. The decision is checked against the flag as it stands now
+    and kept in the ledger: the API shows it at once, and every later run applies it.
     """
     settings = get_settings()
     try:
@@ -107,14 +142,34 @@ def flag_command(
             raise LinkgraphError(f"{settings.data_dir}: no run yet; run `linkgraph run` first")
         journal = Journal.of(settings.data_dir)
         since = journal.read(after=version.ledger_mark)
-        f = flag_decision(version.table("flags"), since, flag_id, to, who, why, amount)
-        journal.append("flag", "cli", who, flag_id=flag_id, to_status=to, why=why, amount=amount)
+        decision = FlagMove(
+            flag_id,
+            to.value,  # type: ignore[arg-type]
+            who,
+            why,
+            amount,
+            dt.datetime.now(dt.UTC).replace(microsecond=0),
+            over_recovery_reason,
+        )
+        f = flag_decision(version.table("flags"), since, decision)
+        journal.append(
+            "flag",
+            "cli",
+            who,
+            flag_id=flag_id,
+            to_status=to.value,
+            why=why,
+            amount=amount,
+            over_recovery_reason=over_recovery_reason,
+        )
     except LinkgraphError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     console.print(
-        f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold]; {len(f.history)} step(s);"
-        " kept in the ledger"
+        f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold];"
+        f" ¥{f.amount_recovered:,} of ¥{f.amount_at_risk:,} recovered;"
+        f" {len(f.history)} step(s); kept in the ledger",
+        highlight=False,
     )
 
 

@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
+from linkgraph.graph.queries import Param
 
 console = Console()
 graph_app = typer.Typer(help="The graph store: the query library, counts.", no_args_is_help=True)
@@ -108,6 +109,15 @@ def _store(backend: Backend | None) -> Any:
     return open_store(settings)
 
 
+def _as_of() -> dt.date | None:
+    """The as-of date of the data served: the current version's, None before any run."""
+    from linkgraph.config import get_settings
+    from linkgraph.versions import Versions
+
+    version = Versions(get_settings().data_dir).current()
+    return version.as_of if version is not None else None
+
+
 def _fail(exc: LinkgraphError) -> typer.Exit:
     console.print(f"[red]error:[/red] {exc}")
     return typer.Exit(2 if isinstance(exc, StoreUnavailable) else 1)
@@ -119,16 +129,27 @@ def query(
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
     backend: BackendOpt = None,
 ) -> None:
-    """Run a named query of the Cypher library and print its rows."""
+    """Run a named query of the Cypher library and print its rows.
+
+    Dates left out default to the as-of date of the current version (see
+    `linkgraph graph queries`)."""
     from linkgraph.graph import QUERIES
+    from linkgraph.graph.queries import library_query
 
     try:
-        params = parse_params(param)
+        params = library_query(name).bind(parse_params(param), as_of=_as_of())
         with _store(backend) as store:
             rows = store.query(name, **params)
     except LinkgraphError as exc:
         raise _fail(exc) from exc
     render(rows, QUERIES[name].columns, format, name)
+
+
+def _default(param: Param) -> str:
+    """What a parameter left out is: ``as-of``, ``as-of-183d``, or the header's example."""
+    if param.before_as_of is None:
+        return _text(param.example)
+    return "as-of" + (f"-{param.before_as_of}d" if param.before_as_of else "")
 
 
 @graph_app.command("queries")
@@ -141,7 +162,7 @@ def queries() -> None:
         table.add_column(column)
     for q in QUERIES.values():
         params = ", ".join(
-            f"{p.name}{'' if p.required else '?'}={_text(p.example)}" for p in q.params.values()
+            f"{p.name}{'' if p.required else '?'}={_default(p)}" for p in q.params.values()
         )
         table.add_row(
             q.name,

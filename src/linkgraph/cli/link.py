@@ -129,59 +129,99 @@ def explain_cmd(
 
 review_app = typer.Typer(help="Reviewer decisions, honoured by every later run.")
 
+Who = Annotated[str, typer.Option("--who", help="Who decides (name, role).")]
+Why = Annotated[str, typer.Option("--why", help="Why: what was checked.")]
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Apply without asking, once the effect is shown."),
+]
 
-def _record_override(
-    kind: str, record_a: str, record_b: str, who: str, why: str, state_dir: Path | None
+
+def _decide(
+    kind: str,
+    record_a: str,
+    record_b: str,
+    who: str,
+    why: str,
+    state_dir: Path | None,
+    yes: bool,
 ) -> None:
-    from linkgraph.link import StateStore
+    """Show what the decision changes, then record it (with its effect) once confirmed."""
+    import sys
 
+    from linkgraph.link import StateStore
+    from linkgraph.link.review import ReviewError, preview
+
+    if not who.strip() or not why.strip():
+        _fail("a reviewer decision needs --who and --why")
     try:
-        StateStore(state_dir).add_override(kind, record_a, record_b, who, why)
-    except ValueError as exc:
+        with console.status("working out what the decision changes…"):
+            effect = preview(state_dir, kind, record_a, record_b)
+    except (ReviewError, FileNotFoundError) as exc:
         _fail(str(exc))
         return
+    console.print(f"[bold]{kind} {record_a} {record_b}[/bold] at the next run:", highlight=False)
+    for line in effect.lines():
+        console.print(f"  {line}", highlight=False)
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("not recorded: add --yes to apply this decision")
+            raise typer.Exit(1)
+        if not typer.confirm("Apply this decision?", default=False):
+            err.print("not recorded")
+            raise typer.Exit(1)
+    text = "; ".join(effect.lines())
+    StateStore(state_dir).add_override(kind, record_a, record_b, who, why, effect=text)
     if state_dir is None:  # the run's own linkage: the decision is an input of record
         from linkgraph.ledger import Journal
 
         Journal.of(get_settings().data_dir).append(
-            "review", "cli", who, decision=kind, records=[record_a, record_b], why=why
+            "review",
+            "cli",
+            who,
+            decision=kind,
+            records=[record_a, record_b],
+            why=why,
+            effect=effect.lines(),
         )
-    console.print(f"recorded: {kind} {record_a} {record_b} by {who}")
+    console.print(f"recorded: {kind} {record_a} {record_b} by {who}", highlight=False)
 
 
 @review_app.command("link")
 def review_link(
     record_a: str,
     record_b: str,
-    who: Annotated[str, typer.Option("--who")],
-    why: Annotated[str, typer.Option("--why")],
+    who: Who,
+    why: Why,
     state_dir: StateDir = None,
+    yes: Yes = False,
 ) -> None:
-    """Force two records into one person."""
-    _record_override("link", record_a, record_b, who, why, state_dir)
+    """Force two records into one person: both persons merge, every record with them."""
+    _decide("link", record_a, record_b, who, why, state_dir, yes)
 
 
 @review_app.command("apart")
 def review_apart(
     record_a: str,
     record_b: str,
-    who: Annotated[str, typer.Option("--who")],
-    why: Annotated[str, typer.Option("--why")],
+    who: Who,
+    why: Why,
     state_dir: StateDir = None,
+    yes: Yes = False,
 ) -> None:
     """Force two records into different persons."""
-    _record_override("apart", record_a, record_b, who, why, state_dir)
+    _decide("apart", record_a, record_b, who, why, state_dir, yes)
 
 
 @review_app.command("list")
 def review_list(state_dir: StateDir = None) -> None:
-    """Every reviewer decision with who, when and why."""
+    """Every reviewer decision with who, when, why and what it changed."""
     from linkgraph.link import StateStore
 
     t = StateStore(state_dir).overrides()
     table = Table(*t.column_names)
     for row in t.to_pylist():
-        table.add_row(*[str(v) for v in row.values()])
+        table.add_row(*["" if v is None else str(v) for v in row.values()])
     console.print(table)
 
 

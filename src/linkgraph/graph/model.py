@@ -26,7 +26,15 @@ from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
-from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, RESOLUTION, ROSTER, conform
+from linkgraph.tables import (
+    ENROLLMENT,
+    LINKED_EVENT,
+    PERSON,
+    RESOLUTION,
+    ROSTER,
+    conform,
+    event_keys,
+)
 
 __all__ = [
     "DOOR_KNOCK",
@@ -362,9 +370,9 @@ def build_graph(
     enrollments : ENROLLMENT rows (one per roster record).
     events : LINKED_EVENT rows; those with no person are left out (see schema.cypher).
     certifications : optional; person_id, status, method, certified_on, valid_until,
-        rule, evidence_event_ids (and cert_id, else ``<person_id>@cert``: :data:`CERT_SUFFIX`).
+        rule, evidence_event_keys (and cert_id, else ``<person_id>@cert``: :data:`CERT_SUFFIX`).
     enrollment_status : optional; enrollment_id, status, valid_until, reason.
-    flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_ids,
+    flags : optional; flag_id, kind, person_ids, enrollment_ids, evidence_event_keys,
         amount_at_risk, months, status, detail.
     tasks : optional; task_id, person_id, grid, and any of kind (else ``DOOR_KNOCK``),
         due_on, status, reason: dispatch's TASK table as it is.
@@ -627,9 +635,9 @@ def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table
         "cert_id" if "cert_id" in certifications.column_names else f"person_id || '{CERT_SUFFIX}'"
     )
     evidence = (
-        "evidence_event_ids"
-        if "evidence_event_ids" in certifications.column_names
-        else "[]::BIGINT[]"
+        "evidence_event_keys"
+        if "evidence_event_keys" in certifications.column_names
+        else "[]::VARCHAR[]"
     )
     warning = (
         "warning_until::DATE" if "warning_until" in certifications.column_names else "NULL::DATE"
@@ -638,7 +646,7 @@ def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table
         f"CREATE TEMP TABLE certs AS SELECT {cert_id} AS cert_id, person_id, status, method,"
         " certified_on::DATE AS certified_on, valid_until::DATE AS valid_until,"
         f" {warning} AS warning_until, rule,"
-        f" {evidence} AS evidence_event_ids FROM certs_in"
+        f" {evidence} AS evidence_event_keys FROM certs_in"
     )
     try:
         return GraphTables(
@@ -655,7 +663,7 @@ def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table
                 ),
                 "BASED_ON": _arrow(
                     con,
-                    'SELECT DISTINCT cert_id AS start, unnest(evidence_event_ids) AS "end"'
+                    'SELECT DISTINCT cert_id AS start, unnest(evidence_event_keys) AS "end"'
                     " FROM certs",
                 ),
             },
@@ -675,10 +683,10 @@ def _flag_part(con: duckdb.DuckDBPyConnection, flags: pa.Table) -> GraphTables:
             con, 'SELECT DISTINCT flag_id AS start, unnest(enrollment_ids) AS "end" FROM flags'
         ),
     }
-    if "evidence_event_ids" in flags.column_names:
+    if "evidence_event_keys" in flags.column_names:
         rels["CITES"] = _arrow(
             con,
-            'SELECT DISTINCT flag_id AS start, unnest(evidence_event_ids) AS "end" FROM flags',
+            'SELECT DISTINCT flag_id AS start, unnest(evidence_event_keys) AS "end" FROM flags',
         )
     return GraphTables(
         {"Flag": _arrow(con, f"SELECT flag_id, kind{''.join(', ' + c for c in props)} FROM flags")},
@@ -712,15 +720,16 @@ def _event_parts(events: pa.Table) -> Iterator[GraphTables]:
     for offset in range(0, max(events.num_rows, 1), EVENT_PART_ROWS):
         part = events.slice(offset, EVENT_PART_ROWS)
         part = part.filter(pc.is_valid(part["person_id"]))
+        keys = event_keys(part)
         yield GraphTables(
             {
                 "EvidenceEvent": part.select(
                     ["event_id", "channel", "occurred_on", "reported_on", "linked_by"]
-                ),
+                ).add_column(0, "event_key", keys),
             },
             {
-                "HAS_EVIDENCE": pa.table({"start": part["person_id"], "end": part["event_id"]}),
-                "FROM": pa.table({"start": part["event_id"], "end": part["channel"]}),
+                "HAS_EVIDENCE": pa.table({"start": part["person_id"], "end": keys}),
+                "FROM": pa.table({"start": keys, "end": part["channel"]}),
             },
         )
 

@@ -7,7 +7,12 @@ type, whether required) and its result columns are parsed from it here::
 
     // Parameters:
     //   :param person_id => 'P0000001'          (required) the person
+    //   :param on => date('2026-12-31')         the day (default: the as-of date)
     // Returns: kind, id, detail, since, until, note
+
+A date parameter whose doc says ``(default: the as-of date)`` or ``(default: N days
+before the as-of date)`` defaults to the as-of date of the data served; the
+example date is only an example.
 
 The embedded twin of each query reads the DuckDB node and relationship tables of
 :class:`~linkgraph.graph.embedded_store.EmbeddedStore` (``n_<label>``,
@@ -39,6 +44,7 @@ _PARAM = re.compile(
     r"^//\s*:param\s+(\w+)\s*=>\s*('[^']*'|-?\d+|date\('\d{4}-\d{2}-\d{2}'\))\s*(.*)$"
 )
 _RETURNS = re.compile(r"^//\s*Returns:\s*(.+?)\s*(?:—.*)?$")
+_AS_OF_DEFAULT = re.compile(r"\(default: (?:(\d+) days before )?the as-of date\)")
 
 
 def node_table(label: str) -> str:
@@ -58,6 +64,8 @@ class Param:
     example: Any
     required: bool
     doc: str
+    #: Days before the data's as-of date it defaults to (None: defaults to ``example``).
+    before_as_of: int | None = None
 
     def coerce(self, value: Any) -> Any:
         if self.kind is dt.date:
@@ -100,8 +108,9 @@ class LibraryQuery:
         lines = self.path.read_text(encoding="utf-8").splitlines()
         return "\n".join(line for line in lines if not line.lstrip().startswith("//")).strip()
 
-    def bind(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Check and type the caller's parameters; fill the optional ones from the header."""
+    def bind(self, given: dict[str, Any], as_of: dt.date | None = None) -> dict[str, Any]:
+        """Check and type the caller's parameters; fill the optional ones from the header,
+        dates counted from ``as_of``, the as-of date of the data served."""
         unknown = sorted(set(given) - set(self.params))
         if unknown:
             raise InputError(
@@ -116,6 +125,13 @@ class LibraryQuery:
                 raise InputError(
                     f"query {self.name!r}: parameter {name!r} is required (e.g. {param.example!r})"
                 )
+            elif param.before_as_of is not None:
+                if as_of is None:
+                    raise InputError(
+                        f"query {self.name!r}: parameter {name!r} is needed: it defaults to"
+                        " the as-of date of the data served, and there is none (no run yet)"
+                    )
+                bound[name] = as_of - dt.timedelta(days=param.before_as_of)
             else:
                 bound[name] = param.example
         return bound
@@ -140,7 +156,9 @@ def _library_query(name: str, embedded: Embedded) -> LibraryQuery:
             kind, example = _literal(literal)
             required = "(required)" in rest
             doc = rest.replace("(required)", "").strip()
-            params[pname] = Param(pname, kind, example, required, doc)
+            default = _AS_OF_DEFAULT.search(rest)
+            before = int(default.group(1) or 0) if default and kind is dt.date else None
+            params[pname] = Param(pname, kind, example, required, doc, before)
         elif match := _RETURNS.match(line.strip()):
             columns = tuple(c.strip() for c in match.group(1).split(","))
     if not columns:
@@ -204,9 +222,9 @@ def person_360(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[R
             "enrollment",
         ),
         "HAS_EVIDENCE": (
-            f"SELECT e.event_id::VARCHAR AS id, e.channel AS detail, e.occurred_on AS since,"
+            f"SELECT e.event_key AS id, e.channel AS detail, e.occurred_on AS since,"
             f" NULL::DATE AS until, e.linked_by AS note FROM {rel_table('HAS_EVIDENCE')} x"
-            f' JOIN {EV} e ON e.event_id = x."end" WHERE x.start = $p',
+            f' JOIN {EV} e ON e.event_key = x."end" WHERE x.start = $p',
             "evidence",
         ),
         "CERTIFIED_BY": (
@@ -282,8 +300,8 @@ def paid_after_death(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> 
         WITH deaths AS (
             SELECT h.start AS person_id, min(v.occurred_on) AS death_date
             FROM {rel_table("HAS_EVIDENCE")} h
-            JOIN {EV} v ON v.event_id = h."end"
-            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            JOIN {EV} v ON v.event_key = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_key
             WHERE f."end" IN ('DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT')
             GROUP BY h.start
         ), paid AS (
@@ -349,8 +367,8 @@ def no_trace(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row
         WITH traced AS (
             SELECT DISTINCT h.start AS person_id
             FROM {rel_table("HAS_EVIDENCE")} h
-            JOIN {EV} v ON v.event_id = h."end"
-            JOIN {rel_table("FROM")} f ON f.start = v.event_id
+            JOIN {EV} v ON v.event_key = h."end"
+            JOIN {rel_table("FROM")} f ON f.start = v.event_key
             JOIN {node_table("Channel")} c ON c.code = f."end"
             WHERE c.polarity = 'positive' AND v.occurred_on BETWEEN $since AND $until
         )
@@ -440,3 +458,11 @@ QUERIES: dict[str, LibraryQuery] = {
         _library_query("certification_spread", certification_spread),
     )
 }
+
+
+def library_query(name: str) -> LibraryQuery:
+    """The library's query ``name``; an unknown name is refused, listing the known ones."""
+    spec = QUERIES.get(name)
+    if spec is None:
+        raise InputError(f"unknown query {name!r} (known: {', '.join(sorted(QUERIES))})")
+    return spec

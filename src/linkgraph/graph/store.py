@@ -35,9 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from linkgraph.errors import InputError
 from linkgraph.graph.model import GraphTables, merge
-from linkgraph.graph.queries import QUERIES, LibraryQuery
+from linkgraph.graph.queries import LibraryQuery, library_query
 from linkgraph.graph.schema import GraphSchema, load_schema
 
 if TYPE_CHECKING:
@@ -118,7 +117,7 @@ class GraphStore(ABC):
 
     def query(self, name: str, **params: Any) -> list[Row]:
         """Run the named library query; rows are dicts, in the query's fixed order."""
-        spec = _library(name)
+        spec = library_query(name)
         return self._run_query(spec, spec.bind(params))
 
     def counts(self) -> dict[str, int]:
@@ -204,13 +203,6 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _close(self) -> None: ...
-
-
-def _library(name: str) -> LibraryQuery:
-    spec = QUERIES.get(name)
-    if spec is None:
-        raise InputError(f"unknown query {name!r} (known: {', '.join(sorted(QUERIES))})")
-    return spec
 
 
 def open_store(settings: Settings | None = None, *, version: Version | None = None) -> GraphStore:

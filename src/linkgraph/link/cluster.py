@@ -5,13 +5,15 @@
    force-apart, a long weakly held chain) are rebuilt by *constrained connected
    components*: edges are united strongest first, and a union is refused when it would
    put two ID numbers of different people in one cluster (:func:`id_conflict`) or two
-   records a reviewer forced apart.  A reviewer's forced link is taken first and
-   overrides the ID rule.
+   records a reviewer forced apart.
 3. A record without a checksum-valid ID that fits two persons stays with the one it
    fits best only when the margin is decisive (:attr:`GuardPolicy.decisive_margin`);
    otherwise it goes to review, alone, and bridges nothing.
 4. A cluster held together only through one weak edge (a bridge under
    :data:`STRONG_EDGE` with at least two records on each side) is cut there.
+5. A reviewer's forced link is applied last, to the persons so found: it overrides the
+   ID rule and joins both records' persons whole (no record of either is left behind),
+   unless a reviewer's force-apart stands between them.
 
 Incremental resolution (:mod:`linkgraph.link.incremental`) places a new record with
 the same :func:`constrained_groups`, its candidate persons standing as nodes.
@@ -396,8 +398,8 @@ def cluster(
     Parameters
     ----------
     n : number of records.
-    a, b, prob : match edges (already at or above the match threshold); a forced
-        link has ``prob >= FORCED``.
+    a, b, prob : match edges (already at or above the match threshold); a reviewer's
+        forced link has ``prob >= FORCED`` and is applied last, to the persons found.
     ids : per record, its canonical ID number.
     apart : record index pairs a reviewer forced apart.
     score : log2 odds per edge (default: from ``prob``), for order and margins.
@@ -409,6 +411,57 @@ def cluster(
     Clusters : labels, the records sent to review, the guard's decisions.
     """
     apart = [(int(x), int(y)) for x, y in apart]
+    # The data's persons first: match edges under the guard rails ...
+    is_forced = prob >= FORCED
+    forced = list(zip(a[is_forced].tolist(), b[is_forced].tolist(), strict=True))
+    if forced:
+        keep = ~is_forced
+        a, b, prob = a[keep], b[keep], prob[keep]
+        score = None if score is None else score[keep]
+        same_name = None if same_name is None else same_name[keep]
+    out = _data_persons(n, a, b, prob, ids, apart, score, same_name, policy)
+    # ... then a reviewer's forced link joins the two records' persons whole.
+    if forced:
+        _join_forced(out, forced, apart)
+    return out
+
+
+def _join_forced(
+    out: Clusters, forced: list[tuple[int, int]], apart: list[tuple[int, int]]
+) -> None:
+    """Join the persons of each forced pair (whole: every record of both), overriding the
+    ID rule but not a reviewer's force-apart between any of their records."""
+    labels = out.labels
+    apart_of: dict[int, set[int]] = {}
+    for x, y in apart:  # persons (labels) kept apart by a reviewer
+        apart_of.setdefault(int(labels[x]), set()).add(int(labels[y]))
+        apart_of.setdefault(int(labels[y]), set()).add(int(labels[x]))
+    persons: _Sets[int] = _Sets({}, apart_of, set())
+    for x, y in forced:
+        rx, ry = persons.find(int(labels[x])), persons.find(int(labels[y]))
+        if rx != ry and persons.conflict(rx, ry, forced=True) is None:
+            persons.union(rx, ry)
+    new = {lab: min(persons.members[persons.find(lab)]) for lab in list(persons.parent)}
+    changed = np.array([k for k, v in new.items() if k != v], dtype=np.int64)
+    if len(changed):
+        sel = np.flatnonzero(np.isin(labels, changed))
+        labels[sel] = [new[int(lab)] for lab in labels[sel].tolist()]
+    for x, y in forced:  # a reviewer placed these: no longer for review
+        out.review[[x, y]] = False
+
+
+def _data_persons(
+    n: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    prob: np.ndarray,
+    ids: RecordIds | None,
+    apart: list[tuple[int, int]],
+    score: np.ndarray | None,
+    same_name: np.ndarray | None,
+    policy: GuardPolicy | None,
+) -> Clusters:
+    """The persons the match edges give, under the guard rails (no forced links)."""
     labels = connected_labels(n, a, b)
     review = np.zeros(n, dtype=bool)
     if len(a) == 0:

@@ -209,12 +209,15 @@ class LinkerClustering:
                 out |= np.isin(gamma[:, k], exact)
         return out
 
-    def cluster(self, predictions: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(labels, band, match_probability) per record; the guard's decisions are kept
-        in ``self.decisions``."""
+    def cluster(
+        self, predictions: Predictions, overrides: pa.Table | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(labels, band, match_probability) per record, honouring the reviewers' decisions
+        (``overrides``: the saved ones unless given, as a preview gives them); the guard's
+        decisions are kept in ``self.decisions``."""
         lk = self._linker
         n = len(lk.frame)
-        overrides = lk.store.overrides()
+        overrides = lk.store.overrides() if overrides is None else overrides
         index = lk.index_of if overrides.num_rows else {}
         links: list[tuple[int, int]] = []
         aparts: list[tuple[int, int]] = []

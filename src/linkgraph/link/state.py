@@ -60,6 +60,7 @@ OVERRIDES_SCHEMA = pa.schema(
         ("who", pa.string()),
         ("at", pa.timestamp("s", tz="UTC")),
         ("why", pa.string()),
+        ("effect", pa.string()),  # what it changed, as previewed when it was taken
     ]
 )
 
@@ -220,28 +221,44 @@ class StateStore:
         path = self.path / "overrides.parquet"
         if not path.exists():
             return OVERRIDES_SCHEMA.empty_table()
-        return pq.read_table(path).cast(OVERRIDES_SCHEMA)
+        table = pq.read_table(path)
+        if "effect" not in table.column_names:  # kept before effects were recorded
+            table = table.append_column("effect", pa.nulls(table.num_rows, pa.string()))
+        return table.select(OVERRIDES_SCHEMA.names).cast(OVERRIDES_SCHEMA)
 
-    def add_override(self, decision: str, record_a: str, record_b: str, who: str, why: str) -> None:
-        """Append a reviewer decision (``link`` or ``apart``), audited with who/when/why."""
-        if decision not in ("link", "apart"):
-            raise ValueError(f"decision {decision!r}: allowed decisions are link, apart")
+    def add_override(
+        self, decision: str, record_a: str, record_b: str, who: str, why: str, effect: str = ""
+    ) -> None:
+        """Append a reviewer decision (``link`` or ``apart``), audited with who/when/why and
+        the effect it was shown to have."""
         if not who or not why:
             raise ValueError("a reviewer decision needs who and why")
-        row = pa.table(
-            {
-                "decision": [decision],
-                "record_a": [record_a],
-                "record_b": [record_b],
-                "who": [who],
-                "at": pa.array([now()], pa.timestamp("s", tz="UTC")),
-                "why": [why],
-            },
-            schema=OVERRIDES_SCHEMA,
-        )
         _atomic_write_table(
-            self.path / "overrides.parquet", pa.concat_tables([self.overrides(), row])
+            self.path / "overrides.parquet",
+            pa.concat_tables(
+                [self.overrides(), override_row(decision, record_a, record_b, who, why, effect)]
+            ),
         )
+
+
+def override_row(
+    decision: str, record_a: str, record_b: str, who: str, why: str, effect: str = ""
+) -> pa.Table:
+    """One reviewer decision as a row of :data:`OVERRIDES_SCHEMA`."""
+    if decision not in ("link", "apart"):
+        raise ValueError(f"decision {decision!r}: allowed decisions are link, apart")
+    return pa.table(
+        {
+            "decision": [decision],
+            "record_a": [record_a],
+            "record_b": [record_b],
+            "who": [who],
+            "at": pa.array([now()], pa.timestamp("s", tz="UTC")),
+            "why": [why],
+            "effect": [effect],
+        },
+        schema=OVERRIDES_SCHEMA,
+    )
 
 
 def effective_overrides(table: pa.Table) -> dict[frozenset[str], str]:

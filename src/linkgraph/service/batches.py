@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from linkgraph import normalise
 from linkgraph.casework import stop_flag, visit
+from linkgraph.flags import Flag, history_to_json
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
@@ -42,6 +43,7 @@ from linkgraph.service.readmodel import (
     TaskView,
 )
 from linkgraph.service.rows import Change, EventRow, RosterChangeRow
+from linkgraph.tables import event_key
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -124,11 +126,16 @@ def batch_tables(schema: GraphSchema, nodes: Rows, rels: Rows) -> GraphTables:
     )
 
 
+#: An evidence event's properties besides its key (``cypher/schema.cypher``).
+EVENT_PROPERTIES = ("event_id", "channel", "occurred_on", "reported_on", "linked_by")
+
+
 def event_write(linked: list[tuple[EventRow, str, str | None]]) -> Write:
     """Evidence events ``(row, person_id, linked_by)`` with their person and channel."""
     nodes = {
         "EvidenceEvent": [
             {
+                "event_key": event_key(r.channel, r.event_id),
                 "event_id": r.event_id,
                 "channel": r.channel,
                 "occurred_on": r.occurred_on,
@@ -139,15 +146,30 @@ def event_write(linked: list[tuple[EventRow, str, str | None]]) -> Write:
         ]
     }
     rels = {
-        "HAS_EVIDENCE": [{"start": p, "end": r.event_id} for r, p, _ in linked],
-        "FROM": [{"start": r.event_id, "end": r.channel} for r, _, _ in linked],
+        "HAS_EVIDENCE": [
+            {"start": p, "end": event_key(r.channel, r.event_id)} for r, p, _ in linked
+        ],
+        "FROM": [
+            {"start": event_key(r.channel, r.event_id), "end": r.channel} for r, _, _ in linked
+        ],
     }
     return Write(nodes, rels)
 
 
+def canonical_id_number(raw: str | None) -> str | None:
+    """An ID number in its one written form (full-width digits, spaces, a lowercase x and
+    15-digit legacy numbers made the 18-character number), or None when it is not valid."""
+    if not raw:
+        return None
+    parsed = normalise.resident_id(raw)
+    return parsed.value if parsed.status in ("valid", "repaired") else None
+
+
 def new_person_id(row: RosterChangeRow) -> str:
-    """The id of the person a new roster record founds (the same for the same record)."""
-    digest = hashlib.sha256(f"{row.id_number or ''}|{row.record_id}".encode()).hexdigest()
+    """The id of the person a new roster record founds: from its valid ID number, so that
+    every record written with it founds the same person; else from the record itself."""
+    key = canonical_id_number(row.id_number) or f"|{row.record_id}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"N{int(digest[:12], 16) % 10**9:09d}"
 
 
@@ -295,14 +317,16 @@ def stop_write(entry: Entry) -> Write:
     return Write(nodes, rels, flags=[view])
 
 
-def flag_write(flag: FlagView, to: str) -> Write:
-    """``flag`` moved to ``to`` (checked by :func:`linkgraph.flags.transition` first). What a
-    stop request's confirmation or dismissal means for payment is the core's to say."""
-    return Write(
-        {"Flag": [{"flag_id": flag.flag_id, "status": to}]},
-        {},
-        flags=[replace(flag, status=to)],
+def flag_write(flag: FlagView, decided: Flag) -> Write:
+    """``flag`` as a decision left it (:func:`linkgraph.flags.transition`). What a stop
+    request's confirmation or dismissal means for payment is the core's to say."""
+    view = replace(
+        flag,
+        status=decided.status,
+        amount_recovered=decided.amount_recovered,
+        history=history_to_json(decided.history),
     )
+    return Write({"Flag": [{"flag_id": flag.flag_id, "status": decided.status}]}, {}, flags=[view])
 
 
 def visit_write(entry: Entry) -> Write:
@@ -313,11 +337,18 @@ def visit_write(entry: Entry) -> Write:
     done = TaskView.of(row)
     write = Write({"Task": [task_row(done)]}, {}, tasks=[done], task_rows=[row])
     for e in event.to_pylist():
+        key = event_key(e["channel"], e["event_id"])
         write.nodes["EvidenceEvent"] = [
-            {k: e[k] for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")}
+            {
+                "event_key": key,
+                **{
+                    k: e[k]
+                    for k in ("event_id", "channel", "occurred_on", "reported_on", "linked_by")
+                },
+            }
         ]
-        write.rels["HAS_EVIDENCE"] = [{"start": e["person_id"], "end": e["event_id"]}]
-        write.rels["FROM"] = [{"start": e["event_id"], "end": e["channel"]}]
+        write.rels["HAS_EVIDENCE"] = [{"start": e["person_id"], "end": key}]
+        write.rels["FROM"] = [{"start": key, "end": e["channel"]}]
     return write
 
 

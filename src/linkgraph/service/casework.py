@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from linkgraph import normalise
 from linkgraph.errors import InputError
-from linkgraph.service.context import Caller, Conflict, NotFound, ServiceContext
+from linkgraph.service.context import Caller, Conflict, Forbidden, NotFound, ServiceContext
+from linkgraph.service.keys import Role
 from linkgraph.service.readmodel import FlagView
 from linkgraph.service.recognition import status_of
 
@@ -30,6 +32,7 @@ def _flag_dict(f: FlagView) -> dict[str, Any]:
         "detail": f.detail,
         "person_ids": list(f.person_ids),
         "enrollment_ids": list(f.enrollment_ids),
+        "recovered": f.amount_recovered,
     }
 
 
@@ -61,12 +64,20 @@ def get_flag(ctx: ServiceContext, caller: Caller, flag_id: str) -> dict[str, Any
 
 
 def transition_flag(
-    ctx: ServiceContext, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
+    ctx: ServiceContext,
+    caller: Caller,
+    flag_id: str,
+    to: str,
+    why: str,
+    amount: int | None,
+    over_recovery_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Move a flag along the workflow of :mod:`linkgraph.flags` (``transition``):
-    open → confirmed | dismissed; confirmed → recovered (the amount) | dismissed;
-    dismissed → open. Every move is kept with who, when and why."""
-    from linkgraph.flags import Flag, IllegalTransition, transition
+    """A decision on a flag, checked by the workflow of :mod:`linkgraph.flags`
+    (``transition``): confirm, dismiss, reopen, record money recovered (partial
+    recoveries add up) or reverse the last decision. Every step is kept with who,
+    when and why."""
+    from linkgraph.casework import FlagMove
+    from linkgraph.flags import IllegalTransition
 
     with ctx.write_lock:
         model = ctx.read_model()
@@ -75,71 +86,95 @@ def transition_flag(
             raise NotFound(f"no flag {flag_id!r}")
         if to == "recovered" and amount is None:
             raise InputError("recording recovered money needs the amount (yuan)")
-        if to != "recovered" and amount is not None:
-            raise InputError("only 'recovered' takes an amount")
-        current = f.status or "open"
+        decision = FlagMove(
+            flag_id,
+            to,  # type: ignore[arg-type]
+            str(caller.principal),
+            why,
+            amount,
+            dt.datetime.now(dt.UTC).replace(microsecond=0),
+            over_recovery_reason,
+        )
         try:
-            transition(
-                Flag(
-                    flag_id=flag_id,
-                    kind=f.kind or "",
-                    key="",
-                    person_ids=f.person_ids,
-                    enrollment_ids=f.enrollment_ids,
-                    status=current,  # type: ignore[arg-type]
-                ),
-                to,  # type: ignore[arg-type]
-                str(caller.principal),
-                why,
-                amount,
-            )
+            decision.applied_to(f.as_flag())
         except IllegalTransition as exc:
             raise Conflict(str(exc)) from exc
-        except ValueError as exc:  # a status the library does not know
-            raise Conflict(f"flag {flag_id} is {current}: {exc}") from exc
         ctx.commit(
             caller,
             model,
             "flag",
             flag_id=flag_id,
-            from_status=current,
+            from_status=f.status or "open",
             to_status=to,
             why=why,
             amount=amount,
+            over_recovery_reason=over_recovery_reason,
         )
         f = model.flags[flag_id]
     ctx.audit.write(
         caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
     )
-    # "recovered" is final: a flag holds recovered money only from the move to it.
-    return {**_flag_dict(f), "recovered": amount or 0}
+    return _flag_dict(f)
 
 
 # ------------------------------------------------------------------ stop requests
 
 
-def stop_request(
-    ctx: ServiceContext,
-    caller: Caller,
-    id_number: str,
-    item_codes: list[str] | None,
-    requested_by: str,
-    reason: str,
-) -> dict[str, Any]:
-    """Hold the person's enrolments at once, pending a human's confirmation."""
+@dataclass(frozen=True, slots=True)
+class StopAsk:
+    """A stop request as asked: whose benefits, which items, by whom and why."""
+
+    id_number: str
+    item_codes: list[str] | None
+    requested_by: str
+    reason: str
+    requester_id_number: str | None = None
+
+
+def stop_request(ctx: ServiceContext, caller: Caller, ask: StopAsk) -> dict[str, Any]:
+    """Record a request to stop a person's benefits; whether it holds them at once is the
+    core's rule (:func:`linkgraph.recognise.recognise`, policy ``stop_requests``)."""
+    rules = ctx.policy.stop_requests
+    if ask.requested_by not in rules.relations:
+        raise InputError(
+            f"requested_by: {ask.requested_by!r} is not a relation the policy knows"
+            f" ({', '.join(rules.relations)})"
+        )
+    subject = _canonical_id(ask.id_number, "id_number")
+    requester = (
+        _canonical_id(ask.requester_id_number, "requester_id_number")
+        if ask.requester_id_number
+        else None
+    )
+    if caller.principal.role == Role.CITIZEN and requester is None:
+        raise InputError("requester_id_number: the portal must name the verified requester")
+    if ask.requested_by == "self" and requester not in (None, subject):
+        raise InputError(
+            "requester_id_number: a request 'by self' must come from the person themself"
+        )
+    if ask.requested_by != "self" and requester == subject:
+        raise InputError("requested_by: the requester is the person; send requested_by 'self'")
+    department = caller.principal.scope.department
+    for code in ask.item_codes or ():
+        owner = ctx.item_department.get(code)
+        if owner is None:
+            raise InputError(f"item_codes: unknown benefit item {code!r}")
+        if department is not None and owner != department:
+            raise Forbidden(
+                f"item_codes: {code} belongs to department {owner};"
+                f" this key may stop only department {department}'s items"
+            )
     with ctx.write_lock:
         model = ctx.read_model()
-        parsed = normalise.resident_id(id_number)
-        person = model.person_of_id_number(parsed.value or id_number.strip().upper())
-        if person is None:
+        person = model.person_of_id_number(subject)
+        if person is None or not ctx.sees(caller, model, person.person_id):
             raise NotFound("no beneficiary with this ID number")
-        for code in item_codes or ():
-            if code not in ctx.item_department:
-                raise InputError(f"item_codes: unknown benefit item {code!r}")
         targets = [
             e
             for e in model.enrollments_for(person.person_id)
-            if (not item_codes or e.item_code in item_codes) and e.status not in ("ended", "stop")
+            if (ask.item_codes is None or e.item_code in ask.item_codes)
+            and (department is None or ctx.item_department.get(e.item_code) == department)
+            and e.status not in ("ended", "stop")
         ]
         if not targets:
             raise NotFound("no live enrolment of this person matches the request")
@@ -164,18 +199,34 @@ def stop_request(
                 person_id=person.person_id,
                 enrollment_ids=[e.enrollment_id for e in targets],
                 amount_at_risk=sum(e.monthly_amount or 0 for e in targets),
-                requested_by=requested_by,
-                reason=reason,
+                requested_by=ask.requested_by,
+                requester_id_number=requester,
+                reason=ask.reason,
                 on=today,
             )
         )
         held = [model.enrollments[e.enrollment_id] for e in targets]
+    holds = ask.requested_by in rules.hold_at_once
     ctx.audit.write(
-        caller.entry("stop.request", [person.person_id], flag_id=flag_id, reason=reason)
+        caller.entry(
+            "stop.request",
+            [person.person_id],
+            flag_id=flag_id,
+            requested_by=ask.requested_by,
+            held=holds,
+            reason=ask.reason,
+        )
+    )
+    detail = (
+        "payments are on hold until a case worker confirms the stop"
+        if holds
+        else f"a case worker will check this request (by {ask.requested_by});"
+        " payments continue until they confirm it"
     )
     return {
         "request_id": flag_id,
         "status": "pending",
+        "held": holds,
         "enrollments": [
             {
                 "enrollment_id": e.enrollment_id,
@@ -185,7 +236,15 @@ def stop_request(
             }
             for e in held
         ],
-        "detail": "payments are on hold until a case worker confirms the stop"
+        "detail": detail
         + ("; this request was already on record" if repeat else "")
         + ("" if built is None or built.touched else "; the person is not in the results"),
     }
+
+
+def _canonical_id(raw: str, field: str) -> str:
+    """The ID number in its one written form, or a named error when it cannot be one."""
+    parsed = normalise.resident_id(raw)
+    if parsed.value is None or parsed.status not in ("valid", "repaired"):
+        raise InputError(f"{field}: {raw!r} is not a valid resident ID number")
+    return parsed.value

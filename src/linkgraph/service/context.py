@@ -171,6 +171,15 @@ class ServiceContext:
             "loaded_at": model.loaded_at.isoformat(timespec="seconds"),
         }
 
+    def sees(self, caller: Caller, model: ReadModel, person_id: str) -> bool:
+        """Whether the person is in the caller's scope: a department's key sees only the
+        persons enrolled in one of its own items; other keys see the city."""
+        department = caller.principal.scope.department
+        return department is None or any(
+            self.item_department.get(e.item_code) == department
+            for e in model.enrollments_for(person_id)
+        )
+
     def read_model(self) -> ReadModel:
         """The read model of the current version, with every ledger entry applied: a new
         version or entries another process appended are picked up here, per request."""

@@ -63,19 +63,20 @@ class Service(ServiceContext):
         return casework.get_flag(self, caller, flag_id)
 
     def transition_flag(
-        self, caller: Caller, flag_id: str, to: str, why: str, amount: int | None
-    ) -> dict[str, Any]:
-        return casework.transition_flag(self, caller, flag_id, to, why, amount)
-
-    def stop_request(
         self,
         caller: Caller,
-        id_number: str,
-        item_codes: list[str] | None,
-        requested_by: str,
-        reason: str,
+        flag_id: str,
+        to: str,
+        why: str,
+        amount: int | None,
+        over_recovery_reason: str | None = None,
     ) -> dict[str, Any]:
-        return casework.stop_request(self, caller, id_number, item_codes, requested_by, reason)
+        return casework.transition_flag(
+            self, caller, flag_id, to, why, amount, over_recovery_reason
+        )
+
+    def stop_request(self, caller: Caller, ask: casework.StopAsk) -> dict[str, Any]:
+        return casework.stop_request(self, caller, ask)
 
     # ------------------------------------------------------------ grid work
 
@@ -98,9 +99,15 @@ class Service(ServiceContext):
         return resolution.explain(self, caller, record_a, record_b)
 
     def review(
-        self, caller: Caller, decision: str, record_a: str, record_b: str, why: str
+        self,
+        caller: Caller,
+        decision: str,
+        record_a: str,
+        record_b: str,
+        why: str,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        return resolution.review(self, caller, decision, record_a, record_b, why)
+        return resolution.review(self, caller, decision, record_a, record_b, why, dry_run)
 
     # ------------------------------------------------------------ audit
 

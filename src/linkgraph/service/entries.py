@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from linkgraph.casework import flag_move
+from linkgraph.flags import IllegalTransition
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
 from linkgraph.ledger import Entry
@@ -106,7 +108,11 @@ def _flag(model: ReadModel, entry: Entry) -> Built:
     flag = model.flags.get(entry["flag_id"])
     if flag is None:
         return Built(Write({}, {}), frozenset(), 1)
-    return Built(flag_write(flag, entry["to_status"]), frozenset(flag.person_ids))
+    try:
+        decided = flag_move(entry).applied_to(flag.as_flag())
+    except IllegalTransition:  # as the run skips it
+        return Built(Write({}, {}), frozenset(), 1)
+    return Built(flag_write(flag, decided), frozenset(flag.person_ids))
 
 
 def _nothing(model: ReadModel, entry: Entry) -> Built:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from linkgraph.errors import InputError
+from linkgraph.ingest import day_fault
 from linkgraph.service.context import Caller, Conflict, Forbidden, NotFound, ServiceContext
 from linkgraph.service.masking import shown_id, shown_phone
 from linkgraph.service.readmodel import ReadModel, TaskView
@@ -52,6 +54,9 @@ def record_visit(
     ctx: ServiceContext, caller: Caller, task_id: str, result: str, on: dt.date, note: str
 ) -> dict[str, Any]:
     """A grid worker's door check: the task is closed and what was seen becomes evidence."""
+    fault = day_fault(on, dt.date.today())
+    if fault:
+        raise InputError(f"on: {fault}")
     with ctx.write_lock:
         model = ctx.read_model()
         t = model.tasks.get(task_id)

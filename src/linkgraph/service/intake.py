@@ -20,10 +20,11 @@ from pydantic import BaseModel
 from linkgraph import normalise
 from linkgraph.catalogue import Identifier
 from linkgraph.errors import InputError
-from linkgraph.ingest import validate_events, validate_roster
+from linkgraph.ingest import day_fault, validate_events, validate_roster
 from linkgraph.ledger import body_digest
-from linkgraph.service.batches import new_person_id
+from linkgraph.service.batches import canonical_id_number, new_person_id
 from linkgraph.service.context import Caller, Conflict, ServiceContext
+from linkgraph.service.live import Received
 from linkgraph.service.readmodel import EnrollmentView, ReadModel
 from linkgraph.service.rows import (
     Change,
@@ -33,7 +34,7 @@ from linkgraph.service.rows import (
     from_rejected,
     parse_rows,
 )
-from linkgraph.tables import EVENT, ROSTER
+from linkgraph.tables import EVENT, ROSTER, event_key
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -100,7 +101,9 @@ def submit_events(
         scoped = _events_in_scope(ctx, caller, batch.good, errors)
         errors += _invalid_events(ctx, batch_id, scoped)
         accepted, repeated, keep = _first_of_each(scoped, {e.index for e in errors})
-        ledger_rows, persons, unlinked = _link_events(ctx, model, keep)
+        linked = [(index, row, *_link_event(ctx, model, row)) for index, row in keep]
+        linked = _new_events(ctx, linked, accepted, repeated, errors)
+        ledger_rows, persons, unlinked = _ledger_rows(linked)
         answer = {
             "batch_id": batch_id,
             "replayed": False,
@@ -151,7 +154,7 @@ def _invalid_events(
     """The rows :func:`linkgraph.ingest.validate_events` refuses, as it would in a feed."""
     indices = [i for i, _ in scoped]
     table = pa.Table.from_pylist([r.model_dump() for _, r in scoped], schema=EVENT)
-    checked = validate_events(table, ctx.catalogue, f"batch {batch_id}")
+    checked = validate_events(table, ctx.catalogue, f"batch {batch_id}", dt.date.today())
     return [from_rejected(r, indices) for r in checked.rejected]
 
 
@@ -175,15 +178,51 @@ def _first_of_each(
     return accepted, repeated, keep
 
 
-def _link_events(
-    ctx: ServiceContext, model: ReadModel, keep: list[tuple[int, EventRow]]
-) -> tuple[list[dict[str, Any]], set[str], list[int]]:
+Linked = tuple[int, EventRow, str | None, str | None]  # (index, row, person, linked by)
+
+
+def _new_events(
+    ctx: ServiceContext,
+    linked: list[Linked],
+    accepted: list[int],
+    repeated: list[int],
+    errors: list[RowError],
+) -> list[Linked]:
+    """The events the city has not received yet. An event is its channel's and the
+    channel's own id: the same (channel, event_id) again is a repeat when its body is the
+    same, and a named conflict when it is not; nothing already received is rewritten."""
+    assert ctx.live is not None
+    held = ctx.live.received((row.channel, row.event_id) for _, row, _, _ in linked)
+    fresh: list[Linked] = []
+    for index, row, person, how in linked:
+        before = held.get((row.channel, row.event_id))
+        if before is None:
+            fresh.append((index, row, person, how))
+            continue
+        accepted.remove(index)
+        conflict = before.conflicts_with(Received(row.occurred_on, row.reported_on, person))
+        if conflict is None:
+            repeated.append(index)
+        else:
+            errors.append(
+                RowError(
+                    index,
+                    "event_id",
+                    f"{event_key(row.channel, row.event_id)} was already received with other"
+                    f" content: {conflict}; an event received is never rewritten",
+                    str(row.event_id),
+                )
+            )
+    repeated.sort()
+    return fresh
+
+
+def _ledger_rows(linked: list[Linked]) -> tuple[list[dict[str, Any]], set[str], list[int]]:
     """(the entry's rows, each naming its person; the persons named; rows naming none)."""
     ledger_rows: list[dict[str, Any]] = []
     persons: set[str] = set()
     unlinked: list[int] = []
-    for index, row in keep:
-        person, how = _link_event(ctx, model, row)
+    for index, row, person, how in linked:
         ledger_rows.append(
             {
                 **row.model_dump(mode="json"),
@@ -382,6 +421,13 @@ def _edit_fault(
         return ("record_id", f"enrolment {row.record_id!r} belongs to another department")
     if row.item_code and row.item_code != existing.item_code:
         return ("item_code", "an enrolment's item cannot change; end it and enrol anew")
+    for name, received in (("paid_until", None), ("ended_on", dt.date.today())):
+        day = getattr(row, name)
+        fault = day_fault(day, received) if day is not None else None
+        if fault:
+            return (name, fault)
+        if day is not None and existing.enrolled_on and day < existing.enrolled_on:
+            return (name, f"before the enrolment began ({existing.enrolled_on})")
     if row.change == Change.CHANGED:
         if row.monthly_amount is not None and row.monthly_amount <= 0:
             return ("monthly_amount", "must be a positive amount")
@@ -409,18 +455,37 @@ def _validate_new(
         ],
         schema=ROSTER,
     )
-    checked = validate_roster(table, ctx.catalogue, "roster batch")
+    checked = validate_roster(table, ctx.catalogue, "roster batch", dt.date.today())
     indices = [i for i, _, _ in news]
     errors = [from_rejected(r, indices) for r in checked.rejected]
     bad = {e.index for e in errors}
+    for index, row, _ in news:
+        if (
+            index not in bad
+            and row.id_number
+            and normalise.resident_id(row.id_number).status
+            in (
+                "invalid",
+                "missing",
+            )
+        ):
+            errors.append(
+                RowError(
+                    index,
+                    "id_number",
+                    "not a valid resident ID number (check character, birth date or length);"
+                    " send it corrected, or without id_number",
+                    row.record_id,
+                )
+            )
+            bad.add(index)
     return [(row, i, d) for i, row, d in news if i not in bad], errors
 
 
 def _resolve_new(model: ReadModel, row: RosterChangeRow) -> str:
-    """The person of a new roster record: the one with its valid ID number, else a new one."""
-    if row.id_number:
-        parsed = normalise.resident_id(row.id_number)
-        pid = model.by_id_number.get(parsed.value or row.id_number.strip().upper())
-        if pid and parsed.status in ("valid", "repaired"):
-            return pid
-    return new_person_id(row)
+    """The person of a new roster record: the one holding its ID number (in its one
+    written form), else the person it founds (:func:`new_person_id`, the same for every
+    record of the batch with that ID number)."""
+    canonical = canonical_id_number(row.id_number)
+    found = model.by_id_number.get(canonical) if canonical else None
+    return found or new_person_id(row)

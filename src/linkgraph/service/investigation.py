@@ -72,7 +72,9 @@ def run_query(
     if spec is None:
         known = ", ".join(sorted(QUERIES))
         raise NotFound(f"no read-only query {name!r} (known: {known})")
-    bound = spec.bind(params)  # raises InputError naming the parameter
+    ctx.read_model()  # the version served: dates left out count from its as-of date
+    assert ctx.live is not None
+    bound = spec.bind(params, as_of=ctx.live.as_of)  # raises InputError naming the parameter
     rows = ctx.store.run(lambda s: s.query(name, **bound))
     subjects: set[str] = set()
     for row in rows:

@@ -14,6 +14,7 @@ are raised by the monthly run; the live path moves flags only by decisions.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,34 @@ class Staged:
         return [t for t in tasks if t.open]
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What the city holds of an event already received: the body it is compared on."""
+
+    occurred_on: dt.date
+    reported_on: dt.date
+    person_id: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Received:
+        return cls(_day(row["occurred_on"]), _day(row["reported_on"]), row.get("person_id"))
+
+    def conflicts_with(self, other: Received) -> str | None:
+        """How ``other``, sent under the same (channel, event_id), differs; None when it is
+        the same event again. The person counts only when both name one: an event the
+        city could not tie to anyone may be tied now that a roster names its person."""
+        for name in ("occurred_on", "reported_on"):
+            if getattr(self, name) != getattr(other, name):
+                return f"{name} {getattr(other, name)} (received before: {getattr(self, name)})"
+        if self.person_id and other.person_id and self.person_id != other.person_id:
+            return "another person than the one it was received for"
+        return None
+
+
+def _day(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
 class LiveCore:
     """The current version and the ledger, for deciding a few persons at a time."""
 
@@ -98,10 +127,14 @@ class LiveCore:
         self.department = {i.code: i.department for i in catalogue.benefit_items}
         self.entries: list[Entry] = list(entries)
         self._inputs: LedgerInputs | None = None
+        self._sent: dict[tuple[str, int], Received] = {}
+        for entry in self.entries:
+            self._note_events(entry)
 
     def add(self, entry: Entry) -> None:
         """An entry now in the ledger (its inputs kept up to date, not read again)."""
         self.entries.append(entry)
+        self._note_events(entry)
         if self._inputs is not None and entry["kind"] in _ADDITIVE:
             self._inputs = self._inputs.plus_evidence(self._read([entry]))
         else:
@@ -124,6 +157,24 @@ class LiveCore:
         if not pending:
             return self._inputs
         return self._inputs.plus_evidence(self._read(pending))
+
+    def _note_events(self, entry: Entry) -> None:
+        if entry["kind"] == "events" and int(entry.get("seq", self.mark + 1)) > self.mark:
+            for r in entry["rows"]:
+                self._sent[(r["channel"], int(r["event_id"]))] = Received.of(r)
+
+    def received(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Received]:
+        """The events among ``keys`` (channel, event_id) the city already holds: in the
+        version (found by event id, any channel, then matched on the channel) or sent
+        through the ledger since."""
+        keys = list(keys)
+        found = {k: self._sent[k] for k in keys if k in self._sent}
+        wanted = set(keys)
+        for r in self.events.find([event_id for _, event_id in keys]).to_pylist():
+            key = (r["channel"], r["event_id"])
+            if key in wanted:
+                found.setdefault(key, Received.of(r))
+        return found
 
     def _read(self, entries: list[Entry]) -> LedgerInputs:
         def new(e: Entry) -> bool:
@@ -268,9 +319,9 @@ def decision_rows(
     rels: dict[str, list[dict[str, Any]]] = {
         "CERTIFIED_BY": [{"start": c["person_id"], "end": cert_id(c["person_id"])} for c in certs],
         "BASED_ON": [
-            {"start": cert_id(c["person_id"]), "end": event_id}
+            {"start": cert_id(c["person_id"]), "end": key}
             for c in certs
-            for event_id in sorted(set(c["evidence_event_ids"] or ()))
+            for key in sorted(set(c["evidence_event_keys"] or ()))
         ],
         "FOR": [{"start": t.task_id, "end": t.person_id} for t in tasks],
         "IN": [{"start": t.task_id, "end": t.grid} for t in tasks if t.grid],

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from linkgraph.flags import Flag, history_from_json
 from linkgraph.graph.model import CERT_SUFFIX
 from linkgraph.versions import Version
 
@@ -108,6 +109,23 @@ class FlagView:
     detail: str | None
     person_ids: tuple[str, ...]
     enrollment_ids: tuple[str, ...]
+    amount_recovered: int = 0
+    history: str = "[]"  # the steps of its workflow, as the flags table holds them
+
+    def as_flag(self) -> Flag:
+        """The flag as the workflow (:func:`linkgraph.flags.transition`) takes it."""
+        return Flag(
+            flag_id=self.flag_id,
+            kind=self.kind or "",
+            key="",
+            person_ids=self.person_ids,
+            enrollment_ids=self.enrollment_ids,
+            amount_at_risk=self.amount_at_risk or 0,
+            months=self.months or 0,
+            status=(self.status or "open"),  # type: ignore[arg-type]
+            amount_recovered=self.amount_recovered,
+            history=history_from_json(self.history),
+        )
 
 
 @dataclass
@@ -267,5 +285,7 @@ def load_read_model(version: Version) -> ReadModel:
             f["detail"],
             tuple(f["person_ids"] or ()),
             tuple(f["enrollment_ids"] or ()),
+            f["amount_recovered"] or 0,
+            f["history"] or "[]",
         )
     return model

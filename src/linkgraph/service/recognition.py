@@ -49,9 +49,12 @@ def _check_item(ctx: ServiceContext, caller: Caller, item_code: str) -> None:
 
 
 def _recognition(
-    model: ReadModel, caller: Caller, id_number: str, item_code: str
+    ctx: ServiceContext, model: ReadModel, caller: Caller, id_number: str, item_code: str
 ) -> tuple[dict[str, Any], str | None]:
-    """The answer for one ID number, and the person it names (for the audit entry)."""
+    """The answer for one ID number, and the person it names (for the audit entry).
+
+    A person outside the caller's scope (a department's key asking about someone only
+    another department pays) is answered as unknown: scope is not to be probed."""
     raw = id_number
     key = raw.strip().upper()
     person = model.person_of_id_number(key)
@@ -70,7 +73,7 @@ def _recognition(
         "method": None,
         "basis": "no beneficiary with this ID number",
     }
-    if person is None:
+    if person is None or not ctx.sees(caller, model, person.person_id):
         return out, None
     out["person_id"] = person.person_id
     enrollments = [e for e in model.enrollments_for(person.person_id) if e.item_code == item_code]
@@ -122,7 +125,7 @@ async def recognise_async(
 ) -> dict[str, Any]:
     """Recognition of one person for one item: status, valid until, method and basis."""
     _check_item(ctx, caller, item_code)
-    answer, pid = _recognition(ctx.read_model(), caller, id_number, item_code)
+    answer, pid = _recognition(ctx, ctx.read_model(), caller, id_number, item_code)
     await ctx.audit.write_async(
         caller.entry(
             "recognition.read",
@@ -148,7 +151,7 @@ async def recognise_bulk_async(
     answers = []
     subjects = []
     for index, id_number in enumerate(id_numbers):
-        answer, pid = _recognition(model, caller, id_number, item_code)
+        answer, pid = _recognition(ctx, model, caller, id_number, item_code)
         answer["index"] = index
         answers.append(answer)
         if pid:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkgraph.service.context import Caller, Conflict, NotFound, ServiceContext
 from linkgraph.service.masking import mask_id_number, mask_phone
+from linkgraph.service.readmodel import ReadModel
 
 if TYPE_CHECKING:
     from linkgraph.link import Resolver
@@ -44,19 +45,31 @@ def resolve(ctx: ServiceContext, caller: Caller, record: dict[str, Any]) -> dict
             resolution = resolver.resolve_one(record, keep=False)  # a look-up only
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
-    subjects = [] if resolution.new_person else [resolution.person_id]
+    model = ctx.read_model()
+    known = not resolution.new_person and ctx.sees(caller, model, resolution.person_id)
+    subjects = [resolution.person_id] if known else []
     ctx.audit.write(caller.entry("resolution.resolve", subjects, record_id=resolution.record_id))
     return {
         "record_id": resolution.record_id,
-        "person_id": None if resolution.new_person else resolution.person_id,
-        "new_person": resolution.new_person,
-        "band": resolution.band,
-        "match_probability": resolution.match_probability,
+        "person_id": resolution.person_id if known else None,
+        "new_person": not known,
+        "band": resolution.band if known else "non-match",
+        "match_probability": resolution.match_probability if known else 0.0,
         "candidates": [
             {"record_id": r, "person_id": p, "match_probability": prob}
             for r, p, prob in resolution.candidates
+            if _record_in_scope(ctx, caller, model, r)
         ],
     }
+
+
+def _record_in_scope(ctx: ServiceContext, caller: Caller, model: ReadModel, record: str) -> bool:
+    """Whether a department's key may see a source record: only its own department's."""
+    department = caller.principal.scope.department
+    if department is None:
+        return True
+    enrolment = model.enrollments.get(record)
+    return enrolment is not None and ctx.item_department.get(enrolment.item_code) == department
 
 
 def explain(ctx: ServiceContext, caller: Caller, record_a: str, record_b: str) -> dict[str, Any]:
@@ -84,40 +97,56 @@ def explain(ctx: ServiceContext, caller: Caller, record_a: str, record_b: str) -
 
 
 def review(
-    ctx: ServiceContext, caller: Caller, decision: str, record_a: str, record_b: str, why: str
+    ctx: ServiceContext,
+    caller: Caller,
+    decision: str,
+    record_a: str,
+    record_b: str,
+    why: str,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
-    """A reviewer's link (same person) or split (different persons) decision, kept."""
+    """A reviewer's link (same person) or split (different persons) decision, with what it
+    changes at the next linkage run (:func:`linkgraph.link.review.preview`); kept with
+    that effect unless ``dry_run``."""
+    from linkgraph.link.review import ReviewError, preview
+
     resolver = linker_resolver(ctx)
     linker = resolver.linker
     _check_linked(resolver, record_a, record_b)
+    kind = "link" if decision == "link" else "apart"
     who = f"{caller.principal.name} ({caller.principal.key_id})"
     with ctx.write_lock:
-        if decision == "link":
-            linker.review.force_link(record_a, record_b, who, why)
-        else:
-            linker.review.force_apart(record_a, record_b, who, why)
-        ctx.resolver = None  # the next resolution honours the decision
-        p = caller.principal
-        ctx.journal.append(
-            "review",
-            p.key_id,
-            p.name,
-            decision=decision,
-            records=[record_a, record_b],
-            why=why,
-        )
+        try:
+            effect = preview(linker.store.path, kind, record_a, record_b).lines()
+        except ReviewError as exc:
+            raise Conflict(str(exc)) from exc
+        if not dry_run:
+            linker.store.add_override(kind, record_a, record_b, who, why, "; ".join(effect))
+            ctx.resolver = None  # the next resolution honours the decision
+            p = caller.principal
+            ctx.journal.append(
+                "review",
+                p.key_id,
+                p.name,
+                decision=decision,
+                records=[record_a, record_b],
+                why=why,
+                effect=effect,
+            )
     persons = sorted({resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)})
-    ctx.audit.write(
-        caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)
-    )
+    if not dry_run:
+        ctx.audit.write(
+            caller.entry(f"review.{decision}", persons, records=[record_a, record_b], why=why)
+        )
     return {
         "decision": decision,
         "record_a": record_a,
         "record_b": record_b,
         "who": who,
         "why": why,
-        "effective": "at the next linkage run",
+        "effective": "not recorded (dry run)" if dry_run else "at the next linkage run",
         "persons_now": persons,
+        "effect": effect,
     }
 
 

@@ -12,9 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from linkgraph.ingest import Rejected
 
@@ -22,8 +30,42 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Row(BaseModel):
+def unicode_text(value: Any) -> Any:
+    """``value`` if every string in it is valid Unicode; a lone surrogate (``"\\ud800"``,
+    which JSON allows and UTF-8 cannot hold) is refused as the field's error, never left
+    to fail later as a server error."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            unicode_text(k)
+            unicode_text(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            unicode_text(v)
+    return value
+
+
+class UnicodeModel(BaseModel):
+    """A request body or row whose strings must all be valid Unicode (:func:`unicode_text`)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    #: Fields of rows that are checked one at a time (a bad row is named, not the batch).
+    rows_checked_alone: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unicode(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.rows_checked_alone:
+            return value
+        return unicode_text(value)
+
+
+class _Row(UnicodeModel):
+    pass
 
 
 class Change(StrEnum):

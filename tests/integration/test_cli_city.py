@@ -1,0 +1,78 @@
+"""The command line on a small city, as a new user meets it: where reports go, how bad options
+are named, what ``--help`` shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linkgraph.cli import app
+from linkgraph.config import Settings, get_settings
+from linkgraph.pipeline import run_city
+from linkgraph.synth import generate_city
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("city") / "city"
+    generate_city(out, 500, months=12, seed=3)
+    return out
+
+
+def _invoke(data: Path, *args: str) -> tuple[int, str]:
+    get_settings.cache_clear()  # the command reads its data folder from the environment
+    result = CliRunner().invoke(app, list(args), env={"LINKGRAPH_DATA_DIR": str(data)})
+    return result.exit_code, result.output
+
+
+def test_certify_and_run_write_their_report_in_one_place_the_data_folder(
+    city: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    for command in ("certify", "run"):
+        code, said = _invoke(data, command, str(city))
+        assert code == 0, said
+        assert f"{data / 'report' / 'report.json'}" in " ".join(said.split()).replace(" ", "")
+        assert (data / "report" / "report.json").exists()
+        assert not (city / "report").exists()
+
+
+def test_a_bad_as_of_names_the_option_and_the_value(city: Path, tmp_path: Path) -> None:
+    code, said = _invoke(tmp_path / "data", "certify", str(city), "--as-of", "2026-13-01")
+    assert code == 2
+    assert "'--as-of'" in said and "'2026-13-01'" in said and "month must be in 1..12" in said
+    assert not (tmp_path / "data" / "report").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["run"], ["seed"], ["certify"], ["flag"], ["review", "link"], ["explain"],
+     ["neo4j", "start"], ["api", "serve"]],
+)  # fmt: skip
+def test_help_shows_no_value_after_a_flag(command: list[str], tmp_path: Path) -> None:
+    code, said = _invoke(tmp_path, *command, "--help")
+    assert code == 0, said
+    assert "<bool>" not in said
+    assert "--help" in said
+
+
+def test_a_query_without_dates_asks_about_the_data_as_of_its_own_date(
+    city: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    get_settings.cache_clear()
+    run_city(city, settings=Settings(data_dir=data), as_of=dt.date(2026, 9, 30))
+
+    def rows(name: str, *params: str) -> list[dict[str, object]]:
+        code, said = _invoke(data, "query", name, "-f", "json", *params)
+        assert code == 0, said
+        return json.loads(said)  # type: ignore[no-any-return]
+
+    as_of_window = rows("no_trace", "-p", "since=2026-03-31", "-p", "until=2026-09-30")
+    assert rows("no_trace") == as_of_window
+    assert as_of_window != rows("no_trace", "-p", "since=2026-07-01", "-p", "until=2026-12-31")
+    assert rows("certification_coverage") == rows("certification_coverage", "-p", "on=2026-09-30")
