@@ -179,3 +179,25 @@ def test_a_forced_link_does_not_override_a_force_apart() -> None:
         3, np.array([0, 0]), np.array([1, 2]), np.array([0.9999, FORCED]), apart=[(1, 2)]
     )
     assert as_sets(result.labels) == {frozenset({0, 1}), frozenset({2})}
+
+
+def test_a_legacy_number_beside_a_twins_valid_one_is_the_other_twin() -> None:
+    # 0 holds twin A's valid number; 1 an upgraded legacy number of twin B (no check of
+    # its own) differing only in the sequence digits; the names differ (no same_name)
+    result = cluster(
+        2,
+        np.array([0]),
+        np.array([1]),
+        np.array([0.99999]),
+        ids((TWIN_A, CHECKED), (TWIN_B, LEGACY)),
+        policy=POLICY,
+    )
+    assert as_sets(result.labels) == {frozenset({0}), frozenset({1})}
+
+
+def test_a_number_failing_its_check_one_slip_from_a_valid_one_is_its_typo() -> None:
+    typo = TWIN_A[:10] + ("9" if TWIN_A[10] != "9" else "8") + TWIN_A[11:]
+    many = ids((TWIN_A, CHECKED), (typo, FAILS_CHECK), (TWIN_A, CHECKED), (None, 0))
+    a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
+    result = cluster(4, a, b, np.array([0.9999, 0.9999, 0.9999]), many, policy=POLICY)
+    assert as_sets(result.labels) == {frozenset(range(4))}

@@ -468,13 +468,16 @@ def _data_persons(
         return Clusters(labels, review)
     sizes = np.bincount(labels, minlength=n)
     suspect = np.zeros(n, dtype=bool)  # by label
+    same_named: set[frozenset[str]] = set()
     if ids is not None:
-        has = ids.code >= 0
-        lab, vid = labels[has], ids.code[has]
-        pairs = np.unique(np.stack([lab, vid], axis=1), axis=0) if len(lab) else np.empty((0, 2))
-        if len(pairs):
-            distinct = np.bincount(pairs[:, 0].astype(np.int64), minlength=n)
-            suspect |= distinct > 1
+        # only a component holding two numbers that cannot be one person's is rebuilt
+        pair_x, pair_y = _number_pairs(labels, ids)
+        if len(pair_x):
+            two = np.zeros(n, dtype=bool)
+            two[labels[pair_x]] = True
+            if same_name is not None:
+                same_named = _same_named(a, b, ids, same_name & two[labels[a]])
+            suspect[labels[_conflicting(pair_x, pair_y, ids, same_named)]] = True
     for x, y in apart:
         if labels[x] == labels[y]:
             suspect[labels[x]] = True
@@ -489,17 +492,6 @@ def _data_persons(
     node_ids = {i: ids.of(i) for i in node_list} if ids is not None else {}
     checked = ids.checked if ids is not None else None
     unchecked = set() if checked is None else {i for i in node_list if not checked[i]}
-    same_named: set[frozenset[str]] = set()
-    if ids is not None and checked is not None and same_name is not None:
-        sel = edge_sel[same_name[edge_sel]]
-        x, y = a[sel], b[sel]
-        held = np.unique(ids.code[checked])
-        # an unchecked number that is somebody's checksum-valid number is no typo
-        nobodys = lambda i: ~checked[i] & ~np.isin(ids.code[i], held)  # noqa: E731
-        near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
-        near &= nobodys(x) | nobodys(y)
-        for vx, vy in zip(ids.value[x[near]].tolist(), ids.value[y[near]].tolist(), strict=True):
-            same_named.add(frozenset((vx, vy)))
     prob_of: dict[tuple[int, int], float] = {}
     edges: list[tuple[int, int, float]] = []
     for e in edge_sel.tolist():
@@ -533,6 +525,62 @@ def _data_persons(
             for x in part:
                 labels[x] = low
     return Clusters(labels, review, decisions)
+
+
+def _number_pairs(labels: np.ndarray, ids: RecordIds) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of different ID numbers (value and typos) held in one component, as two
+    records holding them (x, y).
+
+    Sorting and run lengths only; a component of k numbers gives k(k-1)/2 pairs."""
+    rec = np.flatnonzero(ids.code >= 0)
+    key = ids.code[rec] * 3 + ids.typos[rec]
+    lab = labels[rec]
+    order = np.lexsort((key, lab))
+    rec, key, lab = rec[order], key[order], lab[order]
+    first = np.r_[True, (lab[1:] != lab[:-1]) | (key[1:] != key[:-1])]
+    rec, lab = rec[first], lab[first]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    lengths = np.diff(np.r_[starts, len(lab)])
+    later = np.repeat(starts + lengths, lengths) - np.arange(len(lab)) - 1
+    left = np.repeat(np.arange(len(lab)), later)
+    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(later) - later, later)
+    return rec[left], rec[right]
+
+
+def _same_named(
+    a: np.ndarray, b: np.ndarray, ids: RecordIds, same_name: np.ndarray
+) -> set[frozenset[str]]:
+    """Pairs of near ID numbers held by two records whose names agree (edges ``same_name``),
+    one of them nobody's checksum-valid number: evidence that one was mistyped."""
+    checked = ids.checked
+    x, y = a[same_name], b[same_name]
+    held = np.zeros(int(ids.code.max()) + 2, dtype=bool)  # by code; code -1 is the last
+    held[ids.code[checked]] = True
+    # an unchecked number that is somebody's checksum-valid number is no typo
+    nobodys = lambda i: ~checked[i] & ~held[ids.code[i]]  # noqa: E731
+    near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
+    near &= nobodys(x) | nobodys(y)
+    return {
+        frozenset((vx, vy))
+        for vx, vy in zip(ids.value[x[near]].tolist(), ids.value[y[near]].tolist(), strict=True)
+    }
+
+
+def _conflicting(
+    x: np.ndarray, y: np.ndarray, ids: RecordIds, same_named: set[frozenset[str]]
+) -> np.ndarray:
+    """The records of ``x`` whose number :func:`id_conflict` keeps from ``y``'s.
+
+    Two checksum-valid numbers are decided in numpy; the other pairs (one per pair of
+    numbers met in one component, a few thousand in a city) by the rule itself."""
+    both = ids.checked[x] & ids.checked[y]
+    rest = np.flatnonzero(~both)
+    hit = both.copy()
+    value, typos = ids.value, ids.typos.tolist()
+    for k, i, j in zip(rest.tolist(), x[rest].tolist(), y[rest].tolist(), strict=True):
+        ni, nj = IdNumber(value[i], typos[i]), IdNumber(value[j], typos[j])
+        hit[k] = id_conflict(ni, nj, same_named) is not None
+    return x[hit]
 
 
 def describe(decisions: list[Decision[int]], record_id: np.ndarray) -> dict[str, Any]:
