@@ -201,3 +201,17 @@ def test_a_number_failing_its_check_one_slip_from_a_valid_one_is_its_typo() -> N
     a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
     result = cluster(4, a, b, np.array([0.9999, 0.9999, 0.9999]), many, policy=POLICY)
     assert as_sets(result.labels) == {frozenset(range(4))}
+
+
+def test_agreeing_names_are_no_slip_when_the_holders_genders_differ() -> None:
+    # 0: twin A's valid number; 1: twin B's legacy number, name a homophone of A's, gender
+    # missing; 2: twin B's legacy number again, gender recorded and different from 0's
+    twins = ids((TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, LEGACY))
+    a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
+    p = np.array([0.99, 0.95, 0.99999999])  # 1 and 2 fit each other decisively better
+    named = np.array([True, True, True])
+    slip = cluster(3, a, b, p, twins, same_name=named, policy=POLICY)
+    assert as_sets(slip.labels) == {frozenset(range(3))}  # names agree: a sequence-digit slip
+    differs = np.array([False, True, False])  # 0 and 2: 女 and 男
+    two = cluster(3, a, b, p, twins, same_name=named & ~differs, differs=differs, policy=POLICY)
+    assert as_sets(two.labels) == {frozenset({0}), frozenset({1, 2})}

@@ -391,6 +391,7 @@ def cluster(
     *,
     score: np.ndarray | None = None,
     same_name: np.ndarray | None = None,
+    differs: np.ndarray | None = None,
     policy: GuardPolicy | None = None,
 ) -> Clusters:
     """Persons from match edges ``(a, b, prob)``.
@@ -405,6 +406,8 @@ def cluster(
     score : log2 odds per edge (default: from ``prob``), for order and margins.
     same_name : per edge, whether the names agree, exactly or in sound (evidence that
         one of two near ID numbers was mistyped; see :func:`id_conflict`).
+    differs : per edge, whether a category field (gender) disagrees: then no pair of
+        records holding the two numbers is evidence of a slip.
 
     Returns
     -------
@@ -419,7 +422,8 @@ def cluster(
         a, b, prob = a[keep], b[keep], prob[keep]
         score = None if score is None else score[keep]
         same_name = None if same_name is None else same_name[keep]
-    out = _data_persons(n, a, b, prob, ids, apart, score, same_name, policy)
+        differs = None if differs is None else differs[keep]
+    out = _data_persons(n, a, b, prob, ids, apart, score, same_name, differs, policy)
     # ... then a reviewer's forced link joins the two records' persons whole.
     if forced:
         _join_forced(out, forced, apart)
@@ -459,6 +463,7 @@ def _data_persons(
     apart: list[tuple[int, int]],
     score: np.ndarray | None,
     same_name: np.ndarray | None,
+    differs: np.ndarray | None,
     policy: GuardPolicy | None,
 ) -> Clusters:
     """The persons the match edges give, under the guard rails (no forced links)."""
@@ -476,7 +481,9 @@ def _data_persons(
             two = np.zeros(n, dtype=bool)
             two[labels[pair_x]] = True
             if same_name is not None:
-                same_named = _same_named(a, b, ids, same_name & two[labels[a]])
+                inside = two[labels[a]]
+                vetoed = np.zeros_like(inside) if differs is None else differs & inside
+                same_named = _same_named(a, b, ids, same_name & inside, vetoed)
             suspect[labels[_conflicting(pair_x, pair_y, ids, same_named)]] = True
     for x, y in apart:
         if labels[x] == labels[y]:
@@ -548,22 +555,25 @@ def _number_pairs(labels: np.ndarray, ids: RecordIds) -> tuple[np.ndarray, np.nd
 
 
 def _same_named(
-    a: np.ndarray, b: np.ndarray, ids: RecordIds, same_name: np.ndarray
+    a: np.ndarray, b: np.ndarray, ids: RecordIds, same_name: np.ndarray, differs: np.ndarray
 ) -> set[frozenset[str]]:
     """Pairs of near ID numbers held by two records whose names agree (edges ``same_name``),
-    one of them nobody's checksum-valid number: evidence that one was mistyped."""
+    one of them nobody's checksum-valid number, and no two records holding them differ in
+    gender (edges ``differs``): evidence that one was mistyped."""
     checked = ids.checked
-    x, y = a[same_name], b[same_name]
     held = np.zeros(int(ids.code.max()) + 2, dtype=bool)  # by code; code -1 is the last
     held[ids.code[checked]] = True
     # an unchecked number that is somebody's checksum-valid number is no typo
     nobodys = lambda i: ~checked[i] & ~held[ids.code[i]]  # noqa: E731
-    near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
-    near &= nobodys(x) | nobodys(y)
-    return {
-        frozenset((vx, vy))
-        for vx, vy in zip(ids.value[x[near]].tolist(), ids.value[y[near]].tolist(), strict=True)
-    }
+
+    def pairs(edges: np.ndarray) -> set[frozenset[str]]:
+        x, y = a[edges], b[edges]
+        near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
+        near &= nobodys(x) | nobodys(y)
+        vx, vy = ids.value[x[near]].tolist(), ids.value[y[near]].tolist()
+        return {frozenset(p) for p in zip(vx, vy, strict=True)}
+
+    return pairs(same_name) - pairs(differs)
 
 
 def _conflicting(

@@ -18,6 +18,7 @@ two such persons with no decisive margin goes to review as a person of its own.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,13 +195,18 @@ class Resolver:
         scored: list[tuple[str, str, float]] = []
         scores: list[tuple[str, float, bool]] = []  # person, log2 odds, names agree
         same_name = self.linker.clustering.same_name
+        differs = self.linker.clustering.differs
+        unlike: set[str] = set()  # persons a record of which differs from this one in gender
         if len(cand):
             ctx = PairContext(one, self.frame, np.zeros(len(cand), dtype=np.int64), cand)
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
             named = same_name(gamma)
+            unlike_k = differs(gamma)
             sibling = self._siblings(one, cand)
             for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
                 person = self.current(self.person_of[i])
+                if unlike_k[k]:
+                    unlike.add(person)
                 scored.append((str(self.frame.record_id[i]), person, p))
                 # a sibling's name is no match, as in the bulk run: scored -inf
                 scores.append((person, -np.inf if sibling[k] else float(score[k]), bool(named[k])))
@@ -209,12 +215,14 @@ class Resolver:
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
             person = self.current(person)
+            if differs(gamma)[0]:
+                unlike.add(person)
             scored.append((str(other.record_id[0]), person, float(prob[0])))
             scores.append((person, float(score[0]), bool(same_name(gamma)[0])))
         order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
         scored, scores = [scored[k] for k in order], [scores[k] for k in order]
         my_ids = self._id_of(one)
-        joined, review_note, merged = self._place(rid, my_ids, scored, scores)
+        joined, review_note, merged = self._place(rid, my_ids, scored, scores, unlike)
         best = scored[0][2] if scored else 0.0
         if joined is not None:
             person, band, new = joined, "match", False
@@ -270,8 +278,12 @@ class Resolver:
         my_ids: list[IdNumber],
         scored: list[tuple[str, str, float]],
         scores: list[tuple[str, float, bool]],
+        unlike: Container[str] = (),
     ) -> tuple[str | None, str, list[str]]:
-        """(person joined or None, why it went to review, persons merged into it)."""
+        """(person joined or None, why it went to review, persons merged into it).
+
+        Names agreeing with a person's record are evidence of a slip in a near ID number
+        unless a record of that person differs from this one in gender (``unlike``)."""
         forbidden = self.apart.get(rid, set())
         best: dict[str, float] = {}
         for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
@@ -292,7 +304,7 @@ class Resolver:
         same_named = {
             frozenset((x.value, y.value))
             for person, _, named in scores
-            if named and person in ids
+            if named and person in ids and person not in unlike
             for x in my_ids
             for y in ids[person]
             if not (x.checked and y.checked)

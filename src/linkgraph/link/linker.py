@@ -200,13 +200,24 @@ class LinkerClustering:
 
     def same_name(self, gamma: np.ndarray) -> np.ndarray:
         """Per pair: does some name field agree, exactly or in sound (its first two exact
-        levels: the evidence that one of two near ID numbers was mistyped)?"""
+        levels), with no category field (gender) disagreeing? The evidence that one of two
+        near ID numbers was mistyped."""
         lk = self._linker
         out = np.zeros(len(gamma), dtype=bool)
         for k, c in enumerate(lk.model.comparisons):
             if lk.frame.kinds.get(c.name) == "name":
                 exact = [i for i, lv in enumerate(c.levels) if isinstance(lv, ExactLevel)]
                 out |= np.isin(gamma[:, k], exact)
+        return out & ~self.differs(gamma)
+
+    def differs(self, gamma: np.ndarray) -> np.ndarray:
+        """Per pair: does a category field (gender) disagree? Twins and relatives of one
+        name differ so; one person's records, whatever their slips, do not."""
+        lk = self._linker
+        out = np.zeros(len(gamma), dtype=bool)
+        for k, c in enumerate(lk.model.comparisons):
+            if lk.frame.kinds.get(c.name) == "category":
+                out |= gamma[:, k] == len(c.levels) - 1  # the last level: anything else
         return out
 
     def cluster(
@@ -233,12 +244,14 @@ class LinkerClustering:
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
         score = predictions.score[match]
         same_name = self.same_name(predictions.gamma[match])
+        differs = self.differs(predictions.gamma[match])
         if links:
             la, lb = np.array(links).T
             a, b = np.r_[a, la], np.r_[b, lb]
             p = np.r_[p, np.full(len(la), FORCED)]
             score = np.r_[score, np.full(len(la), np.inf)]
             same_name = np.r_[same_name, np.zeros(len(la), dtype=bool)]
+            differs = np.r_[differs, np.zeros(len(la), dtype=bool)]
         clusters = cluster(
             n,
             a,
@@ -248,6 +261,7 @@ class LinkerClustering:
             aparts,
             score=score,
             same_name=same_name,
+            differs=differs,
             policy=lk.policy,
         )
         labels = clusters.labels
