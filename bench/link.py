@@ -2,7 +2,13 @@
 
     .venv/bin/python bench/link.py --city /tmp/city            # an existing `linkgraph seed` city
     .venv/bin/python bench/link.py --persons 600000 --seed 5   # generate one first (~1 M records)
+    .venv/bin/python bench/link.py --persons 300000 --errors 3 # the stress test: 3x the errors
     .venv/bin/python bench/link.py --city /tmp/city --no-splink
+
+Besides pairwise F1, each system's twins, household namesakes, same-name neighbours and
+couples made one person are counted (link.evaluate.look_alike_merges), and linkgraph's
+`explain` of one pair is timed on the saved state: the `linkgraph explain` command in its own
+process (imports included), and the explanation alone.
 
 Each system runs in a fresh child process (bench/_measure.py), pinned to 2 cores, timed
 end to end from the raw roster records (normalisation included), with its peak RSS.
@@ -14,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +35,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import measure
 from linkgraph.config import REPO_ROOT
-from linkgraph.link import Linker, LinkMapping, pairwise_scores
+from linkgraph.link import Linker, LinkMapping, explain, look_alike_merges, pairwise_scores
 
 MAPPING = REPO_ROOT / "seed" / "mappings" / "rosters.toml"
 CORES = 2
@@ -45,18 +54,39 @@ def load(city: Path, limit: int | None) -> tuple[pa.Table, pa.Table]:
     return rosters, pq.read_table(city / "truth" / "records.parquet")
 
 
-def run_linkgraph(city: Path, limit: int | None) -> dict[str, Any]:
+def look_alikes(city: Path, truth: pa.Table, persons: pa.Table) -> str:
+    people = pq.read_table(city / "truth" / "persons.parquet")
+    merges = look_alike_merges(people, truth, persons)
+    return "  ".join(f"{m.kind} {m.merged}/{m.pairs}" for m in merges.values())
+
+
+def run_linkgraph(city: Path, limit: int | None, state: str) -> dict[str, Any]:
     _pin()
     rosters, _ = load(city, limit)
-    with tempfile.TemporaryDirectory() as state:
-        linker = Linker(rosters, LinkMapping.from_path(MAPPING), state_dir=state)
-        persons = linker.resolve()
+    linker = Linker(rosters, LinkMapping.from_path(MAPPING), state_dir=state)
+    persons = linker.resolve()
     return {
         "persons": persons.select(["record_id", "person_id"]),
         "pairs": int(linker.timings["pairs"]),
         "pairs_note": "candidate pairs scored",
         "timings": {k: round(v, 1) for k, v in linker.timings.items() if k != "pairs"},
     }
+
+
+def time_explain(state: str, persons: pa.Table) -> tuple[float, float]:
+    """``linkgraph explain`` of two records on the saved state, as a user runs it: its own
+    process (wall seconds), and the share spent in the explanation itself."""
+    ids = persons["record_id"]
+    a, b = str(ids[0]), str(ids[len(ids) // 2])
+    script = Path(sys.executable).parent / "linkgraph"
+    t = time.perf_counter()
+    subprocess.run(
+        [str(script), "explain", a, b, "--state-dir", state], check=True, capture_output=True
+    )
+    wall = time.perf_counter() - t
+    t = time.perf_counter()
+    explain(a, b, state_dir=state)
+    return wall, time.perf_counter() - t
 
 
 def run_splink(city: Path, limit: int | None) -> dict[str, Any]:
@@ -140,6 +170,7 @@ def main() -> None:
     ap.add_argument("--city", type=Path)
     ap.add_argument("--persons", type=int, default=600_000)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--errors", type=float, default=1.0, help="multiply the rosters' error rates")
     ap.add_argument("--limit", type=int, help="only the first N roster records")
     ap.add_argument("--no-splink", action="store_true")
     args = ap.parse_args()
@@ -148,7 +179,7 @@ def main() -> None:
         from linkgraph.synth import generate_city
 
         city = Path(tempfile.mkdtemp(prefix="city-"))
-        generate_city(city, args.persons, months=1, seed=args.seed)
+        generate_city(city, args.persons, months=1, seed=args.seed, errors=args.errors)
     _, truth = load(city, None)
     rosters, _ = load(city, args.limit)
     print(f"city {city}: {rosters.num_rows:,} roster records, {CORES} cores")
@@ -156,8 +187,15 @@ def main() -> None:
     systems = [("linkgraph", run_linkgraph)]
     if not args.no_splink:
         systems.append(("splink 4 (duckdb)", run_splink))
+    state = tempfile.mkdtemp(prefix="linkgraph-state-")
     for name, fn in systems:
-        wall, peak, result = measure(fn, city, args.limit)
+        extra = (state,) if fn is run_linkgraph else ()
+        wall, peak, result = measure(fn, city, args.limit, *extra)
+        if fn is run_linkgraph:
+            cli, work = time_explain(state, result["persons"])
+            result["timings"]["explain (command)"] = round(cli, 2)
+            result["timings"]["explain (in process)"] = round(work, 2)
+            shutil.rmtree(state, ignore_errors=True)
         s = pairwise_scores(truth, result["persons"])
         rows.append((name, wall, peak, result["pairs"], s))
         print(
@@ -166,6 +204,7 @@ def main() -> None:
             f"P {s.precision:.5f}  R {s.recall:.5f}  F1 {s.f1:.5f}  {result['timings']}",
             flush=True,
         )
+        print(f"{'':18s} made one person: {look_alikes(city, truth, result['persons'])}")
     if len(rows) == 2:
         (_, w1, m1, _, s1), (_, w2, m2, _, s2) = rows
         print(

@@ -1,4 +1,5 @@
-"""Clustering guard rails: valid IDs, reviewer's apart, weak bridges; components as sets."""
+"""Clustering guard rails: ID numbers of two people, no-ID bridges, reviewer's apart, weak
+bridges; components as sets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,38 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkgraph.link.cluster import FORCED, cluster, connected_labels
+from linkgraph.link.cluster import (
+    CHECKED,
+    FAILS_CHECK,
+    FORCED,
+    LEGACY,
+    NO_MARGIN,
+    SEQUENCE_ONLY,
+    TWO_VALID_IDS,
+    GuardPolicy,
+    IdNumber,
+    RecordIds,
+    cluster,
+    connected_labels,
+    id_conflict,
+    sibling_names,
+)
+from linkgraph.normalise import check_character
+
+POLICY = GuardPolicy(decisive_margin=10.0)
+TWIN_A = "34122119490101123" + check_character("34122119490101123")
+TWIN_B = "34122119490101125" + check_character("34122119490101125")
+
+
+def ids(*numbers: tuple[str | None, int]) -> RecordIds:
+    """RecordIds from (value, typos) per record."""
+    values = [v for v, _ in numbers]
+    codes = {v: i for i, v in enumerate(dict.fromkeys(v for v in values if v))}
+    return RecordIds(
+        value=np.array(values, dtype=object),
+        typos=np.array([t for _, t in numbers], dtype=np.int8),
+        code=np.array([codes.get(v, -1) if v else -1 for v in values], dtype=np.int64),
+    )
 
 
 def as_sets(labels: np.ndarray) -> set[frozenset[int]]:
@@ -31,49 +63,155 @@ def test_connected_labels_agree_with_networkx(edges: list[tuple[int, int]]) -> N
 
 def test_two_different_valid_ids_never_end_in_one_person() -> None:
     # 0 and 2 hold different valid IDs; 1 has none and matches both
-    labels = cluster(
+    result = cluster(
         3,
         np.array([0, 1]),
         np.array([1, 2]),
-        np.array([0.999, 0.95]),
-        valid_id=np.array([5, -1, 6]),
+        np.array([0.999999, 0.95]),
+        ids((TWIN_A, CHECKED), (None, 0), (TWIN_B, CHECKED)),
+        policy=POLICY,
     )
-    assert as_sets(labels) == {frozenset({0, 1}), frozenset({2})}
+    assert as_sets(result.labels) == {frozenset({0, 1}), frozenset({2})}
+
+
+def test_a_record_without_id_that_fits_two_people_alike_goes_to_review() -> None:
+    # 1 has no ID and fits twin 0 and twin 2 almost equally: it bridges nothing
+    result = cluster(
+        3,
+        np.array([0, 1]),
+        np.array([1, 2]),
+        np.array([0.999, 0.998]),
+        ids((TWIN_A, CHECKED), (None, 0), (TWIN_B, CHECKED)),
+        policy=POLICY,
+    )
+    assert as_sets(result.labels) == {frozenset({0}), frozenset({1}), frozenset({2})}
+    assert result.review.tolist() == [False, True, False]
+    assert [d.rule for d in result.decisions if d.a == 1] == [NO_MARGIN]
+
+
+def test_a_chain_of_records_without_ids_does_not_join_two_valid_ids() -> None:
+    a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
+    p = np.array([0.9999999, 0.95, 0.9999999])
+    result = cluster(
+        4, a, b, p, ids((TWIN_A, CHECKED), (None, 0), (None, 0), (TWIN_B, CHECKED)), policy=POLICY
+    )
+    assert as_sets(result.labels) == {frozenset({0, 1}), frozenset({2, 3})}
 
 
 def test_a_forced_link_overrides_the_id_rule() -> None:
-    labels = cluster(2, np.array([0]), np.array([1]), np.array([FORCED]), valid_id=np.array([5, 6]))
-    assert as_sets(labels) == {frozenset({0, 1})}
+    result = cluster(
+        2,
+        np.array([0]),
+        np.array([1]),
+        np.array([FORCED]),
+        ids((TWIN_A, CHECKED), (TWIN_B, CHECKED)),
+        policy=POLICY,
+    )
+    assert as_sets(result.labels) == {frozenset({0, 1})}
+
+
+def test_numbers_differing_only_in_the_sequence_digits_are_two_people() -> None:
+    legacy_b = IdNumber(TWIN_B, LEGACY)  # a 15-digit number, upgraded: no check of its own
+    assert id_conflict(IdNumber(TWIN_A, CHECKED), IdNumber(TWIN_B, CHECKED)) == TWO_VALID_IDS
+    assert id_conflict(IdNumber(TWIN_A, CHECKED), legacy_b) == SEQUENCE_ONLY
+    # unless the names agree: then the legacy number's sequence digit was mistyped
+    assert id_conflict(IdNumber(TWIN_A, CHECKED), legacy_b, {frozenset((TWIN_A, TWIN_B))}) is None
+    # or the other's check fails and the valid number is one slip away: its repair
+    assert id_conflict(IdNumber(TWIN_A, CHECKED), IdNumber(TWIN_B[:17] + "1", FAILS_CHECK)) is None
+
+
+def test_a_slip_outside_the_sequence_is_a_typo_and_two_slips_are_another_person() -> None:
+    checked = IdNumber(TWIN_A, CHECKED)
+    one_slip = "34122219490101123" + check_character("34122219490101123")
+    assert id_conflict(checked, IdNumber(one_slip, LEGACY)) is None
+    assert id_conflict(checked, IdNumber(TWIN_A[:17] + "0", FAILS_CHECK)) is None
+    two_slips = "34122219490101133X"
+    assert id_conflict(checked, IdNumber(two_slips, FAILS_CHECK)) is not None
 
 
 def test_forced_apart_wins_over_a_strong_match() -> None:
-    labels = cluster(
+    result = cluster(
         3, np.array([0, 1]), np.array([1, 2]), np.array([0.9999, 0.95]), apart=[(0, 1)]
     )
-    assert as_sets(labels) == {frozenset({0}), frozenset({1, 2})}
+    assert as_sets(result.labels) == {frozenset({0}), frozenset({1, 2})}
 
 
 def test_two_groups_joined_by_one_weak_edge_are_split() -> None:
     a = np.array([0, 1, 0, 2, 3, 4, 3])
     b = np.array([1, 2, 2, 3, 4, 5, 5])
     p = np.array([0.999, 0.999, 0.999, 0.93, 0.999, 0.999, 0.999])
-    assert as_sets(cluster(6, a, b, p)) == {frozenset({0, 1, 2}), frozenset({3, 4, 5})}
+    assert as_sets(cluster(6, a, b, p).labels) == {frozenset({0, 1, 2}), frozenset({3, 4, 5})}
 
 
 def test_a_single_weakly_attached_record_stays_with_its_person() -> None:
     a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
     p = np.array([0.999, 0.999, 0.92])
-    assert as_sets(cluster(4, a, b, p)) == {frozenset({0, 1, 2, 3})}
+    assert as_sets(cluster(4, a, b, p).labels) == {frozenset({0, 1, 2, 3})}
+
+
+def test_a_siblings_name_is_not_a_slip() -> None:
+    assert sibling_names("xia bao guo", "xia bao ming")
+    assert not sibling_names("xia bao guo", "xia bao")  # a dropped character
+    assert not sibling_names("xia bao guo", "xia guo bao")  # two characters swapped
+    assert not sibling_names("xia bao guo", "xia bao guo")
 
 
 def test_a_forced_link_between_twins_moves_no_other_record_out_of_its_person() -> None:
-    # Twin A: records 0 (no valid ID), 1, 2 (ID 5); twin B: records 3, 4 (ID 6).
+    # Twin A: records 0 (no valid ID), 1, 2 (TWIN_A); twin B: records 3, 4 (TWIN_B).
     # A reviewer links 0 with 3: both persons become one, every record with them.
     a = np.array([0, 1, 4, 3, 0])
     b = np.array([1, 2, 3, 0, 2])
     prob = np.array([0.9999, 0.999, 0.999, FORCED, 0.999])
-    ids = np.array([-1, 5, 5, 6, 6])
-    assert as_sets(cluster(5, a, b, prob, valid_id=ids)) == {frozenset(range(5))}
+    twins = ids(
+        (None, 0), (TWIN_A, CHECKED), (TWIN_A, CHECKED), (TWIN_B, CHECKED), (TWIN_B, CHECKED)
+    )
+    forced = cluster(5, a, b, prob, twins, policy=POLICY)
+    assert as_sets(forced.labels) == {frozenset(range(5))}
     # Without the link the twins stay two persons, whole.
-    natural = cluster(5, a[[0, 1, 2, 4]], b[[0, 1, 2, 4]], prob[[0, 1, 2, 4]], valid_id=ids)
-    assert as_sets(natural) == {frozenset({0, 1, 2}), frozenset({3, 4})}
+    keep = [0, 1, 2, 4]
+    natural = cluster(5, a[keep], b[keep], prob[keep], twins, policy=POLICY)
+    assert as_sets(natural.labels) == {frozenset({0, 1, 2}), frozenset({3, 4})}
+
+
+def test_a_forced_link_does_not_override_a_force_apart() -> None:
+    # 0-1 one person, 2 alone; a reviewer forced 1 apart from 2, and links 0 with 2
+    result = cluster(
+        3, np.array([0, 0]), np.array([1, 2]), np.array([0.9999, FORCED]), apart=[(1, 2)]
+    )
+    assert as_sets(result.labels) == {frozenset({0, 1}), frozenset({2})}
+
+
+def test_a_legacy_number_beside_a_twins_valid_one_is_the_other_twin() -> None:
+    # 0 holds twin A's valid number; 1 an upgraded legacy number of twin B (no check of
+    # its own) differing only in the sequence digits; the names differ (no same_name)
+    result = cluster(
+        2,
+        np.array([0]),
+        np.array([1]),
+        np.array([0.99999]),
+        ids((TWIN_A, CHECKED), (TWIN_B, LEGACY)),
+        policy=POLICY,
+    )
+    assert as_sets(result.labels) == {frozenset({0}), frozenset({1})}
+
+
+def test_a_number_failing_its_check_one_slip_from_a_valid_one_is_its_typo() -> None:
+    typo = TWIN_A[:10] + ("9" if TWIN_A[10] != "9" else "8") + TWIN_A[11:]
+    many = ids((TWIN_A, CHECKED), (typo, FAILS_CHECK), (TWIN_A, CHECKED), (None, 0))
+    a, b = np.array([0, 1, 2]), np.array([1, 2, 3])
+    result = cluster(4, a, b, np.array([0.9999, 0.9999, 0.9999]), many, policy=POLICY)
+    assert as_sets(result.labels) == {frozenset(range(4))}
+
+
+def test_agreeing_names_are_no_slip_when_the_holders_genders_differ() -> None:
+    # 0: twin A's valid number; 1: twin B's legacy number, name a homophone of A's, gender
+    # missing; 2: twin B's legacy number again, gender recorded and different from 0's
+    twins = ids((TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, LEGACY))
+    a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
+    p = np.array([0.99, 0.95, 0.99999999])  # 1 and 2 fit each other decisively better
+    named = np.array([True, True, True])
+    slip = cluster(3, a, b, p, twins, same_name=named, policy=POLICY)
+    assert as_sets(slip.labels) == {frozenset(range(3))}  # names agree: a sequence-digit slip
+    differs = np.array([False, True, False])  # 0 and 2: 女 and 男
+    two = cluster(3, a, b, p, twins, same_name=named & ~differs, differs=differs, policy=POLICY)
+    assert as_sets(two.labels) == {frozenset({0}), frozenset({1, 2})}

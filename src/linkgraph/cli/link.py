@@ -123,6 +123,8 @@ def explain_cmd(
     console.print(
         f"score {e.score:+.3f} (log2 odds) -> match probability {e.match_probability:.6f}: {e.band}"
     )
+    for note in e.guard:
+        console.print(f"guard rail: {note}")
 
 
 review_app = typer.Typer(help="Reviewer decisions, honoured by every later run.")

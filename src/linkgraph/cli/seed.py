@@ -46,6 +46,10 @@ def seed(
     csv: Annotated[
         bool, typer.Option("--csv", help="Also write CSV next to each Parquet file.")
     ] = False,
+    errors: Annotated[
+        float,
+        typer.Option(min=0, help="Multiply the rosters' error rates ([stress] in generator.toml)."),
+    ] = 1.0,
 ) -> None:
     """Write a synthetic city: rosters, evidence feeds and (separately) the ground truth."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -61,7 +65,9 @@ def seed(
                 done[stage] = done.get(stage, 0) + n
                 bar.update(task, description=f"{stage}: {done[stage]:,}")
 
-            summary = generate_city(out, persons, months, seed, csv=csv, progress=step)
+            summary = generate_city(
+                out, persons, months, seed, csv=csv, errors=errors, progress=step
+            )
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

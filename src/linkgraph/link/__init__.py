@@ -10,7 +10,13 @@ Public API (what the pipeline calls)::
         # façade: training, inference, clustering, review, explanations
 """
 
-from linkgraph.link.evaluate import PairwiseScores, pairwise_scores
+from linkgraph.link.evaluate import (
+    LOOK_ALIKES,
+    LookAlikeMerges,
+    PairwiseScores,
+    look_alike_merges,
+    pairwise_scores,
+)
 from linkgraph.link.explain import Explanation, FieldEvidence
 from linkgraph.link.incremental import Resolution, Resolver
 from linkgraph.link.io import export_febrl4, read_table, read_tables
@@ -20,10 +26,12 @@ from linkgraph.link.state import StateStore
 
 __all__ = [
     "FIELD_KINDS",
+    "LOOK_ALIKES",
     "Explanation",
     "FieldEvidence",
     "LinkMapping",
     "Linker",
+    "LookAlikeMerges",
     "MappingError",
     "PairwiseScores",
     "Predictions",
@@ -32,6 +40,7 @@ __all__ = [
     "StateStore",
     "explain",
     "export_febrl4",
+    "look_alike_merges",
     "pairwise_scores",
     "read_table",
     "read_tables",

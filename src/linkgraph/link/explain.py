@@ -45,6 +45,8 @@ class Explanation:
     record_b: str
     prior_weight: float
     fields: list[FieldEvidence] = field(default_factory=list)
+    #: the clustering's guard rails that kept these records apart or sent one to review
+    guard: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -68,6 +70,7 @@ class Explanation:
             "score": self.score,
             "match_probability": self.match_probability,
             "band": self.band,
+            "guard": self.guard,
         }
 
 

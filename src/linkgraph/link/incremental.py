@@ -4,7 +4,11 @@ In-memory indexes are built once per blocking rule: the 64-bit hash of every key
 value, sorted, with a CSR list of the records holding it, so a look-up is one
 ``searchsorted``.  The new record is prepared with the same normalisers, scored
 against its candidates with the trained model, and attached to the best person
-unless a guard rail (different checksum-valid ID, reviewer's force apart) forbids it.
+by the clustering's own guard rails (:func:`linkgraph.link.cluster.constrained_groups`,
+its candidate persons standing as nodes): it joins the person it fits best; a second
+person it also fits is merged in (older ID kept, logged with the evidence) unless their
+ID numbers or a reviewer forbid it; and a record without a checksum-valid ID that fits
+two such persons with no decisive margin goes to review as a person of its own.
 
     resolver = Resolver.from_state(state_dir)
     resolver.resolve_one({"rec_id": "r9", "name": "王秀英", ...}).person_id
@@ -13,6 +17,8 @@ unless a guard rail (different checksum-valid ID, reviewer's force apart) forbid
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkgraph.link.cluster import NO_MARGIN, IdNumber, constrained_groups, sibling_names
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import STATUS, Frame, prepare_one
+from linkgraph.link.frame import PINYIN, Frame, prepare_one
 from linkgraph.link.ids import format_person_id, person_number
 from linkgraph.link.levels import PairContext
 from linkgraph.link.linker import Linker
@@ -85,13 +92,7 @@ class Resolver:
         ]
         self.next_person = next_person
         self.run = run
-        valid = linker.clustering.valid_ids()
-        self.id_col = next((c for c, ch in self.frame.chinese_id.items() if ch), None)
-        self.valid_text = np.full(len(self.frame), None, dtype=object)
-        if valid is not None and self.id_col is not None:
-            uniq = self.frame.col(self.id_col).uniques
-            has = valid >= 0
-            self.valid_text[has] = uniq[valid[has]]
+        self.ids = linker.clustering.record_ids()
         self.indexes = {r.name: KeyIndex.build(r.key_codes(self.frame)) for r in linker.rules}
         self.tf = linker.term_frequencies()
         # build lazy look-ups now, so the first resolve_one is as fast as the rest
@@ -109,7 +110,8 @@ class Resolver:
         self.events: list[dict[str, Any]] = []
         self.added_ids: set[str] = set()
         self.added_members: dict[str, list[int]] = {}  # person -> positions in added
-        self.added_valid: dict[str, set[str]] = {}  # person -> valid IDs of added records
+        self.added_ids_of: dict[str, set[IdNumber]] = {}  # person -> IDs of added records
+        self.merged_into: dict[str, str] = {}  # absorbed person -> the person kept
         self._saved = (0, 0)  # records, events already written
 
     @classmethod
@@ -141,11 +143,32 @@ class Resolver:
     def _prepare(self, record: dict[str, Any]) -> Frame:
         return prepare_one(record, self.linker.mapping, self.frame.chinese_id)
 
-    def _valid_id(self, one: Frame) -> str | None:
-        if self.id_col is None:
-            return None
-        status = one.col(self.id_col + STATUS).values[0].as_py()
-        return one.col(self.id_col).values[0].as_py() if status == "valid" else None
+    def _id_of(self, one: Frame) -> list[IdNumber]:
+        """The new record's ID number as the clustering reads it (none if unusable)."""
+        from linkgraph.link.linker import Linker
+
+        ids = Linker.clustering_of(one).record_ids()
+        return ids.of(0) if ids is not None else []
+
+    def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
+        """Per candidate: a sibling's name (:func:`sibling_names`) and no one checksum-valid
+        ID between them -- not a match, as in the bulk run."""
+        out = np.zeros(len(cand), dtype=bool)
+        mine = self._id_of(one)
+        for col, kind in self.frame.kinds.items():
+            if kind == "name":
+                key = one.col(col + PINYIN).values[0].as_py()
+                theirs = self.frame.col(col + PINYIN).values.take(pa.array(cand)).to_pylist()
+                out |= np.array([sibling_names(key, t) for t in theirs], dtype=bool)
+        if mine and mine[0].checked and self.ids is not None:
+            out &= ~(self.ids.checked[cand] & (self.ids.value[cand] == mine[0].value))
+        return out
+
+    def current(self, person: str) -> str:
+        """The person a (possibly merged) person ID now stands for."""
+        while person in self.merged_into:
+            person = self.merged_into[person]
+        return person
 
     def resolve_one(self, record: dict[str, Any], *, keep: bool = True) -> Resolution:
         """Attach ``record`` to its best-matching person, or start a new person.
@@ -170,75 +193,161 @@ class Resolver:
             added_hits.update(self.added_index.get((rule.name, key), []))
         cand = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
         scored: list[tuple[str, str, float]] = []
+        scores: list[tuple[str, float, bool]] = []  # person, log2 odds, names agree
+        same_name = self.linker.clustering.same_name
+        differs = self.linker.clustering.differs
+        unlike: set[str] = set()  # persons a record of which differs from this one in gender
         if len(cand):
             ctx = PairContext(one, self.frame, np.zeros(len(cand), dtype=np.int64), cand)
-            _, _, prob = self.linker.model.predict(ctx, self.tf)
-            for i, p in zip(cand.tolist(), prob.tolist(), strict=True):
-                scored.append((str(self.frame.record_id[i]), self.person_of[i], p))
+            gamma, score, prob = self.linker.model.predict(ctx, self.tf)
+            named = same_name(gamma)
+            unlike_k = differs(gamma)
+            sibling = self._siblings(one, cand)
+            for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
+                person = self.current(self.person_of[i])
+                if unlike_k[k]:
+                    unlike.add(person)
+                scored.append((str(self.frame.record_id[i]), person, p))
+                # a sibling's name is no match, as in the bulk run: scored -inf
+                scores.append((person, -np.inf if sibling[k] else float(score[k]), bool(named[k])))
         for j in sorted(added_hits):
             other, person, _, _ = self.added[j]
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
-            _, _, prob = self.linker.model.predict(ctx, self.tf)
+            gamma, score, prob = self.linker.model.predict(ctx, self.tf)
+            person = self.current(person)
+            if differs(gamma)[0]:
+                unlike.add(person)
             scored.append((str(other.record_id[0]), person, float(prob[0])))
-        scored.sort(key=lambda x: -x[2])
-        my_id = self._valid_id(one)
-        forbidden = self.apart.get(rid, set())
-        chosen: tuple[str, float] | None = None
-        for _other, person, p in scored:
-            if p < MATCH_THRESHOLD:
-                break
-            if self._conflicts(person, my_id, forbidden):
-                continue
-            chosen = (person, p)
-            break
+            scores.append((person, float(score[0]), bool(same_name(gamma)[0])))
+        order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
+        scored, scores = [scored[k] for k in order], [scores[k] for k in order]
+        my_ids = self._id_of(one)
+        joined, review_note, merged = self._place(rid, my_ids, scored, scores, unlike)
         best = scored[0][2] if scored else 0.0
-        if chosen is not None:
-            person, prob_out, band, new = chosen[0], chosen[1], "match", False
+        if joined is not None:
+            person, band, new = joined, "match", False
+            prob_out = max(
+                p
+                for (_, q, p), (_, sc, _) in zip(scored, scores, strict=True)
+                if self.current(q) in {joined, *merged} and sc > -np.inf
+            )
         else:
             person = format_person_id(self.next_person)
             prob_out, new = best, True
-            band = "review" if best >= REVIEW_THRESHOLD else "non-match"
+            band = "review" if best >= REVIEW_THRESHOLD or review_note else "non-match"
         if not keep:
             return Resolution(rid, person, band, prob_out, new, scored[:10])
         if new:
             self.next_person += 1
+        for absorbed in merged:
+            self.merged_into[absorbed] = person
+            moved = self.added_members.pop(absorbed, [])
+            self.added_members.setdefault(person, []).extend(moved)
+            held = self.added_ids_of.pop(absorbed, set())
+            self.added_ids_of.setdefault(person, set()).update(held)
+            self.events.append(
+                {
+                    "event": "merge",
+                    "person_id": person,
+                    "other_person_ids": [absorbed],
+                    "records": 1,
+                    "detail": f"record {rid} fits both, no ID number or reviewer keeps them "
+                    "apart; older ID kept",
+                }
+            )
         self.added.append((one, person, band, prob_out))
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)
-        if my_id is not None:
-            self.added_valid.setdefault(person, set()).add(my_id)
-        for k in keys:
-            self.added_index.setdefault(k, []).append(len(self.added) - 1)
+        self.added_ids_of.setdefault(person, set()).update(my_ids)
+        for rule_key in keys:
+            self.added_index.setdefault(rule_key, []).append(len(self.added) - 1)
         self.events.append(
             {
                 "event": "create" if new else "attach",
                 "person_id": person,
                 "other_person_ids": [],
                 "records": 1,
-                "detail": f"record {rid}",
+                "detail": f"record {rid}" + (f"; review: {review_note}" if review_note else ""),
             }
         )
         return Resolution(rid, person, band, prob_out, new, scored[:10])
 
-    def members(self, person: str) -> np.ndarray:
-        """Indices of the city records of ``person`` (not counting records added since)."""
-        code = self._person_code.get(person)
-        if code is None:
-            return self._member_order[:0]
-        return self._member_order[self._member_starts[code] : self._member_starts[code + 1]]
+    def _place(
+        self,
+        rid: str,
+        my_ids: list[IdNumber],
+        scored: list[tuple[str, str, float]],
+        scores: list[tuple[str, float, bool]],
+        unlike: Container[str] = (),
+    ) -> tuple[str | None, str, list[str]]:
+        """(person joined or None, why it went to review, persons merged into it).
 
-    def _conflicts(self, person: str, my_id: str | None, forbidden: set[str]) -> bool:
-        members = self.members(person)
-        if forbidden and any(str(self.frame.record_id[i]) in forbidden for i in members):
-            return True
-        added = self.added_members.get(person, [])
-        if forbidden and any(self.added[j][0].record_id[0] in forbidden for j in added):
-            return True
-        if my_id is None:
-            return False
-        ids = {v for v in self.valid_text[members].tolist() if v is not None}
-        ids |= self.added_valid.get(person, set())
-        return bool(ids) and my_id not in ids
+        Names agreeing with a person's record are evidence of a slip in a near ID number
+        unless a record of that person differs from this one in gender (``unlike``)."""
+        forbidden = self.apart.get(rid, set())
+        best: dict[str, float] = {}
+        for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
+            if p >= MATCH_THRESHOLD and score > -np.inf:
+                best[person] = max(best.get(person, -np.inf), score)
+        if not best:
+            return None, "", []
+        ids: dict[str, list[IdNumber]] = {"": my_ids}
+        apart: list[tuple[str, str]] = []
+        for person in best:
+            ids[person] = self._ids_of(person)
+            if forbidden and forbidden & self._record_ids_of(person):
+                apart.append(("", person))
+        records = {person: self._record_ids_of(person) for person in best}
+        for x, y in itertools.combinations(best, 2):  # a reviewer kept them apart
+            if any(self.apart.get(r, set()) & records[y] for r in records[x]):
+                apart.append((x, y))
+        same_named = {
+            frozenset((x.value, y.value))
+            for person, _, named in scores
+            if named and person in ids and person not in unlike
+            for x in my_ids
+            for y in ids[person]
+            if not (x.checked and y.checked)
+        }
+        groups, _, decisions = constrained_groups(
+            ["", *best],
+            [("", person, score) for person, score in best.items()],
+            ids,
+            unchecked=set() if any(x.checked for x in my_ids) else {""},
+            apart=apart,
+            same_named=same_named,
+            policy=self.linker.policy,
+        )
+        review = next((d.detail for d in decisions if d.rule == NO_MARGIN), "")
+        mine = sorted(next(g for g in groups if "" in g) - {""}, key=person_number)
+        if review or not mine:
+            return None, review, []
+        return mine[0], "", mine[1:]  # the oldest ID is kept
+
+    def members(self, person: str) -> np.ndarray:
+        """Indices of the city records of ``person`` and of the persons merged into it
+        (not counting records added since)."""
+        parts = [
+            self._member_order[self._member_starts[code] : self._member_starts[code + 1]]
+            for p in (person, *self._absorbed(person))
+            if (code := self._person_code.get(p)) is not None
+        ]
+        return np.concatenate(parts) if parts else self._member_order[:0]
+
+    def _absorbed(self, person: str) -> list[str]:
+        return [p for p in self.merged_into if self.current(p) == person]
+
+    def _ids_of(self, person: str) -> list[IdNumber]:
+        found = set(self.added_ids_of.get(person, set()))
+        if self.ids is not None:
+            for i in self.members(person).tolist():
+                found.update(self.ids.of(i))
+        return sorted(found, key=lambda x: (x.value, x.typos))
+
+    def _record_ids_of(self, person: str) -> set[str]:
+        out = {str(r) for r in self.frame.record_id[self.members(person)].tolist()}
+        out |= {str(self.added[j][0].record_id[0]) for j in self.added_members.get(person, [])}
+        return out
 
     def explain_one(self, record: dict[str, Any], other_record_id: str) -> Explanation:
         one = self._prepare(record)
@@ -257,7 +366,7 @@ class Resolver:
         rows = pa.table(
             {
                 "record_id": [str(f.record_id[0]) for f, *_ in added],
-                "person_id": [p for _, p, _, _ in added],
+                "person_id": [self.current(p) for _, p, _, _ in added],
                 "band": [b for _, _, b, _ in added],
                 "match_probability": pa.array([x for *_, x in added], pa.float64()),
             },
@@ -273,10 +382,19 @@ class Resolver:
             [e | {"run": run, "at": stamp} for e in self.events[self._saved[1] :]],
             schema=EVENTS_SCHEMA,
         )
+        persons = pa.concat_tables([snap.persons, rows])
+        if self.merged_into:
+            ids = persons["person_id"].combine_chunks()
+            absorbed = pa.array(list(self.merged_into), pa.string())
+            kept = pa.array([self.current(p) for p in self.merged_into], pa.string())
+            ids = pc.coalesce(kept.take(pc.index_in(ids, absorbed)), ids)
+            persons = persons.set_column(1, "person_id", ids)
         out = Snapshot(
-            persons=pa.concat_tables([snap.persons, rows]),
+            persons=persons,
             events=pa.concat_tables([snap.events, events]),
             records=records,
+            decisions=snap.decisions,
+            terms=snap.terms,  # the city's value counts; a few added records barely move them
             model=snap.model,
             meta=snap.meta | {"run": run, "next_person": self.next_person},
         )

@@ -21,14 +21,26 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
-from linkgraph.link.cluster import FORCED, cluster
+from linkgraph.link.cluster import (
+    FORCED,
+    NO_MARGIN,
+    SIBLING_NAMES,
+    TYPOS,
+    Decision,
+    GuardPolicy,
+    RecordIds,
+    cluster,
+    describe,
+    sibling_names,
+)
 from linkgraph.link.comparisons import Comparison, comparisons_for
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import STATUS, Frame, prepare
+from linkgraph.link.frame import PINYIN, STATUS, Frame, prepare, prepare_one
 from linkgraph.link.ids import assign_person_ids
-from linkgraph.link.levels import PairContext
+from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.mapping import LinkMapping
 from linkgraph.link.model import (
     MATCH_THRESHOLD,
@@ -41,6 +53,9 @@ from linkgraph.link.model import (
 from linkgraph.link.state import PERSONS_SCHEMA, Snapshot, StateStore, effective_overrides
 
 MappingLike = str | Path | AbcMapping[str, Any] | LinkMapping
+#: the frame's ID status -> the trust of :data:`linkgraph.link.cluster.TYPOS`: "repaired"
+#: is left only for legacy 15-digit numbers (see :func:`linkgraph.link.frame.prepare`)
+STATUS_TRUST = {"valid": "checked", "repaired": "legacy", "invalid": "fails check"}
 
 
 @dataclass
@@ -122,23 +137,95 @@ class LinkerClustering:
 
     def __init__(self, linker: Linker):
         self._linker = linker
+        self.decisions: pa.Table = pa.table(describe([], linker.frame.record_id))
 
-    def valid_ids(self) -> np.ndarray | None:
-        """Per record, a code of its checksum-valid resident ID (-1 if none)."""
+    def record_ids(self) -> RecordIds | None:
+        """Per record, its resident ID in canonical form and the typos it may carry:
+        checksum-valid, a legacy 15-digit number upgraded to 18, or a well-formed number
+        whose check fails."""
         fr = self._linker.frame
         for col, chinese in fr.chinese_id.items():
             if chinese:
                 status = fr.col(col + STATUS)
-                valid_code = status.index().get("valid", -9)
-                codes = fr.col(col).codes
-                return np.where(status.codes == valid_code, codes, -1).astype(np.int64)
+                typos_of_status = np.array(
+                    [TYPOS.get(STATUS_TRUST.get(v, ""), -1) for v in status.uniques.tolist()]
+                    + [-1],
+                    dtype=np.int8,
+                )
+                typos = typos_of_status[status.codes]  # code -1 (null) takes the last
+                column = fr.col(col)
+                well_formed = pc.fill_null(
+                    pc.match_substring_regex(
+                        pa.array(column.uniques, pa.string()), "^[0-9]{17}[0-9X]$"
+                    ),
+                    False,
+                ).to_numpy(zero_copy_only=False)
+                usable = (column.codes >= 0) & (typos >= 0)
+                usable[usable] = well_formed[column.codes[usable]]
+                code = np.where(usable, column.codes, -1).astype(np.int64)
+                value = np.full(len(fr), None, dtype=object)
+                value[usable] = column.uniques[column.codes[usable]]
+                return RecordIds(value=value, typos=typos, code=code)
         return None
+
+    def sibling_pairs(
+        self, left: np.ndarray, right: np.ndarray, where: np.ndarray, ids: RecordIds | None
+    ) -> np.ndarray:
+        """Pairs (among ``where``) whose names are :func:`sibling_names` and that hold no
+        one checksum-valid ID between them: not a match, whatever else agrees."""
+        fr = self._linker.frame
+        out = np.zeros(len(left), dtype=bool)
+        for col, kind in fr.kinds.items():
+            if kind != "name":
+                continue
+            py = fr.col(col + PINYIN)
+            lc, rc = py.codes[left], py.codes[right]
+            todo = np.flatnonzero(where & (lc >= 0) & (rc >= 0) & (lc != rc))
+            if len(todo) == 0:
+                continue
+            keys, inverse = np.unique(lc[todo] * len(py.uniques) + rc[todo], return_inverse=True)
+            names = py.uniques
+            flag = np.array(
+                [
+                    sibling_names(names[k // len(names)], names[k % len(names)])
+                    for k in keys.tolist()
+                ],
+                dtype=bool,
+            )
+            out[todo] |= flag[inverse]
+        if ids is not None and out.any():
+            same_valid = ids.checked[left] & (ids.code[left] == ids.code[right])
+            out &= ~same_valid
+        return out
+
+    def same_name(self, gamma: np.ndarray) -> np.ndarray:
+        """Per pair: does some name field agree, exactly or in sound (its first two exact
+        levels), with no category field (gender) disagreeing? The evidence that one of two
+        near ID numbers was mistyped."""
+        lk = self._linker
+        out = np.zeros(len(gamma), dtype=bool)
+        for k, c in enumerate(lk.model.comparisons):
+            if lk.frame.kinds.get(c.name) == "name":
+                exact = [i for i, lv in enumerate(c.levels) if isinstance(lv, ExactLevel)]
+                out |= np.isin(gamma[:, k], exact)
+        return out & ~self.differs(gamma)
+
+    def differs(self, gamma: np.ndarray) -> np.ndarray:
+        """Per pair: does a category field (gender) disagree? Twins and relatives of one
+        name differ so; one person's records, whatever their slips, do not."""
+        lk = self._linker
+        out = np.zeros(len(gamma), dtype=bool)
+        for k, c in enumerate(lk.model.comparisons):
+            if lk.frame.kinds.get(c.name) == "category":
+                out |= gamma[:, k] == len(c.levels) - 1  # the last level: anything else
+        return out
 
     def cluster(
         self, predictions: Predictions, overrides: pa.Table | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(labels, band, match_probability) per record, honouring the reviewers' decisions
-        (``overrides``: the saved ones unless given, as a preview gives them)."""
+        (``overrides``: the saved ones unless given, as a preview gives them); the guard's
+        decisions are kept in ``self.decisions``."""
         lk = self._linker
         n = len(lk.frame)
         overrides = lk.store.overrides() if overrides is None else overrides
@@ -151,12 +238,43 @@ class LinkerClustering:
                 continue
             (aparts if decision == "apart" else links).append((index[ids[0]], index[ids[1]]))
         match = predictions.probability >= MATCH_THRESHOLD
+        record_ids = self.record_ids()
+        siblings = self.sibling_pairs(predictions.left, predictions.right, match, record_ids)
+        match &= ~siblings
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
+        score = predictions.score[match]
+        same_name = self.same_name(predictions.gamma[match])
+        differs = self.differs(predictions.gamma[match])
         if links:
             la, lb = np.array(links).T
             a, b = np.r_[a, la], np.r_[b, lb]
             p = np.r_[p, np.full(len(la), FORCED)]
-        labels = cluster(n, a, b, p, valid_id=self.valid_ids(), apart=aparts)
+            score = np.r_[score, np.full(len(la), np.inf)]
+            same_name = np.r_[same_name, np.zeros(len(la), dtype=bool)]
+            differs = np.r_[differs, np.zeros(len(la), dtype=bool)]
+        clusters = cluster(
+            n,
+            a,
+            b,
+            p,
+            record_ids,
+            aparts,
+            score=score,
+            same_name=same_name,
+            differs=differs,
+            policy=lk.policy,
+        )
+        labels = clusters.labels
+        refused = [
+            Decision(int(x), int(y), SIBLING_NAMES, f"{SIBLING_NAMES} (score {s:.1f})")
+            for x, y, s in zip(
+                predictions.left[siblings].tolist(),
+                predictions.right[siblings].tolist(),
+                predictions.score[siblings].tolist(),
+                strict=True,
+            )
+        ]
+        self.decisions = pa.table(describe(refused + clusters.decisions, lk.frame.record_id))
         # per record: best probability to a record of its own person, else best overall
         prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
         left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
@@ -207,6 +325,8 @@ class LinkerClustering:
                     persons=table,
                     events=events,
                     records=lk.records_table(),
+                    decisions=self.decisions,
+                    terms=lk.terms_table(),
                     model=lk.model.to_dict(),
                     meta={
                         "run": run,
@@ -214,6 +334,11 @@ class LinkerClustering:
                         "mapping": lk.mapping.to_dict(),
                         "max_block": lk.max_block,
                         "timings": lk.timings,
+                        "chinese_id": lk.frame.chinese_id,
+                        "terms": {
+                            c: {"total": tf.total, "mean": tf.mean}
+                            for c, tf in lk.term_frequencies().items()
+                        },
                     },
                 )
             )
@@ -277,6 +402,7 @@ class Linker:
         self.rules = rules or default_rules(self.frame)
         self.model = FellegiSunterModel.untrained(self.comparisons)
         self.max_block = max_block
+        self.policy = GuardPolicy.load()
         self.store = StateStore(state_dir)
         self._tf: dict[str, TermFrequencies] | None = None
         self._index: dict[str, int] | None = None
@@ -285,6 +411,13 @@ class Linker:
         self.clustering = LinkerClustering(self)
         self.review = LinkerReview(self)
         self.explanations = LinkerExplanations(self)
+
+    @classmethod
+    def clustering_of(cls, frame: Frame) -> LinkerClustering:
+        """The clustering's reading of an already prepared frame (one new record)."""
+        linker = cls.__new__(cls)
+        linker.frame = frame
+        return LinkerClustering(linker)
 
     @classmethod
     def from_state(cls, state_dir: str | Path | None = None) -> Linker:
@@ -321,6 +454,23 @@ class Linker:
             cols = {lv.tf_column for c in self.comparisons for lv in c.levels if lv.tf_column}
             self._tf = {c: TermFrequencies.of(self.frame, c) for c in sorted(cols)}
         return self._tf
+
+    def terms_table(self) -> pa.Table:
+        """column, value, count for every term-frequency column (saved with the state)."""
+        parts = []
+        for c in self.term_frequencies():
+            col = self.frame.col(c)
+            parts.append(
+                pa.table(
+                    {
+                        "column": pa.array([c] * len(col.uniques), pa.string()),
+                        "value": pa.array(col.uniques, pa.string()),
+                        "count": pa.array(col.counts(), pa.int64()),
+                    }
+                )
+            )
+        schema = pa.schema([("column", pa.string()), ("value", pa.string()), ("count", pa.int64())])
+        return pa.concat_tables(parts) if parts else schema.empty_table()
 
     def records_table(self) -> pa.Table:
         cols = [self.mapping.record_id]
@@ -371,5 +521,43 @@ def resolve(table: pa.Table, mapping: MappingLike, state_dir: str | Path | None 
 
 
 def explain(record_a: str, record_b: str, state_dir: str | Path | None = None) -> Explanation:
-    """Why records ``record_a`` and ``record_b`` do or don't match, from the saved state."""
-    return Linker.from_state(state_dir).explanations.explain(record_a, record_b)
+    """Why records ``record_a`` and ``record_b`` do or don't match, from the saved state.
+
+    Reads the saved model, the two records and the frequencies of their values only, and
+    prepares just those two records (a city's state is explained in well under a second).
+    """
+    store = StateStore(state_dir)
+    saved = store.meta_and_model()
+    if saved is None:
+        raise FileNotFoundError(f"no linkage state under {store.path}")
+    meta, model_dict = saved
+    if "terms" not in meta:  # a state saved before the term counts were
+        return Linker.from_state(state_dir).explanations.explain(record_a, record_b)
+    mapping = LinkMapping.from_dict(meta["mapping"])
+    records = store.rows("records", mapping.record_id, [record_a, record_b])
+    found = {} if records is None else {str(r[mapping.record_id]): r for r in records.to_pylist()}
+    for r in (record_a, record_b):
+        if r not in found:
+            raise KeyError(f"record {r!r} is not among the linked records")
+    frames = [prepare_one(found[r], mapping, meta["chinese_id"]) for r in (record_a, record_b)]
+    model = FellegiSunterModel.untrained(comparisons_for(frames[0]))
+    model.load_parameters(model_dict)
+    right = frames[1]
+    tf = {}
+    for c, figures in meta["terms"].items():
+        value = right.col(c).uniques.tolist()
+        counts = store.rows("terms", "value", value) if value else None
+        hit = [] if counts is None else [r for r in counts.to_pylist() if r["column"] == c]
+        tf[c] = TermFrequencies.from_count(
+            hit[0]["count"] if hit else 0, figures["total"], figures["mean"], len(value)
+        )
+    out = explain_pair(model, frames[0], 0, right, 0, tf)
+    decisions = store.rows("decisions", "record_a", [record_a, record_b])
+    if decisions is not None:
+        out.guard = [
+            f"{d['record_a']} / {d['record_b']}: {d['detail']}"
+            for d in decisions.to_pylist()
+            if {d["record_a"], d["record_b"]} & {record_a, record_b}
+            and (d["rule"] == NO_MARGIN or {d["record_a"], d["record_b"]} == {record_a, record_b})
+        ]
+    return out

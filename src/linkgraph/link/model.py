@@ -68,13 +68,20 @@ class TermFrequencies:
 
     p: np.ndarray
     mean: float
+    total: float = 1.0
 
     @classmethod
     def of(cls, frame: Frame, col: str) -> TermFrequencies:
         counts = frame.col(col).counts().astype(np.float64)
         total = max(counts.sum(), 1.0)
         p = np.maximum(counts / total, 1.0 / total)
-        return cls(p=p, mean=float(np.sum((counts / total) ** 2)) or 1.0 / total)
+        return cls(p=p, mean=float(np.sum((counts / total) ** 2)) or 1.0 / total, total=total)
+
+    @classmethod
+    def from_count(cls, count: int, total: float, mean: float, values: int) -> TermFrequencies:
+        """The frequencies for a one-record frame from the saved count of its value."""
+        p = np.full(values, max(count / total, 1.0 / total))
+        return cls(p=p, mean=mean, total=total)
 
     def adjustment(self, codes: np.ndarray) -> np.ndarray:
         """log2(mean / p(v)): positive for rare values, negative for common ones."""

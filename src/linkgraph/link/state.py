@@ -6,7 +6,13 @@ Layout under the state directory (default ``get_settings().data_dir / "linkage"`
     v000003/persons.parquet record_id, person_id, band, match_probability
     v000003/events.parquet  every create / merge / split / retire, with run and time
     v000003/records.parquet the mapped input records of that run
-    v000003/model.json      m, u, prior;  v000003/meta.json  mapping, id counter
+    v000003/decisions.parquet the clustering's guard rails at work: records kept apart
+                            or sent to review, the rule and its evidence
+    v000003/model.json      m, u, prior;  v000003/meta.json  mapping, id counter, and
+                            per term-frequency column its total and mean agreement chance
+    v000003/terms.parquet   column, value, count: the value frequencies the model's
+                            term-frequency adjustments read (so one pair is explained
+                            without preparing every record again)
     overrides.parquet       reviewer decisions (force link / apart), who, when, why
 
 A run writes a whole new version directory, then renames a temp file over
@@ -107,6 +113,8 @@ class Snapshot:
     persons: pa.Table
     events: pa.Table
     records: pa.Table | None = None
+    decisions: pa.Table | None = None
+    terms: pa.Table | None = None
     model: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -144,13 +152,39 @@ class StateStore:
         records = None
         if with_records and (version / "records.parquet").exists():
             records = pq.read_table(version / "records.parquet")
+        decisions, terms = (
+            pq.read_table(version / f"{part}.parquet")
+            if (version / f"{part}.parquet").exists()
+            else None
+            for part in ("decisions", "terms")
+        )
         return Snapshot(
             persons=pq.read_table(version / "persons.parquet"),
             events=pq.read_table(version / "events.parquet").cast(EVENTS_SCHEMA),
             records=records,
+            decisions=decisions,
+            terms=terms,
             model=json.loads((version / "model.json").read_text(encoding="utf-8")),
             meta=json.loads((version / "meta.json").read_text(encoding="utf-8")),
         )
+
+    def meta_and_model(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The live version's meta and model only (no tables read)."""
+        version = self._current()
+        if version is None:
+            return None
+        return (
+            json.loads((version / "meta.json").read_text(encoding="utf-8")),
+            json.loads((version / "model.json").read_text(encoding="utf-8")),
+        )
+
+    def rows(self, name: str, column: str, values: list[str]) -> pa.Table | None:
+        """Rows of the live version's ``name``.parquet whose ``column`` is among ``values``
+        (a filtered read: the rest of the file is not decoded)."""
+        version = self._current()
+        if version is None or not (version / f"{name}.parquet").exists():
+            return None
+        return pq.read_table(version / f"{name}.parquet", filters=[(column, "in", values)])
 
     def save(self, snap: Snapshot) -> Path:
         """Write ``snap`` as a new version, then switch ``CURRENT`` to it atomically."""
@@ -163,6 +197,9 @@ class StateStore:
             pq.write_table(snap.events, tmpdir / "events.parquet")
             if snap.records is not None:
                 pq.write_table(snap.records, tmpdir / "records.parquet")
+            for part, table in (("decisions", snap.decisions), ("terms", snap.terms)):
+                if table is not None:
+                    pq.write_table(table, tmpdir / f"{part}.parquet")
             (tmpdir / "model.json").write_text(json.dumps(snap.model, ensure_ascii=False))
             (tmpdir / "meta.json").write_text(json.dumps(snap.meta, ensure_ascii=False))
             if final.exists():

@@ -125,6 +125,9 @@ SELECT 'twin', person_id, [], [twin_of], 0, 0, NULL FROM persons WHERE twin_of I
 UNION ALL
 SELECT 'same_name_neighbour', person_id, [], [namesake_of], 0, 0, name
 FROM persons WHERE namesake_of IS NOT NULL
+UNION ALL
+SELECT 'household_namesake', person_id, [], [household_namesake_of], 0, 0, name
+FROM persons WHERE household_namesake_of IS NOT NULL
 ORDER BY kind, person_id, record_ids
 """
 
@@ -138,14 +141,16 @@ def generate_city(
     csv: bool = False,
     catalogue: Catalogue | None = None,
     config: GeneratorConfig | None = None,
+    errors: float = 1.0,
     progress: Progress | None = None,
 ) -> CitySummary:
     """Write a city of ``persons`` persons observed for ``months`` months under ``out``.
 
+    ``errors`` multiplies the rosters' per-record error rates (``3``: the stress test).
     The same ``seed`` (and configuration) gives the same files, byte for byte.
     """
     catalogue = catalogue or Catalogue.load()
-    config = config or GeneratorConfig.load()
+    config = (config or GeneratorConfig.load()).with_errors(errors)
     step = progress or (lambda _stage, _n: None)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
     if out.exists():

@@ -32,7 +32,10 @@ class Persons(_Section):
     couple_share: float = Field(ge=0, le=1)
     couple_shared_phone: float = Field(ge=0, le=1)
     twin_share: float = Field(ge=0, le=0.5)
+    twin_shared_phone: float = Field(ge=0, le=1)
     same_name_neighbour_share: float = Field(ge=0, le=0.5)
+    household_namesake_share: float = Field(ge=0, le=0.5)
+    household_shared_phone: float = Field(ge=0, le=1)
     surnames: dict[str, float]
     female_given_names: dict[str, float]
     male_given_names: dict[str, float]
@@ -113,6 +116,19 @@ class Corruption(_Section):
     phone_formats: dict[str, float]
 
 
+class Stress(_Section):
+    errors: tuple[str, ...]  # the [corruption] rates that ``errors`` multiplies
+
+    @field_validator("errors")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        rates = {k for k, v in Corruption.model_fields.items() if v.annotation is float}
+        unknown = sorted(set(value) - rates)
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a [corruption] rate")
+        return value
+
+
 class GeneratorConfig(_Section):
     version: int
     start_date: dt.date
@@ -121,6 +137,18 @@ class GeneratorConfig(_Section):
     situations: Situations
     events: Events
     corruption: Corruption
+    stress: Stress
+
+    def with_errors(self, factor: float) -> GeneratorConfig:
+        """The same city with every per-record error rate ``factor`` times (capped at 1).
+
+        ``with_errors(3)``: id_missing 0.01 -> 0.03, name_homophone 0.03 -> 0.09, ...
+        Spellings (date and phone formats, abbreviated addresses) are not errors and stay.
+        """
+        if factor == 1:
+            return self
+        scaled = {k: min(1.0, getattr(self.corruption, k) * factor) for k in self.stress.errors}
+        return self.model_copy(update={"corruption": self.corruption.model_copy(update=scaled)})
 
     @classmethod
     def load(cls, path: Path | None = None) -> GeneratorConfig:

@@ -141,7 +141,8 @@ def generate_persons(
     phone[b[shared]], has_phone[b[shared]] = phone[a[shared]], has_phone[a[shared]]
     given = pc.if_else(pa.array(np.isin(everyone, b)), _given_names(rng, cfg, female), given)
 
-    # Twins: same birth date, surname and home; given names share the generation character.
+    # Twins: same birth date, surname and home, often one phone; given names share the
+    # generation character; their ID numbers (below) differ only in the sequence digits.
     singles = everyone[spouse_of < 0]
     a, b = _pair_up(rng, singles, p.twin_share * n / max(len(singles), 1))
     twin_of[a], twin_of[b] = b, a
@@ -149,6 +150,9 @@ def generate_persons(
     surname_idx[b] = surname_idx[a]
     surnames = pa.array(list(p.surnames)).take(pa.array(surname_idx))
     given = _twin_given_names(rng, cfg, given, female, a, b)
+    shared = rng.random(len(a)) < p.twin_shared_phone
+    phone[b[shared]], has_phone[b[shared]] = phone[a[shared]], has_phone[a[shared]]
+    twins = (a, b)
 
     # Same-name neighbours: another person of the same village with the very same name.
     rest = everyone[(spouse_of < 0) & (twin_of < 0)]
@@ -160,6 +164,23 @@ def generate_persons(
     surnames = pa.array(list(p.surnames)).take(pa.array(surname_idx))
     given = given.take(pa.array(_redirect(n, b, a)))
 
+    # Household namesakes: a relative of another generation under the same roof and name
+    # (a grandmother and the granddaughter-in-law named after the same fashion), often
+    # reached on the household's one phone.
+    rest = everyone[(spouse_of < 0) & (twin_of < 0) & (namesake_of < 0)]
+    a, b = _pair_up(rng, rest, p.household_namesake_share * n / max(len(rest), 1))
+    household_of = np.full(n, -1)
+    household_of[a], household_of[b] = b, a
+    village[b], group[b], house[b] = village[a], group[a], house[a]
+    surname_idx[b] = surname_idx[a]
+    female[b] = female[a]
+    surnames = pa.array(list(p.surnames)).take(pa.array(surname_idx))
+    given = given.take(pa.array(_redirect(n, b, a)))
+    shared = rng.random(len(a)) < p.household_shared_phone
+    phone[b[shared]], has_phone[b[shared]] = phone[a[shared]], has_phone[a[shared]]
+    same_register = np.concatenate([twins[1], b])  # registered where their relative is
+    register_of = np.concatenate([twins[0], a])
+
     # Resident ID numbers: region, birth date, sequence (odd for men), check character.
     village_codes = np.array([v.code for v in villages])
     district_of = np.array([v.district for v in villages])[village]
@@ -169,6 +190,7 @@ def generate_persons(
         np.vectorize(legacy.__getitem__)(district_of),
         district_of,
     ).astype(np.int64)
+    region[same_register] = region[register_of]
     birth_dates = np.datetime64("1970-01-01") + birth.astype("timedelta64[D]")
     ymd = (
         (birth_dates.astype("datetime64[Y]").astype(np.int64) + 1970) * 10000
@@ -176,7 +198,7 @@ def generate_persons(
         + (birth_dates - birth_dates.astype("datetime64[M]")).astype(np.int64)
         + 1
     )
-    seq = _unique_sequences(rng, region, ymd, female)
+    seq = _unique_sequences(rng, region, ymd, female, twins)
     first17 = np.hstack([digits(region, 6), digits(ymd, 8), digits(seq, 3)])
     id_number = ascii_strings(np.hstack([first17 + ord("0"), check_characters(first17)[:, None]]))
 
@@ -220,7 +242,7 @@ def generate_persons(
     ring = np.full(n, -1)
     low, high = cfg.situations.ring_size
     sizes = rng.integers(low, high + 1, int(n * cfg.situations.shared_account_rings))
-    unrelated = everyone[(spouse_of < 0) & (twin_of < 0) & (namesake_of < 0)]
+    unrelated = everyone[(spouse_of < 0) & (twin_of < 0) & (namesake_of < 0) & (household_of < 0)]
     members = rng.permutation(unrelated)[: sizes.sum()]
     ring_of_member = np.repeat(np.arange(len(sizes)), sizes)[: len(members)]
     ring[members] = ring_of_member
@@ -262,6 +284,7 @@ def generate_persons(
             "spouse_of": person_or_null(spouse_of),
             "twin_of": person_or_null(twin_of),
             "namesake_of": person_or_null(namesake_of),
+            "household_namesake_of": person_or_null(household_of),
             "ring": pa.array(ring, mask=ring < 0, type=pa.int32()),
         }
     )
@@ -308,17 +331,36 @@ def _twin_given_names(
 
 
 def _unique_sequences(
-    rng: np.random.Generator, region: np.ndarray, ymd: np.ndarray, female: np.ndarray
+    rng: np.random.Generator,
+    region: np.ndarray,
+    ymd: np.ndarray,
+    female: np.ndarray,
+    twins: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Sequence codes (odd for men, even for women) that make every ID number unique."""
+    """Sequence codes (odd for men, even for women) that make every ID number unique.
+
+    Twins are registered one after the other: the second twin's code is the next free
+    one of its sex after the first's (``123`` -> ``125``, or ``124`` for a sister), so
+    their numbers differ only in the sequence and check digits.
+    """
     n = len(region)
-    seq = rng.integers(0, 500, n) * 2 + np.where(female, 0, 1)
+    parity = np.where(female, 0, 1)
+    seq = rng.integers(0, 500, n) * 2 + parity
+    first, second = twins
+    step = np.where(parity[first] == parity[second], 2, 1)  # to the next code of its sex
+    is_second = np.zeros(n, dtype=bool)
+    is_second[second] = True
     for _ in range(50):
+        seq[second] = (seq[first] + step) % 1000
         key = (region * 10**8 + ymd) * 1000 + seq
-        _, first_index = np.unique(key, return_index=True)
-        clash = np.ones(n, dtype=bool)
-        clash[first_index] = False
+        # where a second twin's code clashes with someone else's, the other one redraws
+        order = np.lexsort((~is_second, key))
+        dup = np.r_[False, key[order][1:] == key[order][:-1]]
+        clash = np.zeros(n, dtype=bool)
+        clash[order[dup]] = True
         if not clash.any():
             return seq
-        seq[clash] = rng.integers(0, 500, int(clash.sum())) * 2 + np.where(female[clash], 0, 1)
+        fresh = clash & ~is_second
+        seq[fresh] = rng.integers(0, 500, int(fresh.sum())) * 2 + parity[fresh]
+        step[clash[second]] += 2  # two second twins on one code: one moves along
     raise RuntimeError("could not draw unique ID sequence codes")

@@ -1,0 +1,35 @@
+"""The ``linkgraph`` script imports only the module of the command it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+
+import linkgraph.cli as cli
+
+
+def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
+    for name in cli.COMMAND_MODULES:
+        probe = typer.Typer()
+        probe.callback()(lambda: None)  # a group, even with one command
+        __import__(f"linkgraph.cli.{name}", fromlist=["register"]).register(probe)
+        names = typer.main.get_group(probe).commands
+        assert names, name
+        for command in names:
+            assert cli.COMMAND_MODULE.get(command) == name, command
+    assert set(cli.COMMAND_MODULE.values()) == set(cli.COMMAND_MODULES)
+
+
+def test_explain_does_not_import_the_pipeline_or_the_generator() -> None:
+    code = (
+        "import sys; sys.argv = ['linkgraph', 'explain', '--help']\n"
+        "import linkgraph.cli as cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('linkgraph.pipeline', 'linkgraph.synth', 'linkgraph.graph')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "record_a" in done.stdout.lower() or "RECORD_A" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"
