@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -99,6 +100,13 @@ START_ADVICE = (
 #: down is said so in seconds (the driver's defaults, 30 s each, took a minute).
 RETRY_SECONDS = 3.0
 CONNECT_SECONDS = 5.0
+
+
+#: A statement of ``schema.cypher``: its name, label and property (single-property schema).
+_SCHEMA_STATEMENT = re.compile(
+    r"CREATE (?:CONSTRAINT|INDEX) (?P<name>\w+) IF NOT EXISTS FOR \(n:(?P<label>\w+)\)"
+    r" (?:REQUIRE|ON \() ?n\.(?P<prop>\w+)"
+)
 
 
 def _bt(name: str) -> str:
@@ -363,9 +371,35 @@ class Neo4jStore(GraphStore):
             with map_driver_errors(f"applying schema.cypher: {statement}"), self._session() as s:
                 s.run(statement).consume()
 
+        for name in self._stale_schema():
+            run(f"DROP CONSTRAINT {_bt(name)} IF EXISTS")
+            run(f"DROP INDEX {_bt(name)} IF EXISTS")
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(run, self.schema.statements))
         run("CALL db.awaitIndexes(3600)")
+
+    def _stale_schema(self) -> list[str]:
+        """Constraints and indexes the database holds that ``schema.cypher`` does not say as
+        they are: ``CREATE ... IF NOT EXISTS`` keeps an old definition under the same name
+        (a key once on ``event_id``, now on ``event_key``), and lookups would become scans."""
+        wanted = {
+            m.group("name"): (m.group("label"), m.group("prop"))
+            for m in map(_SCHEMA_STATEMENT.match, self.schema.statements)
+            if m is not None
+        }
+        with map_driver_errors("reading the database's schema"), self._session() as s:
+            held = [
+                (r["name"], r["labelsOrTypes"], r["properties"])
+                for r in s.run(
+                    "SHOW INDEXES YIELD name, type, labelsOrTypes, properties"
+                    " WHERE type <> 'LOOKUP' RETURN name, labelsOrTypes, properties"
+                )
+            ]
+        return sorted(
+            name
+            for name, labels, props in held
+            if name in wanted and [*labels, *props] != list(wanted[name])
+        )
 
     def _begin(self) -> tuple[neo4j.Session, neo4j.Transaction]:
         with map_driver_errors("opening a write transaction"):
