@@ -478,8 +478,13 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             row = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(row.pop("$defs", {}))
             components[model.__name__] = row
+            # Each row is checked alone (a bad row is named, the others go on), so the
+            # batch takes any rows: the row's own schema is documented beside it.
             prop = components[batch]["properties"][field]
-            prop["items"] = {"$ref": f"#/components/schemas/{model.__name__}"}
+            prop["description"] = (
+                f"Rows of {model.__name__} (#/components/schemas/{model.__name__}); each is"
+                " checked alone: a row that does not fit is named in `rejected`."
+            )
         app.openapi_schema = schema
         return schema
 

@@ -80,4 +80,4 @@ def test_store_down_gives_503_and_the_service_recovers_by_itself(neo: Api) -> No
     accepted = neo.post("/v1/evidence/batches", "channel_hc", json=batch)
     assert accepted.status_code == 200 and accepted.json()["accepted"] == [0]
     rows = neo.get(f"/v1/persons/{pid}", "investigator").json()["data"]
-    assert sum(1 for r in rows if r["id"] == "9300001") == 1
+    assert sum(1 for r in rows if r["id"] == "HOSPITAL_STAY:9300001") == 1
