@@ -214,6 +214,16 @@ def resident_id(raw: str | None) -> ResidentId:
     return ResidentId(raw, body + (given or check), status, body[:6], birth, gender)
 
 
+def canonical_id(raw: str | None) -> str | None:
+    """An ID number in its one written form (full-width digits, spaces, a lowercase x and a
+    15-digit legacy number made the 18-character number), or None when it is not one a
+    person can be found or founded by (missing, or failing its check)."""
+    if not raw:
+        return None
+    parsed = resident_id(raw)
+    return parsed.value if parsed.status in ("valid", "repaired") else None
+
+
 _ID_STATUSES = pa.array(["valid", "repaired", "invalid", "missing"], type=pa.string())
 _ID_WEIGHTS_NP = np.array(_ID_WEIGHTS, dtype=np.int64)
 _ID_CHECK_NP = np.frombuffer(_ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)

@@ -156,19 +156,10 @@ def event_write(linked: list[tuple[EventRow, str, str | None]]) -> Write:
     return Write(nodes, rels)
 
 
-def canonical_id_number(raw: str | None) -> str | None:
-    """An ID number in its one written form (full-width digits, spaces, a lowercase x and
-    15-digit legacy numbers made the 18-character number), or None when it is not valid."""
-    if not raw:
-        return None
-    parsed = normalise.resident_id(raw)
-    return parsed.value if parsed.status in ("valid", "repaired") else None
-
-
 def new_person_id(row: RosterChangeRow) -> str:
     """The id of the person a new roster record founds: from its valid ID number, so that
     every record written with it founds the same person; else from the record itself."""
-    key = canonical_id_number(row.id_number) or f"|{row.record_id}"
+    key = normalise.canonical_id(row.id_number) or f"|{row.record_id}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     return f"N{int(digest[:12], 16) % 10**9:09d}"
 
@@ -193,7 +184,7 @@ def roster_write(
             person = PersonView(
                 pid,
                 normalise.name(row.name) if row.name else None,
-                parsed.value if parsed and parsed.status in ("valid", "repaired") else None,
+                normalise.canonical_id(row.id_number),
                 (parsed.birth_date if parsed else None)
                 or (normalise.date(row.birth_date) if row.birth_date else None),
                 None,

@@ -12,8 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from linkgraph import normalise
 from linkgraph.errors import InputError
-from linkgraph.service.batches import canonical_id_number
 from linkgraph.service.context import Caller, Conflict, Forbidden, NotFound, ServiceContext
 from linkgraph.service.keys import Role
 from linkgraph.service.readmodel import FlagView
@@ -135,7 +135,7 @@ def stop_request(ctx: ServiceContext, caller: Caller, ask: StopAsk) -> dict[str,
     """Record a request to stop a person's benefits; whether it holds them at once is the
     core's rule (:func:`linkgraph.recognise.recognise`, policy ``stop_requests``)."""
     rules = ctx.policy.stop_requests
-    subject = canonical_id_number(ask.id_number)
+    subject = normalise.canonical_id(ask.id_number)
     if subject is None:
         raise NotFound("no beneficiary with this ID number (it is not a valid one)")
     requester = _requester(caller, ask, subject)
@@ -230,7 +230,7 @@ def stop_request(ctx: ServiceContext, caller: Caller, ask: StopAsk) -> dict[str,
 def _requester(caller: Caller, ask: StopAsk, subject: str) -> str | None:
     """The verified requester's ID number; the portal acts only for a requester it names,
     and a request 'by self' only for the person themself (else 403: not theirs to ask)."""
-    requester = canonical_id_number(ask.requester_id_number)
+    requester = normalise.canonical_id(ask.requester_id_number)
     if ask.requester_id_number and requester is None:
         raise Forbidden("requester_id_number: not a valid ID number; the requester is not verified")
     if caller.principal.role == Role.CITIZEN and requester is None:

@@ -22,7 +22,7 @@ from linkgraph.catalogue import Identifier
 from linkgraph.errors import InputError
 from linkgraph.ingest import day_fault, validate_events, validate_roster
 from linkgraph.ledger import body_digest
-from linkgraph.service.batches import canonical_id_number, new_person_id
+from linkgraph.service.batches import new_person_id
 from linkgraph.service.context import Caller, Conflict, ServiceContext
 from linkgraph.service.live import Received
 from linkgraph.service.readmodel import EnrollmentView, ReadModel
@@ -486,6 +486,6 @@ def _resolve_new(model: ReadModel, row: RosterChangeRow) -> str:
     """The person of a new roster record: the one holding its ID number (in its one
     written form), else the person it founds (:func:`new_person_id`, the same for every
     record of the batch with that ID number)."""
-    canonical = canonical_id_number(row.id_number)
+    canonical = normalise.canonical_id(row.id_number)
     found = model.by_id_number.get(canonical) if canonical else None
     return found or new_person_id(row)

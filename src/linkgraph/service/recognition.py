@@ -59,9 +59,9 @@ def _recognition(
     key = raw.strip().upper()
     person = model.person_of_id_number(key)
     if person is None:
-        parsed = normalise.resident_id(raw)
-        if parsed.value and parsed.status in ("valid", "repaired"):
-            person = model.person_of_id_number(parsed.value)
+        canonical = normalise.canonical_id(raw)
+        if canonical:
+            person = model.person_of_id_number(canonical)
     out: dict[str, Any] = {
         "id_number": shown_id(caller, key),
         "item_code": item_code,
