@@ -7,7 +7,7 @@ in its thread pool, which costs more than the look-ups themselves. The caller
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -117,12 +117,19 @@ CallerDep = Annotated[Caller, Depends(any_caller)]
 
 
 def caller_of(request: Request, *roles: Role) -> Caller:
-    """:func:`require` as a plain call, for hot routes that take no dependencies at all
-    (FastAPI's per-request dependency solving costs more than a recognition look-up)."""
+    """:func:`require` as a plain call, for routes that take no dependencies at all."""
     principal = authenticate(request, request.headers.get("x-api-key"))
+    return caller_as(principal, request.headers.get("x-purpose"), _audit_of(request), roles)
+
+
+def caller_as(
+    principal: Principal, purpose: str | None, record: RequestAudit | None, roles: tuple[Role, ...]
+) -> Caller:
+    """The caller of a known principal, if their role is one of ``roles`` (admin always
+    passes; else 403): how the fast lane (``api.main.Guard``) and :func:`caller_of` gate."""
     _check_role(principal, frozenset({*roles, Role.ADMIN}))
-    purpose = (request.headers.get("x-purpose") or "").strip()[:200]
-    return Caller(principal, purpose or DEFAULT_PURPOSE[principal.role], _audit_of(request))
+    shown = (purpose or "").strip()[:200]
+    return Caller(principal, shown or DEFAULT_PURPOSE[principal.role], record)
 
 
 def _audit_of(request: Request) -> RequestAudit | None:
@@ -133,9 +140,12 @@ def _audit_of(request: Request) -> RequestAudit | None:
 
 def note_asked(request: Request, *id_numbers: str) -> None:
     """Keep the ID numbers a request asks about in its audit entry, as keyed hashes."""
-    record = _audit_of(request)
+    service: Service = request.app.state.service
+    note_asked_in(service, _audit_of(request), id_numbers)
+
+
+def note_asked_in(service: Service, record: RequestAudit | None, id_numbers: Iterable[str]) -> None:
     if record is not None:
-        service: Service = request.app.state.service
         record.asked.extend(service.audit.pseudonyms(id_numbers))
 
 

@@ -24,11 +24,12 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route, compile_path
+from starlette.routing import compile_path
 
-from api.deps import DEFAULT_PURPOSE, DOCUMENTED_BODIES
+from api.deps import DEFAULT_PURPOSE, DOCUMENTED_BODIES, caller_as
 from api.models import ERRORS
 from api.routes import admin, benefits, channels, citizens, grid, investigators, ops, resolution
+from api.routes.benefits import FastRoute, answer_bytes
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
 from linkgraph.service import ApiSettings, Conflict, Forbidden, NotFound, Principal, Service
@@ -91,16 +92,15 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class AccessLog:
-    """One JSON line per request on stderr, written directly: the logging module's
+    """One JSON line per request on stderr, when ``LINKGRAPH_API_ACCESS_LOG`` is on (the
+    audit log records every request already), written directly: the logging module's
     record, handler and formatter machinery costs more than a recognition look-up."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = True
+        self.enabled = False
 
     def write(self, fields: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
         now = time.time()
         stamp = (
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
@@ -129,8 +129,7 @@ def _observe(method: str, route: str, status: int, seconds: float) -> None:
     children[1].observe(seconds)
 
 
-async def _json(send: Send, status: int, body: dict[str, Any], headers: list[Any]) -> None:
-    data = json.dumps(body).encode()
+async def _send_json(send: Send, status: int, data: bytes, headers: list[Any]) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -161,14 +160,20 @@ ERROR_NAMES = {
 
 
 class Guard:
-    """Pure ASGI middleware, the API's trust boundary: a request id; the key, checked
-    before anything else under ``/v1`` (401 comes first); the body size limit (413);
-    one audit entry per request, refusals included, on disk before the answer leaves;
-    metrics and one JSON log line."""
+    """Pure ASGI middleware outside FastAPI's own, the API's trust boundary: a request
+    id; the key, checked before anything else under ``/v1`` (401 comes first); the
+    body size limit (413); one audit entry per request, refusals included, on disk
+    before the answer leaves; metrics. The fast lane's routes
+    (``api.routes.benefits.FAST_LANE``) are answered here, sparing them FastAPI's
+    middleware, routing and request objects."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, lane: dict[str, FastRoute], retry_after: int
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        self.lane = lane
+        self.retry_after = retry_after
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -194,19 +199,23 @@ class Guard:
         principal = service.keys.verify(key) if service is not None and key else None
         if principal is not None:
             state["principal"] = principal
+        path: str = scope["path"]
+        fast = self.lane.get(path) if scope["method"] == "POST" else None
+        route: tuple[str, str] | None = (fast.path, fast.name) if fast else None
         if service is not None:
-            service.audit.requests_in_progress += 1
+            service.audit.request_started()
 
         async def audit(answered: int) -> None:
             """The request's entry, on disk (or in the file, as configured) before the answer."""
-            nonlocal audited
+            nonlocal audited, route
             if audited or service is None:
                 return
             audited = True
-            route, name = _route_of(scope)
+            route = route or _route_of(scope)
             await service.audit.append_async(
-                _entry(record, principal, purpose, scope["method"], route, name, answered),
+                _entry(record, principal, purpose, scope["method"], *route, answered),
                 durable=service.api.audit_reads == "fsync",
+                request=True,
             )
 
         async def send_wrapper(message: Message) -> None:
@@ -217,19 +226,21 @@ class Guard:
                 await audit(status)
             await send(message)
 
-        async def refuse(code: int, detail: str, headers: list[Any]) -> None:
+        async def answer(code: int, body: bytes, headers: list[Any]) -> None:
             nonlocal status
             status = code
+            await audit(code)
+            await _send_json(send, code, body, [rid, *headers])
+
+        async def refuse(code: int, detail: Any, headers: list[Any]) -> None:
             record.outcome = ERROR_NAMES[code]
             body = {"error": record.outcome, "detail": detail, "request_id": request_id}
-            await audit(code)
-            await _json(send, code, body, [rid, *headers])
+            await answer(code, json.dumps(body).encode(), headers)
 
         try:
             if length is not None and _int(length) > self.max_body:
                 await refuse(413, f"request body over {self.max_body} bytes", [])
                 return
-            path: str = scope["path"]
             if service is not None and principal is None and path.startswith("/v1/"):
                 reason = "unknown or revoked API key" if key else "missing API key"
                 challenge = [(b"www-authenticate", b"ApiKey")]
@@ -247,30 +258,61 @@ class Guard:
                 return message
 
             try:
-                await self.app(scope, limited_receive, send_wrapper)
+                if fast is not None and service is not None and principal is not None:
+                    caller = caller_as(principal, purpose, record, fast.roles)
+                    raw = await _body(limited_receive)
+                    await answer(200, answer_bytes(await fast.answer(service, caller, raw)), [])
+                else:
+                    await self.app(scope, limited_receive, send_wrapper)
             except _TooLarge:
                 await refuse(413, f"request body over {self.max_body} bytes", [])
+            except _Disconnected:
+                record.outcome = "client_disconnected"
+                await audit(499)  # nobody is left to answer
+            except Exception as exc:
+                if fast is None or audited:
+                    raise
+                code, name, detail, headers = refusal_of(exc, self.retry_after)
+                record.outcome = name
+                body = {"error": name, "detail": detail, "request_id": request_id}
+                data = json.dumps(jsonable_encoder(body)).encode()
+                await answer(
+                    code, data, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                )
         except Exception:
             record.outcome = record.outcome or "internal_error"
             await audit(500)  # the server's 500 answer follows
             raise
         finally:
             if service is not None:
-                service.audit.requests_in_progress -= 1
+                service.audit.request_ended(appended=audited)
             elapsed = time.perf_counter() - started
-            route = _route_of(scope)[0]
-            _observe(scope["method"], route, status, elapsed)
-            access_log.write(
-                {
-                    "msg": "request",
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                    "key_id": getattr(principal, "key_id", None),
-                }
-            )
+            label = (route or _route_of(scope))[0]
+            _observe(scope["method"], label, status, elapsed)
+            if access_log.enabled:
+                access_log.write(
+                    {
+                        "msg": "request",
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": label,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "key_id": getattr(principal, "key_id", None),
+                    }
+                )
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole request body (the fast lane reads it without a Request object)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _int(text: bytes) -> int:
@@ -333,6 +375,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    pass
+
+
 # ------------------------------------------------------------------ errors
 
 
@@ -351,60 +397,60 @@ def _error(request: Request, status: int, error: str, detail: Any, **headers: st
     )
 
 
-def _install_error_handlers(app: FastAPI, retry_after: int) -> None:
-    async def validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+def refusal_of(exc: Exception, retry_after: int) -> tuple[int, str, Any, dict[str, str]]:
+    """The answer to an error raised while serving a request: status, error name,
+    detail and headers (the same for FastAPI's routes and the fast lane)."""
+    if isinstance(exc, RequestValidationError):
         detail = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return _error(request, 422, "invalid_request", detail)
-
-    async def http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
+        return 422, "invalid_request", detail, {}
+    if isinstance(exc, StarletteHTTPException):
         if exc.status_code == 400:  # FastAPI's answer to a body that is not UTF-8 JSON
             detail = [{"loc": ["body"], "msg": "not UTF-8 JSON", "type": "json_invalid"}]
-            return _error(request, 422, "invalid_request", detail)
-        return _error(
-            request,
-            exc.status_code,
-            ERROR_NAMES.get(exc.status_code, "http_error"),
-            exc.detail,
-            **(exc.headers or {}),
-        )
+            return 422, "invalid_request", detail, {}
+        name = ERROR_NAMES.get(exc.status_code, "http_error")
+        return exc.status_code, name, exc.detail, dict(exc.headers or {})
+    if isinstance(exc, StoreUnavailable):
+        log.warning("store unavailable", extra={"error": str(exc)})
+        detail = "the graph store cannot be reached; retry later"
+        return 503, "store_unavailable", detail, {"Retry-After": str(retry_after)}
+    if isinstance(exc, StoreError):
+        log.error("store error", extra={"error": str(exc)})
+        return 502, "store_error", str(exc), {}
+    kinds: dict[type[LinkgraphError], tuple[int, str]] = {
+        NotFound: (404, "not_found"),
+        Forbidden: (403, "forbidden"),
+        Conflict: (409, "conflict"),
+        InputError: (422, "invalid_request"),
+    }
+    for kind, (status, name) in kinds.items():
+        if isinstance(exc, kind):
+            return status, name, str(exc), {}
+    if isinstance(exc, LinkgraphError):
+        return 500, "internal_error", str(exc), {}
+    log.exception("unhandled error", exc_info=exc)
+    return 500, "internal_error", "unexpected error; see the server log", {}
 
-    async def linkgraph(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, StoreUnavailable):
-            log.warning("store unavailable", extra={"error": str(exc)})
-            return _error(
-                request,
-                503,
-                "store_unavailable",
-                "the graph store cannot be reached; retry later",
-                **{"Retry-After": str(retry_after)},
-            )
-        if isinstance(exc, StoreError):
-            log.error("store error", extra={"error": str(exc)})
-            return _error(request, 502, "store_error", str(exc))
-        kinds: dict[type[LinkgraphError], tuple[int, str]] = {
-            NotFound: (404, "not_found"),
-            Forbidden: (403, "forbidden"),
-            Conflict: (409, "conflict"),
-            InputError: (422, "invalid_request"),
-        }
-        for kind, (status, name) in kinds.items():
-            if isinstance(exc, kind):
-                return _error(request, status, name, str(exc))
-        return _error(request, 500, "internal_error", str(exc))
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _error(request, 500, "internal_error", "unexpected error; see the server log")
+def _install_error_handlers(app: FastAPI, retry_after: int) -> None:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        status, name, detail, headers = refusal_of(exc, retry_after)
+        return _error(request, status, name, detail, **headers)
 
-    app.add_exception_handler(RequestValidationError, validation)
-    app.add_exception_handler(StarletteHTTPException, http)
-    app.add_exception_handler(LinkgraphError, linkgraph)
-    app.add_exception_handler(Exception, unexpected)
+    for kind in (RequestValidationError, StarletteHTTPException, LinkgraphError, Exception):
+        app.add_exception_handler(kind, handler)
+
+
+class GuardedAPI(FastAPI):
+    """FastAPI with :class:`Guard` in front of its whole middleware stack: the trust
+    boundary is the first thing a request meets, and the fast lane skips the rest."""
+
+    guard: dict[str, Any]
+
+    def build_middleware_stack(self) -> ASGIApp:  # type: ignore[override]
+        return Guard(super().build_middleware_stack(), **self.guard)
 
 
 # ------------------------------------------------------------------ the app
@@ -437,13 +483,18 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         finally:
             service.close()
 
-    app = FastAPI(
+    app = GuardedAPI(
         title="linkgraph",
         version="1.0.0",
         summary="Recognition and investigation API: certify once, recognise everywhere.",
         lifespan=lifespan,
         docs_url="/docs" if api.enable_docs else None,
         redoc_url=None,
+        telemetry={
+            "tracing": api.opentelemetry,
+            "metrics": api.opentelemetry,
+            "logs": api.opentelemetry,
+        },
     )
     table = []
     for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
@@ -452,13 +503,14 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             path = f"/v1{getattr(route, 'path', '')}"
             table.append((compile_path(path)[0], path, str(getattr(route, "name", ""))))
     app.state.route_table = table  # see _route_of
-    for path, endpoint in reversed(benefits.HOT_ROUTES):
-        app.router.routes.insert(
-            0, Route(f"/v1{path}", endpoint, methods=["POST"], include_in_schema=False)
-        )
     app.include_router(ops.router)
     _install_error_handlers(app, api.retry_after_seconds)
-    app.add_middleware(Guard, max_body_bytes=api.max_body_bytes)
+    app.guard = {
+        "max_body_bytes": api.max_body_bytes,
+        "lane": benefits.FAST_LANE,
+        "retry_after": api.retry_after_seconds,
+    }
+    access_log.enabled = api.access_log
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

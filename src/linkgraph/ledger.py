@@ -52,6 +52,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._path = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
@@ -87,9 +88,9 @@ class Journal:
         return list(self._entries(after))
 
     def size(self) -> int:
-        """Bytes in the journal: grows with every append (cheap to poll)."""
+        """Bytes in the journal: grows with every append (cheap to poll: one system call)."""
         try:
-            return self.path.stat().st_size
+            return os.stat(self._path).st_size
         except FileNotFoundError:
             return 0
 

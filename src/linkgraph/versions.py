@@ -100,6 +100,7 @@ class Versions:
         self.data_dir = data_dir
         self.root = data_dir / "versions"
         self.pointer = data_dir / "current"
+        self._pointer = str(self.pointer)
 
     def current(self) -> Version | None:
         """The version in service, or None before the first run."""
@@ -111,9 +112,10 @@ class Versions:
         return Version(path) if (path / "meta.json").exists() else None
 
     def current_id(self) -> str | None:
-        """The current version's id, from the link alone (cheap enough to ask per request)."""
+        """The current version's id, from the link alone (cheap enough to ask per request:
+        one system call, no path objects)."""
         try:
-            return Path(os.readlink(self.pointer)).name
+            return os.path.basename(os.readlink(self._pointer))
         except OSError:
             return None
 

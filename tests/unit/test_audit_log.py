@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import os
 from pathlib import Path
 
+import pytest
+
+from linkgraph.service import audit
 from linkgraph.service.audit import AuditEntry, AuditLog
 
 
@@ -42,3 +48,46 @@ def test_an_id_number_is_hashed_with_the_log_s_own_key(tmp_path: Path) -> None:
     assert number not in one.pseudonym(number)
     one.close()
     other.close()
+
+
+def test_concurrent_requests_share_one_sync_and_none_is_answered_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight requests in progress write their entries in different turns of the event
+    loop: one fdatasync covers them all (group commit), and each request goes on only
+    once its own entry is covered by a sync."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    synced_sizes: list[int] = []
+    real_sync = audit._fdatasync
+
+    def counting_sync(fd: int) -> OSError | None:
+        error = real_sync(fd)
+        synced_sizes.append(os.fstat(fd).st_size)
+        return error
+
+    monkeypatch.setattr(audit, "_fdatasync", counting_sync)
+
+    async def request(turns: int) -> None:
+        for _ in range(turns):  # work before the entry: the others' entries come meanwhile
+            await asyncio.sleep(0)
+        await log.append_async({"action": "recognition.read", "turns": turns}, request=True)
+        assert synced_sizes and synced_sizes[-1] == os.path.getsize(log.path)
+        log.request_ended(appended=True)
+
+    async def main() -> None:
+        for _ in range(8):
+            log.request_started()
+        await asyncio.gather(*(request(turns) for turns in range(8)))
+
+    asyncio.run(main())
+    log.close()
+    assert len(synced_sizes) == 1
+    assert sorted(e["turns"] for e in log.entries()) == list(range(8))
+
+
+def test_text_that_is_not_valid_unicode_is_written_escaped(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    asyncio.run(log.append_async({"action": "api.submit_events", "detail": "ab\ud800cd 张"}))
+    log.close()
+    line = log.path.read_bytes().decode("utf-8")  # valid UTF-8
+    assert json.loads(line)["detail"] == "ab\ud800cd 张"

@@ -55,7 +55,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
-        access_log=False,  # the app writes its own JSON access log
+        access_log=False,  # the app's own: LINKGRAPH_API_ACCESS_LOG
         app_dir=str(REPO_ROOT),
     )
 

@@ -16,7 +16,8 @@ kept beside the log, ``audit.key``, created 0600 on first use), so the log can a
 
 Durability: the API's entries are written in groups and ``fdatasync``'d once per
 group (group commit, see :class:`AuditLog`), so a request waits for its entry to be on
-disk at the cost of one shared sync, not one per request. :meth:`AuditLog.write`
+disk at the cost of one shared sync, not one per request: a sync costs the kernel more
+than a recognition costs Python. :meth:`AuditLog.write`
 blocks until the entry is synced; :meth:`AuditLog.append_async` awaits the same, or,
 with ``durable=False`` (``ApiSettings.audit_reads``), only until the entry is in the file.
 
@@ -41,6 +42,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from linkgraph.service.auditindex import AuditIndex
 
@@ -110,16 +113,22 @@ def _settle(futures: _Batch, error: BaseException | None) -> None:
             future.set_exception(error)
 
 
+#: The longest a written entry waits for the entries of requests still in progress
+#: before its sync starts anyway (``commit_delay``, as in PostgreSQL's group commit).
+COMMIT_DELAY_SECONDS = 0.001
+
+
 class AuditLog:
     """Append-only, fsync'd audit trail with group commit (see the module docstring).
 
     On the API's event loop, the entries made in one turn of the loop are written
-    together (one ``write``) at its end; one ``fdatasync`` then covers every entry
-    written so far. A lone request (no other in progress) syncs on the loop itself,
-    sparing two thread hops; otherwise one syncing thread syncs while the loop serves
-    the other requests, and entries written during a sync wait for the next one, which
-    starts as it ends. So a request waits for one sync or two, whatever the load, and
-    the thread touches the loop once per sync.
+    together (one ``write``) at its end. A sync starts once every request in
+    progress has written its entry (or :data:`COMMIT_DELAY_SECONDS` after the first
+    waiting entry), and one ``fdatasync`` covers every entry written so far. A lone
+    request syncs on the loop itself, sparing two thread hops; otherwise one syncing
+    thread syncs while the loop serves the other requests, and entries written during
+    a sync wait for the next one. So a request waits for one sync or two, whatever
+    the load, and the thread touches the loop once per sync.
     """
 
     def __init__(self, path: Path) -> None:
@@ -130,8 +139,11 @@ class AuditLog:
         self._seq = self._last_seq()
         self._mac = hmac.new(_secret(path.with_name("audit.key")), digestmod=hashlib.sha256)
         self.index = AuditIndex(path, path.with_name(path.stem + ".index.sqlite"))
-        #: Requests in progress (kept by the API): with one alone, it syncs on the loop.
+        #: Requests in progress (see :meth:`request_started`), and those of them whose
+        #: entry is not written yet: a sync waits for them (a little).
         self.requests_in_progress = 0
+        self.entries_to_come = 0
+        self._delayed_sync: asyncio.TimerHandle | None = None
         self._lock = threading.Lock()  # numbers and writes lines: the file stays in seq order
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None], bool]] = []
         self._unsynced: _Batch = []
@@ -182,16 +194,20 @@ class AuditLog:
     # ----------------------------------------------------------------- writing
 
     def _lines(self, entries: Iterable[dict[str, Any]]) -> bytes:
-        """Entries as JSON lines, numbered and stamped now (caller holds the lock). ASCII
-        (non-ASCII escaped): any text a caller sends, lone surrogates included, is
-        written as valid JSON and UTF-8."""
+        """Entries as JSON lines, numbered and stamped now (caller holds the lock). Text
+        that is not valid Unicode (a lone surrogate a caller sent) is written escaped,
+        so every line is valid JSON and UTF-8."""
         at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         out = []
         for fields in entries:
             self._seq += 1
-            out.append(json.dumps({"seq": self._seq, "at": at, **fields}, default=str))
-        out.append("")
-        return "\n".join(out).encode()
+            entry = {"seq": self._seq, "at": at, **fields}
+            try:
+                out.append(orjson.dumps(entry, default=str))
+            except TypeError:  # orjson refuses lone surrogates; the standard library escapes
+                out.append(json.dumps(entry, default=str).encode())
+        out.append(b"")
+        return b"\n".join(out)
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -220,10 +236,25 @@ class AuditLog:
             return
         await self.append_async(entry.fields(), durable=durable)
 
-    async def append_async(self, fields: dict[str, Any], *, durable: bool = True) -> None:
+    def request_started(self) -> None:
+        """An API request began: its entry is to come (the API calls this on the loop)."""
+        self.requests_in_progress += 1
+        self.entries_to_come += 1
+
+    def request_ended(self, *, appended: bool) -> None:
+        """An API request ended, having appended its entry or not (a client gone)."""
+        self.requests_in_progress -= 1
+        if not appended:
+            self.entries_to_come -= 1
+            self._sync_when_due()
+
+    async def append_async(
+        self, fields: dict[str, Any], *, durable: bool = True, request: bool = False
+    ) -> None:
         """Append one entry of ``fields``; return once it is synced, or with
         ``durable=False`` once it is in the file (it survives a crash of this process;
-        the sync follows within milliseconds)."""
+        the sync follows within milliseconds). ``request``: the entry of an API
+        request counted by :meth:`request_started`."""
         if self._closed:
             raise RuntimeError("audit log is closed")
         loop = asyncio.get_running_loop()
@@ -232,10 +263,12 @@ class AuditLog:
         if not self._pending:
             loop.call_soon(self._flush)  # after the other callbacks of this turn
         self._pending.append((fields, future, durable))
+        if request:
+            self.entries_to_come -= 1
         await future
 
     def _flush(self) -> None:
-        """Write the entries made in this turn of the loop, then sync (see the class)."""
+        """Write the entries made in this turn of the loop; sync when due (see the class)."""
         pending, self._pending = self._pending, []
         self._last_flush = time.monotonic()
         try:
@@ -246,6 +279,24 @@ class AuditLog:
             return
         _settle([future for _, future, durable in pending if not durable], None)
         self._unsynced.extend(future for _, future, durable in pending if durable)
+        self._sync_when_due()
+
+    def _sync_when_due(self) -> None:
+        """Start the sync of the written entries now if no other request's entry is to
+        come (or none is written), else at the latest after the commit delay."""
+        if self._syncing or not self._unsynced:
+            return
+        if self.entries_to_come > 0 or self._pending:
+            if self._delayed_sync is None:
+                assert self._loop is not None
+                self._delayed_sync = self._loop.call_later(COMMIT_DELAY_SECONDS, self._sync)
+            return
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._delayed_sync is not None:
+            self._delayed_sync.cancel()
+            self._delayed_sync = None
         if self._syncing or not self._unsynced:
             return
         batch, self._unsynced = self._unsynced, []
@@ -264,13 +315,10 @@ class AuditLog:
                 self._loop.call_soon_threadsafe(self._synced, batch, error)
 
     def _synced(self, batch: _Batch, error: BaseException | None) -> None:
-        """On the loop: settle a synced batch; sync what was written meanwhile."""
+        """On the loop: settle a synced batch; sync what was written meanwhile when due."""
         _settle(batch, error)
         self._syncing = False
-        if self._unsynced:
-            batch, self._unsynced = self._unsynced, []
-            self._syncing = True
-            self._to_sync.put(batch)
+        self._sync_when_due()
 
     def _index_when_idle(self) -> None:
         """Bring the search index up to date once no entry came for a second (and stop as

@@ -31,6 +31,17 @@ class ApiSettings(BaseSettings):
         description="Answers leave after their request's audit entry is synced (fsync) or"
         " written to the file (write: survives a crash of the service; synced ms later).",
     )
+    access_log: bool = Field(
+        default=False,
+        description="Also one JSON line per request on stderr (every request is in the"
+        " audit log already).",
+    )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry traces, metrics and logs, for a"
+        " configured provider (off: the API has its Prometheus metrics and audit log, and"
+        " looking for a provider costs every request ~20 µs).",
+    )
     enable_docs: bool = True
 
     def resolved_state_dir(self, base: Settings | None = None) -> Path:
