@@ -148,3 +148,27 @@ def test_a_query_to_a_server_that_is_down_fails_fast_and_says_what_to_do(
     assert result.exit_code == 2
     assert "linkgraph neo4j start" in " ".join(result.output.split())
     assert "Traceback" not in result.output and "retried" not in result.output
+
+
+def test_identifiers_are_masked_unless_a_purpose_is_stated_and_every_query_is_audited(
+    data_dir: Path,
+) -> None:
+    masked = json.loads(runner.invoke(app, ["query", "shared_identifiers", "-f", "json"]).output)
+    purpose = "case 2026-113: one account, two payees"
+    whole = json.loads(
+        runner.invoke(
+            app, ["query", "shared_identifiers", "-f", "json", "--purpose", purpose]
+        ).output
+    )
+    assert masked and len(masked) == len(whole)
+    for hidden, shown in zip(masked, whole, strict=True):
+        assert "*" in hidden["number"] and "*" not in shown["number"]
+        assert hidden["number"][-4:] == shown["number"][-4:]
+    entries = [
+        json.loads(line)
+        for line in (data_dir / "api" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    asked = [e for e in entries if e["action"] == "query.shared_identifiers"]
+    assert [e["purpose"] for e in asked[-2:]] == ["command-line lookup", purpose]
+    assert all(e["detail"]["via"] == "command line" and e["actor"] for e in asked[-2:])
+    assert set(asked[-1]["subjects"]) == {p for row in whole for p in row["person_ids"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -170,3 +171,18 @@ def test_review_decisions_through_the_cli_hold_on_the_next_run(
     assert "li.wei" in listed.output
     refused = runner.invoke(app, ["review", "link", "a", "b", "--who", "x", "--why", "", *args])
     assert refused.exit_code == 2
+
+
+def test_explain_masks_identifiers_unless_a_purpose_is_stated(febrl4: dict[str, Path]) -> None:
+    pair = ["explain", "rec-1070-org", "rec-1070-dup-0", "--state-dir", str(febrl4["state"])]
+
+    def ssn(extra: list[str]) -> dict[str, object]:
+        result = runner.invoke(app, [*pair, "--json", *extra])
+        assert result.exit_code == 0, result.output
+        fields = json.loads(result.output)["fields"]
+        found: dict[str, object] = next(f for f in fields if f["field"] == "soc_sec_id")
+        return found
+
+    hidden, shown = ssn([]), ssn(["--purpose", "review of a reported duplicate"])
+    assert "*" in str(hidden["left"]) and "*" not in str(shown["left"])
+    assert len(str(hidden["left"])) == len(str(shown["left"]))

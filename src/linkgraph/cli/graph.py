@@ -4,11 +4,14 @@
     linkgraph query person_360 --param person_id=P0000042 --format json
     linkgraph query no_trace --param since=2026-07-01 --backend neo4j --format csv
     linkgraph query certification_spread --param person_id=P000000001
+    linkgraph query shared_identifiers --purpose "case 2026-113: shared account"
     linkgraph graph queries          # the library: names, parameters, columns
     linkgraph graph counts           # nodes per label, relationships per type
 
 Commands only parse options, call the store's public API and print; known
 errors become a message and exit code 1 (2 when the store cannot be reached).
+ID numbers, phones and accounts are masked unless a purpose is stated, and every
+query is audited (:mod:`linkgraph.cli.asked`).
 The library only reads: ``linkgraph graph apply`` is kept to say so, and always
 exits 1 (enrolment statuses are the domain core's answer, not a graph procedure's).
 """
@@ -27,6 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from linkgraph.cli.asked import PurposeOpt
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
 from linkgraph.graph.queries import Param
 
@@ -128,21 +132,29 @@ def query(
     param: ParamOpt = None,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
     backend: BackendOpt = None,
+    purpose: PurposeOpt = None,
 ) -> None:
     """Run a named query of the Cypher library and print its rows.
 
     Dates left out default to the as-of date of the current version (see
-    `linkgraph graph queries`)."""
+    `linkgraph graph queries`). ID numbers, phones and accounts are masked unless
+    --purpose says why they are needed; every query is written to the audit log."""
+    from linkgraph.cli.asked import audit, cli_caller
     from linkgraph.graph import QUERIES
     from linkgraph.graph.queries import library_query
+    from linkgraph.service.investigation import query_subjects
+    from linkgraph.service.masking import shown_row
 
+    caller = cli_caller(purpose)
     try:
         params = library_query(name).bind(parse_params(param), as_of=_as_of())
         with _store(backend) as store:
             rows = store.query(name, **params)
     except LinkgraphError as exc:
         raise _fail(exc) from exc
-    render(rows, QUERIES[name].columns, format, name)
+    subjects = query_subjects(name, params, rows)
+    audit(caller, f"query.{name}", subjects, params=params, rows=len(rows))
+    render([shown_row(caller, r) for r in rows], QUERIES[name].columns, format, name)
 
 
 def _default(param: Param) -> str:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from linkgraph.cli.asked import PurposeOpt
 from linkgraph.config import get_settings
 
 console = Console()
@@ -94,30 +95,39 @@ def explain_cmd(
     record_b: str,
     state_dir: StateDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    purpose: PurposeOpt = None,
 ) -> None:
-    """Why two records do (or don't) match: per field level, weight, and the total."""
-    from linkgraph.link import explain
+    """Why two records do (or don't) match: per field level, weight, and the total.
 
+    ID numbers and phones compared are masked unless --purpose says why they are
+    needed; every explanation asked is written to the audit log."""
+    from linkgraph.cli.asked import audit, cli_caller
+    from linkgraph.link import explain
+    from linkgraph.service.masking import shown_explanation
+
+    caller = cli_caller(purpose)
     try:
         e = explain(record_a, record_b, state_dir=state_dir)
     except (KeyError, FileNotFoundError) as exc:
         _fail(str(exc))
         return
+    audit(caller, "resolution.explain", [], records=[record_a, record_b])
+    data = shown_explanation(caller, e.to_dict())
     if as_json:
-        console.print_json(json.dumps(e.to_dict(), ensure_ascii=False, default=str))
+        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
         return
     table = Table("field", "level", record_a, record_b, "m", "u", "log2 BF", "tf adj")
     table.add_row("prior", "", "", "", "", "", f"{e.prior_weight:+.2f}", "")
-    for f in e.fields:
+    for f in data["fields"]:
         table.add_row(
-            f.field,
-            f.level,
-            str(f.left),
-            str(f.right),
-            f"{f.m:.4g}",
-            f"{f.u:.4g}",
-            f"{f.weight:+.2f}",
-            f"{f.tf_adjustment:+.2f}" if f.tf_adjustment else "",
+            f["field"],
+            f["level"],
+            str(f["left"]),
+            str(f["right"]),
+            f"{f['m']:.4g}",
+            f"{f['u']:.4g}",
+            f"{f['weight']:+.2f}",
+            f"{f['tf_adjustment']:+.2f}" if f["tf_adjustment"] else "",
         )
     console.print(table)
     console.print(

@@ -75,6 +75,14 @@ class Caller:
     purpose: str
     #: The API request this call answers: the use case's audit entry becomes part of it.
     request: RequestAudit | None = None
+    #: Whether a purpose was stated: the command line shows identifiers whole only then
+    #: (a key's purpose is always stated, by the call or by its role's default).
+    purpose_stated: bool = True
+
+    @property
+    def unmasked(self) -> bool:
+        """ID numbers, phones and accounts shown whole: the role needs them, for a purpose."""
+        return self.principal.unmasked and self.purpose_stated
 
     def entry(self, action: str, subjects: Iterable[str], **detail: Any) -> AuditEntry:
         p = self.principal

@@ -76,6 +76,14 @@ def run_query(
     assert ctx.live is not None
     bound = spec.bind(params, as_of=ctx.live.as_of)  # raises InputError naming the parameter
     rows = ctx.store.run(lambda s: s.query(name, **bound))
+    subjects = query_subjects(name, bound, rows)
+    masked = [shown_row(caller, r) for r in rows]
+    ctx.audit.write(caller.entry(f"query.{name}", subjects, params=bound, rows=len(rows)))
+    return masked
+
+
+def query_subjects(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The persons a library query's answer is about: the audit entry's subjects."""
     subjects: set[str] = set()
     for row in rows:
         if isinstance(row.get("person_id"), str):
@@ -83,7 +91,5 @@ def run_query(
         for pid in row.get("person_ids") or ():
             subjects.add(pid)
     if name == "person_360":
-        subjects.add(str(bound["person_id"]))
-    masked = [shown_row(caller, r) for r in rows]
-    ctx.audit.write(caller.entry(f"query.{name}", sorted(subjects), params=bound, rows=len(rows)))
-    return masked
+        subjects.add(str(params["person_id"]))
+    return sorted(subjects)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from linkgraph.service.context import Caller, Conflict, NotFound, ServiceContext
-from linkgraph.service.masking import mask_id_number, mask_phone
+from linkgraph.service.masking import shown_explanation
 from linkgraph.service.readmodel import ReadModel
 
 if TYPE_CHECKING:
@@ -79,16 +79,7 @@ def explain(ctx: ServiceContext, caller: Caller, record_a: str, record_b: str) -
     _check_linked(resolver, record_a, record_b)
     with ctx.write_lock:
         explanation = linker.explanations.explain(record_a, record_b)
-    data = explanation.to_dict()
-    if not caller.principal.unmasked:
-        for f in data["fields"]:
-            if "id" in f["field"] or "sscard" in f["field"] or "account" in f["field"]:
-                f["left"], f["right"] = (
-                    mask_id_number(_s(f["left"])),
-                    mask_id_number(_s(f["right"])),
-                )
-            if "phone" in f["field"]:
-                f["left"], f["right"] = mask_phone(_s(f["left"])), mask_phone(_s(f["right"]))
+    data = shown_explanation(caller, explanation.to_dict())
     persons = [resolver.person_of[linker.index_of[r]] for r in (record_a, record_b)]
     ctx.audit.write(
         caller.entry("resolution.explain", sorted(set(persons)), records=[record_a, record_b])
@@ -148,7 +139,3 @@ def review(
         "persons_now": persons,
         "effect": effect,
     }
-
-
-def _s(value: Any) -> str | None:
-    return None if value is None else str(value)
