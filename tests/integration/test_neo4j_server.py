@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
+import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 import pytest
 from neo4j import GraphDatabase
 from neo4j.exceptions import AuthError
 
 from linkgraph.config import Settings, get_settings
-from linkgraph.neo4j_server import admin_import, start, status, stop
-from linkgraph.neo4j_server.server import MARKER
+from linkgraph.neo4j_server import Neo4jServerError, admin_import, start, status, stop
+from linkgraph.neo4j_server.server import ADMIN_TOOL, MARKER
 
 if TYPE_CHECKING:
     from conftest import Neo4jConnection
@@ -145,3 +150,42 @@ def test_admin_import_replaces_a_running_database(scratch_server: Settings, tmp_
             "MATCH (:Person)-[r:RECEIVES]->(b:Benefit {name: 'housing'}) RETURN min(r.since) AS s"
         )
         assert records[0]["s"] == 2021
+
+
+def _kill_the_import_tool(home: Path, stop_looking: threading.Event) -> None:
+    """kill -9 the import tool of ``home`` as soon as it runs."""
+    while not stop_looking.is_set():
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or ())
+            if ADMIN_TOOL in cmdline and str(home) in cmdline:
+                os.kill(proc.info["pid"], signal.SIGKILL)
+                return
+        time.sleep(0.05)
+
+
+def test_an_import_killed_half_way_keeps_the_previous_graph(
+    scratch_server: Settings, tmp_path: Path
+) -> None:
+    settings = scratch_server
+    first = start(settings=settings)
+    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
+    with GraphDatabase.driver(first.bolt_uri, auth=auth) as driver:
+        driver.execute_query("MATCH (n) DETACH DELETE n")
+        driver.execute_query("CREATE (:Kept {n: 1})")
+    people = _write(tmp_path / "people.csv", "id:ID,name\np1,Ann\n")
+    stop_looking = threading.Event()
+    killer = threading.Thread(
+        target=_kill_the_import_tool, args=(settings.neo4j_home, stop_looking)
+    )
+    killer.start()
+    try:
+        with pytest.raises(Neo4jServerError):
+            admin_import(nodes=[("Person", people)], relationships=[], settings=settings)
+    finally:
+        stop_looking.set()
+        killer.join()
+    after = status(settings=settings)
+    assert after.running  # started again, on the previous graph
+    with GraphDatabase.driver(after.bolt_uri, auth=auth) as driver:
+        records, _, _ = driver.execute_query("MATCH (n) RETURN labels(n)[0] AS label")
+        assert [r["label"] for r in records] == ["Kept"]

@@ -74,6 +74,8 @@ def start(
         raise _fail(exc) from exc
     took = "already running" if was_running else f"started in {time.monotonic() - t0:.1f}s"
     console.print(took)
+    if st.recovered:
+        console.print(f"[yellow]warning:[/yellow] {st.recovered}")
     print_status(st)
 
 

@@ -222,6 +222,7 @@ class Neo4jStore(GraphStore):
         self.database = database
         self.settings = settings
         self.bulk = bulk
+        self._whole = False  # see _ensure_whole
         with map_driver_errors(f"connecting to {uri}"):
             self.driver = neo4j.GraphDatabase.driver(
                 uri,
@@ -318,6 +319,8 @@ class Neo4jStore(GraphStore):
         started = time.perf_counter()
         self._apply_schema()
         log.info("constraints and indexes online in %.1f s", time.perf_counter() - started)
+        neo4j_server.imports.finish(settings.neo4j_home)
+        self._whole = True
 
     @staticmethod
     def _start_after_import(settings: Settings, attempts: int = 3) -> None:
@@ -455,7 +458,40 @@ class Neo4jStore(GraphStore):
             found = session.execute_read(read)
         return pa.array(found, type=keys.type)
 
+    def _ensure_whole(self) -> None:
+        """Before the first read: refuse a graph whose import failed with nothing before
+        it; give one imported but not yet indexed (a crash after the import) its
+        constraints and indexes; and make any schema.cypher names missing, so a
+        lookup is never a silent scan. Once per store object."""
+        if self._whole:
+            return
+        from linkgraph.config import get_settings
+        from linkgraph.neo4j_server import imports
+
+        home = (self.settings or get_settings()).neo4j_home
+        found = imports.state(home) if self.bulk == "admin" else None
+        if found is not None and found.phase == "failed":
+            raise StoreError(
+                f"neo4j: the import of {found.started_at} did not finish and there was no"
+                " graph before it; load it again: `linkgraph run CITY --backend neo4j`"
+            )
+        if (found is not None and found.phase == "imported") or self._missing_schema():
+            log.warning("neo4j: constraints or indexes missing; making them now")
+            self._apply_schema()
+            if found is not None:
+                imports.finish(home)
+        self._whole = True
+
+    def _missing_schema(self) -> bool:
+        wanted = {
+            m.group("name") for m in map(_SCHEMA_STATEMENT.match, self.schema.statements) if m
+        }
+        with map_driver_errors("reading the database's schema"), self._session(False) as s:
+            held = {r["name"] for r in s.run("SHOW INDEXES YIELD name RETURN name")}
+        return not wanted <= held
+
     def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]:
+        self._ensure_whole()
         cypher = spec.cypher
 
         def read(tx: neo4j.ManagedTransaction) -> list[Row]:
@@ -466,6 +502,7 @@ class Neo4jStore(GraphStore):
             return session.execute_read(read)
 
     def _counts(self) -> dict[str, int]:
+        self._ensure_whole()
         statements = {
             **{label: f"MATCH (n:{_bt(label)}) RETURN count(n)" for label in self.schema.nodes},
             **{

@@ -33,6 +33,7 @@ from pydantic import BaseModel
 
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import LinkgraphError
+from linkgraph.neo4j_server import imports
 
 POM = Path(__file__).with_name("pom.xml")
 MARKER = ".linkgraph-installed"
@@ -84,6 +85,8 @@ class ServerStatus(BaseModel):
     bolt_uri: str
     http_url: str
     browser_url: str
+    #: What the start found and did about an interrupted import (see ``imports``).
+    recovered: str | None = None
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -397,7 +400,12 @@ def start(
     """Start the server detached (installing first if needed); a no-op when it is running."""
     s = _settings(settings)
     home = install(s)
+    recovered = None
     if _running_pid(home) is None:
+        try:
+            recovered = imports.recover(home)
+        except imports.ImportRunning as exc:
+            raise Neo4jServerError(f"{exc}; start the server once it ends") from exc
         for port in (s.neo4j_bolt_port, s.neo4j_http_port):
             if _port_open(port):
                 raise Neo4jServerError(
@@ -425,7 +433,7 @@ def start(
         _pid_file(home).write_text(f"{pid}\n")
     if wait:
         wait_for_bolt(s, timeout)
-    return status(s)
+    return status(s).model_copy(update={"recovered": recovered})
 
 
 def stop(timeout: float = 120.0, settings: Settings | None = None) -> bool:
@@ -492,7 +500,9 @@ def admin_import(
     The import tool writes store files directly, so it needs the server stopped: this stops a
     running server, imports with ``--overwrite-destination``, and starts the server again
     (``start_after=None`` means: restart only if it was running). Community edition has one
-    user database, ``neo4j``, so the import replaces its whole content.
+    user database, ``neo4j``, so the import replaces its whole content, but never half of it:
+    the previous store waits aside until the caller calls ``imports.finish`` (see
+    :mod:`linkgraph.neo4j_server.imports`), and comes back if the import fails.
 
     ``nodes`` are ``(labels, csv)`` pairs (labels ``"Person"`` or ``"Person:Actor"``, or ``""``
     to take them from the file's :LABEL column); ``relationships`` are ``(type, csv)`` pairs.
@@ -515,8 +525,14 @@ def admin_import(
             f"--relationships={rel_type}={resolved}" if rel_type else f"--relationships={resolved}"
         )
     args.extend(extra_args)
+    imports.begin(home, database)
     try:
-        output = _admin(s, *args, timeout=timeout)
+        try:
+            output = _admin(s, *args, timeout=timeout)
+        except BaseException:
+            imports.restore(home)
+            raise
+        imports.imported(home)
     finally:
         if start_after or (start_after is None and was_running):
             start(settings=s)
