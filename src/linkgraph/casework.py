@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph import duck
+from linkgraph.decisions import FlagDecision
 from linkgraph.dispatch import TASK, Task, record_visit
 from linkgraph.flags import (
     FLAG,
     Flag,
-    FlagDecision,
     IllegalTransition,
     flags_from_table,
     flags_to_table,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal, get_args
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -40,14 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
+from linkgraph.decisions import DECISIONS, FlagDecision, FlagStatus
 from linkgraph.errors import InputError
 from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
-FlagStatus = Literal["open", "confirmed", "dismissed", "recovering", "recovered"]
-#: What a person decides on a flag: a status to move to, money recovered (``recovered``,
-#: with the amount), or ``reverse`` (undo the last decision still in effect).
-FlagDecision = Literal["open", "confirmed", "dismissed", "recovered", "reverse"]
-DECISIONS: tuple[str, ...] = get_args(FlagDecision)
 FLAG_KINDS = (
     "duplicate_enrolment",
     "exclusive_conflict",

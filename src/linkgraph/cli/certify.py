@@ -12,12 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from linkgraph.casework import FlagMove, flag_decision
 from linkgraph.config import get_settings
+from linkgraph.decisions import DECISIONS
 from linkgraph.errors import LinkgraphError
-from linkgraph.flags import DECISIONS
-from linkgraph.ledger import Journal
-from linkgraph.versions import Versions
 
 console = Console()
 
@@ -135,6 +132,10 @@ def flag_command(
     step with who and why. The decision is checked against the flag as it stands now
     and kept in the ledger: the API shows it at once, and every later run applies it.
     """
+    from linkgraph.casework import FlagMove, flag_decision
+    from linkgraph.ledger import Journal
+    from linkgraph.versions import Versions
+
     settings = get_settings()
     try:
         version = Versions(settings.data_dir).current()

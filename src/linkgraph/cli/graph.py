@@ -23,7 +23,7 @@ import datetime as dt
 import io
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,7 +32,9 @@ from rich.table import Table
 
 from linkgraph.cli.asked import PurposeOpt
 from linkgraph.errors import InputError, LinkgraphError, StoreUnavailable
-from linkgraph.graph.queries import Param
+
+if TYPE_CHECKING:  # the query library loads its engines when a command runs, not for --help
+    from linkgraph.graph.queries import Param
 
 console = Console()
 graph_app = typer.Typer(help="The graph store: the query library, counts.", no_args_is_help=True)

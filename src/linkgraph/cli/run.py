@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,12 @@ from rich.table import Table
 
 from linkgraph.cli.certify import print_report
 from linkgraph.cli.seed import print_city
-from linkgraph.config import Settings, get_settings
+from linkgraph.config import get_settings
 from linkgraph.errors import LinkgraphError
-from linkgraph.pipeline import RunResult, run_city
-from linkgraph.synth import CitySummary, generate_city
+
+if TYPE_CHECKING:  # the pipeline and the generator load when a command runs, not for --help
+    from linkgraph.config import Settings
+    from linkgraph.pipeline import RunResult
 
 console = Console()
 
@@ -26,6 +28,8 @@ Backend = Annotated[
 
 
 def _run(city: Path, backend: str | None, *, replace_city: bool = False) -> RunResult:
+    from linkgraph.pipeline import run_city
+
     settings = get_settings()
     if backend:
         settings = settings.model_copy(update={"backend": backend})
@@ -108,6 +112,8 @@ def demo(
     seed: Annotated[int, typer.Option()] = 1,
 ) -> None:
     """Generate a city (once) and run the whole job on it with the embedded store."""
+    from linkgraph.synth import CitySummary, generate_city
+
     settings = get_settings()
     city = settings.data_dir / f"city-{persons}-{months}-{seed}"
     manifest = city / "manifest.json"

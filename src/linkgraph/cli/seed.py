@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from linkgraph.catalogue import Catalogue
 from linkgraph.errors import LinkgraphError
-from linkgraph.synth import CitySummary, generate_city
+
+if TYPE_CHECKING:  # the generator and catalogue load when a command runs, not for --help
+    from linkgraph.synth import CitySummary
 
 console = Console()
 
@@ -54,6 +55,8 @@ def seed(
     """Write a synthetic city: rosters, evidence feeds and (separately) the ground truth."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from linkgraph.synth import generate_city
+
     try:
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
@@ -80,6 +83,8 @@ def catalogue(
     ] = None,
 ) -> None:
     """Validate the catalogue and print its headline counts."""
+    from linkgraph.catalogue import Catalogue
+
     try:
         cat = Catalogue.load(directory)
     except LinkgraphError as exc:
