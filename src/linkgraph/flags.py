@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from duckdb.sqltypes import VARCHAR
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkgraph import duck
@@ -42,6 +43,7 @@ from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
 from linkgraph.decisions import DECISIONS, FlagDecision, FlagStatus
 from linkgraph.errors import InputError
+from linkgraph.masking import mask_account, mask_id_number, mask_phone
 from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
 FLAG_KINDS = (
@@ -65,7 +67,7 @@ FLAG = pa.schema(
     [
         ("flag_id", STR),
         ("kind", STR),
-        ("key", STR),  # what the flag is about: person|item, account, phone, id number
+        ("key", STR),  # what the flag is about: person|item, account, phone, id number (masked)
         ("person_ids", STR_LIST),
         ("enrollment_ids", STR_LIST),
         ("evidence_event_keys", STR_LIST),
@@ -329,7 +331,8 @@ account AS (
            list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            sum(e.monthly_amount)::BIGINT, 0,
            format('account {} receives {} benefits of {} persons in {} households',
-                  e.bank_account, count(*), count(DISTINCT e.person_id), count(DISTINCT h.home))
+                  mask_account(e.bank_account), count(*), count(DISTINCT e.person_id),
+                  count(DISTINCT h.home))
     FROM enr e JOIN household h USING (person_id)
     WHERE e.bank_account IS NOT NULL AND e.bank_account <> ''
     GROUP BY e.bank_account
@@ -339,7 +342,7 @@ phone AS (
     SELECT 'shared_phone', h.phone, list(DISTINCT h.person_id ORDER BY h.person_id),
            list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
-           format('phone {} used by {} persons in {} households', h.phone,
+           format('phone {} used by {} persons in {} households', mask_phone(h.phone),
                   count(DISTINCT h.person_id), count(DISTINCT h.home))
     FROM household h LEFT JOIN enr e USING (person_id)
     WHERE h.phone IS NOT NULL AND h.phone <> ''
@@ -350,7 +353,8 @@ idname AS (
     SELECT 'id_name_mismatch', h.id_number, list(DISTINCT h.person_id ORDER BY h.person_id),
            list(e.enrollment_id ORDER BY e.enrollment_id), []::VARCHAR[],
            coalesce(sum(e.monthly_amount), 0)::BIGINT, 0,
-           format('ID number {} carried by {} names: {}', h.id_number, count(DISTINCT h.name),
+           format('ID number {} carried by {} names: {}', mask_id_number(h.id_number),
+                  count(DISTINCT h.name),
                   string_agg(DISTINCT h.name, ', ' ORDER BY h.name))
     FROM household h LEFT JOIN enr e USING (person_id)
     WHERE h.id_number IS NOT NULL AND h.id_number <> ''
@@ -360,7 +364,10 @@ found AS (
     SELECT * FROM dup UNION ALL SELECT * FROM excl UNION ALL SELECT * FROM dead
     UNION ALL SELECT * FROM account UNION ALL SELECT * FROM phone UNION ALL SELECT * FROM idname
 )
-SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind, key,
+SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind,
+       CASE kind WHEN 'shared_bank_account' THEN mask_account(key)
+                 WHEN 'shared_phone' THEN mask_phone(key)
+                 WHEN 'id_name_mismatch' THEN mask_id_number(key) ELSE key END AS key,
        person_ids, ids AS enrollment_ids, evidence AS evidence_event_keys,
        coalesce(amount, 0)::BIGINT AS amount_at_risk, coalesce(months, 0)::INTEGER AS months,
        detail, $as_of AS raised_on, 'open' AS status, 0::BIGINT AS amount_recovered,
@@ -368,6 +375,10 @@ SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind, key,
 FROM found
 ORDER BY kind, flag_id
 """
+
+
+#: The masks flags keep their identifiers under (DuckDB functions of the same names).
+MASKS = (mask_account, mask_id_number, mask_phone)
 
 
 def detect(
@@ -411,8 +422,12 @@ def detect(
     }
     for name, table in tables.items():
         db.register(name, table)
+    for mask in MASKS:  # identifiers at rest as a caller without a purpose would see them
+        db.create_function(mask.__name__, mask, [VARCHAR], VARCHAR)
     try:
         return db.sql(_SQL, params={"as_of": as_of}).to_arrow_table().cast(FLAG)
     finally:
         for name in tables:
             db.unregister(name)
+        for mask in MASKS:
+            db.remove_function(mask.__name__)

@@ -103,6 +103,25 @@ class TestDetect:
         assert flag["person_ids"] == ["A", "B", "C"]
         assert flag["amount_at_risk"] == 190 + 190 + 520  # paid into it each month
 
+    def test_flags_keep_accounts_and_phones_masked(self, catalogue: Catalogue) -> None:
+        """At rest (flags.parquet, the report) an account or phone shows its last digits
+        only; two accounts alike in those digits are still two flags."""
+        enr = enrolments(
+            enrolment("E1", "A", "URRP", bank="6217000000001234"),
+            enrolment("E2", "B", "URRP", bank="6217000000001234"),
+            enrolment("E3", "C", "URRP", bank="6217999999991234"),
+            enrolment("E4", "D", "URRP", bank="6217999999991234"),
+        )
+        people = persons("A", "B", "C", "D", C={"phone": "13900000002"}, D={"phone": "13900000002"})
+        found = run(people, enr, catalogue=catalogue)
+        accounts = of_kind(found, "shared_bank_account")
+        assert len({f["flag_id"] for f in accounts}) == 2
+        (phone,) = of_kind(found, "shared_phone")
+        for f in [*accounts, phone]:
+            assert "0000000" not in f["key"] + f["detail"] and "9999999" not in f["detail"]
+        assert {f["key"] for f in accounts} == {"************1234"}
+        assert phone["key"] == "139****0002" and "139****0002" in phone["detail"]
+
     def test_one_id_number_with_different_names(self, catalogue: Catalogue) -> None:
         same = {"id_number": "341602195001011234"}
         people = persons("A", "B", A={**same, "name": "王秀英"}, B={**same, "name": "王秀珍"})

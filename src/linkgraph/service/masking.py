@@ -11,36 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from linkgraph.masking import mask_account, mask_id_number, mask_phone
+
 if TYPE_CHECKING:
     from linkgraph.service.context import Caller
-
-
-def mask_id_number(value: str | None) -> str | None:
-    """Keep the first 4 and last 4 characters of a resident ID number (GB 11643-1999).
-
-    ``"34160219490315012X"`` -> ``"3416**********012X"``; 15-digit legacy numbers likewise.
-    """
-    if not value:
-        return value
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
-def mask_phone(value: str | None) -> str | None:
-    """Keep the first 3 and last 4 digits: ``"13812345678"`` -> ``"138****5678"``."""
-    if not value:
-        return value
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
-
-
-def mask_account(value: str | None) -> str | None:
-    """A bank account keeps its last 4 digits: ``"6222021234567890"`` -> ``"************7890"``."""
-    if not value:
-        return value
-    return "*" * max(0, len(value) - 4) + value[-4:]
 
 
 def shown_id(caller: Caller, value: str | None) -> str | None:
