@@ -19,10 +19,10 @@ What it does (loopback only, a bounded number of requests):
    brings the index up to date), against a scan of the whole file as the search did
    before it had an index.
 
-Prints requests/s, p50 and p99 latency for both, the ratio (target ≥ 60 % at
-concurrency 1, ≥ 80 % at 8 and 32), one fdatasync of an audit line on the same disk
-(what a lone request must wait for), the bulk timings (target ≤ 0.5 s) and the
-audit search timings.
+Prints requests/s, p50 and p99 latency and the server's CPU per request (user + system,
+all threads) for both, the ratio (target ≥ 60 % at concurrency 1, ≥ 80 % at 8 and 32),
+one fdatasync of an audit line on the same disk (what a lone request must wait for),
+the bulk timings (target ≤ 0.5 s) and the audit search timings.
 """
 
 from __future__ import annotations
@@ -154,6 +154,13 @@ def _city(persons: int, work: Path) -> tuple[Path, list[tuple[str, str]]]:
         and model.persons[e.person_id].id_number
     ]
     return data, pairs
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a server process (all its threads) has used so far: per request,
+    it shows what each answer costs whatever else the machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _sync_ms(data: Path, n: int = 200) -> float:
@@ -298,18 +305,25 @@ def main() -> None:
                 " concurrency (keep-alive connections), one uvicorn worker each; medians"
             )
             print(f"fdatasync of one audit line on this disk: {_sync_ms(data):.3f} ms (median)")
-            print(f"{'':26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'target':>8}")
+            print(
+                f"{'':26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'ratio':>8}"
+                f"{'target':>8}"
+            )
+            pids = {"bare": servers[1].pid, "api": servers[0].pid}
+            ports = {"bare": bare_port, "api": api_port}
+            loads = {"bare": bare_requests, "api": api_requests}
             for concurrency in args.concurrency:
                 results: dict[str, list[dict[str, float]]] = {"bare": [], "api": []}
                 for _ in range(args.rounds):
-                    results["bare"].append(
-                        asyncio.run(_drive(bare_port, bare_requests, concurrency))
-                    )
-                    results["api"].append(asyncio.run(_drive(api_port, api_requests, concurrency)))
+                    for name in ("bare", "api"):
+                        before = _cpu_seconds(pids[name])
+                        run = asyncio.run(_drive(ports[name], loads[name], concurrency))
+                        run["cpu_us"] = 1e6 * (_cpu_seconds(pids[name]) - before) / run["n"]
+                        results[name].append(run)
                 summary = {
                     name: {
                         k: statistics.median(r[k] for r in runs)
-                        for k in ("rps", "p50_ms", "p99_ms")
+                        for k in ("rps", "p50_ms", "p99_ms", "cpu_us")
                     }
                     for name, runs in results.items()
                 }
@@ -323,7 +337,7 @@ def main() -> None:
                     tail = f"{100 * ratio:7.0f}%{100 * target:7.0f}%" if name == "api" else ""
                     print(
                         f"c={concurrency:<3} {label:21}{row['rps']:9.0f}{row['p50_ms']:9.2f}"
-                        f"{row['p99_ms']:9.2f}{tail}"
+                        f"{row['p99_ms']:9.2f}{row['cpu_us']:8.0f}{tail}"
                     )
 
             ids = [pairs[i % len(pairs)][0] for i in range(10_000)]
