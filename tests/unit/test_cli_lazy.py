@@ -49,3 +49,20 @@ def test_help_loads_none_of_the_engines() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "query" in done.stdout and "flag" in done.stdout  # every command is listed
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_query_asks_and_audits_without_loading_the_service() -> None:
+    """``linkgraph query`` masks and audits as the API does, through the light caller and
+    audit modules, not the whole service (its import alone took longer than the query)."""
+    code = (
+        "import sys; sys.argv = ['linkgraph', 'query', '--help']\n"
+        "import linkgraph.cli as cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "from linkgraph.cli.asked import cli_caller\n"
+        "import linkgraph.service.audit, linkgraph.service.masking\n"
+        "cli_caller('a case')\n"
+        "heavy = ('linkgraph.service.context', 'linkgraph.pipeline', 'linkgraph.normalise')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from linkgraph.service.context import Caller
+    from linkgraph.service.caller import Caller
 
 PurposeOpt = Annotated[
     str | None,
@@ -31,7 +31,7 @@ NO_PURPOSE = "command-line lookup"
 
 def cli_caller(purpose: str | None) -> Caller:
     """The operating-system user, as an investigator of the whole city."""
-    from linkgraph.service.context import Caller
+    from linkgraph.service.caller import Caller
     from linkgraph.service.keys import Principal, Role, Scope
 
     user = getpass.getuser()

@@ -144,7 +144,7 @@ def query(
     from linkgraph.cli.asked import audit, cli_caller
     from linkgraph.graph import QUERIES
     from linkgraph.graph.queries import library_query
-    from linkgraph.service.investigation import query_subjects
+    from linkgraph.service.audit import query_subjects
     from linkgraph.service.masking import shown_row
 
     caller = cli_caller(purpose)

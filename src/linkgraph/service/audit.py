@@ -396,3 +396,17 @@ def _fdatasync(fd: int) -> OSError | None:
     except OSError as exc:
         return exc
     return None
+
+
+def query_subjects(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The persons a library query's answer is about: its audit entry's subjects (the API's
+    and the command line's)."""
+    subjects: set[str] = set()
+    for row in rows:
+        if isinstance(row.get("person_id"), str):
+            subjects.add(row["person_id"])
+        for pid in row.get("person_ids") or ():
+            subjects.add(pid)
+    if name == "person_360":
+        subjects.add(str(params["person_id"]))
+    return sorted(subjects)

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from linkgraph.catalogue import Catalogue
@@ -42,10 +41,11 @@ from linkgraph.graph.schema import GraphSchema, load_schema
 from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ledger import Entry, Journal
 from linkgraph.policy import Policy
-from linkgraph.service.audit import AuditEntry, AuditLog, RequestAudit
+from linkgraph.service.audit import AuditLog
+from linkgraph.service.caller import Caller
 from linkgraph.service.entries import Built, catch_up, entry_write
 from linkgraph.service.gateway import StoreGateway
-from linkgraph.service.keys import KeyStore, Principal
+from linkgraph.service.keys import KeyStore
 from linkgraph.service.live import LiveCore
 from linkgraph.service.readmodel import ReadModel, load_read_model
 from linkgraph.service.settings import ApiSettings
@@ -65,36 +65,6 @@ class Forbidden(LinkgraphError):
 
 class Conflict(LinkgraphError):
     """The request contradicts the current state (a batch id re-used with other rows, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asks and why: every use case checks the one and audits both."""
-
-    principal: Principal
-    purpose: str
-    #: The API request this call answers: the use case's audit entry becomes part of it.
-    request: RequestAudit | None = None
-    #: Whether a purpose was stated: the command line shows identifiers whole only then
-    #: (a key's purpose is always stated, by the call or by its role's default).
-    purpose_stated: bool = True
-
-    @property
-    def unmasked(self) -> bool:
-        """ID numbers, phones and accounts shown whole: the role needs them, for a purpose."""
-        return self.principal.unmasked and self.purpose_stated
-
-    def entry(self, action: str, subjects: Iterable[str], **detail: Any) -> AuditEntry:
-        p = self.principal
-        return AuditEntry(
-            actor=f"{p.name} ({p.key_id})",
-            role=str(p.role),
-            action=action,
-            purpose=self.purpose,
-            subjects=tuple(subjects),
-            detail={"scope": str(p.scope), **detail},
-            request=self.request,
-        )
 
 
 class ServiceContext:

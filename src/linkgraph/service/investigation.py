@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from linkgraph.graph.queries import QUERIES
+from linkgraph.service.audit import query_subjects
 from linkgraph.service.context import Caller, NotFound, ServiceContext
 from linkgraph.service.masking import shown_id, shown_phone, shown_row
 
@@ -80,16 +81,3 @@ def run_query(
     masked = [shown_row(caller, r) for r in rows]
     ctx.audit.write(caller.entry(f"query.{name}", subjects, params=bound, rows=len(rows)))
     return masked
-
-
-def query_subjects(name: str, params: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """The persons a library query's answer is about: the audit entry's subjects."""
-    subjects: set[str] = set()
-    for row in rows:
-        if isinstance(row.get("person_id"), str):
-            subjects.add(row["person_id"])
-        for pid in row.get("person_ids") or ():
-            subjects.add(pid)
-    if name == "person_360":
-        subjects.add(str(params["person_id"]))
-    return sorted(subjects)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from linkgraph.masking import mask_account, mask_id_number, mask_phone
 
 if TYPE_CHECKING:
-    from linkgraph.service.context import Caller
+    from linkgraph.service.caller import Caller
 
 
 def shown_id(caller: Caller, value: str | None) -> str | None:
