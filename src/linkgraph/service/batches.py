@@ -298,6 +298,7 @@ def stop_write(entry: Entry) -> Write:
                 "months": f.months,
                 "status": f.status,
                 "detail": f.detail,
+                "raised_on": f.raised_on,
             }
         ]
     }
@@ -317,7 +318,12 @@ def flag_write(flag: FlagView, decided: Flag) -> Write:
         amount_recovered=decided.amount_recovered,
         history=history_to_json(decided.history),
     )
-    return Write({"Flag": [{"flag_id": flag.flag_id, "status": decided.status}]}, {}, flags=[view])
+    row = {
+        "flag_id": flag.flag_id,
+        "status": decided.status,
+        "amount_recovered": decided.amount_recovered,
+    }
+    return Write({"Flag": [row]}, {}, flags=[view])
 
 
 def visit_write(entry: Entry) -> Write:
