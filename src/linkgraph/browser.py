@@ -63,11 +63,16 @@ FAVOURITES_FOLDER = "linkgraph"
 
 #: The order an investigation walks the library in; queries not named here follow by name.
 ORDER = (
+    "find_person",
     "person_360",
+    "person_timeline",
+    "connection",
     "shared_identifiers",
+    "collusion_rings",
     "duplicate_claims",
     "paid_after_death",
     "no_trace",
+    "grid_workload",
     "certification_coverage",
     "certification_spread",
 )
@@ -130,6 +135,64 @@ RETURN d, collect(DISTINCT items) AS items, collect(DISTINCT feeds) AS feeds""",
     "certification_spread": """\
 MATCH path = (c:Certification)<-[:CERTIFIED_BY]-(p:Person {person_id: $person_id})
              -[:HAS]->(e:Enrollment)
+RETURN path""",
+    "find_person": """\
+WITH trim($text) AS text
+WITH text, replace(toLower(text), ' ', '') AS letters, toUpper(text) AS digits
+WITH text, letters, digits,
+     CASE WHEN text =~ '[\\u3400-\\u9fff]{2,}' THEN 'name'
+          WHEN digits =~ '[0-9]{3,17}[0-9X]' THEN 'id_number'
+          WHEN letters =~ '[a-z]+' THEN 'pinyin' END AS match
+WHERE match IS NOT NULL
+CALL db.index.fulltext.queryNodes('person_search',
+  CASE match WHEN 'name' THEN 'name:"' + text + '"'
+             WHEN 'id_number' THEN 'id_number:*' + toLower(digits)
+             ELSE 'pinyin:' + letters + '*' END) YIELD node AS p
+WITH p, match, text, letters, digits
+WHERE CASE match WHEN 'name' THEN p.name CONTAINS text
+                 WHEN 'id_number' THEN p.id_number ENDS WITH digits
+                 ELSE p.pinyin STARTS WITH letters END
+WITH p ORDER BY p.person_id LIMIT $limit
+OPTIONAL MATCH home = (p)-[:LIVES_IN]->(:Grid)
+OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
+RETURN p, collect(DISTINCT home) AS homes, collect(DISTINCT flagged) AS flags""",
+    "connection": """\
+MATCH (a:Person {person_id: $person_id}), (b:Person {person_id: $other_id})
+WHERE a <> b
+MATCH path = allShortestPaths((a)-[:REACHABLE_AT|LIVES_AT|HAS|PAID_TO*..12]-(b))
+WITH path
+ORDER BY [n IN nodes(path) | coalesce(n.person_id, n.enrollment_id, n.number, n.address)]
+LIMIT 1
+RETURN path""",
+    "collusion_rings": """\
+MATCH (p:Person) WHERE p.ring_id IS NOT NULL
+WITH p.ring_id AS ring_id, collect(p) AS members
+WHERE size(members) >= $min_persons
+WITH ring_id, members ORDER BY size(members) DESC, ring_id LIMIT $limit
+UNWIND members AS p
+MATCH tie = (p)-[:REACHABLE_AT|HAS]->()-[:PAID_TO*0..1]->(x)
+WHERE (x:Phone OR x:BankAccount) AND COUNT { (x)<-[:REACHABLE_AT|PAID_TO]-() } > 1
+RETURN tie""",
+    "person_timeline": """\
+MATCH (p:Person {person_id: $person_id})
+OPTIONAL MATCH paid = (p)-[:HAS]->(e:Enrollment)
+WHERE e.enrolled_on <= $until AND e.paid_until >= $since
+OPTIONAL MATCH seen = (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)
+WHERE v.occurred_on >= $since AND v.occurred_on <= $until
+OPTIONAL MATCH flagged = (f:Flag)-[:CONCERNS]->(p)
+WHERE f.raised_on >= $since AND f.raised_on <= $until
+OPTIONAL MATCH task = (t:Task)-[:FOR]->(p)
+WHERE t.due_on >= $since AND t.due_on <= $until
+OPTIONAL MATCH cert = (p)-[:CERTIFIED_BY]->(:Certification)
+RETURN p, collect(DISTINCT paid) AS paid, collect(DISTINCT seen)[..100] AS seen,
+       collect(DISTINCT flagged) AS flags, collect(DISTINCT task) AS tasks,
+       collect(DISTINCT cert) AS certs""",
+    "grid_workload": """\
+MATCH (t:Task)-[:IN]->(g:Grid)
+WHERE NOT coalesce(t.status, 'open') IN ['done', 'closed', 'cancelled'] AND t.due_on < $on
+WITH g, collect(t) AS overdue ORDER BY size(overdue) DESC, g.code LIMIT 30
+UNWIND overdue[..5] AS t
+MATCH path = (g)<-[:IN]-(t)-[:FOR]->(:Person)
 RETURN path""",
 }
 
