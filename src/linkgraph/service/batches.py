@@ -22,7 +22,7 @@ import pyarrow as pa
 from linkgraph import normalise
 from linkgraph.casework import stop_flag, visit
 from linkgraph.flags import Flag, history_to_json
-from linkgraph.graph.model import GraphTables
+from linkgraph.graph.model import SETTLED_FLAG_STATUSES, GraphTables
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
 from linkgraph.ledger import Entry
@@ -274,7 +274,27 @@ def roster_write(
     )
 
 
-def stop_write(entry: Entry) -> Write:
+def person_facts(model: ReadModel, flags: list[FlagView]) -> list[dict[str, Any]]:
+    """The ``open_flags`` and ``money_at_risk`` of the persons ``flags`` concern, with
+    ``flags`` as they now stand: what the projection writes (:mod:`linkgraph.graph.model`),
+    so a search shows a decision at once, not at the next run."""
+    now = {f.flag_id: f for f in flags}
+    persons = {p for f in flags for p in f.person_ids}
+    open_flags = dict.fromkeys(persons, 0)
+    at_risk = dict.fromkeys(persons, 0)
+    for f in [*(f for i, f in model.flags.items() if i not in now), *now.values()]:
+        if (f.status or "open") in SETTLED_FLAG_STATUSES:
+            continue
+        for p in persons.intersection(f.person_ids):
+            open_flags[p] += 1
+            at_risk[p] += (f.amount_at_risk or 0) - (f.amount_recovered or 0)
+    return [
+        {"person_id": p, "open_flags": open_flags[p], "money_at_risk": at_risk[p]}
+        for p in sorted(persons)
+    ]
+
+
+def stop_write(model: ReadModel, entry: Entry) -> Write:
     """A stop request's ``stop_request`` flag on the person and the enrolments it names.
     The amount is the one asked that day: later changes to the enrolments do not move it.
     The holds themselves are the core's (:func:`linkgraph.recognise.recognise`)."""
@@ -300,7 +320,8 @@ def stop_write(entry: Entry) -> Write:
                 "detail": f.detail,
                 "raised_on": f.raised_on,
             }
-        ]
+        ],
+        "Person": person_facts(model, [view]),
     }
     rels = {
         "CONCERNS": [{"start": f.flag_id, "end": p} for p in f.person_ids],
@@ -309,7 +330,7 @@ def stop_write(entry: Entry) -> Write:
     return Write(nodes, rels, flags=[view])
 
 
-def flag_write(flag: FlagView, decided: Flag) -> Write:
+def flag_write(model: ReadModel, flag: FlagView, decided: Flag) -> Write:
     """``flag`` as a decision left it (:func:`linkgraph.flags.transition`). What a stop
     request's confirmation or dismissal means for payment is the core's to say."""
     view = replace(
@@ -323,7 +344,7 @@ def flag_write(flag: FlagView, decided: Flag) -> Write:
         "status": decided.status,
         "amount_recovered": decided.amount_recovered,
     }
-    return Write({"Flag": [row]}, {}, flags=[view])
+    return Write({"Flag": [row], "Person": person_facts(model, [view])}, {}, flags=[view])
 
 
 def visit_write(entry: Entry) -> Write:
