@@ -173,8 +173,13 @@ def roster_write(
 ) -> Write:
     """New enrolments ``(row, department, person_id, is_new_person, probability)`` and
     changed or ended ones ``(row, enrolment as it stands)``, ``who`` sent on ``on``."""
-    nodes: Rows = {k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone")}
-    rels: Rows = {k: [] for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT")}
+    nodes: Rows = {
+        k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone", "Address")
+    }
+    rels: Rows = {
+        k: []
+        for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT", "LIVES_AT")
+    }
     enrollments: dict[str, EnrollmentView] = {}
     persons: dict[str, PersonView] = {}
     sscards: dict[str, str] = {}
@@ -199,8 +204,13 @@ def roster_write(
                     "birth_date": person.birth_date,
                     "gender": row.gender,
                     "address": row.address,
+                    # as the projection writes it: find_person's pinyin, run together
+                    "pinyin": (normalise.pinyin_key(person.name) or "").replace(" ", "") or None,
                 }
             )
+            if row.address and row.address.strip():
+                nodes["Address"].append({"address": row.address})
+                rels["LIVES_AT"].append({"start": pid, "end": row.address})
             if person.phone:
                 nodes["Phone"].append({"number": person.phone})
                 rels["REACHABLE_AT"].append({"start": pid, "end": person.phone})
@@ -265,6 +275,7 @@ def roster_write(
     nodes["Enrollment"] = [enrollment_row(e) for e in enrollments.values()]
     for kind in ("BankAccount", "Phone"):
         nodes[kind] = list({r["number"]: r for r in nodes[kind]}.values())
+    nodes["Address"] = list({r["address"]: r for r in nodes["Address"]}.values())
     return Write(
         nodes,
         rels,
