@@ -34,6 +34,7 @@ import duckdb
 import networkx as nx
 
 from linkgraph.errors import InputError
+from linkgraph.graph.model import SETTLED_FLAG_STATUSES
 from linkgraph.graph.schema import CYPHER_DIR
 
 QUERY_DIR = CYPHER_DIR / "queries"
@@ -477,8 +478,7 @@ def _reading(text: str) -> tuple[str, str] | None:
     return None
 
 
-#: Flag statuses that need nothing more (``linkgraph.graph.model.SETTLED_FLAG_STATUSES``).
-_SETTLED = "'dismissed', 'recovered'"
+_SETTLED = ", ".join(f"'{status}'" for status in SETTLED_FLAG_STATUSES)
 
 
 def find_person(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
