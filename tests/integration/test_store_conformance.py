@@ -489,6 +489,23 @@ def test_find_person_agrees_on_names_pinyin_and_id_digits(
         assert neo4j.query("find_person", text=text, limit=1000) == rows, text
 
 
+@pytest.mark.neo4j
+def test_a_full_text_index_of_another_definition_is_made_anew(neo4j_loaded: Any) -> None:
+    """``CREATE ... IF NOT EXISTS`` would keep an older person_search; find_person would miss."""
+
+    def properties() -> list[str]:
+        with neo4j_loaded._session(False) as s:
+            shown = "SHOW INDEXES YIELD name, properties WHERE name = 'person_search'"
+            return list(s.run(shown + " RETURN properties").single(strict=True)[0])
+
+    with neo4j_loaded._session() as s:
+        s.run("DROP INDEX person_search").consume()
+        s.run("CREATE FULLTEXT INDEX person_search FOR (n:Person) ON EACH [n.name]").consume()
+    assert properties() == ["name"]
+    neo4j_loaded._apply_schema()
+    assert properties() == ["name", "pinyin", "id_number"]
+
+
 # ------------------------------------------------------------------- bad input
 
 
