@@ -26,4 +26,4 @@ CALL (members) {
 RETURN ring_id, size(members) AS persons, [m IN members | m.person_id] AS person_ids,
        open_flags, money_at_risk
 ORDER BY money_at_risk DESC, persons DESC, ring_id
-LIMIT $limit
+LIMIT CASE WHEN $limit > 0 THEN $limit ELSE 0 END

@@ -39,4 +39,4 @@ RETURN p.person_id AS person_id, p.name AS name,
        p.birth_date AS birth_date, p.village AS village, match, p.death_date AS death_date,
        coalesce(p.open_flags, 0) AS open_flags, coalesce(p.money_at_risk, 0) AS money_at_risk
 ORDER BY exact DESC, person_id
-LIMIT $limit
+LIMIT CASE WHEN $limit > 0 THEN $limit ELSE 0 END

@@ -332,6 +332,7 @@ def test_find_person_by_name_pinyin_or_id_digits_shows_the_persons_facts(
     assert exact[0]["name"] == person["name"]  # the whole name before names containing it
     assert exact[0]["id_number"] == person["id_number"][:4] + "*" * 10 + person["id_number"][-4:]
     assert len(store.query("find_person", text="wang", limit=3)) == 3
+    assert store.query("find_person", text="wang", limit=-1) == []  # none, not an error
     assert store.query("find_person", text="王") == []  # one character: too common to list
 
 
@@ -364,6 +365,7 @@ def test_collusion_rings_rank_by_money_at_risk_each_flag_once(
         assert {persons[p]["ring_id"] for p in ring["person_ids"]} == {ring["ring_id"]}
         assert ring["money_at_risk"] <= sum(persons[p]["money_at_risk"] for p in ring["person_ids"])
     assert len(store.query("collusion_rings", min_persons=2, limit=3)) == 3
+    assert store.query("collusion_rings", min_persons=2, limit=-1) == []
 
 
 @over_backends
