@@ -63,8 +63,8 @@ FAVOURITES_FOLDER = "linkgraph"
 
 #: The order an investigation walks the library in; queries not named here follow by name.
 ORDER = (
-    "find_person",
     "person_360",
+    "find_person",
     "person_timeline",
     "connection",
     "shared_identifiers",

@@ -26,7 +26,7 @@ def test_library_reads_every_query_file_in_investigation_order(
 ) -> None:
     names = [q.name for q in queries]
     assert sorted(names) == sorted(QUERIES)
-    assert names[:2] == ["find_person", "person_360"]  # find the person, then see everything
+    assert names[:2] == ["person_360", "find_person"]
     assert names == [n for n in browser.ORDER if n in names] + sorted(
         n for n in names if n not in browser.ORDER
     )
