@@ -7,14 +7,15 @@
 Generates a city (or reuses ``--city`` when it already holds one of that size),
 runs the pipeline up to certification and recognition (``linkgraph.pipeline.run_city``
 without its store load), builds the graph tables once (with the core's enrolment
-statuses), then loads them into
+statuses, flags, tasks and the persons' facts), then loads them into
 
 * the embedded store (one DuckDB file in a temporary data directory), and
 * Neo4j via ``neo4j-admin database import full`` (the project's server from
   ``linkgraph.neo4j_server``; its database is replaced),
 
-and times every library query on both (all read-only): the first (cold) run and
-the median of ``--repeat`` warm runs. Rows are compared: a query whose two stores
+and times every library query on both (all read-only; ``find_person`` and
+``connection`` in a few cases each): the first (cold) run and the median of
+``--repeat`` warm runs. Rows are compared: a query whose two stores
 disagree is marked ``DIFF``.
 """
 
@@ -59,6 +60,8 @@ def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
         t["events"],
         certifications=t["certifications"],
         enrollment_status=t["recognitions"],
+        flags=t["flags"],
+        tasks=t["tasks"],
     )
     times = {s.name: s.seconds for s in result.stages}
     times["build_graph"] = time.perf_counter() - started
@@ -68,8 +71,8 @@ def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
 def _cached_graph(city: Path, data: Path, rebuild: bool) -> tuple[GraphTables, dict[str, float]]:
     """The city's graph tables, kept in ``<city>/graph/`` so a rerun skips the pipeline.
 
-    A cache written before the graph held the core's enrolment statuses has them null:
-    ``--rebuild`` it.
+    A cache written before the graph held the core's enrolment statuses, flags, tasks and
+    the persons' facts lacks them: ``--rebuild`` it.
     """
     cache = city / "graph"
     if cache.exists() and not rebuild:
@@ -84,31 +87,61 @@ def _cached_graph(city: Path, data: Path, rebuild: bool) -> tuple[GraphTables, d
     return graph, times
 
 
-def _params(graph: GraphTables) -> dict[str, dict[str, Any]]:
+def _cases(graph: GraphTables) -> dict[str, tuple[str, dict[str, Any]]]:
+    """What to time: case name -> (library query, parameters), every query at least once."""
     has = graph.relationships["HAS_EVIDENCE"]
     person = has["start"][has.num_rows // 2].as_py()
     enrolled = graph.relationships["HAS"]
+    persons = graph.nodes["Person"]
+    middle = persons.slice(persons.num_rows // 2, 1).to_pylist()[0]
+    rings: dict[str, list[str]] = {}
+    for pid, ring in zip(
+        persons["person_id"].to_pylist(), persons["ring_id"].to_pylist(), strict=True
+    ):
+        if ring:
+            rings.setdefault(ring, []).append(pid)
+    largest = max(rings.values(), key=len)
+    window = {"since": "2026-01-01", "until": "2026-12-31"}
     return {
-        "person_360": {"person_id": person},
-        "duplicate_claims": {},
-        "paid_after_death": {},
-        "shared_identifiers": {"min_persons": 2},
-        "no_trace": {"since": "2026-07-01", "until": "2026-12-31"},
-        "certification_coverage": {"on": "2026-12-31"},
-        "certification_spread": {"person_id": enrolled["start"][enrolled.num_rows // 2].as_py()},
+        "person_360": ("person_360", {"person_id": person}),
+        "duplicate_claims": ("duplicate_claims", {}),
+        "paid_after_death": ("paid_after_death", {}),
+        "shared_identifiers": ("shared_identifiers", {"min_persons": 2}),
+        "no_trace": ("no_trace", {"since": "2026-07-01", "until": "2026-12-31"}),
+        "certification_coverage": ("certification_coverage", {"on": "2026-12-31"}),
+        "certification_spread": (
+            "certification_spread",
+            {"person_id": enrolled["start"][enrolled.num_rows // 2].as_py()},
+        ),
+        "find_person (2 characters of a name)": ("find_person", {"text": middle["name"][-2:]}),
+        "find_person (pinyin prefix)": ("find_person", {"text": middle["pinyin"][:6]}),
+        "find_person (last 6 ID digits)": ("find_person", {"text": middle["id_number"][-6:]}),
+        f"connection (ring of {len(largest)})": (
+            "connection",
+            {"person_id": largest[0], "other_id": largest[-1]},
+        ),
+        "connection (not tied)": (
+            "connection",
+            {"person_id": person, "other_id": middle["person_id"]},
+        ),
+        "collusion_rings": ("collusion_rings", {"min_persons": 3, "limit": 50}),
+        "person_timeline": ("person_timeline", {"person_id": person, **window}),
+        "grid_workload": ("grid_workload", {"on": "2026-12-31"}),
     }
 
 
-def _time_queries(store: GraphStore, params: dict[str, dict[str, Any]], repeat: int) -> dict:
+def _time_queries(
+    store: GraphStore, cases: dict[str, tuple[str, dict[str, Any]]], repeat: int
+) -> dict:
     out = {}
-    for name, p in params.items():
+    for name, (query, p) in cases.items():
         started = time.perf_counter()
-        rows = store.query(name, **p)
+        rows = store.query(query, **p)
         cold = time.perf_counter() - started
         warm = []
         for _ in range(repeat):
             started = time.perf_counter()
-            store.query(name, **p)
+            store.query(query, **p)
             warm.append(time.perf_counter() - started)
         out[name] = {"cold": cold, "warm": statistics.median(warm) if warm else cold, "rows": rows}
     return out
@@ -139,7 +172,7 @@ def main() -> None:
             + f"({sum(t.num_rows for t in graph.nodes.values()):,} nodes,"
             + f" {sum(t.num_rows for t in graph.relationships.values()):,} relationships)"
         )
-        params = _params(graph)
+        cases = _cases(graph)
         loads: dict[str, float] = {}
         results: dict[str, dict] = {}
 
@@ -147,7 +180,7 @@ def main() -> None:
         loads["embedded"] = embedded.load(graph).seconds
         size = embedded.path.stat().st_size / 2**20
         console.print(f"embedded load: {loads['embedded']:.1f}s, file {size:.0f} MiB")
-        results["embedded"] = _time_queries(embedded, params, args.repeat)
+        results["embedded"] = _time_queries(embedded, cases, args.repeat)
         embedded.close()
 
         if not args.skip_neo4j:
@@ -159,7 +192,7 @@ def main() -> None:
             with Neo4jStore.from_settings(get_settings()) as neo4j:
                 loads["neo4j"] = neo4j.load(graph).seconds
                 console.print(f"neo4j admin import + schema: {loads['neo4j']:.1f}s")
-                results["neo4j"] = _time_queries(neo4j, params, args.repeat)
+                results["neo4j"] = _time_queries(neo4j, cases, args.repeat)
 
     table = Table(title=f"library queries, {args.persons:,} persons (seconds; warm = median)")
     table.add_column("query")

@@ -8,7 +8,7 @@
 // Types: string, int, float, date, boolean, string[], int[]. A `!` marks the key.
 //
 // Identity and enrolment
-// NODE (:Person {person_id: string!, name: string, masked_name: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string})
+// NODE (:Person {person_id: string!, name: string, masked_name: string, pinyin: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string, death_date: date, open_flags: int, money_at_risk: int, ring_id: string})
 // NODE (:SourceRecord {record_id: string!, source: string, name: string, id_number: string, birth_date: string, address: string, sscard_no: string})
 // NODE (:Department {code: string!, name: string, name_en: string})
 // NODE (:BenefitItem {code: string!, name: string, name_en: string, department: string, monthly_amount: int, exclusive_group: string})
@@ -16,12 +16,13 @@
 // NODE (:Grid {code: string!, village: string, village_name: string, township: string, district: string})
 // NODE (:Phone {number: string!})
 // NODE (:BankAccount {number: string!})
+// NODE (:Address {address: string!})
 //
 // Evidence and what is concluded from it
 // NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string})
 // NODE (:EvidenceEvent {event_key: string!, event_id: int, channel: string, occurred_on: date, reported_on: date, linked_by: string})
 // NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, warning_until: date, rule: string})
-// NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, months: int, status: string, detail: string})
+// NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, amount_recovered: int, months: int, status: string, detail: string, raised_on: date})
 // NODE (:Task {task_id: string!, kind: string, due_on: date, status: string, reason: string})
 //
 // REL (:SourceRecord)-[:RESOLVES_TO {band: string, match_probability: float}]->(:Person)
@@ -32,6 +33,7 @@
 // REL (:Enrollment)-[:PAID_TO]->(:BankAccount)
 // REL (:Person)-[:REACHABLE_AT]->(:Phone)
 // REL (:Person)-[:LIVES_IN]->(:Grid)
+// REL (:Person)-[:LIVES_AT]->(:Address)
 // REL (:Channel)-[:PROVIDED_BY]->(:Department)
 // REL (:Person)-[:HAS_EVIDENCE]->(:EvidenceEvent)
 // REL (:EvidenceEvent)-[:FROM]->(:Channel)
@@ -52,6 +54,16 @@
 //     Certification-[:BASED_ON] does, so an investigator can walk from either.
 //   * Events no identifier could tie to a person stay in the pipeline tables and
 //     do not become nodes: with no HAS_EVIDENCE edge they would evidence nobody.
+//   * A Person carries the facts investigators sort and filter by, written by the
+//     projection from the core's results (linkgraph.graph.model): death_date (the
+//     certification's death_on), open_flags and money_at_risk (flags not yet dismissed
+//     or recovered, amount at risk less amount recovered), ring_id (the smallest
+//     person_id of the persons tied to it through shared bank accounts and phones),
+//     pinyin (toneless syllables run together, "wangxiuying") for the name search.
+//   * Address is a node, so two persons of one household are one hop apart, as with
+//     phones and accounts (the connection query walks them).
+//   * person_search is a full-text index (CJK analyzer: Chinese names in bigrams) over
+//     name, pinyin and ID number: find_person asks it instead of scanning every Person.
 //   * No index on EvidenceEvent beyond its key: every library query reaches events
 //     from a person or a channel node, and an index over 38 M events costs a
 //     minute of every bulk load (a (channel, occurred_on) index took 63 s).
@@ -64,6 +76,7 @@ CREATE CONSTRAINT enrollment_key IF NOT EXISTS FOR (n:Enrollment) REQUIRE n.enro
 CREATE CONSTRAINT grid_key IF NOT EXISTS FOR (n:Grid) REQUIRE n.code IS UNIQUE;
 CREATE CONSTRAINT phone_key IF NOT EXISTS FOR (n:Phone) REQUIRE n.number IS UNIQUE;
 CREATE CONSTRAINT bank_account_key IF NOT EXISTS FOR (n:BankAccount) REQUIRE n.number IS UNIQUE;
+CREATE CONSTRAINT address_key IF NOT EXISTS FOR (n:Address) REQUIRE n.address IS UNIQUE;
 CREATE CONSTRAINT channel_key IF NOT EXISTS FOR (n:Channel) REQUIRE n.code IS UNIQUE;
 CREATE CONSTRAINT evidence_event_key IF NOT EXISTS FOR (n:EvidenceEvent) REQUIRE n.event_key IS UNIQUE;
 CREATE CONSTRAINT certification_key IF NOT EXISTS FOR (n:Certification) REQUIRE n.cert_id IS UNIQUE;
@@ -72,7 +85,10 @@ CREATE CONSTRAINT task_key IF NOT EXISTS FOR (n:Task) REQUIRE n.task_id IS UNIQU
 
 CREATE INDEX person_grid IF NOT EXISTS FOR (n:Person) ON (n.grid);
 CREATE INDEX person_id_number IF NOT EXISTS FOR (n:Person) ON (n.id_number);
+CREATE INDEX person_ring IF NOT EXISTS FOR (n:Person) ON (n.ring_id);
 CREATE INDEX enrollment_item IF NOT EXISTS FOR (n:Enrollment) ON (n.item_code);
 CREATE INDEX certification_valid IF NOT EXISTS FOR (n:Certification) ON (n.valid_until);
 CREATE INDEX flag_kind IF NOT EXISTS FOR (n:Flag) ON (n.kind);
 CREATE INDEX task_status IF NOT EXISTS FOR (n:Task) ON (n.status);
+CREATE FULLTEXT INDEX person_search IF NOT EXISTS FOR (n:Person) ON EACH [n.name, n.pinyin, n.id_number]
+  OPTIONS {indexConfig: {`fulltext.analyzer`: 'cjk'}};

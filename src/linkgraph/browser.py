@@ -64,17 +64,24 @@ FAVOURITES_FOLDER = "linkgraph"
 #: The order an investigation walks the library in; queries not named here follow by name.
 ORDER = (
     "person_360",
+    "find_person",
+    "person_timeline",
+    "connection",
     "shared_identifiers",
+    "collusion_rings",
     "duplicate_claims",
     "paid_after_death",
     "no_trace",
+    "grid_workload",
     "certification_coverage",
     "certification_spread",
 )
 
 _DEATH_CHANNELS = "['DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT']"
 
-#: Per library query, a Cypher statement over the same parameters that returns what to draw.
+#: Per library query, a Cypher statement over the same parameters that returns what to draw:
+#: a screenful (the Browser draws at most 300 nodes), the most money at risk or the largest
+#: groups first, where the query's table lists every row.
 GRAPH_VIEWS: dict[str, str] = {
     "person_360": """\
 MATCH (p:Person {person_id: $person_id})
@@ -91,37 +98,49 @@ CALL () {
 }
 WITH x, persons
 WHERE size(persons) >= CASE WHEN $min_persons < 2 THEN 2 ELSE $min_persons END
-UNWIND persons AS p
+WITH x, persons, reduce(s = 0, p IN persons | s + coalesce(p.money_at_risk, 0)) AS at_risk
+ORDER BY at_risk DESC, size(persons) DESC, x.number LIMIT 20
+UNWIND persons[..6] AS p
 MATCH path = (p)-[:REACHABLE_AT|HAS]->()-[:PAID_TO*0..1]->(x)
-RETURN path LIMIT 300""",
+RETURN path""",
     "duplicate_claims": """\
-MATCH (p:Person)-[:HAS]->(e:Enrollment)-[:OF]->(i:BenefitItem)
+MATCH (p:Person) WHERE COUNT { (p)-[:HAS]->() } > 1
+MATCH (p)-[:HAS]->(e:Enrollment)-[:OF]->(i:BenefitItem)
 WITH p, i.code AS item, i.exclusive_group AS grp, collect(e) AS es
 WITH p, collect({item: item, grp: grp, n: size(es)}) AS held
 WHERE any(h IN held WHERE h.n > 1)
    OR any(g IN [h IN held WHERE h.grp IS NOT NULL | h.grp]
           WHERE size([h IN held WHERE h.grp = g]) > 1)
+WITH p ORDER BY coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 30
 MATCH path = (p)-[:HAS]->(:Enrollment)-[:OF]->(:BenefitItem)
 OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
-RETURN path, flagged LIMIT 300""",
+RETURN path, flagged""",
     "paid_after_death": f"""\
 MATCH (p:Person)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
 WHERE c.code IN {_DEATH_CHANNELS}
 WITH p, min(v.occurred_on) AS death_date
-MATCH paid = (p)-[:HAS]->(e:Enrollment)
+MATCH (p)-[:HAS]->(e:Enrollment)
 WHERE (e.paid_until.year * 12 + e.paid_until.month)
       > (death_date.year * 12 + death_date.month)
+WITH p, collect(e) AS paid_after
+ORDER BY coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 30
+UNWIND paid_after AS e
+MATCH paid = (p)-[:HAS]->(e)
 MATCH death = (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
 WHERE c.code IN {_DEATH_CHANNELS}
-RETURN paid, death LIMIT 300""",
+RETURN paid, death""",
     "no_trace": """\
-MATCH path = (p:Person)-[:LIVES_IN]->(g:Grid)
+MATCH (p:Person)-[:LIVES_IN]->(g:Grid)
 WHERE NOT EXISTS {
   MATCH (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel {polarity: 'positive'})
   WHERE v.occurred_on >= $since AND v.occurred_on <= $until
 }
+WITH g, p ORDER BY coalesce(p.money_at_risk, 0) DESC, p.person_id
+WITH g, collect(p) AS untraced ORDER BY size(untraced) DESC, g.code LIMIT 25
+UNWIND untraced[..5] AS p
+MATCH path = (p)-[:LIVES_IN]->(g)
 OPTIONAL MATCH task = (:Task)-[:FOR]->(p)
-RETURN path, task LIMIT 300""",
+RETURN path, task""",
     "certification_coverage": """\
 MATCH (d:Department)
 OPTIONAL MATCH items = (d)-[:ADMINISTERS]->(:BenefitItem)
@@ -130,6 +149,75 @@ RETURN d, collect(DISTINCT items) AS items, collect(DISTINCT feeds) AS feeds""",
     "certification_spread": """\
 MATCH path = (c:Certification)<-[:CERTIFIED_BY]-(p:Person {person_id: $person_id})
              -[:HAS]->(e:Enrollment)
+RETURN path""",
+    "find_person": """\
+WITH trim($text) AS text
+WITH text, replace(toLower(text), ' ', '') AS letters, toUpper(text) AS digits
+WITH text, letters, digits,
+     CASE WHEN text =~ '[\\u3400-\\u9fff]{2,}' THEN 'name'
+          WHEN digits =~ '[0-9]{3,17}[0-9X]' THEN 'id_number'
+          WHEN letters =~ '[a-z]+' THEN 'pinyin' END AS match
+WHERE match IS NOT NULL
+CALL db.index.fulltext.queryNodes('person_search',
+  CASE match WHEN 'name' THEN 'name:"' + text + '"'
+             WHEN 'id_number' THEN 'id_number:*' + toLower(digits)
+             ELSE 'pinyin:' + letters + '*' END) YIELD node AS p
+WITH p, match, text, letters, digits
+WHERE CASE match WHEN 'name' THEN p.name CONTAINS text
+                 WHEN 'id_number' THEN p.id_number ENDS WITH digits
+                 ELSE p.pinyin STARTS WITH letters END
+WITH p ORDER BY p.person_id LIMIT $limit
+OPTIONAL MATCH home = (p)-[:LIVES_IN]->(:Grid)
+OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
+RETURN p, collect(DISTINCT home) AS homes, collect(DISTINCT flagged) AS flags""",
+    "connection": """\
+MATCH (a:Person {person_id: $person_id}), (b:Person {person_id: $other_id})
+WHERE a <> b
+MATCH path = allShortestPaths((a)-[:REACHABLE_AT|LIVES_AT|HAS|PAID_TO*..12]-(b))
+WITH path
+ORDER BY [n IN nodes(path) | coalesce(n.person_id, n.enrollment_id, n.number, n.address)]
+LIMIT 1
+RETURN path""",
+    "collusion_rings": """\
+MATCH (p:Person) WHERE p.ring_id IS NOT NULL
+WITH p.ring_id AS ring_id, collect(p) AS members
+WHERE size(members) >= $min_persons
+CALL (members) {
+  UNWIND members AS m
+  MATCH (f:Flag)-[:CONCERNS]->(m)
+  WHERE NOT coalesce(f.status, 'open') IN ['dismissed', 'recovered']
+  WITH DISTINCT f
+  RETURN sum(coalesce(f.amount_at_risk, 0) - coalesce(f.amount_recovered, 0)) AS money_at_risk
+}
+WITH ring_id, members ORDER BY money_at_risk DESC, size(members) DESC, ring_id LIMIT $limit
+WITH collect(members) AS rings
+// the first rings, up to 60 persons: with their accounts, enrolments and phones, a screenful
+UNWIND [i IN range(0, size(rings) - 1)
+        WHERE i = 0 OR reduce(n = 0, r IN rings[..i + 1] | n + size(r)) <= 60 | rings[i]] AS ring
+UNWIND ring AS p
+MATCH tie = (p)-[:REACHABLE_AT|HAS]->()-[:PAID_TO*0..1]->(x)
+WHERE (x:Phone OR x:BankAccount) AND COUNT { (x)<-[:REACHABLE_AT|PAID_TO]-() } > 1
+RETURN tie""",
+    "person_timeline": """\
+MATCH (p:Person {person_id: $person_id})
+OPTIONAL MATCH paid = (p)-[:HAS]->(e:Enrollment)
+WHERE e.enrolled_on <= $until AND e.paid_until >= $since
+OPTIONAL MATCH seen = (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)
+WHERE v.occurred_on >= $since AND v.occurred_on <= $until
+OPTIONAL MATCH flagged = (f:Flag)-[:CONCERNS]->(p)
+WHERE f.raised_on >= $since AND f.raised_on <= $until
+OPTIONAL MATCH task = (t:Task)-[:FOR]->(p)
+WHERE t.due_on >= $since AND t.due_on <= $until
+OPTIONAL MATCH cert = (p)-[:CERTIFIED_BY]->(:Certification)
+RETURN p, collect(DISTINCT paid) AS paid, collect(DISTINCT seen)[..100] AS seen,
+       collect(DISTINCT flagged) AS flags, collect(DISTINCT task) AS tasks,
+       collect(DISTINCT cert) AS certs""",
+    "grid_workload": """\
+MATCH (t:Task)-[:IN]->(g:Grid)
+WHERE NOT coalesce(t.status, 'open') IN ['done', 'closed', 'cancelled'] AND t.due_on < $on
+WITH g, collect(t) AS overdue ORDER BY size(overdue) DESC, g.code LIMIT 20
+UNWIND overdue[..5] AS t
+MATCH path = (g)<-[:IN]-(t)-[:FOR]->(:Person)
 RETURN path""",
 }
 

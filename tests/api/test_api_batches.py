@@ -197,6 +197,13 @@ def test_roster_changes_new_changed_ended(api: Api) -> None:
     if ended["enrollment_id"] == to_end.enrollment_id:
         assert ended["status"] == "ended"
     assert service.read_model().enrollments[to_change.enrollment_id].monthly_amount == 300
+    # The new person is found by the pinyin of their name at once, not at the next run.
+    found = api.post(
+        "/v1/queries/find_person", "investigator", json={"params": {"text": "zhang xin min"}}
+    ).json()["data"]
+    assert (body["persons"]["HRSS-API-1"], "pinyin") in {
+        (f["person_id"], f["match"]) for f in found
+    }
     # Retried: same answer, nothing added.
     counts = store_counts(api)
     again = api.post(

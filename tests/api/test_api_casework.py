@@ -113,6 +113,30 @@ def test_flag_workflow_confirm_and_record_recovered_money(api: Api) -> None:
         )
 
 
+def test_a_flag_decision_moves_the_persons_facts_in_a_search_at_once(api: Api) -> None:
+    flags = api.get("/v1/flags", "investigator", params={"status": "open"}).json()["data"]
+    flag = next(f for f in flags if f["kind"] != "duplicate_enrolment" and f["amount_at_risk"])
+    pid = flag["person_ids"][0]
+    m = api.facts["service"].read_model()
+
+    def facts() -> tuple[int, int]:
+        text = m.persons[pid].id_number[-6:]
+        r = api.post("/v1/queries/find_person", "investigator", json={"params": {"text": text}})
+        assert r.status_code == 200, r.text
+        row = next(row for row in r.json()["data"] if row["person_id"] == pid)
+        return row["open_flags"], row["money_at_risk"]
+
+    open_flags, at_risk = facts()
+    assert open_flags >= 1 and at_risk >= flag["amount_at_risk"]
+    url = f"/v1/flags/{flag['flag_id']}/transitions"
+    dismissed = api.post(url, "investigator", json={"to": "dismissed", "why": "a proxy, known"})
+    assert dismissed.status_code == 200, dismissed.text
+    assert facts() == (open_flags - 1, at_risk - flag["amount_at_risk"])
+    reopened = api.post(url, "investigator", json={"to": "open", "why": "asked again"})
+    assert reopened.status_code == 200, reopened.text
+    assert facts() == (open_flags, at_risk)
+
+
 def _paid_person(api: Api, skip: int = 0) -> tuple[str, str, str]:
     m = api.facts["service"].read_model()
     found = [

@@ -32,8 +32,10 @@ def truth_records(city: Path) -> tuple[pa.Table, pa.Table]:
     return records, resolution
 
 
-def truth_graph(city: Path, **extra: pa.Table) -> GraphTables:
-    """The graph of ``city`` (linkage by truth); ``extra`` passes certifications, flags, ..."""
-    persons, enrollments, events = truth_inputs(city)
+def truth_graph(city: Path, enrollments: pa.Table | None = None, **extra: pa.Table) -> GraphTables:
+    """The graph of ``city`` (linkage by truth); ``enrollments`` replaces the city's (a planted
+    case), ``extra`` passes certifications, flags, ..."""
+    persons, city_enrollments, events = truth_inputs(city)
+    enrollments = city_enrollments if enrollments is None else enrollments
     records, resolution = truth_records(city)
     return build_graph(Catalogue.load(), persons, records, resolution, enrollments, events, **extra)

@@ -58,7 +58,8 @@ def _flags_and_tasks(city: Path) -> tuple[pa.Table, pa.Table]:
         f"""SELECT kind || ':' || person_id || ':' || row_number() OVER (ORDER BY kind, person_id,
                    record_ids) AS flag_id, kind, [person_id] AS person_ids,
                    record_ids AS enrollment_ids, []::VARCHAR[] AS evidence_event_keys,
-                   amount AS amount_at_risk, months, 'open' AS status, detail
+                   amount AS amount_at_risk, months, 'open' AS status, detail,
+                   DATE '2026-12-31' AS raised_on
             FROM {situations}
             WHERE kind IN ('paid_after_death', 'duplicate_enrolment', 'exclusive_conflict')"""
     ).to_arrow_table()
@@ -86,13 +87,37 @@ def recognitions(city: Path) -> pa.Table:
     return recognise(certify(events, persons, policy, AS_OF), enrollments, policy, AS_OF)
 
 
+def _account_shared_across_households(persons: pa.Table, enrollments: pa.Table) -> pa.Table:
+    """``enrollments`` with one planted ring: the first enrolment of a person living alone is
+    paid into the account of a person who has a housemate paid elsewhere. (The generator
+    plants such rings at 0.0008 per person: none in 500.)"""
+    homes: dict[str, list[str]] = {}
+    for p in persons.to_pylist():
+        homes.setdefault(p["address"], []).append(p["person_id"])
+    home = {pid: members for members in homes.values() for pid in members}
+    rows = enrollments.to_pylist()
+    accounts: dict[str, set[str]] = {}
+    for e in rows:
+        accounts.setdefault(e["person_id"], set()).add(e["bank_account"])
+    alone = next(e for e in rows if len(home[e["person_id"]]) == 1)
+    owner = next(
+        e
+        for e in rows
+        if e["bank_account"]
+        and any(e["bank_account"] not in accounts.get(h, ()) for h in home[e["person_id"]])
+    )
+    alone["bank_account"] = owner["bank_account"]
+    return pa.Table.from_pylist(rows, schema=enrollments.schema)
+
+
 @pytest.fixture(scope="module")
 def graph(city: Path, recognitions: pa.Table) -> GraphTables:
-    persons, _, events = truth_inputs(city)
+    persons, enrollments, events = truth_inputs(city)
     certifications = certify(events, persons, Policy.load(), AS_OF)  # no cert_id: <pid>@cert
     flags, tasks = _flags_and_tasks(city)
     return truth_graph(
         city,
+        enrollments=_account_shared_across_households(persons, enrollments),
         certifications=certifications,
         enrollment_status=recognitions,
         flags=flags,
@@ -143,6 +168,31 @@ def _person_with(graph: GraphTables, rtype: str) -> str:
     table = graph.relationships[rtype]
     side = "end" if rtype in ("CONCERNS", "FOR", "RESOLVES_TO") else "start"
     return str(sorted(table[side].to_pylist())[0])
+
+
+def _flagged_person(graph: GraphTables) -> dict[str, Any]:
+    """The first person (by id) with an open flag: a death, a duplicate, a conflict."""
+    return min(
+        (p for p in graph.nodes["Person"].to_pylist() if p["open_flags"]),
+        key=lambda p: p["person_id"],
+    )
+
+
+def _chain_ends(graph: GraphTables) -> tuple[str, str]:
+    """Two persons tied through two hops (the planted ring): the housemate of a person whose
+    account another household's person is paid into too, and that other person."""
+    address = {p["person_id"]: p["address"] for p in graph.nodes["Person"].to_pylist()}
+    holder = {r["end"]: r["start"] for r in graph.relationships["HAS"].to_pylist()}
+    holders: dict[str, set[str]] = {}
+    for r in graph.relationships["PAID_TO"].to_pylist():
+        holders.setdefault(r["end"], set()).add(holder[r["start"]])
+    for persons in holders.values():
+        for one in sorted(persons):
+            housemates = sorted(p for p, a in address.items() if a == address[one] and p != one)
+            others = sorted(p for p in persons if address[p] != address[one])
+            if others and any(h not in persons for h in housemates):
+                return next(h for h in housemates if h not in persons), others[0]
+    raise AssertionError("the city has no account shared across households")
 
 
 # ------------------------------------------------------------------------ contract
@@ -260,6 +310,97 @@ def test_certification_spread_shows_the_cores_answer_beside_the_certification(
 
 
 @over_backends
+def test_find_person_by_name_pinyin_or_id_digits_shows_the_persons_facts(
+    store: GraphStore, graph: GraphTables
+) -> None:
+    person = _flagged_person(graph)
+    wanted = {
+        "person_id": person["person_id"],
+        "death_date": person["death_date"],
+        "open_flags": person["open_flags"],
+        "money_at_risk": person["money_at_risk"],
+    }
+    for text, match in (
+        (person["name"], "name"),
+        (" ".join(person["pinyin"][:4]), "pinyin"),
+        (person["id_number"][-6:].lower(), "id_number"),
+    ):
+        rows = store.query("find_person", text=text)
+        assert wanted in [{k: r[k] for k in wanted} for r in rows], text
+        assert {r["match"] for r in rows} == {match}
+    exact = store.query("find_person", text=person["name"])
+    assert exact[0]["name"] == person["name"]  # the whole name before names containing it
+    assert exact[0]["id_number"] == person["id_number"][:4] + "*" * 10 + person["id_number"][-4:]
+    assert len(store.query("find_person", text="wang", limit=3)) == 3
+    assert store.query("find_person", text="wang", limit=-1) == []  # none, not an error
+    assert store.query("find_person", text="王") == []  # one character: too common to list
+
+
+@over_backends
+def test_connection_names_each_shared_identifier_on_the_way(
+    store: GraphStore, graph: GraphTables
+) -> None:
+    one, other = _chain_ends(graph)
+    rows = store.query("connection", person_id=one, other_id=other)
+    assert [r["hop"] for r in rows] == [1, 2]
+    assert rows[0]["person_id"] == one and rows[-1]["next_person_id"] == other
+    assert rows[0]["next_person_id"] == rows[1]["person_id"]
+    assert rows[0]["kind"] in ("address", "phone") and rows[1]["kind"] == "bank_account"
+    assert all(r["meaning"] for r in rows)
+    assert store.query("connection", person_id=one, other_id=one) == []
+    assert store.query("connection", person_id=one, other_id="NO-SUCH-PERSON") == []
+
+
+@over_backends
+def test_collusion_rings_rank_by_money_at_risk_each_flag_once(
+    store: GraphStore, graph: GraphTables
+) -> None:
+    rings = store.query("collusion_rings", min_persons=2, limit=1000)
+    assert rings and rings[0]["money_at_risk"] > 0
+    at_risk = [r["money_at_risk"] for r in rings]
+    assert at_risk == sorted(at_risk, reverse=True)
+    persons = {p["person_id"]: p for p in graph.nodes["Person"].to_pylist()}
+    for ring in rings:
+        assert ring["persons"] == len(ring["person_ids"]) >= 2
+        assert {persons[p]["ring_id"] for p in ring["person_ids"]} == {ring["ring_id"]}
+        assert ring["money_at_risk"] <= sum(persons[p]["money_at_risk"] for p in ring["person_ids"])
+    assert len(store.query("collusion_rings", min_persons=2, limit=3)) == 3
+    assert store.query("collusion_rings", min_persons=2, limit=-1) == []
+
+
+@over_backends
+def test_person_timeline_puts_payments_evidence_and_flags_in_their_months(
+    store: GraphStore, graph: GraphTables
+) -> None:
+    person = _flagged_person(graph)
+    rows = store.query(
+        "person_timeline", person_id=person["person_id"], since="2026-01-01", until="2026-12-31"
+    )
+    assert rows == sorted(rows, key=lambda r: (r["month"], r["kind"]))
+    assert {r["kind"] for r in rows} >= {"payment", "evidence", "flag"}
+    assert all("2026-01" <= r["month"] <= "2026-12" for r in rows)
+    flags = [r for r in rows if r["kind"] == "flag"]
+    assert [(f["month"], f["amount"]) for f in flags] == [("2026-12", person["money_at_risk"])]
+    assert all(r["amount"] is None for r in rows if r["kind"] == "evidence")
+
+
+@over_backends
+def test_grid_workload_counts_open_and_overdue_tasks_by_grid_and_village(
+    store: GraphStore, graph: GraphTables
+) -> None:
+    tasks = graph.nodes["Task"].num_rows
+    before_due = store.query("grid_workload", on="2027-01-01")  # the tasks fall due 2027-01-31
+    after_due = store.query("grid_workload", on="2027-02-01")
+    assert sum(r["open_tasks"] for r in after_due) == tasks
+    assert sum(r["overdue_tasks"] for r in after_due) == tasks
+    assert sum(r["overdue_tasks"] for r in before_due) == 0
+    for rows in (before_due, after_due):
+        for village in {r["village"] for r in rows}:
+            grids = [r for r in rows if r["village"] == village]
+            assert {r["village_open"] for r in grids} == {sum(r["open_tasks"] for r in grids)}
+
+
+@over_backends
 def test_unknown_query_or_parameter_is_refused(store: GraphStore) -> None:
     with pytest.raises(InputError, match="unknown query 'drop_everything'"):
         store.query("drop_everything")
@@ -292,6 +433,15 @@ def _params(graph: GraphTables) -> dict[str, dict[str, Any]]:
         "no_trace": {"since": "2026-07-01", "until": "2026-12-31"},
         "certification_coverage": {"on": "2026-12-31"},
         "certification_spread": {"person_id": _person_with(graph, "CONCERNS")},
+        "find_person": {"text": _flagged_person(graph)["name"][-2:]},
+        "connection": dict(zip(("person_id", "other_id"), _chain_ends(graph), strict=True)),
+        "collusion_rings": {"min_persons": 2, "limit": 20},
+        "person_timeline": {
+            "person_id": _flagged_person(graph)["person_id"],
+            "since": "2026-01-01",
+            "until": "2026-12-31",
+        },
+        "grid_workload": {"on": "2027-02-01"},
     }
 
 
@@ -324,6 +474,38 @@ def test_certification_spread_agrees_person_by_person(
         assert neo4j.query("certification_spread", person_id=pid) == rows, pid
         found += len(rows)
     assert found, "none of the first 40 persons has an enrolment"
+
+
+@pytest.mark.neo4j
+def test_find_person_agrees_on_names_pinyin_and_id_digits(
+    both: tuple[GraphStore, GraphStore], graph: GraphTables
+) -> None:
+    """The full-text index's candidates, kept by the rule, are the rule's answer."""
+    embedded, neo4j = both
+    persons = graph.nodes["Person"].to_pylist()[:25]
+    texts = {"  秀英 ", "WANG", "wang x", "zh", "1234", "12X", "a1"}
+    for p in persons:
+        texts |= {p["name"], p["name"][1:], p["pinyin"][:3], p["id_number"][-4:]}
+    for text in sorted(texts):
+        rows = embedded.query("find_person", text=text, limit=1000)
+        assert neo4j.query("find_person", text=text, limit=1000) == rows, text
+
+
+@pytest.mark.neo4j
+def test_a_full_text_index_of_another_definition_is_made_anew(neo4j_loaded: Any) -> None:
+    """``CREATE ... IF NOT EXISTS`` would keep an older person_search; find_person would miss."""
+
+    def properties() -> list[str]:
+        with neo4j_loaded._session(False) as s:
+            shown = "SHOW INDEXES YIELD name, properties WHERE name = 'person_search'"
+            return list(s.run(shown + " RETURN properties").single(strict=True)[0])
+
+    with neo4j_loaded._session() as s:
+        s.run("DROP INDEX person_search").consume()
+        s.run("CREATE FULLTEXT INDEX person_search FOR (n:Person) ON EACH [n.name]").consume()
+    assert properties() == ["name"]
+    neo4j_loaded._apply_schema()
+    assert properties() == ["name", "pinyin", "id_number"]
 
 
 # ------------------------------------------------------------------- bad input

@@ -26,6 +26,8 @@ from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
+from linkgraph.link.cluster import connected_labels
+from linkgraph.normalise import pinyin_keys
 from linkgraph.tables import (
     ENROLLMENT,
     LINKED_EVENT,
@@ -40,6 +42,7 @@ __all__ = [
     "DOOR_KNOCK",
     "EVENT_PART_ROWS",
     "NEGATIVE_DEATH_CHANNELS",
+    "SETTLED_FLAG_STATUSES",
     "GraphTables",
     "build_graph",
     "graph_parts",
@@ -481,7 +484,7 @@ def graph_parts(
         }.items():
             con.register(name, table)
         yield _catalogue_part(con, tasks, all_grids)
-        yield _person_part(con)
+        yield _person_part(con, certifications, flags)
         yield _record_part(con)
         yield _enrollment_part(con, enrollment_status)
         if certifications is not None:
@@ -522,17 +525,59 @@ def _catalogue_part(
     )
 
 
-def _person_part(con: duckdb.DuckDBPyConnection) -> GraphTables:
+#: Flag statuses that need nothing more: a person's open flags and money at risk leave them out.
+SETTLED_FLAG_STATUSES = ("dismissed", "recovered")
+
+
+def _person_part(
+    con: duckdb.DuckDBPyConnection, certifications: pa.Table | None, flags: pa.Table | None
+) -> GraphTables:
+    """Persons with the facts investigators sort by, their phones and their addresses.
+
+    The facts come from the core's results: the death date its certification found, the
+    flags still to be settled, and the ring the person's shared identifiers tie them to.
+    """
+    con.register("person_pinyin", _pinyin(con))
+    con.register("person_ring", _rings(con))
+    death = "SELECT NULL::VARCHAR AS person_id, NULL::DATE AS death_on WHERE false"
+    if certifications is not None and "death_on" in certifications.column_names:
+        con.register("death_certs", certifications.select(["person_id", "death_on"]))
+        death = "SELECT person_id, max(death_on) AS death_on FROM death_certs GROUP BY ALL"
+    at_risk = "SELECT NULL::VARCHAR AS person_id, 0 AS open_flags, 0 AS money_at_risk WHERE false"
+    if flags is not None:
+        recovered = "f.amount_recovered" if "amount_recovered" in flags.column_names else "0"
+        amount = "f.amount_at_risk" if "amount_at_risk" in flags.column_names else "0"
+        status = "f.status" if "status" in flags.column_names else "'open'"
+        settled = ", ".join(f"'{s}'" for s in SETTLED_FLAG_STATUSES)
+        con.register("person_flags", flags)
+        at_risk = (
+            "SELECT person_id, count(*) AS open_flags, sum(at_risk) AS money_at_risk FROM"
+            f" (SELECT unnest(f.person_ids) AS person_id,"
+            f" coalesce({amount}, 0) - coalesce({recovered}, 0) AS at_risk"
+            f" FROM person_flags f WHERE coalesce({status}, 'open') NOT IN ({settled}))"
+            " GROUP BY person_id"
+        )
     return GraphTables(
         {
             "Person": _arrow(
                 con,
-                "SELECT person_id, name, id_number, birth_date, gender, address, village, grid,"
-                f" district, {MASKED_NAME_SQL} AS masked_name FROM persons",
+                "SELECT p.person_id, p.name, p.id_number, p.birth_date, p.gender, p.address,"
+                f" p.village, p.grid, p.district, {MASKED_NAME_SQL} AS masked_name, y.pinyin,"
+                " d.death_on AS death_date, coalesce(f.open_flags, 0)::BIGINT AS open_flags,"
+                " coalesce(f.money_at_risk, 0)::BIGINT AS money_at_risk, r.ring_id"
+                " FROM persons p JOIN person_pinyin y USING (person_id)"
+                f" LEFT JOIN ({death}) d USING (person_id)"
+                f" LEFT JOIN ({at_risk}) f USING (person_id)"
+                " LEFT JOIN person_ring r USING (person_id)",
             ),
             "Phone": _arrow(
                 con,
                 "SELECT DISTINCT phone AS number FROM persons WHERE phone IS NOT NULL ORDER BY 1",
+            ),
+            "Address": _arrow(
+                con,
+                "SELECT DISTINCT address FROM persons WHERE nullif(trim(address), '') IS NOT NULL"
+                " ORDER BY 1",
             ),
         },
         {
@@ -544,7 +589,61 @@ def _person_part(con: duckdb.DuckDBPyConnection) -> GraphTables:
                 con,
                 'SELECT person_id AS start, grid AS "end" FROM persons WHERE grid IS NOT NULL',
             ),
+            "LIVES_AT": _arrow(
+                con,
+                'SELECT person_id AS start, address AS "end" FROM persons'
+                " WHERE nullif(trim(address), '') IS NOT NULL",
+            ),
         },
+    )
+
+
+def _pinyin(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Each person's name in toneless pinyin run together: 王秀英 -> ``wangxiuying``.
+
+    One token for the full-text index, so a prefix (``wangx*``) finds it.
+    """
+    persons = _arrow(con, "SELECT person_id, name FROM persons")
+    keys = pinyin_keys(persons["name"])
+    return pa.table(
+        {"person_id": persons["person_id"], "pinyin": pc.replace_substring(keys, " ", "")}
+    )
+
+
+def _rings(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """``ring_id`` of every person tied to another through a shared bank account or phone:
+    the smallest person_id of its connected component (persons and their identifiers).
+
+    Weakly connected components once per projection (numpy min-label propagation,
+    O(E) per round): a query then groups by the property on either store, where a
+    traversal per query would walk the city's 1.36 M persons.
+    """
+    held = _arrow(
+        con,
+        """
+        WITH persons_sorted AS (
+            SELECT person_id, row_number() OVER (ORDER BY person_id) - 1 AS i FROM persons
+        ), held AS (
+            SELECT DISTINCT 'a' || bank_account AS ident, person_id FROM enrollments
+            WHERE bank_account IS NOT NULL
+            UNION SELECT 'p' || phone, person_id FROM persons WHERE phone IS NOT NULL
+        ), shared AS (
+            SELECT ident FROM held GROUP BY ident HAVING count(*) > 1
+        )
+        SELECT s.i AS person, dense_rank() OVER (ORDER BY h.ident) - 1 AS ident
+        FROM held h JOIN shared USING (ident) JOIN persons_sorted s USING (person_id)
+        """,
+    )
+    ids = _arrow(con, "SELECT person_id FROM persons ORDER BY person_id")["person_id"]
+    n = len(ids)
+    person, ident = held["person"].to_numpy(), held["ident"].to_numpy()
+    idents = int(ident.max()) + 1 if len(ident) else 0
+    # identifiers numbered after the persons, so a component's smallest label is a person
+    labels = connected_labels(n + idents, person, ident + n)
+    tied = np.unique(person)
+    ring = labels[tied]
+    return pa.table(
+        {"person_id": ids.take(pa.array(tied)), "ring_id": ids.take(pa.array(ring))},
     )
 
 
@@ -674,7 +773,11 @@ def _certification_part(con: duckdb.DuckDBPyConnection, certifications: pa.Table
 
 def _flag_part(con: duckdb.DuckDBPyConnection, flags: pa.Table) -> GraphTables:
     con.register("flags", flags)
-    props = [c for c in ("amount_at_risk", "months", "status", "detail") if c in flags.column_names]
+    props = [
+        c
+        for c in ("amount_at_risk", "amount_recovered", "months", "status", "detail", "raised_on")
+        if c in flags.column_names
+    ]
     rels = {
         "CONCERNS": _arrow(
             con, 'SELECT DISTINCT flag_id AS start, unnest(person_ids) AS "end" FROM flags'

@@ -107,6 +107,21 @@ _SCHEMA_STATEMENT = re.compile(
     r"CREATE (?:CONSTRAINT|INDEX) (?P<name>\w+) IF NOT EXISTS FOR \(n:(?P<label>\w+)\)"
     r" (?:REQUIRE|ON \() ?n\.(?P<prop>\w+)"
 )
+#: A full-text index of ``schema.cypher``: its name, label and properties.
+_FULLTEXT_STATEMENT = re.compile(
+    r"CREATE FULLTEXT INDEX (?P<name>\w+) IF NOT EXISTS FOR \(n:(?P<label>\w+)\)"
+    r"\s+ON EACH \[(?P<props>[^\]]*)\]"
+)
+
+
+def _definition(statement: str) -> tuple[str, list[str]] | None:
+    """(name, [label, properties...]) of a constraint or index statement of ``schema.cypher``."""
+    if m := _SCHEMA_STATEMENT.match(statement):
+        return m["name"], [m["label"], m["prop"]]
+    if m := _FULLTEXT_STATEMENT.match(statement):
+        props = [p.strip().removeprefix("n.") for p in m["props"].split(",")]
+        return m["name"], [m["label"], *props]
+    return None
 
 
 def _bt(name: str) -> str:
@@ -384,12 +399,9 @@ class Neo4jStore(GraphStore):
     def _stale_schema(self) -> list[str]:
         """Constraints and indexes the database holds that ``schema.cypher`` does not say as
         they are: ``CREATE ... IF NOT EXISTS`` keeps an old definition under the same name
-        (a key once on ``event_id``, now on ``event_key``), and lookups would become scans."""
-        wanted = {
-            m.group("name"): (m.group("label"), m.group("prop"))
-            for m in map(_SCHEMA_STATEMENT.match, self.schema.statements)
-            if m is not None
-        }
+        (a key once on ``event_id``, now on ``event_key``; a full-text index over fewer
+        properties), and lookups would become scans or miss."""
+        wanted = dict(d for d in map(_definition, self.schema.statements) if d is not None)
         with map_driver_errors("reading the database's schema"), self._session() as s:
             held = [
                 (r["name"], r["labelsOrTypes"], r["properties"])
@@ -401,7 +413,7 @@ class Neo4jStore(GraphStore):
         return sorted(
             name
             for name, labels, props in held
-            if name in wanted and [*labels, *props] != list(wanted[name])
+            if name in wanted and [*labels, *props] != wanted[name]
         )
 
     def _begin(self) -> tuple[neo4j.Session, neo4j.Transaction]:

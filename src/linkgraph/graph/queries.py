@@ -23,6 +23,7 @@ graph it needs. Twins return the same columns, values and order as the Cypher.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import duckdb
 import networkx as nx
 
 from linkgraph.errors import InputError
+from linkgraph.graph.model import SETTLED_FLAG_STATUSES
 from linkgraph.graph.schema import CYPHER_DIR
 
 QUERY_DIR = CYPHER_DIR / "queries"
@@ -446,6 +448,254 @@ def certification_spread(con: duckdb.DuckDBPyConnection, params: dict[str, Any])
     )
 
 
+#: What find_person reads its text as (the Cypher file's regular expressions, whole text).
+_HAN_NAME = re.compile(r"[\u3400-\u9fff]{2,}")
+_ID_DIGITS = re.compile(r"[0-9]{3,17}[0-9X]")
+_PINYIN = re.compile(r"[a-z]+")
+
+#: How find_person matches each reading of its text against the person's property.
+_FIND_TESTS = {
+    "name": "contains(name, $v)",
+    "id_number": "ends_with(id_number, $v)",
+    "pinyin": "starts_with(pinyin, $v)",
+}
+
+
+def _reading(text: str) -> tuple[str, str] | None:
+    """What find_person reads ``text`` as: (property, value to match), as the Cypher's CASE.
+
+    ``"秀英"`` -> ``("name", "秀英")``, ``"0123x"`` -> ``("id_number", "0123X")``,
+    ``"Wang Xiu"`` -> ``("pinyin", "wangxiu")``; anything else None.
+    """
+    text = text.strip()
+    letters, digits = text.lower().replace(" ", ""), text.upper()
+    if _HAN_NAME.fullmatch(text):
+        return "name", text
+    if _ID_DIGITS.fullmatch(digits):
+        return "id_number", digits
+    if _PINYIN.fullmatch(letters):
+        return "pinyin", letters
+    return None
+
+
+_SETTLED = ", ".join(f"'{status}'" for status in SETTLED_FLAG_STATUSES)
+
+
+def find_person(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Persons by name, pinyin prefix or ID number suffix, exact matches first (one SQL scan).
+
+    Neo4j asks its full-text index for candidates and keeps those the rule matches; the
+    rule alone decides here, so both return the same persons in the same order.
+    """
+    reading = _reading(params["text"])
+    if reading is None:
+        return []
+    column, value = reading
+    return _rows(
+        con,
+        f"""
+        SELECT person_id, name,
+               CASE WHEN length(id_number) > 8
+                    THEN left(id_number, 4) || repeat('*', length(id_number) - 8)
+                         || right(id_number, 4)
+                    ELSE id_number END AS id_number,
+               birth_date, village, $column AS match, death_date,
+               coalesce(open_flags, 0) AS open_flags, coalesce(money_at_risk, 0) AS money_at_risk
+        FROM {P} WHERE {_FIND_TESTS[column]}
+        ORDER BY {column} = $v DESC, person_id
+        LIMIT $limit
+        """,
+        {"v": value, "column": column, "limit": max(params["limit"], 0)},
+    )
+
+
+def person_timeline(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """One person's evidence, certifications, payments, flags and tasks by month (SQL joins).
+
+    Payments are one row per month from the enrolment's month to ``paid_until``, cut to
+    the window, as the Cypher's ``range`` over months.
+    """
+    return _rows(
+        con,
+        f"""
+        WITH happened AS (
+            SELECT strftime(v.occurred_on, '%Y-%m') AS month, 'evidence' AS kind,
+                   v.channel AS what, NULL::BIGINT AS amount
+            FROM {rel_table("HAS_EVIDENCE")} h JOIN {EV} v ON v.event_key = h."end"
+            WHERE h.start = $p AND v.occurred_on BETWEEN $since AND $until
+            UNION ALL
+            SELECT strftime(c.certified_on, '%Y-%m'), 'certification', c.status, NULL
+            FROM {rel_table("CERTIFIED_BY")} cb
+            JOIN {node_table("Certification")} c ON c.cert_id = cb."end"
+            WHERE cb.start = $p AND c.certified_on BETWEEN $since AND $until
+            UNION ALL
+            SELECT strftime(paid, '%Y-%m'), 'payment', item_code, monthly_amount
+            FROM (
+                SELECT e.item_code, e.monthly_amount,
+                       unnest(generate_series(
+                           date_trunc('month', greatest(e.enrolled_on, $since)),
+                           least(e.paid_until, $until)::TIMESTAMP, INTERVAL 1 MONTH)) AS paid
+                FROM {rel_table("HAS")} h JOIN {E} e ON e.enrollment_id = h."end"
+                WHERE h.start = $p
+            )
+            UNION ALL
+            SELECT strftime(f.raised_on, '%Y-%m'), 'flag', f.kind,
+                   coalesce(f.amount_at_risk, 0) - coalesce(f.amount_recovered, 0)
+            FROM {rel_table("CONCERNS")} c JOIN {node_table("Flag")} f ON f.flag_id = c.start
+            WHERE c."end" = $p AND f.raised_on BETWEEN $since AND $until
+            UNION ALL
+            SELECT strftime(t.due_on, '%Y-%m'), 'task', t.kind, NULL
+            FROM {rel_table("FOR")} x JOIN {node_table("Task")} t ON t.task_id = x.start
+            WHERE x."end" = $p AND t.due_on BETWEEN $since AND $until
+        )
+        SELECT month, kind, count(*) AS items,
+               CASE WHEN kind IN ('payment', 'flag') THEN sum(amount) END AS amount,
+               list(DISTINCT what ORDER BY what) FILTER (WHERE what IS NOT NULL) AS detail
+        FROM happened
+        GROUP BY month, kind
+        ORDER BY month, kind
+        """,
+        {"p": params["person_id"], "since": params["since"], "until": params["until"]},
+    )
+
+
+def grid_workload(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Open and overdue tasks per grid beside their village's totals (SQL, window sums)."""
+    return _rows(
+        con,
+        f"""
+        WITH grids AS (
+            SELECT g.village, g.village_name, g.code AS grid, count(*) AS open_tasks,
+                   count(*) FILTER (WHERE t.due_on < $on) AS overdue_tasks,
+                   min(t.due_on) AS oldest_due
+            FROM {node_table("Task")} t
+            JOIN {rel_table("IN")} i ON i.start = t.task_id
+            JOIN {node_table("Grid")} g ON g.code = i."end"
+            WHERE coalesce(t.status, 'open') NOT IN ('done', 'closed', 'cancelled')
+            GROUP BY g.village, g.village_name, g.code
+        )
+        SELECT village, village_name,
+               sum(open_tasks) OVER (PARTITION BY village, village_name) AS village_open,
+               sum(overdue_tasks) OVER (PARTITION BY village, village_name) AS village_overdue,
+               grid, open_tasks, overdue_tasks, oldest_due
+        FROM grids
+        ORDER BY village_overdue DESC, village, overdue_tasks DESC, grid
+        """,
+        {"on": params["on"]},
+    )
+
+
+def collusion_rings(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """Rings of persons sharing accounts or phones, by the ``ring_id`` the projection wrote.
+
+    The components themselves are found once per projection
+    (``linkgraph.graph.model``); here a GROUP BY, and the ring's flags counted once each.
+    """
+    return _rows(
+        con,
+        f"""
+        WITH rings AS (
+            SELECT ring_id, count(*) AS persons, list(person_id ORDER BY person_id) AS person_ids
+            FROM {P} WHERE ring_id IS NOT NULL
+            GROUP BY ring_id HAVING count(*) >= $m
+        ), flagged AS (
+            SELECT DISTINCT p.ring_id, f.flag_id,
+                   coalesce(f.amount_at_risk, 0) - coalesce(f.amount_recovered, 0) AS at_risk
+            FROM {P} p
+            JOIN {rel_table("CONCERNS")} c ON c."end" = p.person_id
+            JOIN {node_table("Flag")} f ON f.flag_id = c.start
+            WHERE p.ring_id IN (SELECT ring_id FROM rings)
+              AND coalesce(f.status, 'open') NOT IN ({_SETTLED})
+        )
+        SELECT r.ring_id, r.persons, r.person_ids, count(f.flag_id) AS open_flags,
+               coalesce(sum(f.at_risk), 0) AS money_at_risk
+        FROM rings r LEFT JOIN flagged f USING (ring_id)
+        GROUP BY r.ring_id, r.persons, r.person_ids
+        ORDER BY money_at_risk DESC, persons DESC, ring_id
+        LIMIT $limit
+        """,
+        {"m": params["min_persons"], "limit": max(params["limit"], 0)},
+    )
+
+
+#: What two persons can share, as Neo4j walks it: (relationship, start label, end label).
+_TIES = (
+    ("REACHABLE_AT", "Person", "Phone"),
+    ("LIVES_AT", "Person", "Address"),
+    ("HAS", "Person", "Enrollment"),
+    ("PAID_TO", "Enrollment", "BankAccount"),
+)
+#: The longest chain connection looks for, in relationships (``*..12`` in the Cypher).
+MAX_CONNECTION_LENGTH = 12
+_HOP = {
+    "Phone": ("phone", "both reachable at this phone"),
+    "BankAccount": ("bank_account", "benefits of both paid into this account"),
+    "Address": ("address", "one household: both live at this address"),
+}
+
+
+def connection(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> list[Row]:
+    """The shortest chain of shared phones, accounts and addresses between two persons.
+
+    A breadth-first search from the first person, one SQL lookup per tie type and
+    direction per level, builds the networkx graph of what lies within the distance of
+    the second; ``nx.all_shortest_paths`` then gives every shortest chain, and the one
+    whose node keys sort first is read hop by hop (Neo4j's ``allShortestPaths`` and
+    ``ORDER BY keys``).
+
+    Complexity: O(nodes within that distance) lookups, at most 12 levels.
+    """
+    a, b = params["person_id"], params["other_id"]
+    found = _rows(con, f"SELECT person_id FROM {P} WHERE person_id IN ($a, $b)", {"a": a, "b": b})
+    if a == b or len(found) < 2:
+        return []
+    g = nx.Graph()
+    start, goal = ("Person", a), ("Person", b)
+    g.add_node(start)
+    frontier, seen = {start}, {start}
+    for _ in range(MAX_CONNECTION_LENGTH):
+        reached: set[tuple[str, str]] = set()
+        for rtype, start_label, end_label in _TIES:
+            for here, there in ((start_label, end_label), (end_label, start_label)):
+                keys = [k for label, k in frontier if label == here]
+                if not keys:
+                    continue
+                near, far = ("start", '"end"') if here == start_label else ('"end"', "start")
+                for row in _rows(
+                    con,
+                    f"SELECT {near} AS here, {far} AS there FROM {rel_table(rtype)}"
+                    f" WHERE {near} IN (SELECT unnest($keys))",
+                    {"keys": keys},
+                ):
+                    node = (there, row["there"])
+                    if node not in seen:
+                        g.add_edge((here, row["here"]), node)
+                        reached.add(node)
+        seen |= reached
+        frontier = reached
+        if goal in reached or not frontier:
+            break
+    if goal not in g:
+        return []
+    path = min(nx.all_shortest_paths(g, start, goal), key=lambda nodes: [k for _, k in nodes])
+    at = [i for i, (label, _) in enumerate(path) if label == "Person"]
+    rows = []
+    for hop, (i, j) in enumerate(itertools.pairwise(at), start=1):
+        label, number = next(n for n in path[i + 1 : j] if n[0] in _HOP)
+        kind, meaning = _HOP[label]
+        rows.append(
+            {
+                "hop": hop,
+                "person_id": path[i][1],
+                "kind": kind,
+                "number": number,
+                "next_person_id": path[j][1],
+                "meaning": meaning,
+            }
+        )
+    return rows
+
+
 QUERIES: dict[str, LibraryQuery] = {
     q.name: q
     for q in (
@@ -456,6 +706,11 @@ QUERIES: dict[str, LibraryQuery] = {
         _library_query("no_trace", no_trace),
         _library_query("certification_coverage", certification_coverage),
         _library_query("certification_spread", certification_spread),
+        _library_query("find_person", find_person),
+        _library_query("connection", connection),
+        _library_query("collusion_rings", collusion_rings),
+        _library_query("person_timeline", person_timeline),
+        _library_query("grid_workload", grid_workload),
     )
 }
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 from linkgraph import normalise
 from linkgraph.casework import stop_flag, visit
 from linkgraph.flags import Flag, history_to_json
-from linkgraph.graph.model import GraphTables
+from linkgraph.graph.model import SETTLED_FLAG_STATUSES, GraphTables
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore
 from linkgraph.ledger import Entry
@@ -173,8 +173,13 @@ def roster_write(
 ) -> Write:
     """New enrolments ``(row, department, person_id, is_new_person, probability)`` and
     changed or ended ones ``(row, enrolment as it stands)``, ``who`` sent on ``on``."""
-    nodes: Rows = {k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone")}
-    rels: Rows = {k: [] for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT")}
+    nodes: Rows = {
+        k: [] for k in ("Person", "SourceRecord", "Enrollment", "BankAccount", "Phone", "Address")
+    }
+    rels: Rows = {
+        k: []
+        for k in ("RESOLVES_TO", "RECORDS", "HAS", "OF", "PAID_TO", "REACHABLE_AT", "LIVES_AT")
+    }
     enrollments: dict[str, EnrollmentView] = {}
     persons: dict[str, PersonView] = {}
     sscards: dict[str, str] = {}
@@ -199,8 +204,13 @@ def roster_write(
                     "birth_date": person.birth_date,
                     "gender": row.gender,
                     "address": row.address,
+                    # as the projection writes it: find_person's pinyin, run together
+                    "pinyin": (normalise.pinyin_key(person.name) or "").replace(" ", "") or None,
                 }
             )
+            if row.address and row.address.strip():
+                nodes["Address"].append({"address": row.address})
+                rels["LIVES_AT"].append({"start": pid, "end": row.address})
             if person.phone:
                 nodes["Phone"].append({"number": person.phone})
                 rels["REACHABLE_AT"].append({"start": pid, "end": person.phone})
@@ -265,6 +275,7 @@ def roster_write(
     nodes["Enrollment"] = [enrollment_row(e) for e in enrollments.values()]
     for kind in ("BankAccount", "Phone"):
         nodes[kind] = list({r["number"]: r for r in nodes[kind]}.values())
+    nodes["Address"] = list({r["address"]: r for r in nodes["Address"]}.values())
     return Write(
         nodes,
         rels,
@@ -274,7 +285,27 @@ def roster_write(
     )
 
 
-def stop_write(entry: Entry) -> Write:
+def person_facts(model: ReadModel, flags: list[FlagView]) -> list[dict[str, Any]]:
+    """The ``open_flags`` and ``money_at_risk`` of the persons ``flags`` concern, with
+    ``flags`` as they now stand: what the projection writes (:mod:`linkgraph.graph.model`),
+    so a search shows a decision at once, not at the next run."""
+    now = {f.flag_id: f for f in flags}
+    persons = {p for f in flags for p in f.person_ids}
+    open_flags = dict.fromkeys(persons, 0)
+    at_risk = dict.fromkeys(persons, 0)
+    for f in [*(f for i, f in model.flags.items() if i not in now), *now.values()]:
+        if (f.status or "open") in SETTLED_FLAG_STATUSES:
+            continue
+        for p in persons.intersection(f.person_ids):
+            open_flags[p] += 1
+            at_risk[p] += (f.amount_at_risk or 0) - (f.amount_recovered or 0)
+    return [
+        {"person_id": p, "open_flags": open_flags[p], "money_at_risk": at_risk[p]}
+        for p in sorted(persons)
+    ]
+
+
+def stop_write(model: ReadModel, entry: Entry) -> Write:
     """A stop request's ``stop_request`` flag on the person and the enrolments it names.
     The amount is the one asked that day: later changes to the enrolments do not move it.
     The holds themselves are the core's (:func:`linkgraph.recognise.recognise`)."""
@@ -298,8 +329,10 @@ def stop_write(entry: Entry) -> Write:
                 "months": f.months,
                 "status": f.status,
                 "detail": f.detail,
+                "raised_on": f.raised_on,
             }
-        ]
+        ],
+        "Person": person_facts(model, [view]),
     }
     rels = {
         "CONCERNS": [{"start": f.flag_id, "end": p} for p in f.person_ids],
@@ -308,7 +341,7 @@ def stop_write(entry: Entry) -> Write:
     return Write(nodes, rels, flags=[view])
 
 
-def flag_write(flag: FlagView, decided: Flag) -> Write:
+def flag_write(model: ReadModel, flag: FlagView, decided: Flag) -> Write:
     """``flag`` as a decision left it (:func:`linkgraph.flags.transition`). What a stop
     request's confirmation or dismissal means for payment is the core's to say."""
     view = replace(
@@ -317,7 +350,12 @@ def flag_write(flag: FlagView, decided: Flag) -> Write:
         amount_recovered=decided.amount_recovered,
         history=history_to_json(decided.history),
     )
-    return Write({"Flag": [{"flag_id": flag.flag_id, "status": decided.status}]}, {}, flags=[view])
+    row = {
+        "flag_id": flag.flag_id,
+        "status": decided.status,
+        "amount_recovered": decided.amount_recovered,
+    }
+    return Write({"Flag": [row], "Person": person_facts(model, [view])}, {}, flags=[view])
 
 
 def visit_write(entry: Entry) -> Write:

@@ -94,7 +94,7 @@ def _received_on(entry: Entry) -> dt.date:
 def _stop(model: ReadModel, entry: Entry) -> Built:
     if entry["person_id"] not in model.persons:
         return Built(Write({}, {}), frozenset(), 1)
-    return Built(stop_write(entry), frozenset([entry["person_id"]]))
+    return Built(stop_write(model, entry), frozenset([entry["person_id"]]))
 
 
 def _visit(model: ReadModel, entry: Entry) -> Built:
@@ -112,7 +112,7 @@ def _flag(model: ReadModel, entry: Entry) -> Built:
         decided = flag_move(entry).applied_to(flag.as_flag())
     except IllegalTransition:  # as the run skips it
         return Built(Write({}, {}), frozenset(), 1)
-    return Built(flag_write(flag, decided), frozenset(flag.person_ids))
+    return Built(flag_write(model, flag, decided), frozenset(flag.person_ids))
 
 
 def _nothing(model: ReadModel, entry: Entry) -> Built:
