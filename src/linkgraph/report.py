@@ -235,7 +235,8 @@ padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #e2e8f0}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{padding:.25rem .6rem;border-bottom:1px solid #edf2f7;text-align:right}
-td:first-child,th:first-child,td.l{text-align:left}
+td:first-child,th:first-child,td.l,th.l{text-align:left}
+.wide{overflow-x:auto}.nowrap td,.nowrap th{white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}
 .card{background:#f7fafc;border-radius:6px;padding:.6rem 1rem}
 .card b{display:block;font-size:1.3rem}
@@ -245,16 +246,17 @@ td:first-child,th:first-child,td.l{text-align:left}
 {% for label, value in cards %}<div class="card">{{ label }}<b>{{ value }}</b></div>{% endfor %}
 </div>
 <h2>Against the reform (Bozhou, 1.36 M persons)</h2>
-<table><tr><th>measure</th><th>unit</th><th>Bozhou</th><th>this city</th>
-<th>at 1.36 M</th><th>× Bozhou</th><th>note</th></tr>
+<table><tr><th>measure</th><th class="l">unit</th><th>Bozhou</th><th>this city</th>
+<th>at 1.36 M</th><th>× Bozhou</th><th class="l">note</th></tr>
 {% for m in r.reform %}<tr><td>{{ m.measure }}</td><td class="l">{{ m.unit }}</td>
 <td>{{ fmt(m.bozhou) }}</td><td>{{ fmt(m.city) }}</td><td>{{ fmt(m.scaled) }}</td>
 <td>{{ fmt(m.ratio) }}</td><td class="l">{{ m.note }}</td></tr>{% endfor %}</table>
 <h2>Month by month</h2>
 {{ monthly_charts }}
-<table><tr>{% for k in monthly_fields %}<th>{{ k }}</th>{% endfor %}</tr>
+<div class="wide"><table class="nowrap">
+<tr>{% for k in monthly_fields %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for m in r.monthly %}<tr>{% for k in monthly_fields %}<td>{{ fmt(m[k]) }}</td>{% endfor %}
-</tr>{% endfor %}</table>
+</tr>{% endfor %}</table></div>
 <h2>Certification status (persons)</h2>
 {{ status_chart }}
 <h2>Flags: money at stake and recovered (yuan)</h2>

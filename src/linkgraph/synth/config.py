@@ -54,6 +54,15 @@ class City(_Section):
     certified_within_days: int = Field(ge=1)
 
 
+class World(_Section):
+    visits_per_grid_month: int = Field(ge=1)
+    not_found_share: float = Field(ge=0, lt=1)
+    away_share: float = Field(ge=0, le=1)
+    away_months: tuple[int, int]
+    review_months: int = Field(ge=1)
+    repayment_share: float = Field(gt=0, le=1)
+
+
 class ItemTakeUp(_Section):
     share: float = Field(ge=0, le=1)
     min_age: int = 0
@@ -149,6 +158,7 @@ class GeneratorConfig(_Section):
     version: int
     start_date: dt.date
     city: City
+    world: World
     persons: Persons
     enrolment: Enrolment
     situations: Situations
