@@ -303,6 +303,20 @@ class Policy(_Section):
                 self._expect(channels, code, f"rules[{r.id}].channels", polarity, strength)
         for code in self.negative.channels:
             self._expect(channels, code, "negative.channels", Polarity.NEGATIVE, None)
+        from linkgraph.casework import STOP_FLAG
+        from linkgraph.flags import FLAG_KINDS
+
+        kinds = {*FLAG_KINDS, STOP_FLAG}
+        for field, named in (
+            ("severity", self.flags.severity),
+            ("routine_months", self.flags.routine_months),
+        ):
+            unknown = sorted(set(named) - kinds)
+            if unknown:
+                raise CatalogueError(
+                    f"policy, field 'flags.{field}.{unknown[0]}': unknown flag kind"
+                    f" (known: {', '.join(sorted(kinds))})"
+                )
         items = catalogue.item
         for code in self.items:
             if code not in items:

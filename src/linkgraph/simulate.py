@@ -265,13 +265,16 @@ def simulate_city(
     """Run ``months`` months of ``city`` in order from its first; write the month-by-month
     report, notice queues and village lists under ``out`` (default
     ``<data_dir>/simulation``). The same ``seed`` plays the same people."""
+    if months < 1:
+        raise InputError(f"months: {months}; simulate runs one month or more")
     settings = settings or get_settings()
     say = progress or (lambda _line: None)
     catalogue = Catalogue(settings.catalogue_dir)
     policy = Policy.load(settings.seed_dir / "policy.toml").check(catalogue)
-    world = GeneratorConfig.load(settings.seed_dir / "generator.toml").world
+    generator = GeneratorConfig.load(settings.seed_dir / "generator.toml")
+    world = generator.world
     out = out or settings.data_dir / "simulation"
-    first = GeneratorConfig.load(settings.seed_dir / "generator.toml").start_date.replace(day=1)
+    first = generator.start_date.replace(day=1)
     rng = np.random.default_rng(seed)
 
     say("linking the city (ingest, normalise, link)")
@@ -286,7 +289,6 @@ def simulate_city(
     ledger = LedgerInputs()
     result = Simulation(out=out)
     last: CertificationRun | None = None
-    rosters = enrollments
     for _ in range(months):
         visits = VISIT.empty_table()
         if last is not None:
