@@ -301,6 +301,9 @@ def carry_flags(detected: pa.Table, previous: pa.Table | None, stop_flags: pa.Ta
     not drop an investigator's case), plus the stop requests' flags: all as raised (on the
     day they were first raised), before the ledger's decisions are applied again."""
     detected = conform(detected, FLAG, "detected flags")
+    if previous is not None and "severity" not in previous.column_names:
+        # a version written before flags had a severity: grade() gives it from the policy
+        previous = previous.append_column("severity", pa.nulls(previous.num_rows, pa.string()))
     if previous is not None and previous.num_rows:
         before = pc.index_in(detected["flag_id"], value_set=previous["flag_id"])
         first = pc.coalesce(previous["raised_on"].take(before), detected["raised_on"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 from certify_fakes import D, enrolment, enrolments, ev, events, persons, policy
 
+from linkgraph.casework import carry_flags
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.flags import (
+    FLAG,
     IllegalTransition,
     detect,
     flags_from_table,
@@ -193,3 +196,17 @@ class TestSeverity:
         unlisted = policy(flags={"default_severity": "review"})
         [flag] = grade(run(people, enr, evs, catalogue), unlisted).to_pylist()
         assert flag["severity"] == "review"
+
+
+def test_flags_of_a_version_written_before_severities_carry_over(catalogue: Catalogue) -> None:
+    """A data folder whose current version predates [flags]: its flags carry over, graded."""
+    people = persons("A")
+    enr = enrolments(enrolment("E1", "A", paid_until=D(2026, 10, 1)))
+    evs = events(ev("A", "DEATH_CERT", D(2026, 9, 20)))
+    found = run(people, enr, evs, catalogue)
+    old = found.drop_columns(["severity"]).set_column(
+        found.schema.get_field_index("raised_on"), "raised_on", pa.array([D(2026, 10, 31)])
+    )
+    carried = grade(carry_flags(found, old, FLAG.empty_table()), policy())
+    [flag] = carried.to_pylist()
+    assert (flag["raised_on"], flag["severity"]) == (D(2026, 10, 31), "routine")
