@@ -298,9 +298,19 @@ def flag_decision(flags: pa.Table, since: list[Entry], decision: FlagMove) -> Fl
 
 def carry_flags(detected: pa.Table, previous: pa.Table | None, stop_flags: pa.Table) -> pa.Table:
     """Detected flags, plus those of the previous version found no more (a machine does
-    not drop an investigator's case), plus the stop requests' flags: all as raised,
-    before the ledger's decisions are applied again."""
-    parts = [conform(detected, FLAG, "detected flags"), conform(stop_flags, FLAG, "stop flags")]
+    not drop an investigator's case), plus the stop requests' flags: all as raised (on the
+    day they were first raised), before the ledger's decisions are applied again."""
+    detected = conform(detected, FLAG, "detected flags")
+    if previous is not None and "severity" not in previous.column_names:
+        # a version written before flags had a severity: grade() gives it from the policy
+        previous = previous.append_column("severity", pa.nulls(previous.num_rows, pa.string()))
+    if previous is not None and previous.num_rows:
+        before = pc.index_in(detected["flag_id"], value_set=previous["flag_id"])
+        first = pc.coalesce(previous["raised_on"].take(before), detected["raised_on"])
+        detected = detected.set_column(
+            detected.schema.get_field_index("raised_on"), "raised_on", first
+        )
+    parts = [detected, conform(stop_flags, FLAG, "stop flags")]
     if previous is not None and previous.num_rows:
         gone = previous.filter(
             pc.and_(

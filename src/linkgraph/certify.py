@@ -12,7 +12,9 @@ in-process duckdb plus numpy prefix sums, so 38 M events never meet a Python loo
 2. *Latest certification.* The latest qualifying day (manual > strong > weak on
    ties) gives ``certified_on``; ``valid_until`` is ``validity.months`` later;
    ``warning_until`` adds ``validity.warning_months``. The baseline date of the
-   policy counts as a qualifying day for everyone (method ``none``).
+   policy counts as a qualifying day for everyone (method ``none``); with the policy's
+   ``enrolment_certifies``, so does each person's latest enrolment start (method
+   ``manual``, rule ``enrolment``: the person enrolled in person).
 3. *Negative evidence overrides.* Any negative event reported by ``as_of`` holds
    the person in ``pending_review`` unless a manual check (a rule listed in
    ``negative.cleared_by``) happened on or after the day it was reported. A
@@ -33,11 +35,12 @@ import pyarrow as pa
 
 from linkgraph import duck
 from linkgraph.policy import Policy, WeakRule
-from linkgraph.tables import DATE, LINKED_EVENT, PERSON, STR, STR_LIST, conform
+from linkgraph.tables import DATE, ENROLLMENT, LINKED_EVENT, PERSON, STR, STR_LIST, conform
 
 STATUSES = ("certified", "warning", "suspended", "pending_review")
 METHODS = ("strong", "corroborated_weak", "manual", "none")
 MANUAL_LINK = "manual"  # linked_by of an event a person entered by hand (door check)
+ENROLMENT_RULE = "enrolment"  # the rule of a certification by an enrolment's start
 
 #: One row per person: the answer of :func:`certify`.
 CERTIFICATION = pa.schema(
@@ -97,15 +100,16 @@ def _channel_table(policy: Policy) -> pa.Table:
 
 
 def _rule_table(policy: Policy) -> pa.Table:
-    """rule index → rule id, method, window (the baseline is rule -2)."""
+    """rule index → rule id, method, window (the baseline is rule -2, an enrolment -3)."""
     rules = list(policy.rules)
     return pa.table(
         {
-            "ri": pa.array([*range(len(rules)), -2], pa.int16()),
-            "rule_id": pa.array([r.id for r in rules] + ["baseline"], STR),
-            "method": pa.array([r.kind for r in rules] + ["none"], STR),
+            "ri": pa.array([*range(len(rules)), -2, -3], pa.int16()),
+            "rule_id": pa.array([r.id for r in rules] + ["baseline", ENROLMENT_RULE], STR),
+            "method": pa.array([r.kind for r in rules] + ["none", "manual"], STR),
             "window_days": pa.array(
-                [r.window_days if isinstance(r, WeakRule) else 1 for r in rules] + [1], pa.int32()
+                [r.window_days if isinstance(r, WeakRule) else 1 for r in rules] + [1, 1],
+                pa.int32(),
             ),
         }
     )
@@ -251,6 +255,14 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
         if baseline
         else ""
     )
+    # An enrolment's start is an in-person act (policy ``enrolment_certifies``).
+    enrolment_rows = (
+        """UNION ALL SELECT pidx, enrolled_on, -3::SMALLINT, 3::TINYINT, enrolled_on,
+                   NULL, NULL, NULL, NULL, NULL, NULL
+            FROM enrolled"""
+        if policy.enrolment_certifies
+        else ""
+    )
     index = {r.id: i for i, r in enumerate(policy.rules)}
     cleared_by = ", ".join(str(index[r]) for r in policy.negative.cleared_by) or "NULL"
     death = ", ".join(_lit(c) for c in policy.negative.death_channels) or "NULL"
@@ -268,6 +280,7 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                score, cmask
         FROM wq
         {baseline_rows}
+        {enrolment_rows}
     ),
     latest AS (
         SELECT pidx, max(day) AS day,
@@ -322,6 +335,8 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                     WHEN b.rule_id = 'baseline'
                     THEN 'carried over from the last in-person certification on '
                          || strftime(b.day, '%Y-%m-%d')
+                    WHEN b.rule_id = '{ENROLMENT_RULE}'
+                    THEN 'enrolled in person on ' || strftime(b.day, '%Y-%m-%d')
                     ELSE format('{{}} on {{}} ({{}})', evd.channels, strftime(b.day, '%Y-%m-%d'),
                                 CASE WHEN b.method = 'manual' THEN 'manual check, certifies alone'
                                      ELSE 'strong evidence, certifies alone' END) END AS detail,
@@ -392,6 +407,7 @@ def certify(
     policy: Policy,
     as_of: dt.date,
     *,
+    enrollments: pa.Table | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> pa.Table:
     """Certify every person of ``persons`` as of ``as_of`` from ``events``.
@@ -402,6 +418,8 @@ def certify(
     persons : PERSON table (only ``person_id`` is read)
     policy : the certification policy
     as_of : the day of the answer; events reported later are not known yet
+    enrollments : ENROLLMENT rows; with the policy's ``enrolment_certifies``, each person's
+        latest enrolment started by ``as_of`` is an in-person certification on that day
     con : an optional duckdb connection (to share its memory and thread limits)
 
     Returns
@@ -421,6 +439,11 @@ def certify(
         "pidx": pa.table({"person_id": ids, "pidx": pa.array(np.arange(len(ids), dtype=np.int32))}),
         "chan": _channel_table(policy),
         "rules": _rule_table(policy),
+        "enrollments_in": conform(
+            enrollments if enrollments is not None else ENROLLMENT.empty_table(),
+            pa.schema([ENROLLMENT.field("person_id"), ENROLLMENT.field("enrolled_on")]),
+            "enrollments",
+        ),
     }
     for name, table in registered.items():
         db.register(name, table)
@@ -432,6 +455,12 @@ def certify(
             FROM events_in e JOIN chan c USING (channel) JOIN pidx p USING (person_id)
             WHERE e.reported_on <= {as_of_sql} AND e.occurred_on <= {as_of_sql}"""
         )
+        db.execute(
+            f"""CREATE OR REPLACE TEMP TABLE enrolled AS
+            SELECT p.pidx, max(e.enrolled_on) AS enrolled_on
+            FROM enrollments_in e JOIN pidx p USING (person_id)
+            WHERE e.enrolled_on <= {as_of_sql} GROUP BY p.pidx"""
+        )
         weak = [
             weak_qualifying_days(db.sql(_weak_days_sql(rule, ri)).to_arrow_table(), rule, ri, 2)
             for ri, rule in enumerate(policy.rules)
@@ -441,6 +470,7 @@ def certify(
         result = db.sql(_sql(policy, as_of)).to_arrow_table()
     finally:
         db.execute("DROP TABLE IF EXISTS ev")
+        db.execute("DROP TABLE IF EXISTS enrolled")
         for name in (*registered, "wq"):
             db.unregister(name)
     return result.cast(CERTIFICATION)

@@ -9,13 +9,13 @@
     negative evidence holds the payment; a human must check at the door within
     ``negative.visit_within_days`` of the report (PIPL art. 24).
 
-:func:`record_visit` records the worker's finding. ``seen_alive`` becomes a
-``GRID_VISIT`` event and ``deceased`` a ``VILLAGE_DEATH_REPORT`` event, both with
-``linked_by = 'manual'``, that flow through :func:`linkgraph.certify.certify` like
-any other evidence (a manual check certifies, and a manual death confirmation
-is the only negative evidence that may stop a payment). ``moved`` and
-``not_found`` are kept on the task, which stays open for a follow-up; the person
-stays where the rules put them (held, never stopped).
+:func:`record_visits` records the workers' findings (:func:`record_visit` one of
+them). ``seen_alive`` becomes a ``GRID_VISIT`` event and ``deceased`` a
+``VILLAGE_DEATH_REPORT`` event, both with ``linked_by = 'manual'``, that flow through
+:func:`linkgraph.certify.certify` like any other evidence (a manual check certifies,
+and a manual death confirmation is the only negative evidence that may stop a payment).
+``moved`` and ``not_found`` are kept on the task, which stays open for a follow-up; the
+person stays where the rules put them (held, never stopped).
 
 :func:`village_list` is the monthly list, per village, of persons suspected of no
 longer being eligible.
@@ -28,6 +28,7 @@ import hashlib
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from linkgraph import duck
@@ -196,6 +197,62 @@ def visit_event_id(task_id: str, on: dt.date) -> int:
     return (1 << 62) | int(digest[:15], 16)
 
 
+#: Door checks of many tasks at once (``record_visits``): each task's visit.
+VISIT = pa.schema(
+    [
+        ("task_id", STR),
+        ("result", STR),  # seen_alive | deceased | moved | not_found
+        ("worker", STR),
+        ("visited_on", DATE),
+        ("died_on", DATE),  # for deceased: the day of death when known (else visited_on)
+    ]
+)
+
+
+def record_visits(tasks: pa.Table, visits: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Record door checks: the visited tasks as the visits left them, and their evidence.
+
+    ``visits`` (:data:`VISIT`) names tasks of ``tasks``. ``seen_alive`` becomes a
+    ``GRID_VISIT`` event and ``deceased`` a ``VILLAGE_DEATH_REPORT`` event dated the death,
+    both ``linked_by = 'manual'``, and the task is done; ``moved`` and ``not_found``
+    produce no event and leave the task open for a follow-up. Returns (visited tasks as
+    :data:`TASK`, events as :data:`linkgraph.tables.LINKED_EVENT`), one pass in SQL.
+    """
+    db = duck.connect()
+    db.register("tasks", conform(tasks, TASK, "tasks"))
+    db.register("visits", conform(visits, VISIT, "visits"))
+    db.register(
+        "channels",
+        pa.table({"result": list(VISIT_CHANNELS), "channel": list(VISIT_CHANNELS.values())}),
+    )
+    done = db.sql(
+        """SELECT t.* REPLACE (CASE WHEN c.channel IS NULL THEN 'open' ELSE 'done' END AS status,
+                               v.result AS result, v.worker AS worker, v.visited_on AS visited_on),
+                  c.channel, coalesce(v.died_on, v.visited_on) AS occurred_on
+           FROM tasks t JOIN visits v USING (task_id) LEFT JOIN channels c ON c.result = v.result
+           ORDER BY t.task_id"""
+    ).to_arrow_table()
+    evidence = done.filter(pc.is_valid(done["channel"]))
+    ids = [
+        visit_event_id(task_id, on)
+        for task_id, on in zip(
+            evidence["task_id"].to_pylist(), evidence["visited_on"].to_pylist(), strict=True
+        )
+    ]
+    events = pa.table(
+        {
+            "event_id": pa.array(ids, pa.int64()),
+            "channel": evidence["channel"],
+            "occurred_on": evidence["occurred_on"],
+            "reported_on": evidence["visited_on"],
+            "person_id": evidence["person_id"],
+            "linked_by": pa.array([MANUAL_LINK] * evidence.num_rows, STR),
+        },
+        schema=LINKED_EVENT,
+    )
+    return done.select(TASK.names).cast(TASK), events
+
+
 def record_visit(
     task: Task,
     result: VisitResult,
@@ -204,13 +261,13 @@ def record_visit(
     *,
     died_on: dt.date | None = None,
 ) -> tuple[Task, pa.Table]:
-    """Record a door check: the updated task and the evidence event it produces (0 or 1 row).
+    """Record one door check: the updated task and the evidence event it produces (0 or 1 row).
 
-    The event (a :data:`linkgraph.tables.LINKED_EVENT` row) is appended to the linked
-    events and certified like any other: ``seen_alive`` certifies (manual rule) and
-    clears a negative hold; ``deceased`` (dated ``died_on``, default ``on``) is a
-    human-confirmed death, which alone may stop payment. ``moved`` and ``not_found``
-    produce no event: the task stays open for a follow-up and the person stays held.
+    The event is appended to the linked events and certified like any other:
+    ``seen_alive`` certifies (manual rule) and clears a negative hold; ``deceased`` (dated
+    ``died_on``, default ``on``) is a human-confirmed death, which alone may stop payment.
+    ``moved`` and ``not_found`` produce no event: the task stays open for a follow-up and
+    the person stays held. The rule is :func:`record_visits`'; this checks one visit first.
     """
     if result not in VISIT_RESULTS:
         raise InputError(f"visit result {result!r}: allowed {', '.join(VISIT_RESULTS)}")
@@ -218,30 +275,21 @@ def record_visit(
         raise InputError("a visit needs the worker who made it")
     if on < task.created_on:
         raise InputError(f"visit on {on} is before the task was created ({task.created_on})")
-    updated = task.model_copy(
-        update={
-            "status": "done" if result in VISIT_CHANNELS else "open",
-            "result": result,
-            "worker": worker,
-            "visited_on": on,
-        }
+    visit = pa.Table.from_pylist(
+        [
+            {
+                "task_id": task.task_id,
+                "result": result,
+                "worker": worker,
+                "visited_on": on,
+                "died_on": died_on if result == "deceased" else None,
+            }
+        ],
+        schema=VISIT,
     )
-    channel = VISIT_CHANNELS.get(result)
-    if channel is None:
-        return updated, LINKED_EVENT.empty_table()
-    occurred = died_on if result == "deceased" and died_on else on
-    event = pa.table(
-        {
-            "event_id": [visit_event_id(task.task_id, on)],
-            "channel": [channel],
-            "occurred_on": pa.array([occurred], DATE),
-            "reported_on": pa.array([on], DATE),
-            "person_id": [task.person_id],
-            "linked_by": [MANUAL_LINK],
-        },
-        schema=LINKED_EVENT,
-    )
-    return updated, event
+    tasks = pa.Table.from_pylist([task.model_dump()], schema=TASK)
+    visited, event = record_visits(tasks, visit)
+    return tasks_from_table(visited)[0], event
 
 
 def village_list(

@@ -44,6 +44,7 @@ from linkgraph.certify import CERTIFICATION
 from linkgraph.decisions import DECISIONS, FlagDecision, FlagStatus
 from linkgraph.errors import InputError
 from linkgraph.masking import mask_account, mask_id_number, mask_phone
+from linkgraph.policy import Policy
 from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
 FLAG_KINDS = (
@@ -78,6 +79,7 @@ FLAG = pa.schema(
         ("status", STR),
         ("amount_recovered", pa.int64()),
         ("history", STR),  # JSON list of transitions
+        ("severity", STR),  # suspicious | review | routine (policy [flags], see grade)
     ]
 )
 
@@ -119,6 +121,7 @@ class Flag(BaseModel):
     status: FlagStatus = "open"
     amount_recovered: int = 0
     history: tuple[Transition, ...] = Field(default=())
+    severity: str | None = None
 
 
 def transition(
@@ -371,7 +374,7 @@ SELECT 'F' || substr(md5(kind || ':' || key), 1, 15) AS flag_id, kind,
        person_ids, ids AS enrollment_ids, evidence AS evidence_event_keys,
        coalesce(amount, 0)::BIGINT AS amount_at_risk, coalesce(months, 0)::INTEGER AS months,
        detail, $as_of AS raised_on, 'open' AS status, 0::BIGINT AS amount_recovered,
-       '[]' AS history
+       '[]' AS history, NULL AS severity
 FROM found
 ORDER BY kind, flag_id
 """
@@ -379,6 +382,39 @@ ORDER BY kind, flag_id
 
 #: The masks flags keep their identifiers under (DuckDB functions of the same names).
 MASKS = (mask_account, mask_id_number, mask_phone)
+
+
+def grade(flags: pa.Table, policy: Policy) -> pa.Table:
+    """``flags`` with each one's severity from the policy's ``[flags]``: by kind, and
+    ``routine`` when a kind listed in ``routine_months`` spans no more months than that
+    (``paid_after_death`` over one month: a death that reached the department one payroll
+    late, not a case).
+    """
+    fp = policy.flags
+    kinds = sorted(set(fp.severity) | set(fp.routine_months))
+    db = duck.connect()
+    db.register("flags", conform(flags, FLAG, "flags"))
+    db.register(
+        "sev",
+        pa.table(
+            {
+                "kind": pa.array(kinds, STR),
+                "severity": pa.array([fp.severity.get(k) for k in kinds], STR),
+                "routine_months": pa.array([fp.routine_months.get(k) for k in kinds], pa.int32()),
+            }
+        ),
+    )
+    return (
+        db.sql(
+            """SELECT f.* REPLACE (
+                   CASE WHEN f.months <= s.routine_months THEN 'routine'
+                        ELSE coalesce(s.severity, $default) END AS severity)
+               FROM flags f LEFT JOIN sev s USING (kind) ORDER BY f.kind, f.flag_id""",
+            params={"default": fp.default_severity},
+        )
+        .to_arrow_table()
+        .cast(FLAG)
+    )
 
 
 def detect(

@@ -43,10 +43,11 @@ from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.config import Settings, get_settings
 from linkgraph.dispatch import door_tasks
-from linkgraph.flags import FLAG, detect
+from linkgraph.flags import FLAG, detect, grade
 from linkgraph.identity import KEYS
 from linkgraph.ingest import Rejected, read_events, read_rosters
 from linkgraph.ledger import Journal
+from linkgraph.monthly import month_row
 from linkgraph.policy import Policy
 from linkgraph.recognise import recognise
 from linkgraph.tables import RESOLUTION, ROSTER, event_keys
@@ -92,6 +93,14 @@ def as_of_for(city: Path) -> dt.date:
     if manifest.exists():
         return dt.date.fromisoformat(json.loads(manifest.read_text())["end_date"])
     return dt.date.today()
+
+
+def months_for(city: Path) -> int:
+    """How many months of feeds a city holds (from its manifest), else one."""
+    manifest = city / "manifest.json"
+    if manifest.exists():
+        return int(json.loads(manifest.read_text()).get("months", 1))
+    return 1
 
 
 class _Runner:
@@ -156,7 +165,7 @@ def decide(
 
     events = with_visit_events(events, ledger)
     t = time.perf_counter()
-    certs = certify(events, persons, policy, as_of, con=con)
+    certs = certify(events, persons, policy, as_of, enrollments=enrollments, con=con)
     timed("certify", t)
     t = time.perf_counter()
     rec = recognise(certs, enrollments, policy, as_of, stop_requests=ledger.stop_requests, con=con)
@@ -168,6 +177,7 @@ def decide(
         flags, skipped = apply_flag_moves(
             carry_flags(found, previous_flags, ledger.stop_flags), ledger.flag_moves
         )
+        flags = grade(flags, policy)
     else:
         flags = FLAG.empty_table()
     timed("flags", t)
@@ -265,7 +275,14 @@ def run_city(
             result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
         with run.stage("report") as n:
             result.report = build_report(
-                decided, t["persons"], t["enrollments"], t["events"], catalogue, city=str(city)
+                decided,
+                t["persons"],
+                t["enrollments"],
+                t["events"],
+                catalogue,
+                city=str(city),
+                months=months_for(city),
+                monthly=[month_row(decided, policy, ledger.visited_tasks)],
             )
             json_path, html_path = write_report(result.report, version.report)
             for name in TABLES:

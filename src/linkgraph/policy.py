@@ -171,6 +171,25 @@ def _rule_field(data: dict[str, Any], loc: Loc) -> str:
     return ".".join(str(part) for part in parts)
 
 
+#: How serious a flag is: a case for investigators (counted as the reform counted its
+#: suspicious cases), a check for a case worker, or ordinary lag the next payroll settles.
+Severity = Literal["suspicious", "review", "routine"]
+
+
+class FlagPolicy(_Section):
+    """How serious each kind of flag is (read by :func:`linkgraph.flags.grade`)."""
+
+    severity: dict[str, Severity] = Field(
+        default={}, description="Severity of each flag kind; kinds not listed get the default."
+    )
+    default_severity: Severity = "review"
+    routine_months: dict[str, int] = Field(
+        default={},
+        description="Kinds whose flag spanning at most this many months is routine"
+        " (a death that reached the department one payroll late).",
+    )
+
+
 class Policy(_Section):
     version: int = Field(ge=1)
     name: str = "unnamed"
@@ -178,10 +197,16 @@ class Policy(_Section):
         default=None,
         description="Everyone counts as certified on this date (the last in-person campaign).",
     )
+    enrolment_certifies: bool = Field(
+        default=False,
+        description="An enrolment's start counts as an in-person certification of its person"
+        " (the person applied in person), so a newcomer is not held at once.",
+    )
     validity: Validity = Validity()
     rules: tuple[Rule, ...] = Field(min_length=1)
     negative: Negative = Negative()
     stop_requests: StopRequests = StopRequests()
+    flags: FlagPolicy = FlagPolicy()
     items: dict[Code, ItemOverride] = {}
 
     @model_validator(mode="after")
@@ -278,6 +303,20 @@ class Policy(_Section):
                 self._expect(channels, code, f"rules[{r.id}].channels", polarity, strength)
         for code in self.negative.channels:
             self._expect(channels, code, "negative.channels", Polarity.NEGATIVE, None)
+        from linkgraph.casework import STOP_FLAG
+        from linkgraph.flags import FLAG_KINDS
+
+        kinds = {*FLAG_KINDS, STOP_FLAG}
+        for field, named in (
+            ("severity", self.flags.severity),
+            ("routine_months", self.flags.routine_months),
+        ):
+            unknown = sorted(set(named) - kinds)
+            if unknown:
+                raise CatalogueError(
+                    f"policy, field 'flags.{field}.{unknown[0]}': unknown flag kind"
+                    f" (known: {', '.join(sorted(kinds))})"
+                )
         items = catalogue.item
         for code in self.items:
             if code not in items:

@@ -9,7 +9,6 @@ CDN, so it opens offline.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +19,18 @@ from jinja2 import Environment
 
 from linkgraph import duck
 from linkgraph.catalogue import Catalogue
+from linkgraph.charts import bar_chart, line_chart
+from linkgraph.monthly import MONTHLY_FIELDS
+from linkgraph.reform import Reform, against
 
 if TYPE_CHECKING:
     from linkgraph.pipeline import CertificationRun
 
 
-def _rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    table = db.sql(sql).to_arrow_table()
+def _rows(
+    db: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    table = db.sql(sql, params=params).to_arrow_table()
     return [
         {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()}
         for row in table.to_pylist()
@@ -41,8 +45,17 @@ def build_report(
     catalogue: Catalogue,
     *,
     city: str = "",
+    months: int = 1,
+    monthly: list[dict[str, Any]] | None = None,
+    reform: Reform | None = None,
 ) -> dict[str, Any]:
-    """The month's figures as a JSON-ready dict (see the keys below)."""
+    """The month's figures as a JSON-ready dict (see the keys below).
+
+    ``months`` is how many months of feeds the run covers (the flags it finds arose over
+    them); ``monthly`` the month-by-month rows (:func:`linkgraph.monthly.month_row`);
+    ``reform`` the figures compared against (default ``seed/reform.toml``).
+    """
+    reform = reform or Reform.load()
     db = duck.connect()
     for name, table in {
         "certs": run.certifications,
@@ -56,6 +69,7 @@ def build_report(
             {
                 "item_code": [i.code for i in catalogue.benefit_items],
                 "item_name": [i.name for i in catalogue.benefit_items],
+                "department": [i.department for i in catalogue.benefit_items],
             }
         ),
         "channels": pa.table(
@@ -84,7 +98,10 @@ def build_report(
     )
     flags = _rows(
         db,
-        """SELECT kind, count(*) AS flags, count(*) FILTER (WHERE status = 'open') AS open,
+        """SELECT kind, count(*) AS flags,
+                  count(*) FILTER (WHERE severity = 'suspicious') AS suspicious,
+                  count(*) FILTER (WHERE severity = 'routine') AS routine,
+                  count(*) FILTER (WHERE status = 'open') AS open,
                   count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
                   count(*) FILTER (WHERE status = 'dismissed') AS dismissed,
                   count(*) FILTER (WHERE status = 'recovering') AS recovering,
@@ -155,9 +172,36 @@ def build_report(
                       AS amount_recovered,
                   (SELECT coalesce(sum(arrears_amount), 0)::BIGINT FROM rec) AS arrears_owed""",
     )[0]
+    figures = _rows(
+        db,
+        f"""WITH payroll AS (
+               SELECT e.monthly_amount, i.department FROM enr e LEFT JOIN items i USING (item_code)
+               WHERE e.paid_until >= date_trunc('month', DATE '{run.as_of.isoformat()}')),
+           suspicious AS (SELECT * FROM flags WHERE severity = 'suspicious')
+           SELECT
+             (SELECT count(*) FILTER (WHERE status = 'certified'
+                                      AND method IN ('strong', 'corroborated_weak'))
+                     / greatest(count(*), 1) FROM certs) AS certified_by_data_share,
+             ((SELECT count(*) FROM events) + (SELECT count(*) FROM enr))
+                 / greatest((SELECT count(*) FROM certs), 1) AS records_per_person,
+             (SELECT sum(monthly_amount) FROM payroll)
+                 / greatest((SELECT count(*) FROM certs), 1) AS paid_per_person_month,
+             (SELECT sum(monthly_amount) FILTER (WHERE list_contains($si, department))
+                     / sum(monthly_amount) FROM payroll) AS social_insurance_share,
+             (SELECT count(*) / count(DISTINCT grid) FROM persons WHERE grid IS NOT NULL)
+                 AS persons_per_occupied_grid,
+             (SELECT count(*) FROM suspicious) / {max(months, 1)} AS suspicious_cases_per_month,
+             (SELECT CASE WHEN count(*) FILTER (WHERE amount_recovered > 0) > 0
+                          THEN sum(amount_recovered) / count(*) FILTER (WHERE amount_recovered > 0)
+                          ELSE avg(amount_at_risk) END FROM suspicious) AS recovered_per_case""",
+        params={"si": list(reform.social_insurance_departments)},
+    )[0]
     return {
         "city": city,
         "as_of": run.as_of.isoformat(),
+        "months_observed": months,
+        "reform": against(reform, figures, totals["persons"]),
+        "monthly": monthly or [],
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "totals": totals,
         "certification": {row["category"]: row["persons"] for row in status},
@@ -182,37 +226,6 @@ def write_report(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
 
 # -- HTML ------------------------------------------------------------------------------
 
-_PALETTE = ["#2b6cb0", "#38a169", "#d69e2e", "#e53e3e", "#805ad5", "#319795", "#dd6b20", "#718096"]
-
-
-def bar_chart(pairs: list[tuple[str, float]], *, unit: str = "", width: int = 640) -> str:
-    """A horizontal bar chart as an inline ``<svg>`` (labels escaped, no script).
-
-    ``bar_chart([("pay", 3), ("hold", 1)])`` -> ``'<svg ...>…</svg>'``.
-    """
-    if not pairs:
-        return "<p><em>none</em></p>"
-    row, label_w, value_w = 22, 190, 110
-    top = max(value for _, value in pairs) or 1
-    bar_w = width - label_w - value_w
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(pairs) + 4}"'
-        f' role="img" font-family="sans-serif" font-size="12">'
-    ]
-    for i, (label, value) in enumerate(pairs):
-        y = i * row + 2
-        w = max(1.0, bar_w * value / top) if value else 0
-        colour = _PALETTE[i % len(_PALETTE)]
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{html.escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{colour}">'
-            f"<title>{html.escape(label)}: {value:,.0f}{unit}</title></rect>"
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 14}">{value:,.0f}{unit}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 _TEMPLATE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>linkgraph certification report {{ r.as_of }}</title>
@@ -222,7 +235,8 @@ padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #e2e8f0}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{padding:.25rem .6rem;border-bottom:1px solid #edf2f7;text-align:right}
-td:first-child,th:first-child,td.l{text-align:left}
+td:first-child,th:first-child,td.l,th.l{text-align:left}
+.wide{overflow-x:auto}.nowrap td,.nowrap th{white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}
 .card{background:#f7fafc;border-radius:6px;padding:.6rem 1rem}
 .card b{display:block;font-size:1.3rem}
@@ -231,19 +245,34 @@ td:first-child,th:first-child,td.l{text-align:left}
 <div class="cards">
 {% for label, value in cards %}<div class="card">{{ label }}<b>{{ value }}</b></div>{% endfor %}
 </div>
+<h2>Against the reform (Bozhou, 1.36 M persons)</h2>
+<table><tr><th>measure</th><th class="l">unit</th><th>Bozhou</th><th>this city</th>
+<th>at 1.36 M</th><th>× Bozhou</th><th class="l">note</th></tr>
+{% for m in r.reform %}<tr><td>{{ m.measure }}</td><td class="l">{{ m.unit }}</td>
+<td>{{ fmt(m.bozhou) }}</td><td>{{ fmt(m.city) }}</td><td>{{ fmt(m.scaled) }}</td>
+<td>{{ fmt(m.ratio) }}</td><td class="l">{{ m.note }}</td></tr>{% endfor %}</table>
+<h2>Month by month</h2>
+{{ monthly_charts }}
+<div class="wide"><table class="nowrap">
+<tr>{% for k in monthly_fields %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for m in r.monthly %}<tr>{% for k in monthly_fields %}<td>{{ fmt(m[k]) }}</td>{% endfor %}
+</tr>{% endfor %}</table></div>
 <h2>Certification status (persons)</h2>
 {{ status_chart }}
 <h2>Flags: money at stake and recovered (yuan)</h2>
 {{ flag_chart }}
-<table><tr><th>kind</th><th>flags</th><th>open</th><th>confirmed</th><th>dismissed</th>
+<table><tr><th>kind</th><th>flags</th><th>suspicious</th><th>routine</th><th>open</th><th>confirmed</th><th>dismissed</th>
 <th>recovering</th><th>recovered</th><th>at risk (¥)</th><th>recovered (¥)</th></tr>
-{% for f in r.flags %}<tr><td>{{ f.kind }}</td><td>{{ f.flags }}</td><td>{{ f.open }}</td>
+{% for f in r.flags %}<tr><td>{{ f.kind }}</td><td>{{ f.flags }}</td><td>{{ f.suspicious }}</td>
+<td>{{ f.routine }}</td><td>{{ f.open }}</td>
 <td>{{ f.confirmed }}</td><td>{{ f.dismissed }}</td><td>{{ f.recovering }}</td>
 <td>{{ f.recovered }}</td>
 <td>{{ "{:,}".format(f.amount_at_risk or 0) }}</td>
 <td>{{ "{:,}".format(f.amount_recovered or 0) }}</td>
 </tr>{% endfor %}</table>
-<p>Shared account / phone amounts are paid per month; the others are totals.</p>
+<p>Shared account / phone amounts are paid per month; the others are totals. Suspicious:
+a case for investigators; routine: ordinary reporting lag the next payroll takes back
+(policy <code>[flags]</code>).</p>
 <h2>Coverage by benefit item</h2>
 {{ item_chart }}
 <table><tr><th>item</th><th>name</th><th>enrolments</th><th>persons</th><th>pay</th><th>warning</th>
@@ -330,10 +359,57 @@ def render_html(report: dict[str, Any], *, top: int = 25) -> str:
             [(f"{v['village']} {v['name'] or ''}", v["tasks"]) for v in villages]
         ),
     }
+    charts["monthly_charts"] = monthly_charts(report["monthly"])
     template = env.from_string(_TEMPLATE)
     return template.render(
         r=report,
         cards=cards,
         villages=villages,
+        monthly_fields=MONTHLY_FIELDS,
+        fmt=figure_text,
         **{k: Markup(v) for k, v in charts.items()},
     )
+
+
+#: The month-by-month charts: a title, a unit and the series of ``report["monthly"]``.
+_SERIES = (
+    (
+        "Persons by standing",
+        "persons",
+        ("certified_by_data", "certified_manual", "warning", "suspended", "pending_review"),
+    ),
+    (
+        "The month's work",
+        "per month",
+        (
+            "reminders_sent",
+            "visits_done",
+            "tasks_open",
+            "resumed",
+            "flags_raised",
+            "flags_confirmed",
+            "flags_dismissed",
+        ),
+    ),
+    ("Money", "yuan", ("arrears_paid", "recovered_yuan")),
+)
+
+
+def monthly_charts(monthly: list[dict[str, Any]]) -> str:
+    """The month-by-month series as SVG line charts (empty without months)."""
+    if not monthly:
+        return ""
+    months = [m["month"] for m in monthly]
+    return "".join(
+        line_chart(months, {k: [m[k] for m in monthly] for k in keys}, title=title, unit=unit)
+        for title, unit, keys in _SERIES
+    )
+
+
+def figure_text(value: Any) -> str:
+    """A table cell: thousands separated, shares and ratios to three decimals."""
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)

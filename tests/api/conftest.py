@@ -32,7 +32,7 @@ def city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from linkgraph.synth import generate_city
 
     out = tmp_path_factory.mktemp("city") / "city"
-    generate_city(out, persons=500, months=12, seed=1)
+    generate_city(out, persons=1500, months=12, seed=1, fraud=100)
     return out
 
 

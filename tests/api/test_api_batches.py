@@ -189,10 +189,10 @@ def test_roster_changes_new_changed_ended(api: Api) -> None:
 
     # A new enrolment of a certified person is recognised at once: one certification, every item.
     assert recognise(idn, item)["status"] == "recognised"
-    # A new person has no evidence yet: the core carries the scheme's baseline over to them,
-    # as the monthly run would.
+    # A new person has no evidence yet, but enrolled in person: the enrolment certifies them
+    # (paid from the start, not held), as the monthly run would.
     answer = recognise(fresh, "LLFP")
-    assert answer["status"] == "recognised" and "baseline" in answer["basis"]
+    assert answer["status"] == "recognised" and "enrolment" in answer["basis"]
     ended = recognise(m.persons[to_end.person_id].id_number or "", to_end.item_code)
     if ended["enrollment_id"] == to_end.enrollment_id:
         assert ended["status"] == "ended"

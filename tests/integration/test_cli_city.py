@@ -19,7 +19,7 @@ from linkgraph.synth import generate_city
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("city") / "city"
-    generate_city(out, 500, months=12, seed=3)
+    generate_city(out, 500, months=12, seed=3, fraud=100)
     return out
 
 

@@ -24,7 +24,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     city = tmp_path_factory.mktemp("city")
-    generate_city(city, persons=300, months=12, seed=5)
+    generate_city(city, persons=300, months=12, seed=5, fraud=100)
     data = tmp_path_factory.mktemp("data")
     with EmbeddedStore(data / "graph.duckdb") as store:
         store.load(truth_graph(city))

@@ -18,7 +18,7 @@ MAPPING = REPO_ROOT / "seed" / "mappings" / "rosters.toml"
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     city = tmp_path_factory.mktemp("city")
-    generate_city(city, 6000, months=1, seed=21)
+    generate_city(city, 6000, months=1, seed=21, fraud=100)
     rosters = ds.dataset(city / "rosters", format="parquet").to_table()
     persons = resolve(rosters, LinkMapping.from_path(MAPPING), state_dir=city / "state")
     truth = pq.read_table(city / "truth" / "records.parquet")
@@ -68,7 +68,7 @@ def test_pairwise_f1_at_default_corruption(resolved: dict[str, object]) -> None:
 @pytest.fixture(scope="module", params=[1.0, 3.0], ids=["realistic errors", "three-times errors"])
 def stressed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     city = tmp_path_factory.mktemp("stressed")
-    generate_city(city, 20000, months=1, seed=5, errors=request.param)
+    generate_city(city, 20000, months=1, seed=5, errors=request.param, fraud=100)
     rosters = ds.dataset(city / "rosters", format="parquet").to_table()
     persons = resolve(rosters, LinkMapping.from_path(MAPPING), state_dir=city / "state")
     truth = pq.read_table(city / "truth" / "records.parquet")

@@ -30,7 +30,7 @@ Inputs = tuple[Catalogue, pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     city = tmp_path_factory.mktemp("city")
-    generate_city(city, persons=300, months=12, seed=5)
+    generate_city(city, persons=300, months=12, seed=5, fraud=100)
     persons, enrollments, events = truth_inputs(city)
     records, resolution = truth_records(city)
     return Catalogue.load(), persons, records, resolution, enrollments, events

@@ -20,7 +20,7 @@ from linkgraph.synth import generate_city
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("city")
-    generate_city(out, 3000, months=12, seed=11)
+    generate_city(out, 3000, months=12, seed=11, fraud=100)
     return out
 
 

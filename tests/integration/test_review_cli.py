@@ -21,7 +21,7 @@ from linkgraph.synth import generate_city
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("city")
-    generate_city(out, 3000, months=12, seed=11)
+    generate_city(out, 3000, months=12, seed=11, fraud=100)
     return out
 
 
@@ -71,7 +71,7 @@ def test_a_forced_link_shows_its_effect_applies_when_confirmed_and_detaches_no_r
     data: Path, city: Path
 ) -> None:
     twin_a, twin_b = _twins(city)
-    assert len(twin_a) + len(twin_b) >= 5
+    assert len(twin_a) + len(twin_b) >= 3 and max(len(twin_a), len(twin_b)) >= 2
     code, said = _review(data, "link", twin_a[0], twin_b[0])
     assert code == 1 and "add --yes" in said
     assert " merge into " in said and "moves from" in said and "new person" not in said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ PERSONS = 4000
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CitySummary]:
     out = tmp_path_factory.mktemp("city")
-    return out, generate_city(out, PERSONS, months=12, seed=7)
+    return out, generate_city(out, PERSONS, months=12, seed=7, fraud=100)  # every situation
 
 
 def _read(path: Path) -> pa.Table:
@@ -79,8 +80,8 @@ def test_same_seed_same_city_other_seed_other_city(
     tmp_path: Path, city: tuple[Path, CitySummary]
 ) -> None:
     out, _ = city
-    again = generate_city(tmp_path / "again", PERSONS, months=12, seed=7)
-    other = generate_city(tmp_path / "other", PERSONS, months=12, seed=8)
+    again = generate_city(tmp_path / "again", PERSONS, months=12, seed=7, fraud=100)
+    other = generate_city(tmp_path / "other", PERSONS, months=12, seed=8, fraud=100)
     for part in ("rosters/HRSS.parquet", "events/BUS_TAP.parquet", "truth/situations.parquet"):
         assert pq.read_table(out / part).equals(pq.read_table(tmp_path / "again" / part)), part
     assert not pq.read_table(out / "rosters/HRSS.parquet").equals(
@@ -187,3 +188,19 @@ def test_cli_seed_writes_a_city_and_prints_its_summary(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["persons"] == 300 and manifest["months"] == 3
     assert np.isclose(manifest["events"], sum(manifest["events_by_channel"].values()))
+
+
+def test_a_city_has_bozhous_shape_at_any_size(tmp_path: Path) -> None:
+    """About 10 persons a grid, in a proportional subset of the villages; last in-person
+    certifications spread through the year before the window; few irregularities."""
+    summary = generate_city(tmp_path, PERSONS, months=12, seed=3)
+    persons = pq.read_table(tmp_path / "truth" / "persons.parquet")
+    grids = len(pc.unique(persons["grid"]))
+    assert 9 <= PERSONS / grids <= 11
+    assert len(pc.unique(persons["village"])) < len(Catalogue.load().villages) / 10
+    visits = pq.read_table(tmp_path / "events" / "GRID_VISIT.parquet")
+    before = visits.filter(pc.less(visits["occurred_on"], pa.scalar(dt.date(2026, 1, 1))))
+    assert before.num_rows == PERSONS  # everyone's last check before the reform
+    months = pc.unique(pc.strftime(before["occurred_on"], format="%Y-%m"))
+    assert len(months) == 12  # ... on dates through the whole year, not one campaign day
+    assert summary.situations.get("duplicate_enrolment", 0) <= 2

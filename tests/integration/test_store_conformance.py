@@ -75,7 +75,7 @@ def _flags_and_tasks(city: Path) -> tuple[pa.Table, pa.Table]:
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("city")
-    generate_city(out, persons=500, months=12, seed=11)
+    generate_city(out, persons=500, months=12, seed=11, fraud=100)
     return out
 
 

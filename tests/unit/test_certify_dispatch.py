@@ -19,7 +19,7 @@ from linkgraph.dispatch import (
 from linkgraph.errors import InputError
 from linkgraph.recognise import STOP_REQUEST, payroll, recognise
 
-RULES = policy()
+RULES = policy(baseline_certified_on=D(2025, 12, 31))  # everyone checked at the last campaign
 
 
 def certs_at(evs: pa.Table, as_of: dt.date, *ids: str) -> pa.Table:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 from certify_fakes import D, enrolment, enrolments, ev, events, persons, policy
 
+from linkgraph.casework import carry_flags
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.flags import (
+    FLAG,
     IllegalTransition,
     detect,
     flags_from_table,
     flags_to_table,
+    grade,
     merge,
     transition,
 )
@@ -179,3 +183,49 @@ class TestWorkflow:
         (again,) = flags_from_table(rerun)
         assert again.status == "confirmed"
         assert again.history[0].why == "checked at the counter"
+
+
+class TestSeverity:
+    """The policy's [flags] severity: a late death report is routine, a long one a case."""
+
+    def deaths(self, catalogue: Catalogue):  # type: ignore[no-untyped-def]
+        people = persons("A", "B")
+        enr = enrolments(
+            enrolment("E1", "A", paid_until=D(2026, 10, 1)),  # died in September: one month
+            enrolment("E2", "B", paid_until=D(2026, 12, 1)),  # died in March: nine months
+        )
+        evs = events(
+            ev("A", "DEATH_CERT", D(2026, 9, 20), reported=D(2026, 9, 21)),
+            ev("B", "DEATH_CERT", D(2026, 3, 5), reported=D(2026, 3, 6)),
+        )
+        return grade(run(people, enr, evs, catalogue), policy())
+
+    def test_one_month_of_reporting_lag_is_routine(self, catalogue: Catalogue) -> None:
+        graded = {f["enrollment_ids"][0]: f for f in self.deaths(catalogue).to_pylist()}
+        assert (graded["E1"]["months"], graded["E1"]["severity"]) == (1, "routine")
+        assert (graded["E2"]["months"], graded["E2"]["severity"]) == (9, "suspicious")
+
+    def test_the_policy_decides_what_is_routine(self, catalogue: Catalogue) -> None:
+        people = persons("A")
+        enr = enrolments(enrolment("E1", "A", paid_until=D(2026, 10, 1)))
+        evs = events(ev("A", "DEATH_CERT", D(2026, 9, 20)))
+        strict = policy(flags={"severity": {"paid_after_death": "suspicious"}})
+        [flag] = grade(run(people, enr, evs, catalogue), strict).to_pylist()
+        assert flag["severity"] == "suspicious"
+        unlisted = policy(flags={"default_severity": "review"})
+        [flag] = grade(run(people, enr, evs, catalogue), unlisted).to_pylist()
+        assert flag["severity"] == "review"
+
+
+def test_flags_of_a_version_written_before_severities_carry_over(catalogue: Catalogue) -> None:
+    """A data folder whose current version predates [flags]: its flags carry over, graded."""
+    people = persons("A")
+    enr = enrolments(enrolment("E1", "A", paid_until=D(2026, 10, 1)))
+    evs = events(ev("A", "DEATH_CERT", D(2026, 9, 20)))
+    found = run(people, enr, evs, catalogue)
+    old = found.drop_columns(["severity"]).set_column(
+        found.schema.get_field_index("raised_on"), "raised_on", pa.array([D(2026, 10, 31)])
+    )
+    carried = grade(carry_flags(found, old, FLAG.empty_table()), policy())
+    [flag] = carried.to_pylist()
+    assert (flag["raised_on"], flag["severity"]) == (D(2026, 10, 31), "routine")

@@ -86,6 +86,15 @@ def test_item_overrides_name_known_items(seed: dict[str, Any]) -> None:
     assert not policy.override("URRP").strong_only
 
 
+def test_flag_severities_name_known_kinds(seed: dict[str, Any]) -> None:
+    data = {**seed, "flags": {"severity": {"paid_after_deth": "routine"}}}
+    with pytest.raises(CatalogueError, match=r"flags.severity.paid_after_deth': unknown flag"):
+        Policy.from_path_or_dict(data).check(Catalogue.load())
+    data = {**seed, "flags": {"severity": {"paid_after_death": "urgent"}}}
+    with pytest.raises(CatalogueError, match="suspicious"):
+        Policy.from_path_or_dict(data)
+
+
 def test_weak_rule_exposes_its_channels(seed: dict[str, Any]) -> None:
     rule = Policy.from_path_or_dict(seed).weak_rules[0]
     assert isinstance(rule, WeakRule)

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from certify_fakes import D, enrolment, enrolments, ev, events, persons
 from typer.testing import CliRunner
 
+from linkgraph.charts import bar_chart
 from linkgraph.cli import app
 from linkgraph.config import get_settings
-from linkgraph.report import bar_chart
 
 
 def tiny_inputs(folder: Path) -> Path:
@@ -56,10 +57,11 @@ def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) ->
     assert "Certification as of 2026-12-31" in result.output
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # C has left no trace since the policy's floor (2025-01-01): warned, then suspended
     assert report["certification"] == {
         "certified_strong": 1,
         "pending_review": 1,
-        "carried_over": 1,
+        "suspended": 1,
     }
     kinds = {f["kind"]: f for f in report["flags"]}
     assert kinds["paid_after_death"]["amount_at_risk"] == 3 * 190  # Oct, Nov, Dec
@@ -69,8 +71,19 @@ def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) ->
     assert sum(g["tasks"] for g in report["tasks_by_grid_top"]) == 2
     assert sum(v["tasks"] for v in report["tasks_by_village"]) == 2
 
+    # one month, and the table against the reform with every measure
+    [month] = report["monthly"]
+    assert (month["month"], month["certified_by_data"], month["suspended"]) == ("2026-12", 1, 1)
+    reform = {row["measure"]: row for row in report["reform"]}
+    assert reform["persons_per_occupied_grid"]["city"] == 1.0  # A, B, C: a grid each
+    assert reform["paid_per_person_month"]["bozhou"] == 443.4
+    assert reform["suspicious_cases_per_month"]["scaled"] == pytest.approx(
+        reform["suspicious_cases_per_month"]["city"] * 1_360_000 / 3
+    )
+
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 4
+    assert "Against the reform" in page and "Month by month" in page
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']https?:""", page)
 

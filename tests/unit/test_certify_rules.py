@@ -227,10 +227,34 @@ class TestItemOverride:
 
 class TestBaseline:
     def test_persons_without_evidence_carry_the_last_campaign_over(self) -> None:
-        c = status_of(events(), "A", D(2026, 6, 1))
+        c = status_of(events(), "A", D(2026, 6, 1), policy(baseline_certified_on=D(2025, 12, 31)))
         assert (c["status"], c["method"], c["rule"]) == ("certified", "none", "baseline")
         assert c["valid_until"] == D(2026, 12, 31)
 
     def test_without_a_baseline_nobody_is_certified_by_default(self) -> None:
         c = status_of(events(), "A", D(2026, 6, 1), policy(baseline_certified_on=None))
         assert c["status"] == "suspended" and "never certified" in c["explanation"]
+
+
+class TestEnrolment:
+    """An enrolment is made in person: its start certifies, so a newcomer is not held."""
+
+    def test_a_new_enrolment_certifies_its_person(self) -> None:
+        enr = enrolments(enrolment("E1", "A", enrolled=D(2026, 11, 3)))
+        certs = certify(events(), persons("A"), policy(), D(2026, 12, 31), enrollments=enr)
+        c = row(certs, "person_id", "A")
+        assert (c["status"], c["method"], c["rule"]) == ("certified", "manual", "enrolment")
+        assert c["certified_on"] == D(2026, 11, 3) and "enrolled in person" in c["explanation"]
+        rec = recognise(certs, enr, policy(), D(2026, 12, 31))
+        assert rec["status"].to_pylist() == ["pay"]
+
+    def test_an_old_enrolment_does_not(self) -> None:
+        enr = enrolments(enrolment("E1", "A", enrolled=D(2020, 1, 1)))
+        certs = certify(events(), persons("A"), policy(), D(2026, 12, 31), enrollments=enr)
+        assert row(certs, "person_id", "A")["status"] == "suspended"
+
+    def test_the_policy_can_turn_it_off(self) -> None:
+        enr = enrolments(enrolment("E1", "A", enrolled=D(2026, 11, 3)))
+        rules = policy(enrolment_certifies=False)
+        certs = certify(events(), persons("A"), rules, D(2026, 12, 31), enrollments=enr)
+        assert row(certs, "person_id", "A")["rule"] == "baseline"

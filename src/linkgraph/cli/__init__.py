@@ -33,6 +33,7 @@ COMMAND_MODULE = {
     "catalogue": "seed",
     "run": "run",
     "demo": "run",
+    "simulate": "run",
     "neo4j": "neo4j",
     "resolve": "link",
     "evaluate": "link",

@@ -71,6 +71,8 @@ def certify_command(
 
 def print_report(report: dict[str, object]) -> None:
     """The report's headline figures and flags, as tables."""
+    from linkgraph.report import figure_text
+
     totals = report["totals"]
     cert = report["certification"]
     assert isinstance(totals, dict) and isinstance(cert, dict)
@@ -84,17 +86,27 @@ def print_report(report: dict[str, object]) -> None:
     head.add_row("¥ arrears owed", f"{totals['arrears_owed']:,}")
     console.print(head)
     flags = Table(title="Flags")
-    for column in ("kind", "flags", "open", "¥ at risk", "¥ recovered"):
+    for column in ("kind", "flags", "suspicious", "routine", "open", "¥ at risk", "¥ recovered"):
         flags.add_column(column, justify="left" if column == "kind" else "right")
     for f in report["flags"]:  # type: ignore[attr-defined]
         flags.add_row(
             f["kind"],
             f"{f['flags']:,}",
+            f"{f['suspicious']:,}",
+            f"{f['routine']:,}",
             f"{f['open']:,}",
             f"{f['amount_at_risk'] or 0:,}",
             f"{f['amount_recovered'] or 0:,}",
         )
     console.print(flags)
+    reform = Table(title="Against the reform (scaled: this city at Bozhou's 1.36 M persons)")
+    for column in ("measure", "Bozhou", "this city", "scaled", "× Bozhou"):
+        reform.add_column(column, justify="left" if column == "measure" else "right")
+    for m in report.get("reform", []):  # type: ignore[attr-defined]
+        reform.add_row(
+            m["measure"], *(figure_text(m[k]) for k in ("bozhou", "city", "scaled", "ratio"))
+        )
+    console.print(reform)
     timings = report.get("timings_seconds", {})
     if isinstance(timings, dict):
         console.print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))

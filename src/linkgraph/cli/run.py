@@ -135,6 +135,38 @@ def demo(
     )
 
 
+def simulate(
+    city: Annotated[Path, typer.Argument(help="A generated city (rosters/, events/, truth/).")],
+    months: Annotated[int, typer.Option(min=1, max=60, help="Months to run, in order.")] = 12,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the report, notices and village lists.", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated people.")] = 1,
+) -> None:
+    """Run a generated city month by month through the core, as the monthly cycle would.
+
+    Each month: the feeds arrive, grid workers visit door tasks, flags are decided and
+    money recovered, the core decides as of the month's end; the month's notices (SMS or
+    letter) and each village's suspected and confirmed lists are written. The data
+    folder's ledger is not written.
+    """
+    from linkgraph.simulate import simulate_city
+
+    try:
+        result = simulate_city(
+            city, months, out=out, seed=seed, progress=lambda line: console.print(line)
+        )
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_report(result.report)
+    console.print(f"report, notices and village lists: {result.out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(demo)
+    app.command()(simulate)

@@ -51,6 +51,13 @@ def seed(
         float,
         typer.Option(min=0, help="Multiply the rosters' error rates ([stress] in generator.toml)."),
     ] = 1.0,
+    fraud: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Multiply the planted irregularities' rates ([stress] fraud in generator.toml).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Write a synthetic city: rosters, evidence feeds and (separately) the ground truth."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -69,7 +76,7 @@ def seed(
                 bar.update(task, description=f"{stage}: {done[stage]:,}")
 
             summary = generate_city(
-                out, persons, months, seed, csv=csv, errors=errors, progress=step
+                out, persons, months, seed, csv=csv, errors=errors, fraud=fraud, progress=step
             )
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {exc}")

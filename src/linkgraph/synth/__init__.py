@@ -142,15 +142,17 @@ def generate_city(
     catalogue: Catalogue | None = None,
     config: GeneratorConfig | None = None,
     errors: float = 1.0,
+    fraud: float = 1.0,
     progress: Progress | None = None,
 ) -> CitySummary:
     """Write a city of ``persons`` persons observed for ``months`` months under ``out``.
 
-    ``errors`` multiplies the rosters' per-record error rates (``3``: the stress test).
+    ``errors`` multiplies the rosters' per-record error rates (``3``: the stress test);
+    ``fraud`` the planted irregularities' rates (the default gives Bozhou's few a month).
     The same ``seed`` (and configuration) gives the same files, byte for byte.
     """
     catalogue = catalogue or Catalogue.load()
-    config = (config or GeneratorConfig.load()).with_errors(errors)
+    config = (config or GeneratorConfig.load()).with_errors(errors).with_fraud(fraud)
     step = progress or (lambda _stage, _n: None)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
     if out.exists():

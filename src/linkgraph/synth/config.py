@@ -48,6 +48,21 @@ class Persons(_Section):
         return _weighted(value) if isinstance(value, str) else value
 
 
+class City(_Section):
+    persons_per_grid: float = Field(gt=0)
+    certification_channel: str
+    certified_within_days: int = Field(ge=1)
+
+
+class World(_Section):
+    visits_per_grid_month: int = Field(ge=1)
+    not_found_share: float = Field(ge=0, lt=1)
+    away_share: float = Field(ge=0, le=1)
+    away_months: tuple[int, int]
+    review_months: int = Field(ge=1)
+    repayment_share: float = Field(gt=0, le=1)
+
+
 class ItemTakeUp(_Section):
     share: float = Field(ge=0, le=1)
     min_age: int = 0
@@ -62,7 +77,7 @@ class Enrolment(_Section):
 class Situations(_Section):
     gompertz_base: float = Field(ge=0, le=1)
     gompertz_slope: float = Field(ge=0)
-    department_learns_of_death: float = Field(ge=0, le=1)
+    department_misses_death: float = Field(ge=0, le=1)
     report_delay_months_max: int = Field(ge=0)
     proxy_card_use: float = Field(ge=0, le=1)
     no_trace: float = Field(ge=0, le=1)
@@ -118,6 +133,7 @@ class Corruption(_Section):
 
 class Stress(_Section):
     errors: tuple[str, ...]  # the [corruption] rates that ``errors`` multiplies
+    fraud: tuple[str, ...]  # the [situations] rates that ``fraud`` multiplies
 
     @field_validator("errors")
     @classmethod
@@ -128,10 +144,21 @@ class Stress(_Section):
             raise ValueError(f"{unknown[0]!r} is not a [corruption] rate")
         return value
 
+    @field_validator("fraud")
+    @classmethod
+    def _known_situations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        rates = {k for k, v in Situations.model_fields.items() if v.annotation is float}
+        unknown = sorted(set(value) - rates)
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a [situations] rate")
+        return value
+
 
 class GeneratorConfig(_Section):
     version: int
     start_date: dt.date
+    city: City
+    world: World
     persons: Persons
     enrolment: Enrolment
     situations: Situations
@@ -149,6 +176,20 @@ class GeneratorConfig(_Section):
             return self
         scaled = {k: min(1.0, getattr(self.corruption, k) * factor) for k in self.stress.errors}
         return self.model_copy(update={"corruption": self.corruption.model_copy(update=scaled)})
+
+    def with_fraud(self, factor: float) -> GeneratorConfig:
+        """The same city with every planted irregularity ``factor`` times as frequent.
+
+        The default rates give Bozhou's few suspicious cases a month at 1.36 M persons,
+        too few to measure detection on a small city: ``with_fraud(100)`` plants a
+        hundred times as many duplicate enrolments, conflicts, rings and unreported
+        deaths (capped at 1).
+        """
+        if factor == 1:
+            return self
+        sit = self.situations
+        scaled = {k: min(1.0, getattr(sit, k) * factor) for k in self.stress.fraud}
+        return self.model_copy(update={"situations": sit.model_copy(update=scaled)})
 
     @classmethod
     def load(cls, path: Path | None = None) -> GeneratorConfig:

@@ -4,7 +4,9 @@ Each channel's feed is drawn in one vectorised pass: per-person Poisson counts
 from the person's activity rate, ``np.repeat`` to one row per event, uniform
 dates inside the days the person was alive. Dead persons whose relatives keep
 using their cards go on producing weak events; deaths are reported by the
-negative channels, some late, some after the window (and so not at all).
+negative channels, some late, some after the window (and so not at all). The channel
+named in ``[city] certification_channel`` also carries each person's last in-person
+certification before the window, on a day spread through the year before it.
 """
 
 from __future__ import annotations
@@ -116,6 +118,14 @@ def generate_events(
             occurred = start + (rng.random(len(who)) * (end - start)).astype(np.int64)
             reported_delay = rng.integers(0, 30, len(who))
             by_proxy = np.zeros(len(who), bool)
+
+        if channel.code == cfg.city.certification_channel:
+            # everyone's last in-person certification before the window, spread through the year
+            who = np.concatenate([who, np.arange(n)])
+            by_proxy = np.concatenate([by_proxy, np.zeros(n, bool)])
+            before = rng.integers(1, cfg.city.certified_within_days + 1, n)
+            occurred = np.concatenate([occurred, start - before])
+            reported_delay = np.concatenate([reported_delay, np.zeros(n, np.int64)])
 
         reported = occurred + reported_delay
         seen = reported < end  # a report after the window has not arrived yet

@@ -109,6 +109,7 @@ def generate_persons(
     village_p = grids * (share / share.sum())[village_district]
     village_p /= np.bincount(village_district, weights=grids)[village_district]
     village_p /= village_p.sum()
+    village_p = _occupied(rng, village_p, grids, n / cfg.city.persons_per_grid)
     village = rng.choice(len(villages), size=n, p=village_p)
     group = rng.integers(1, 13, n)
     house = rng.integers(1, 81, n)
@@ -288,6 +289,22 @@ def generate_persons(
             "ring": pa.array(ring, mask=ring < 0, type=pa.int32()),
         }
     )
+
+
+def _occupied(
+    rng: np.random.Generator, village_p: np.ndarray, grids: np.ndarray, grids_wanted: float
+) -> np.ndarray:
+    """``village_p`` kept on a random subset of villages holding about ``grids_wanted`` grids.
+
+    Villages are drawn in a random order weighted by ``village_p`` until their grids come
+    closest to the number wanted, so a city of 20,000 persons lives in ~2,000 grids of ~21 villages
+    (10 a grid, as Bozhou's 1.36 M in 135,711), and the full city in all of them.
+    """
+    order = rng.choice(len(village_p), size=len(village_p), replace=False, p=village_p)
+    enough = int(np.argmin(np.abs(np.cumsum(grids[order]) - grids_wanted))) + 1
+    kept = np.zeros(len(village_p))
+    kept[order[:enough]] = village_p[order[:enough]]
+    return kept / kept.sum()
 
 
 def window_days(start: dt.date, months: int) -> int:

@@ -350,7 +350,7 @@ def build_rosters(
     enrolled = start - rng.integers(30, 365 * 15, n)
     death = persons["death_date"].cast(pa.int32()).to_numpy(zero_copy_only=False)
     death = np.nan_to_num(death.astype(np.float64), nan=-1).astype(np.int64)[person]
-    learns = rng.random(n) < cfg.situations.department_learns_of_death
+    learns = rng.random(n) >= cfg.situations.department_misses_death
     delay = rng.integers(0, cfg.situations.report_delay_months_max + 1, n)
     stop_month = (
         month_start(np.maximum(death, 0)).astype("datetime64[D]").astype("datetime64[M]") + delay

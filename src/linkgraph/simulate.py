@@ -1,0 +1,335 @@
+"""``linkgraph simulate``: a generated city month by month, through the same core as a run.
+
+:func:`simulate_city` links the city once (the identity stages of
+:func:`linkgraph.pipeline.run_city`), then for each month in order:
+
+1. the month's feeds arrive: events reported by the month's end are known (the core's
+   own rule), and each roster shows its payments up to that month;
+2. the people beside the product do the month's work on what the last month-end left
+   open: grid workers visit door tasks, earliest due first, at the pace of
+   ``[world]`` in ``seed/generator.toml``, and find the person alive, dead or not at
+   home (the city's truth says which; a few persons are away for months, so their warning
+   runs out, payment is suspended, and resumes with arrears when they are found); flags
+   are decided after ``review_months`` by their severity: routine lag is confirmed and
+   taken back by the next payroll, a suspicious case is confirmed and repaid in
+   instalments, a check is dismissed;
+3. :func:`linkgraph.pipeline.decide` answers as of the month's last day, with those
+   visits and decisions as its ledger inputs (:class:`linkgraph.casework.LedgerInputs`),
+   exactly as a run reads the journal's;
+4. the month is written down: its row (:func:`linkgraph.monthly.month_row`), its notice
+   queue (``notices/YYYY-MM.csv``: the reminders due, by SMS where the person has a
+   phone, else by letter), and each village's lists (``villages/YYYY-MM-suspected.csv``
+   and, after the checks, ``villages/YYYY-MM-confirmed.csv``).
+
+The simulation keeps its visits and decisions to itself: the data folder's ledger is
+not written, so a simulated month never becomes a real person's record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from linkgraph import duck
+from linkgraph.casework import FlagMove, LedgerInputs
+from linkgraph.catalogue import Catalogue
+from linkgraph.config import Settings, get_settings
+from linkgraph.dispatch import VISIT, record_visits, reminders_due, village_list
+from linkgraph.errors import InputError
+from linkgraph.flags import flags_from_table
+from linkgraph.monthly import month_row
+from linkgraph.pipeline import CertificationRun, decide, run_city
+from linkgraph.policy import Policy
+from linkgraph.report import build_report, write_report
+from linkgraph.synth.config import GeneratorConfig, World
+
+Progress = Callable[[str], None]
+WORKER = "simulated grid worker"
+CLERK = "simulated case worker"
+
+
+@dataclass
+class Simulation:
+    """What :func:`simulate_city` produced: one row per month and where the files are."""
+
+    monthly: list[dict[str, Any]] = field(default_factory=list)
+    out: Path = Path()
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def month_end(first: dt.date) -> dt.date:
+    """The last day of ``first``'s month: ``month_end(date(2026, 2, 1))`` -> 2026-02-28."""
+    return _next_month(first) - dt.timedelta(days=1)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
+def _fates(
+    city: Path, enrollments: pa.Table, world: World, first: dt.date, rng: np.random.Generator
+) -> pa.Table:
+    """Per person: the true date of death (null: alive), from the generated city's truth,
+    and a spell away from home (``away_from`` .. ``away_until``, null for most), drawn
+    for ``[world] away_share`` of the persons over the year from ``first``."""
+    truth = city / "truth"
+    if not (truth / "records.parquet").exists():
+        raise InputError(
+            f"{city}: simulate plays a generated city's people and needs its truth/ folder"
+        )
+    db = duck.connect()
+    db.register("enr", enrollments.select(["enrollment_id", "person_id"]))
+    fates = db.sql(
+        f"""SELECT e.person_id, min(p.death_date) AS death_date
+            FROM enr e
+            JOIN read_parquet('{truth / "records.parquet"}') r ON r.record_id = e.enrollment_id
+            JOIN read_parquet('{truth / "persons.parquet"}') p ON p.person_id = r.person_id
+            GROUP BY e.person_id ORDER BY e.person_id"""
+    ).to_arrow_table()
+    n = fates.num_rows
+    away = rng.random(n) < world.away_share
+    start = (first - dt.date(1970, 1, 1)).days + rng.integers(0, 365, n)
+    low, high = world.away_months
+    length = rng.integers(low * 30, high * 30 + 1, n)
+    return fates.append_column(
+        "away_from", pa.array(start, mask=~away, type=pa.int32()).cast(pa.date32())
+    ).append_column(
+        "away_until", pa.array(start + length, mask=~away, type=pa.int32()).cast(pa.date32())
+    )
+
+
+def _rosters_of(enrollments: pa.Table, first: dt.date) -> pa.Table:
+    """The rosters as their departments hold them in ``first``'s month: paid up to it."""
+    paid = pc.min_element_wise(enrollments["paid_until"], pa.scalar(first, pa.date32()))
+    return enrollments.set_column(
+        enrollments.schema.get_field_index("paid_until"), "paid_until", paid
+    )
+
+
+def _visits(
+    last: CertificationRun,
+    fates: pa.Table,
+    world: World,
+    first: dt.date,
+    rng: np.random.Generator,
+) -> pa.Table:
+    """The month's door checks (:data:`VISIT`): each grid's open tasks, earliest due first,
+    as many as its worker makes in a month, each on a day of the month after the task
+    was created; the result is what the worker finds."""
+    end = month_end(first)
+    db = duck.connect()
+    db.register("tasks", last.tasks)
+    db.register("fates", fates)
+    chosen = db.sql(
+        """SELECT t.task_id, greatest(t.created_on, $first) AS earliest, f.death_date,
+                  f.away_from, f.away_until
+           FROM tasks t LEFT JOIN fates f USING (person_id)
+           WHERE t.status = 'open' AND t.created_on <= $end
+           QUALIFY row_number() OVER (PARTITION BY t.grid ORDER BY t.due_on, t.task_id) <= $pace
+           ORDER BY t.task_id""",
+        params={"first": first, "end": end, "pace": world.visits_per_grid_month},
+    ).to_arrow_table()
+    n = chosen.num_rows
+    earliest = chosen["earliest"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    span = (end - dt.date(1970, 1, 1)).days - earliest + 1
+    day = earliest + (rng.random(n) * span).astype(np.int32)
+    death = chosen["death_date"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    dead = ~np.isnan(death.astype(np.float64)) & (np.nan_to_num(death, nan=0) <= day)
+    away_from = chosen["away_from"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    away_until = chosen["away_until"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):  # null spells compare false
+        away = (away_from.astype(np.float64) <= day) & (day < away_until.astype(np.float64))
+    missed = away | (rng.random(n) < world.not_found_share)
+    result = np.where(dead, "deceased", np.where(missed, "not_found", "seen_alive"))
+    return pa.table(
+        {
+            "task_id": chosen["task_id"],
+            "result": pa.array(result),
+            "worker": pa.array([WORKER] * n),
+            "visited_on": pa.array(day, pa.int32()).cast(pa.date32()),
+            "died_on": pc.if_else(pa.array(dead), chosen["death_date"], pa.nulls(n, pa.date32())),
+        },
+        schema=VISIT,
+    )
+
+
+def _flag_moves(last: CertificationRun, world: World, first: dt.date) -> list[FlagMove]:
+    """The month's decisions on flags raised ``review_months`` ago or more, by severity.
+
+    Routine lag is confirmed and taken back whole by this month's payroll (an offset);
+    a suspicious case is confirmed, then repaid month by month in instalments of
+    ``repayment_share`` of the amount at risk; a check is dismissed.
+    """
+    decided_on = dt.datetime.combine(first.replace(day=15), dt.time(10), dt.UTC)
+    due = first - dt.timedelta(days=1)
+    for _ in range(world.review_months - 1):
+        due = due.replace(day=1) - dt.timedelta(days=1)
+    flags = last.flags.filter(
+        pc.and_(
+            pc.less_equal(last.flags["raised_on"], pa.scalar(due, pa.date32())),
+            pc.is_in(last.flags["status"], pa.array(["open", "confirmed", "recovering"])),
+        )
+    )
+    moves = []
+    for f in flags_from_table(flags):
+        left = f.amount_at_risk - f.amount_recovered
+        if f.status == "open" and (f.severity == "review" or left <= 0):
+            moves.append(FlagMove(f.flag_id, "dismissed", CLERK, "checked: no loss", None,
+                                  decided_on, None))  # fmt: skip
+            continue
+        if f.status == "open":
+            moves.append(FlagMove(f.flag_id, "confirmed", CLERK, f"confirmed: {f.detail}", None,
+                                  decided_on, None))  # fmt: skip
+        if left <= 0:
+            continue
+        whole = f.severity == "routine"
+        amount = (
+            left if whole else min(left, max(1, round(f.amount_at_risk * world.repayment_share)))
+        )
+        why = "offset against the next payroll" if whole else "instalment repaid"
+        moves.append(FlagMove(f.flag_id, "recovered", CLERK, why, amount,
+                              decided_on + dt.timedelta(days=5), None))  # fmt: skip
+    return moves
+
+
+def _notices(run: CertificationRun, persons: pa.Table, policy: Policy, first: dt.date) -> pa.Table:
+    """The month's reminder queue: one row per reminder, by SMS to the person's phone, else
+    by letter to their address."""
+    db = duck.connect()
+    db.register("due", reminders_due(run.certifications, policy, run.as_of,
+                                     days=(run.as_of - first).days + 1))  # fmt: skip
+    db.register("persons", persons.select(["person_id", "name", "phone", "address", "village"]))
+    return db.sql(
+        """SELECT d.due_on, d.person_id, p.name, p.village,
+                  CASE WHEN p.phone IS NOT NULL AND p.phone <> '' THEN 'sms' ELSE 'letter' END
+                      AS channel,
+                  CASE WHEN p.phone IS NOT NULL AND p.phone <> '' THEN p.phone ELSE p.address END
+                      AS send_to,
+                  d.reminder_no, d.warning_until, d.message
+           FROM due d JOIN persons p USING (person_id) ORDER BY d.due_on, d.person_id"""
+    ).to_arrow_table()
+
+
+def _confirmed(
+    run: CertificationRun, persons: pa.Table, visits: pa.Table, first: dt.date
+) -> pa.Table:
+    """The month's confirmed list: deaths confirmed at the door and cases confirmed."""
+    db = duck.connect()
+    db.register("visits", visits)
+    db.register("tasks", run.tasks)
+    db.register("flags", run.flags)
+    db.register("persons", persons.select(["person_id", "name", "address", "village", "grid"]))
+    return db.sql(
+        """WITH steps AS (
+               SELECT kind, detail, person_ids,
+                      unnest(from_json(history, '[{"at": "VARCHAR", "to_status": "VARCHAR"}]'))
+                          AS s
+               FROM flags),
+           why AS (
+               SELECT t.person_id, 'death confirmed at the door on '
+                      || strftime(v.visited_on, '%Y-%m-%d') AS reason
+               FROM visits v JOIN tasks t USING (task_id) WHERE v.result = 'deceased'
+               UNION ALL
+               SELECT unnest(person_ids), 'flag ' || kind || ' confirmed: ' || detail FROM steps
+               WHERE s.to_status = 'confirmed' AND CAST(s.at AS DATE) >= $first)
+           SELECT p.village, p.grid, w.person_id, p.name, p.address,
+                  string_agg(DISTINCT w.reason, ' | ' ORDER BY w.reason) AS reason
+           FROM why w JOIN persons p USING (person_id)
+           GROUP BY ALL ORDER BY p.village, p.grid, w.person_id""",
+        params={"first": first},
+    ).to_arrow_table()
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, path)
+
+
+def simulate_city(
+    city: Path,
+    months: int,
+    *,
+    out: Path | None = None,
+    settings: Settings | None = None,
+    seed: int = 1,
+    progress: Progress | None = None,
+) -> Simulation:
+    """Run ``months`` months of ``city`` in order from its first; write the month-by-month
+    report, notice queues and village lists under ``out`` (default
+    ``<data_dir>/simulation``). The same ``seed`` plays the same people."""
+    if months < 1:
+        raise InputError(f"months: {months}; simulate runs one month or more")
+    settings = settings or get_settings()
+    say = progress or (lambda _line: None)
+    catalogue = Catalogue(settings.catalogue_dir)
+    policy = Policy.load(settings.seed_dir / "policy.toml").check(catalogue)
+    generator = GeneratorConfig.load(settings.seed_dir / "generator.toml")
+    world = generator.world
+    out = out or settings.data_dir / "simulation"
+    first = generator.start_date.replace(day=1)
+    rng = np.random.default_rng(seed)
+
+    say("linking the city (ingest, normalise, link)")
+    linked = run_city(city, settings=settings, as_of=month_end(first), load_store=False)
+    persons, enrollments, events = (
+        linked.tables["persons"],
+        linked.tables["enrollments"],
+        linked.tables["events"],
+    )
+    say(f"linked: {persons.num_rows:,} persons, {events.num_rows:,} events")
+    fates = _fates(city, enrollments, world, first, rng)
+    ledger = LedgerInputs()
+    result = Simulation(out=out)
+    last: CertificationRun | None = None
+    for _ in range(months):
+        visits = VISIT.empty_table()
+        if last is not None:
+            visits = _visits(last, fates, world, first, rng)
+            visited, visit_events = record_visits(last.tasks, visits)
+            ledger = ledger.plus_evidence(
+                LedgerInputs(visit_events=visit_events, visited_tasks=visited)
+            )
+            ledger = replace(ledger, flag_moves=[*ledger.flag_moves,
+                                                  *_flag_moves(last, world, first)])  # fmt: skip
+        rosters = _rosters_of(enrollments, first)
+        last = decide(
+            persons,
+            rosters,
+            events,
+            policy,
+            catalogue,
+            month_end(first),
+            ledger,
+            previous_flags=last.flags if last is not None else None,
+        )
+        row = month_row(last, policy, ledger.visited_tasks)
+        result.monthly.append(row)
+        month = row["month"]
+        _write_csv(_notices(last, persons, policy, first), out / "notices" / f"{month}.csv")
+        suspected = village_list(last.certifications, persons, last.flags)
+        _write_csv(suspected, out / "villages" / f"{month}-suspected.csv")
+        confirmed = _confirmed(last, persons, visits, first)
+        _write_csv(confirmed, out / "villages" / f"{month}-confirmed.csv")
+        say(", ".join(f"{k} {v:,}" if isinstance(v, int) else str(v) for k, v in row.items()))
+        first = _next_month(first)
+    assert last is not None
+    result.report = build_report(
+        last,
+        persons,
+        rosters,
+        events,
+        catalogue,
+        city=str(city),
+        months=months,
+        monthly=result.monthly,
+    )
+    write_report(result.report, out)
+    return result

@@ -1,0 +1,80 @@
+"""``linkgraph simulate``: a small generated city through twelve months of the monthly cycle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+from typer.testing import CliRunner
+
+from linkgraph.cli import app
+from linkgraph.config import Settings, get_settings
+from linkgraph.ledger import Journal
+from linkgraph.monthly import MONTHLY_FIELDS
+from linkgraph.simulate import Simulation, simulate_city
+from linkgraph.synth import generate_city
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("city")
+    generate_city(out, 3000, months=12, seed=2, fraud=100)  # cases of every kind to work
+    return out
+
+
+@pytest.fixture(scope="module")
+def year(city: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Simulation, Path]:
+    data = tmp_path_factory.mktemp("data")
+    return simulate_city(city, 12, settings=Settings(data_dir=data)), data
+
+
+def test_every_kind_of_monthly_event_happens(year: tuple[Simulation, Path]) -> None:
+    sim, _ = year
+    assert [m["month"] for m in sim.monthly] == [f"2026-{m:02d}" for m in range(1, 13)]
+    for key in MONTHLY_FIELDS[1:]:
+        assert sum(m[key] for m in sim.monthly) > 0, key
+    # the work follows the month before: nothing is visited or decided in the first month
+    assert sim.monthly[0]["visits_done"] == sim.monthly[0]["flags_confirmed"] == 0
+
+
+def test_each_month_writes_its_notices_and_village_lists(year: tuple[Simulation, Path]) -> None:
+    sim, _ = year
+    notices = [pacsv.read_csv(sim.out / "notices" / f"2026-{m:02d}.csv") for m in range(1, 13)]
+    assert [n.num_rows for n in notices] == [m["reminders_sent"] for m in sim.monthly]
+    channels = {c for n in notices for c in n["channel"].to_pylist()}
+    assert channels == {"sms", "letter"}
+    assert all(n.num_rows == 0 or all(n["send_to"].to_pylist()) for n in notices)
+    confirmed = [
+        pacsv.read_csv(sim.out / "villages" / f"2026-{m:02d}-confirmed.csv") for m in range(2, 13)
+    ]
+    reasons = " ".join(r for t in confirmed for r in t["reason"].to_pylist())
+    assert "death confirmed at the door" in reasons and "confirmed:" in reasons
+    suspected = pacsv.read_csv(sim.out / "villages" / "2026-12-suspected.csv")
+    assert suspected.num_rows > 0 and set(suspected.column_names) >= {"village", "person_id"}
+
+
+def test_the_report_shows_the_year_against_the_reform(year: tuple[Simulation, Path]) -> None:
+    sim, _ = year
+    report = json.loads((sim.out / "report.json").read_text(encoding="utf-8"))
+    assert report["monthly"] == sim.monthly and report["months_observed"] == 12
+    assert {r["measure"] for r in report["reform"]} >= {"suspicious_cases_per_month"}
+    page = (sim.out / "report.html").read_text(encoding="utf-8")
+    assert "Month by month" in page and page.count("<svg") >= 7
+
+
+def test_the_simulation_leaves_the_ledger_alone(year: tuple[Simulation, Path]) -> None:
+    _, data = year
+    assert {e["kind"] for e in Journal.of(data).read()} == {"city"}
+
+
+def test_the_command(city: Path, tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    result = CliRunner().invoke(
+        app,
+        ["simulate", str(city), "--months", "2", "--out", str(tmp_path / "sim")],
+        env={"LINKGRAPH_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.exit_code == 0, result.output
+    assert "2026-02" in result.output and (tmp_path / "sim" / "report.html").exists()
