@@ -162,6 +162,9 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
             rules.append(
                 BlockingRule(f"{n} pinyin + {a}", ((n + PINYIN, None, None), (a, None, None)), ())
             )
+    for d in dates:
+        for a in addresses:  # a name cut short or swapped, an ID number missing or far off
+            rules.append(BlockingRule(f"{d} + {a}", ((d, None, None), (a, None, None)), (d, a)))
     for n in names:
         for c in cats:
             rules.append(
