@@ -183,7 +183,7 @@ def test_a_forced_link_does_not_override_a_force_apart() -> None:
 
 def test_a_legacy_number_beside_a_twins_valid_one_is_the_other_twin() -> None:
     # 0 holds twin A's valid number; 1 an upgraded legacy number of twin B (no check of
-    # its own) differing only in the sequence digits; the names differ (no same_name)
+    # its own) differing only in the sequence digits; the names differ (no vouched)
     result = cluster(
         2,
         np.array([0]),
@@ -210,8 +210,8 @@ def test_agreeing_names_are_no_slip_when_the_holders_genders_differ() -> None:
     a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
     p = np.array([0.99, 0.95, 0.99999999])  # 1 and 2 fit each other decisively better
     named = np.array([True, True, True])
-    slip = cluster(3, a, b, p, twins, same_name=named, policy=POLICY)
+    slip = cluster(3, a, b, p, twins, vouched=named, policy=POLICY)
     assert as_sets(slip.labels) == {frozenset(range(3))}  # names agree: a sequence-digit slip
     differs = np.array([False, True, False])  # 0 and 2: 女 and 男
-    two = cluster(3, a, b, p, twins, same_name=named & ~differs, differs=differs, policy=POLICY)
+    two = cluster(3, a, b, p, twins, vouched=named & ~differs, differs=differs, policy=POLICY)
     assert as_sets(two.labels) == {frozenset({0}), frozenset({1, 2})}

@@ -215,3 +215,33 @@ def test_explain_from_the_saved_state_agrees_with_the_run(city: City, tmp_path: 
         assert abs(saved.score - live.score) < 1e-9
     with pytest.raises(KeyError):
         explain("nobody", city.records_of(city.twins[0][0])[0], state_dir=tmp_path)
+
+
+def test_a_personal_card_vouches_for_a_slip_in_the_sequence_digits(
+    city: City, tmp_path: Path
+) -> None:
+    """A legacy number one slip from a person's valid one, in the sequence digits, under a
+    cut-short name: a twin's, unless a card issued to that person alone says otherwise."""
+    card_of = {key: f"B{k:08d}" for k, key in enumerate(city.persons)}
+    twins = {key for pair in city.twins for key in pair}
+    key = next(k for k in city.persons if k not in twins and len(city.persons[k].name) == 3)
+    p = city.persons[key]
+    seq = f"{(int(p.id_number[14:17]) + 2) % 1000:03d}"
+    slipped = {
+        "record_id": "NEW-1",
+        "source": "CA",
+        "name": p.name[:2],
+        "id_number": p.id_number[:6] + p.id_number[8:14] + seq,  # legacy 15 digits
+        "birth_date": p.birth.isoformat(),
+        "phone": None,
+        "address": p.address,
+        "gender": p.gender,
+    }
+    mapping = {**MAPPING, "fields": {**MAPPING["fields"], "sscard_no": "national_id"}}
+    rows = [r | {"sscard_no": card_of[city.truth[r["record_id"]]]} for r in city.records]
+    joined = {}
+    for card in (card_of[key], None):
+        table = pa.Table.from_pylist([*rows, slipped | {"sscard_no": card}])
+        persons = person_of(resolve(table, mapping, state_dir=tmp_path / str(card)))
+        joined[card] = persons["NEW-1"] == persons[city.records_of(key)[0]]
+    assert joined == {card_of[key]: True, None: False}
