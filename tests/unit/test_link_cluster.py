@@ -15,6 +15,7 @@ from linkgraph.link.cluster import (
     LEGACY,
     NO_MARGIN,
     SEQUENCE_ONLY,
+    TWO_CARDS,
     TWO_VALID_IDS,
     GuardPolicy,
     IdNumber,
@@ -215,3 +216,12 @@ def test_agreeing_names_are_no_slip_when_the_holders_genders_differ() -> None:
     differs = np.array([False, True, False])  # 0 and 2: 女 and 男
     two = cluster(3, a, b, p, twins, vouched=named & ~differs, differs=differs, policy=POLICY)
     assert as_sets(two.labels) == {frozenset({0}), frozenset({1, 2})}
+
+
+def test_two_numbers_of_a_personal_card_are_two_people() -> None:
+    card = lambda number: IdNumber(number, CHECKED, "sscard_no")  # noqa: E731
+    assert id_conflict(card("B19602388"), card("B19613177")) == TWO_CARDS
+    assert id_conflict(card("B19602388"), card("B19602388")) is None
+    # a card and a resident ID are different things: no conflict between them
+    assert id_conflict(card("B19602388"), IdNumber(TWIN_A, CHECKED)) is None
+    assert not card("B19602388").checked  # a card is no checksum-valid resident ID

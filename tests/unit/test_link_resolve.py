@@ -245,3 +245,39 @@ def test_a_personal_card_vouches_for_a_slip_in_the_sequence_digits(
         persons = person_of(resolve(table, mapping, state_dir=tmp_path / str(card)))
         joined[card] = persons["NEW-1"] == persons[city.records_of(key)[0]]
     assert joined == {card_of[key]: True, None: False}
+
+
+def test_a_household_namesake_holding_another_card_is_another_person(
+    city: City, tmp_path: Path
+) -> None:
+    """A namesake of another generation under the same roof, known only by name, address
+    and social-security card, fits a record of the person that lacks the card: the
+    person's other records hold another card, so the namesake stays apart."""
+    card_of = {key: f"B{k:08d}" for k, key in enumerate(city.persons)}
+    twins = {key for pair in city.twins for key in pair}
+    key = next(k for k in city.persons if k not in twins and len(city.persons[k].name) == 3)
+    p = city.persons[key]
+    cardless = {
+        "record_id": "NEW-P",
+        "source": "CA",
+        "name": p.name,
+        "id_number": p.id_number,
+        "birth_date": p.birth.isoformat(),
+        "phone": None,
+        "address": p.address,
+        "gender": p.gender,
+        "sscard_no": None,
+    }
+    namesake = cardless | {
+        "record_id": "NEW-Q",
+        "source": "HRSS",
+        "id_number": None,
+        "birth_date": None,
+        "sscard_no": "B99999999",
+    }
+    mapping = {**MAPPING, "fields": {**MAPPING["fields"], "sscard_no": "national_id"}}
+    rows = [r | {"sscard_no": card_of[city.truth[r["record_id"]]]} for r in city.records]
+    table = pa.Table.from_pylist([*rows, cardless, namesake])
+    persons = person_of(resolve(table, mapping, state_dir=tmp_path))
+    assert persons["NEW-P"] == persons[city.records_of(key)[0]]
+    assert persons["NEW-Q"] != persons["NEW-P"]

@@ -44,6 +44,7 @@ FORCED_SCORE = float("inf")
 SEQUENCE = slice(14, 17)
 
 TWO_VALID_IDS = "two different checksum-valid ID numbers"
+TWO_CARDS = "two different numbers of a card issued to one person only"
 IDS_APART = "two ID numbers further apart than a typo"
 SEQUENCE_ONLY = (
     "ID numbers that differ only in the sequence digits (same birth date and place: "
@@ -81,14 +82,18 @@ class GuardPolicy:
 
 @dataclass(frozen=True)
 class IdNumber:
-    """A resident ID in canonical 18-character form and the typos it may carry."""
+    """A resident ID in canonical 18-character form and the typos it may carry, or (with
+    ``card``) the number of a card issued to one person only
+    (:attr:`GuardPolicy.personal_identifiers`)."""
 
     value: str
     typos: int  # see :data:`TYPOS`
+    card: str = ""  # the personal identifier's column; "" for the resident ID
 
     @property
     def checked(self) -> bool:
-        return self.typos == CHECKED
+        """A checksum-valid resident ID."""
+        return self.typos == CHECKED and not self.card
 
     @property
     def proven_wrong(self) -> bool:
@@ -108,7 +113,10 @@ def id_conflict(
 ) -> str | None:
     """Why ``x`` and ``y`` cannot both be one person's number; None when they can.
 
-    The rule, for two different numbers (compared on their 17-digit bodies):
+    Two numbers of one personal card (a social-security card) are two people: the card
+    is issued to one person only, and the rosters copy its number without slips.
+
+    The rule, for two different resident IDs (compared on their 17-digit bodies):
 
     - both checksum-valid: two people.  ISO 7064 MOD 11-2 catches every wrong digit and
       every swap of adjacent digits, so one of them is not a typo of the other.
@@ -124,8 +132,10 @@ def id_conflict(
     card issued to one person only is the same) while the unchecked number is nobody's
     checksum-valid number (``vouched_numbers``: then one more slip is allowed too).
     """
-    if x.value == y.value:
+    if x.card != y.card or x.value == y.value:
         return None
+    if x.card:
+        return TWO_CARDS
     if x.checked and y.checked:
         return TWO_VALID_IDS
     vouched = frozenset((x.value, y.value)) in vouched_numbers
@@ -361,11 +371,13 @@ def _split_weak_bridges(nodes: set[int], edges: list[tuple[int, int, float]]) ->
 @dataclass(frozen=True)
 class RecordIds:
     """Per record: its resident ID in canonical form (None if missing or unreadable),
-    the typos it may carry (:data:`TYPOS`), and an integer code of the value."""
+    the typos it may carry (:data:`TYPOS`), and an integer code of the value; and per
+    personal card column, the code of each record's card number and the numbers."""
 
     value: np.ndarray  # object: str or None
     typos: np.ndarray  # int8
     code: np.ndarray  # int64 code of value, -1 for None
+    cards: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def checked(self) -> np.ndarray:
@@ -373,7 +385,11 @@ class RecordIds:
 
     def of(self, i: int) -> list[IdNumber]:
         v = self.value[i]
-        return [] if v is None else [IdNumber(str(v), int(self.typos[i]))]
+        out = [] if v is None else [IdNumber(str(v), int(self.typos[i]))]
+        for card, (codes, numbers) in self.cards.items():
+            if codes[i] >= 0:
+                out.append(IdNumber(str(numbers[codes[i]]), CHECKED, card))
+        return out
 
 
 @dataclass
@@ -494,6 +510,8 @@ def _data_persons(
                 vetoed = np.zeros_like(inside) if differs is None else differs & inside
                 vouched_numbers = _vouched_numbers(a, b, ids, vouched & inside, vetoed)
             suspect[labels[_conflicting(pair_x, pair_y, ids, vouched_numbers)]] = True
+        for codes, _ in ids.cards.values():
+            suspect[_two_cards(labels, codes)] = True
     for x, y in apart:
         if labels[x] == labels[y]:
             suspect[labels[x]] = True
@@ -561,6 +579,14 @@ def _number_pairs(labels: np.ndarray, ids: RecordIds) -> tuple[np.ndarray, np.nd
     left = np.repeat(np.arange(len(lab)), later)
     right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(later) - later, later)
     return rec[left], rec[right]
+
+
+def _two_cards(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The components (labels) whose records hold two different numbers of one card."""
+    rec = np.flatnonzero(codes >= 0)
+    width = int(codes.max()) + 1
+    lab = np.unique(labels[rec] * width + codes[rec]) // max(width, 1)
+    return lab[1:][lab[1:] == lab[:-1]]
 
 
 def _vouched_numbers(

@@ -144,10 +144,11 @@ class Resolver:
         return prepare_one(record, self.linker.mapping, self.frame.chinese_id)
 
     def _id_of(self, one: Frame) -> list[IdNumber]:
-        """The new record's ID number as the clustering reads it (none if unusable)."""
+        """The new record's ID number and cards as the clustering reads them (none if
+        unusable)."""
         from linkgraph.link.linker import Linker
 
-        ids = Linker.clustering_of(one).record_ids()
+        ids = Linker.clustering_of(one, self.linker.policy).record_ids()
         return ids.of(0) if ids is not None else []
 
     def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
@@ -311,7 +312,7 @@ class Resolver:
             if vouched and person in ids and person not in unlike
             for x in my_ids
             for y in ids[person]
-            if not (x.checked and y.checked)
+            if not ((x.checked and y.checked) or x.card or y.card)
         }
         groups, _, decisions = constrained_groups(
             ["", *best],

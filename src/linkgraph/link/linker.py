@@ -142,7 +142,7 @@ class LinkerClustering:
     def record_ids(self) -> RecordIds | None:
         """Per record, its resident ID in canonical form and the typos it may carry:
         checksum-valid, a legacy 15-digit number upgraded to 18, or a well-formed number
-        whose check fails."""
+        whose check fails; and its personal cards' numbers."""
         fr = self._linker.frame
         for col, chinese in fr.chinese_id.items():
             if chinese:
@@ -165,7 +165,12 @@ class LinkerClustering:
                 code = np.where(usable, column.codes, -1).astype(np.int64)
                 value = np.full(len(fr), None, dtype=object)
                 value[usable] = column.uniques[column.codes[usable]]
-                return RecordIds(value=value, typos=typos, code=code)
+                cards = {
+                    c: (fr.col(c).codes, fr.col(c).uniques)
+                    for c in self._linker.policy.personal_identifiers
+                    if fr.kinds.get(c) == "national_id"
+                }
+                return RecordIds(value=value, typos=typos, code=code, cards=cards)
         return None
 
     def sibling_pairs(
@@ -418,10 +423,11 @@ class Linker:
         self.explanations = LinkerExplanations(self)
 
     @classmethod
-    def clustering_of(cls, frame: Frame) -> LinkerClustering:
+    def clustering_of(cls, frame: Frame, policy: GuardPolicy) -> LinkerClustering:
         """The clustering's reading of an already prepared frame (one new record)."""
         linker = cls.__new__(cls)
         linker.frame = frame
+        linker.policy = policy
         return LinkerClustering(linker)
 
     @classmethod
