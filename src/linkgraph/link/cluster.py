@@ -582,11 +582,12 @@ def _number_pairs(labels: np.ndarray, ids: RecordIds) -> tuple[np.ndarray, np.nd
 
 
 def _two_cards(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The components (labels) whose records hold two different numbers of one card."""
+    """The components (labels) whose records hold two different numbers of one card:
+    some record's code is not the one a fancy assignment left for its component (no sort)."""
     rec = np.flatnonzero(codes >= 0)
-    width = int(codes.max()) + 1
-    lab = np.unique(labels[rec] * width + codes[rec]) // max(width, 1)
-    return lab[1:][lab[1:] == lab[:-1]]
+    one = np.full(len(labels), -1, dtype=np.int64)
+    one[labels[rec]] = codes[rec]
+    return labels[rec][codes[rec] != one[labels[rec]]]
 
 
 def _vouched_numbers(
