@@ -281,3 +281,19 @@ def test_a_household_namesake_holding_another_card_is_another_person(
     persons = person_of(resolve(table, mapping, state_dir=tmp_path))
     assert persons["NEW-P"] == persons[city.records_of(key)[0]]
     assert persons["NEW-Q"] != persons["NEW-P"]
+
+
+def test_the_saved_records_are_sorted_by_id_so_explain_reads_few_of_them(
+    city: City, tmp_path: Path
+) -> None:
+    table = city.table()
+    shuffled = table.take(pa.array(list(range(table.num_rows))[::-1]))
+    resolve(shuffled, MAPPING, state_dir=tmp_path)
+    version = tmp_path / (tmp_path / "CURRENT").read_text()
+    saved = pq.read_table(version / "records.parquet").column("record_id").to_pylist()
+    assert saved == sorted(table.column("record_id").to_pylist())
+    a, b = saved[0], saved[-1]
+    assert (
+        explain(a, b, state_dir=tmp_path).record_a,
+        explain(b, a, state_dir=tmp_path).record_a,
+    ) == (a, b)
