@@ -85,6 +85,7 @@ def test_no_twins_or_household_namesakes_are_made_one_person(stressed: tuple) ->
 
 def test_pairwise_f1_under_stress(stressed: tuple) -> None:
     persons, truth, _, errors = stressed
-    # at three times the errors, records whose ID slipped in the sequence digits and whose
-    # name slipped too are kept apart rather than risk a twin: recall pays
-    assert pairwise_scores(truth, persons).f1 >= (0.9995 if errors == 1.0 else 0.998)
+    # the bar at both error rates (#15): records with a cut-short name and no usable
+    # ID number meet their person by birth date and address, and a shared social-security
+    # card vouches for a slip in a near ID number
+    assert pairwise_scores(truth, persons).f1 >= 0.9995, errors

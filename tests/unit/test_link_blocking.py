@@ -66,3 +66,24 @@ def test_same_pinyin_and_birth_date_block_together_without_ids() -> None:
     frame = _frame([None, None, None], ["王秀英", "王秀瑛", "李秀英"])
     a, b = candidate_pairs(frame, default_rules(frame))  # type: ignore[arg-type]
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 1)}
+
+
+def test_a_cut_short_name_without_id_meets_its_record_by_birth_date_and_address() -> None:
+    table = pa.table(
+        {
+            "rid": ["r0", "r1", "r2"],
+            "idn": ["341221194901011236", None, None],
+            "nm": ["刘素珍", "刘素", "刘素"],
+            "dob": ["1949-01-01", "1949-01-01", "1950-02-02"],
+            "addr": ["魏岗镇阎湖村3组16号", "魏岗镇阎湖村三组16号", "立德镇于园村10组79号"],
+        }
+    )
+    m = LinkMapping.from_dict(
+        {
+            "record_id": "rid",
+            "fields": {"idn": "national_id", "nm": "name", "dob": "date", "addr": "address"},
+        }
+    )
+    frame = prepare(table, m)
+    a, b = candidate_pairs(frame, default_rules(frame))
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 1)}

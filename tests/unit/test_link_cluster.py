@@ -15,6 +15,7 @@ from linkgraph.link.cluster import (
     LEGACY,
     NO_MARGIN,
     SEQUENCE_ONLY,
+    TWO_CARDS,
     TWO_VALID_IDS,
     GuardPolicy,
     IdNumber,
@@ -183,7 +184,7 @@ def test_a_forced_link_does_not_override_a_force_apart() -> None:
 
 def test_a_legacy_number_beside_a_twins_valid_one_is_the_other_twin() -> None:
     # 0 holds twin A's valid number; 1 an upgraded legacy number of twin B (no check of
-    # its own) differing only in the sequence digits; the names differ (no same_name)
+    # its own) differing only in the sequence digits; the names differ (no vouched)
     result = cluster(
         2,
         np.array([0]),
@@ -210,8 +211,17 @@ def test_agreeing_names_are_no_slip_when_the_holders_genders_differ() -> None:
     a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
     p = np.array([0.99, 0.95, 0.99999999])  # 1 and 2 fit each other decisively better
     named = np.array([True, True, True])
-    slip = cluster(3, a, b, p, twins, same_name=named, policy=POLICY)
+    slip = cluster(3, a, b, p, twins, vouched=named, policy=POLICY)
     assert as_sets(slip.labels) == {frozenset(range(3))}  # names agree: a sequence-digit slip
     differs = np.array([False, True, False])  # 0 and 2: 女 and 男
-    two = cluster(3, a, b, p, twins, same_name=named & ~differs, differs=differs, policy=POLICY)
+    two = cluster(3, a, b, p, twins, vouched=named & ~differs, differs=differs, policy=POLICY)
     assert as_sets(two.labels) == {frozenset({0}), frozenset({1, 2})}
+
+
+def test_two_numbers_of_a_personal_card_are_two_people() -> None:
+    card = lambda number: IdNumber(number, CHECKED, "sscard_no")  # noqa: E731
+    assert id_conflict(card("B19602388"), card("B19613177")) == TWO_CARDS
+    assert id_conflict(card("B19602388"), card("B19602388")) is None
+    # a card and a resident ID are different things: no conflict between them
+    assert id_conflict(card("B19602388"), IdNumber(TWIN_A, CHECKED)) is None
+    assert not card("B19602388").checked  # a card is no checksum-valid resident ID

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkgraph.link.frame import PINYIN, Frame
+from linkgraph.link.frame import PINYIN, Column, Frame
 
 DEFAULT_MAX_BLOCK = 100
 MIN_CATEGORY_VALUES = 50
@@ -45,7 +45,7 @@ class BlockingRule:
             for col, start, stop in self.parts:
                 h, ok, full = frame.cached(
                     ("hash", col, start, stop),
-                    functools.partial(hash_strings, frame.col(col).values, start or 0, stop),
+                    functools.partial(hash_column, frame.col(col), start or 0, stop),
                 )
                 key = key * _MIX + h
                 valid &= ok
@@ -59,6 +59,20 @@ class BlockingRule:
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def hash_column(
+    column: Column, start: int = 0, stop: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`hash_strings` per record, each distinct value hashed once (a city's birth
+    dates are a few thousand values among a million records)."""
+    n = len(column.codes)
+    if len(column.uniques) == 0:
+        return np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    h, ok, full = hash_strings(pa.array(column.uniques, pa.string()), start, stop)
+    present = column.codes >= 0
+    code = np.where(present, column.codes, 0)
+    return h[code], ok[code] & present, full[code]
 
 
 def hash_strings(
@@ -162,6 +176,9 @@ def default_rules(frame: Frame) -> list[BlockingRule]:
             rules.append(
                 BlockingRule(f"{n} pinyin + {a}", ((n + PINYIN, None, None), (a, None, None)), ())
             )
+    for d in dates:
+        for a in addresses:  # a name cut short or swapped, an ID number missing or far off
+            rules.append(BlockingRule(f"{d} + {a}", ((d, None, None), (a, None, None)), (d, a)))
     for n in names:
         for c in cats:
             rules.append(

@@ -44,10 +44,12 @@ FORCED_SCORE = float("inf")
 SEQUENCE = slice(14, 17)
 
 TWO_VALID_IDS = "two different checksum-valid ID numbers"
+TWO_CARDS = "two different numbers of a card issued to one person only"
 IDS_APART = "two ID numbers further apart than a typo"
 SEQUENCE_ONLY = (
     "ID numbers that differ only in the sequence digits (same birth date and place: "
-    "twins or relatives registered together), and the names differ"
+    "twins or relatives registered together), and no two records holding them vouch for "
+    "one holder"
 )
 FORCED_APART = "a reviewer forced these records apart"
 N = TypeVar("N", bound=Hashable)  # a node: a record index, or a person standing as one
@@ -59,6 +61,9 @@ class GuardPolicy:
     """Clustering thresholds, read from ``seed/linkage.toml``."""
 
     decisive_margin: float = 10.0  # log2 odds
+    #: identifier fields issued to one person only: two records agreeing on one vouch for
+    #: one holder, as agreeing names do (evidence of a slip in a near ID number)
+    personal_identifiers: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path | None = None) -> GuardPolicy:
@@ -69,19 +74,26 @@ class GuardPolicy:
         margin = data.get("decisive_margin")
         if not isinstance(margin, int | float) or margin < 0:
             raise ValueError(f"{path}: [guard] decisive_margin: expected a number >= 0")
-        return cls(decisive_margin=float(margin))
+        personal = data.get("personal_identifiers", [])
+        if not isinstance(personal, list) or not all(isinstance(c, str) for c in personal):
+            raise ValueError(f"{path}: [guard] personal_identifiers: expected a list of columns")
+        return cls(decisive_margin=float(margin), personal_identifiers=tuple(personal))
 
 
 @dataclass(frozen=True)
 class IdNumber:
-    """A resident ID in canonical 18-character form and the typos it may carry."""
+    """A resident ID in canonical 18-character form and the typos it may carry, or (with
+    ``card``) the number of a card issued to one person only
+    (:attr:`GuardPolicy.personal_identifiers`)."""
 
     value: str
     typos: int  # see :data:`TYPOS`
+    card: str = ""  # the personal identifier's column; "" for the resident ID
 
     @property
     def checked(self) -> bool:
-        return self.typos == CHECKED
+        """A checksum-valid resident ID."""
+        return self.typos == CHECKED and not self.card
 
     @property
     def proven_wrong(self) -> bool:
@@ -97,11 +109,14 @@ SLIPS = {CHECKED: 0, LEGACY: 1, FAILS_CHECK: 1}
 
 
 def id_conflict(
-    x: IdNumber, y: IdNumber, same_named: Container[frozenset[str]] = frozenset()
+    x: IdNumber, y: IdNumber, vouched_numbers: Container[frozenset[str]] = frozenset()
 ) -> str | None:
     """Why ``x`` and ``y`` cannot both be one person's number; None when they can.
 
-    The rule, for two different numbers (compared on their 17-digit bodies):
+    Two numbers of one personal card (a social-security card) are two people: the card
+    is issued to one person only, and the rosters copy its number without slips.
+
+    The rule, for two different resident IDs (compared on their 17-digit bodies):
 
     - both checksum-valid: two people.  ISO 7064 MOD 11-2 catches every wrong digit and
       every swap of adjacent digits, so one of them is not a typo of the other.
@@ -112,20 +127,23 @@ def id_conflict(
 
     Unless strong evidence says one was mistyped: one of them fails its check and the
     other is one slip away (its repair; a twin's record is kept from its sibling by the
-    names, see :func:`sibling_names`), or a pair of records holding the two numbers has
-    names that agree (exactly or in sound; twins' names differ) while the unchecked number
-    is nobody's checksum-valid number (``same_named``: then one more slip is allowed too).
+    names, see :func:`sibling_names`), or a pair of records holding the two numbers vouch
+    for one holder (their names agree, exactly or in sound, and twins' names differ; or a
+    card issued to one person only is the same) while the unchecked number is nobody's
+    checksum-valid number (``vouched_numbers``: then one more slip is allowed too).
     """
-    if x.value == y.value:
+    if x.card != y.card or x.value == y.value:
         return None
+    if x.card:
+        return TWO_CARDS
     if x.checked and y.checked:
         return TWO_VALID_IDS
-    named = frozenset((x.value, y.value)) in same_named
+    vouched = frozenset((x.value, y.value)) in vouched_numbers
     bx, by = x.value[:17], y.value[:17]
-    if OSA.distance(bx, by) > SLIPS[x.typos] + SLIPS[y.typos] + named:
+    if OSA.distance(bx, by) > SLIPS[x.typos] + SLIPS[y.typos] + vouched:
         return IDS_APART
     repair = (x.proven_wrong or y.proven_wrong) and OSA.distance(bx, by) <= 1
-    if bx != by and bx[: SEQUENCE.start] == by[: SEQUENCE.start] and not (named or repair):
+    if bx != by and bx[: SEQUENCE.start] == by[: SEQUENCE.start] and not (vouched or repair):
         return SEQUENCE_ONLY
     return None
 
@@ -194,7 +212,7 @@ class _Sets(Generic[N]):
 
     ids: Mapping[N, Iterable[IdNumber]]
     apart: Mapping[N, set[N]]
-    same_named: set[frozenset[str]]
+    vouched_numbers: set[frozenset[str]]
     parent: dict[N, N] = field(default_factory=dict)
     members: dict[N, set[N]] = field(default_factory=dict)
     held: dict[N, set[IdNumber]] = field(default_factory=dict)
@@ -218,7 +236,7 @@ class _Sets(Generic[N]):
             return None
         for x in self.held[ra]:
             for y in self.held[rb]:
-                reason = id_conflict(x, y, self.same_named)
+                reason = id_conflict(x, y, self.vouched_numbers)
                 if reason is not None:
                     return f"{reason}: {x.value} and {y.value}"
         return None
@@ -238,7 +256,7 @@ def constrained_groups(
     *,
     unchecked: set[N],
     apart: Iterable[tuple[N, N]] = (),
-    same_named: Iterable[frozenset[str]] = (),
+    vouched_numbers: Iterable[frozenset[str]] = (),
     policy: GuardPolicy | None = None,
 ) -> tuple[list[set[N]], list[tuple[N, N, float]], list[Decision[N]]]:
     """Constrained connected components of ``edges`` (x, y, score in log2 odds).
@@ -256,12 +274,12 @@ def constrained_groups(
     for x, y in apart:
         apart_of.setdefault(x, set()).add(y)
         apart_of.setdefault(y, set()).add(x)
-    same_named = set(same_named)
+    vouched_numbers = set(vouched_numbers)
     order = sorted(edges, key=lambda e: -e[2])
     review: dict[N, Decision[N]] = {}
     nodes = list(nodes)
     while True:
-        sets = _Sets(ids, apart_of, same_named)
+        sets = _Sets(ids, apart_of, vouched_numbers)
         refused: list[Decision[N]] = []
         for x in nodes:
             sets.find(x)
@@ -353,11 +371,13 @@ def _split_weak_bridges(nodes: set[int], edges: list[tuple[int, int, float]]) ->
 @dataclass(frozen=True)
 class RecordIds:
     """Per record: its resident ID in canonical form (None if missing or unreadable),
-    the typos it may carry (:data:`TYPOS`), and an integer code of the value."""
+    the typos it may carry (:data:`TYPOS`), and an integer code of the value; and per
+    personal card column, the code of each record's card number and the numbers."""
 
     value: np.ndarray  # object: str or None
     typos: np.ndarray  # int8
     code: np.ndarray  # int64 code of value, -1 for None
+    cards: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def checked(self) -> np.ndarray:
@@ -365,7 +385,11 @@ class RecordIds:
 
     def of(self, i: int) -> list[IdNumber]:
         v = self.value[i]
-        return [] if v is None else [IdNumber(str(v), int(self.typos[i]))]
+        out = [] if v is None else [IdNumber(str(v), int(self.typos[i]))]
+        for card, (codes, numbers) in self.cards.items():
+            if codes[i] >= 0:
+                out.append(IdNumber(str(numbers[codes[i]]), CHECKED, card))
+        return out
 
 
 @dataclass
@@ -390,7 +414,7 @@ def cluster(
     apart: Iterable[tuple[int, int]] = (),
     *,
     score: np.ndarray | None = None,
-    same_name: np.ndarray | None = None,
+    vouched: np.ndarray | None = None,
     differs: np.ndarray | None = None,
     policy: GuardPolicy | None = None,
 ) -> Clusters:
@@ -404,8 +428,9 @@ def cluster(
     ids : per record, its canonical ID number.
     apart : record index pairs a reviewer forced apart.
     score : log2 odds per edge (default: from ``prob``), for order and margins.
-    same_name : per edge, whether the names agree, exactly or in sound (evidence that
-        one of two near ID numbers was mistyped; see :func:`id_conflict`).
+    vouched : per edge, whether the two records vouch for one holder: names agree, exactly
+        or in sound, or a personal identifier does (evidence that one of two near ID
+        numbers was mistyped; see :func:`id_conflict`).
     differs : per edge, whether a category field (gender) disagrees: then no pair of
         records holding the two numbers is evidence of a slip.
 
@@ -421,9 +446,9 @@ def cluster(
         keep = ~is_forced
         a, b, prob = a[keep], b[keep], prob[keep]
         score = None if score is None else score[keep]
-        same_name = None if same_name is None else same_name[keep]
+        vouched = None if vouched is None else vouched[keep]
         differs = None if differs is None else differs[keep]
-    out = _data_persons(n, a, b, prob, ids, apart, score, same_name, differs, policy)
+    out = _data_persons(n, a, b, prob, ids, apart, score, vouched, differs, policy)
     # ... then a reviewer's forced link joins the two records' persons whole.
     if forced:
         _join_forced(out, forced, apart)
@@ -462,7 +487,7 @@ def _data_persons(
     ids: RecordIds | None,
     apart: list[tuple[int, int]],
     score: np.ndarray | None,
-    same_name: np.ndarray | None,
+    vouched: np.ndarray | None,
     differs: np.ndarray | None,
     policy: GuardPolicy | None,
 ) -> Clusters:
@@ -473,18 +498,20 @@ def _data_persons(
         return Clusters(labels, review)
     sizes = np.bincount(labels, minlength=n)
     suspect = np.zeros(n, dtype=bool)  # by label
-    same_named: set[frozenset[str]] = set()
+    vouched_numbers: set[frozenset[str]] = set()
     if ids is not None:
         # only a component holding two numbers that cannot be one person's is rebuilt
         pair_x, pair_y = _number_pairs(labels, ids)
         if len(pair_x):
             two = np.zeros(n, dtype=bool)
             two[labels[pair_x]] = True
-            if same_name is not None:
+            if vouched is not None:
                 inside = two[labels[a]]
                 vetoed = np.zeros_like(inside) if differs is None else differs & inside
-                same_named = _same_named(a, b, ids, same_name & inside, vetoed)
-            suspect[labels[_conflicting(pair_x, pair_y, ids, same_named)]] = True
+                vouched_numbers = _vouched_numbers(a, b, ids, vouched & inside, vetoed)
+            suspect[labels[_conflicting(pair_x, pair_y, ids, vouched_numbers)]] = True
+        for codes, _ in ids.cards.values():
+            suspect[_two_cards(labels, codes)] = True
     for x, y in apart:
         if labels[x] == labels[y]:
             suspect[labels[x]] = True
@@ -511,7 +538,7 @@ def _data_persons(
         node_ids,
         unchecked=unchecked,
         apart=[p for p in apart if suspect[labels[p[0]]]],
-        same_named=same_named,
+        vouched_numbers=vouched_numbers,
         policy=policy,
     )
     for d in decisions:
@@ -554,12 +581,21 @@ def _number_pairs(labels: np.ndarray, ids: RecordIds) -> tuple[np.ndarray, np.nd
     return rec[left], rec[right]
 
 
-def _same_named(
-    a: np.ndarray, b: np.ndarray, ids: RecordIds, same_name: np.ndarray, differs: np.ndarray
+def _two_cards(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The components (labels) whose records hold two different numbers of one card:
+    some record's code is not the one a fancy assignment left for its component (no sort)."""
+    rec = np.flatnonzero(codes >= 0)
+    one = np.full(len(labels), -1, dtype=np.int64)
+    one[labels[rec]] = codes[rec]
+    return labels[rec][codes[rec] != one[labels[rec]]]
+
+
+def _vouched_numbers(
+    a: np.ndarray, b: np.ndarray, ids: RecordIds, vouched: np.ndarray, differs: np.ndarray
 ) -> set[frozenset[str]]:
-    """Pairs of near ID numbers held by two records whose names agree (edges ``same_name``),
-    one of them nobody's checksum-valid number, and no two records holding them differ in
-    gender (edges ``differs``): evidence that one was mistyped."""
+    """Pairs of near ID numbers held by two records that vouch for one holder (edges
+    ``vouched``), one of them nobody's checksum-valid number, and no two records holding
+    them differ in gender (edges ``differs``): evidence that one was mistyped."""
     checked = ids.checked
     held = np.zeros(int(ids.code.max()) + 2, dtype=bool)  # by code; code -1 is the last
     held[ids.code[checked]] = True
@@ -573,11 +609,11 @@ def _same_named(
         vx, vy = ids.value[x[near]].tolist(), ids.value[y[near]].tolist()
         return {frozenset(p) for p in zip(vx, vy, strict=True)}
 
-    return pairs(same_name) - pairs(differs)
+    return pairs(vouched) - pairs(differs)
 
 
 def _conflicting(
-    x: np.ndarray, y: np.ndarray, ids: RecordIds, same_named: set[frozenset[str]]
+    x: np.ndarray, y: np.ndarray, ids: RecordIds, vouched_numbers: set[frozenset[str]]
 ) -> np.ndarray:
     """The records of ``x`` whose number :func:`id_conflict` keeps from ``y``'s.
 
@@ -589,7 +625,7 @@ def _conflicting(
     value, typos = ids.value, ids.typos.tolist()
     for k, i, j in zip(rest.tolist(), x[rest].tolist(), y[rest].tolist(), strict=True):
         ni, nj = IdNumber(value[i], typos[i]), IdNumber(value[j], typos[j])
-        hit[k] = id_conflict(ni, nj, same_named) is not None
+        hit[k] = id_conflict(ni, nj, vouched_numbers) is not None
     return x[hit]
 
 

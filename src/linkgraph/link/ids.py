@@ -127,19 +127,32 @@ def assign_person_ids(
     numbers = np.r_[
         cluster_pid[fresh], np.array([e[1] for e in events], dtype=np.int64), gone
     ].astype(np.int64)
-    kinds = ["create"] * len(fresh) + [e[0] for e in events] + ["retire"] * len(gone)
-    related: list[list[int]] = [[] for _ in range(len(fresh))]
-    related += [e[2] for e in events] + [[] for _ in gone]
+    # one row per event, built columnar: a first run creates every person
+    kinds = np.repeat(
+        np.array(["create", "", "retire"], dtype=object), [len(fresh), len(events), len(gone)]
+    )
+    kinds[len(fresh) : len(fresh) + len(events)] = [e[0] for e in events]
+    other_offsets = np.zeros(len(numbers) + 1, dtype=np.int64)
+    other_offsets[len(fresh) + 1 : len(fresh) + len(events) + 1] = [len(e[2]) for e in events]
+    other_offsets = np.cumsum(other_offsets)
     counts = np.r_[sizes[fresh], [e[3] for e in events], np.zeros(len(gone))].astype(np.int64)
-    details = [""] * len(fresh) + [e[4] for e in events] + ["no records in this run"] * len(gone)
+    details = np.repeat(
+        np.array(["", "", "no records in this run"], dtype=object),
+        [len(fresh), len(events), len(gone)],
+    )
+    details[len(fresh) : len(fresh) + len(events)] = [e[4] for e in events]
+    stamp_s = int(stamp.timestamp())
     table = pa.table(
         {
             "run": pa.array(np.full(len(numbers), run, dtype=np.int64)),
-            "at": pa.array([stamp] * len(numbers), pa.timestamp("s", tz="UTC")),
+            "at": pa.array(np.full(len(numbers), stamp_s, dtype=np.int64)).cast(
+                pa.timestamp("s", tz="UTC")
+            ),
             "event": pa.array(kinds, pa.string()),
             "person_id": format_person_ids(numbers),
-            "other_person_ids": pa.array(
-                [[format_person_id(x) for x in o] for o in related], pa.list_(pa.string())
+            "other_person_ids": pa.ListArray.from_arrays(
+                pa.array(other_offsets, pa.int32()),
+                format_person_ids(np.array([x for e in events for x in e[2]], dtype=np.int64)),
             ),
             "records": pa.array(counts),
             "detail": pa.array(details, pa.string()),

@@ -144,10 +144,11 @@ class Resolver:
         return prepare_one(record, self.linker.mapping, self.frame.chinese_id)
 
     def _id_of(self, one: Frame) -> list[IdNumber]:
-        """The new record's ID number as the clustering reads it (none if unusable)."""
+        """The new record's ID number and cards as the clustering reads them (none if
+        unusable)."""
         from linkgraph.link.linker import Linker
 
-        ids = Linker.clustering_of(one).record_ids()
+        ids = Linker.clustering_of(one, self.linker.policy).record_ids()
         return ids.of(0) if ids is not None else []
 
     def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
@@ -193,14 +194,14 @@ class Resolver:
             added_hits.update(self.added_index.get((rule.name, key), []))
         cand = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
         scored: list[tuple[str, str, float]] = []
-        scores: list[tuple[str, float, bool]] = []  # person, log2 odds, names agree
-        same_name = self.linker.clustering.same_name
+        scores: list[tuple[str, float, bool]] = []  # person, log2 odds, vouched
+        vouches = self.linker.clustering.vouched
         differs = self.linker.clustering.differs
         unlike: set[str] = set()  # persons a record of which differs from this one in gender
         if len(cand):
             ctx = PairContext(one, self.frame, np.zeros(len(cand), dtype=np.int64), cand)
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
-            named = same_name(gamma)
+            vouched = vouches(gamma)
             unlike_k = differs(gamma)
             sibling = self._siblings(one, cand)
             for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
@@ -209,7 +210,9 @@ class Resolver:
                     unlike.add(person)
                 scored.append((str(self.frame.record_id[i]), person, p))
                 # a sibling's name is no match, as in the bulk run: scored -inf
-                scores.append((person, -np.inf if sibling[k] else float(score[k]), bool(named[k])))
+                scores.append(
+                    (person, -np.inf if sibling[k] else float(score[k]), bool(vouched[k]))
+                )
         for j in sorted(added_hits):
             other, person, _, _ = self.added[j]
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
@@ -218,7 +221,7 @@ class Resolver:
             if differs(gamma)[0]:
                 unlike.add(person)
             scored.append((str(other.record_id[0]), person, float(prob[0])))
-            scores.append((person, float(score[0]), bool(same_name(gamma)[0])))
+            scores.append((person, float(score[0]), bool(vouches(gamma)[0])))
         order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
         scored, scores = [scored[k] for k in order], [scores[k] for k in order]
         my_ids = self._id_of(one)
@@ -282,8 +285,10 @@ class Resolver:
     ) -> tuple[str | None, str, list[str]]:
         """(person joined or None, why it went to review, persons merged into it).
 
-        Names agreeing with a person's record are evidence of a slip in a near ID number
-        unless a record of that person differs from this one in gender (``unlike``)."""
+        A record of a person that vouches for this one's holder (names agree, or a personal
+        identifier: :meth:`~linkgraph.link.linker.LinkerClustering.vouched`) is evidence of a
+        slip in a near ID number, unless a record of that person differs from this one in
+        gender (``unlike``)."""
         forbidden = self.apart.get(rid, set())
         best: dict[str, float] = {}
         for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
@@ -301,13 +306,13 @@ class Resolver:
         for x, y in itertools.combinations(best, 2):  # a reviewer kept them apart
             if any(self.apart.get(r, set()) & records[y] for r in records[x]):
                 apart.append((x, y))
-        same_named = {
+        vouched_numbers = {
             frozenset((x.value, y.value))
-            for person, _, named in scores
-            if named and person in ids and person not in unlike
+            for person, _, vouched in scores
+            if vouched and person in ids and person not in unlike
             for x in my_ids
             for y in ids[person]
-            if not (x.checked and y.checked)
+            if not ((x.checked and y.checked) or x.card or y.card)
         }
         groups, _, decisions = constrained_groups(
             ["", *best],
@@ -315,7 +320,7 @@ class Resolver:
             ids,
             unchecked=set() if any(x.checked for x in my_ids) else {""},
             apart=apart,
-            same_named=same_named,
+            vouched_numbers=vouched_numbers,
             policy=self.linker.policy,
         )
         review = next((d.detail for d in decisions if d.rule == NO_MARGIN), "")

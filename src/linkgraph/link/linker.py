@@ -142,7 +142,7 @@ class LinkerClustering:
     def record_ids(self) -> RecordIds | None:
         """Per record, its resident ID in canonical form and the typos it may carry:
         checksum-valid, a legacy 15-digit number upgraded to 18, or a well-formed number
-        whose check fails."""
+        whose check fails; and its personal cards' numbers."""
         fr = self._linker.frame
         for col, chinese in fr.chinese_id.items():
             if chinese:
@@ -165,7 +165,12 @@ class LinkerClustering:
                 code = np.where(usable, column.codes, -1).astype(np.int64)
                 value = np.full(len(fr), None, dtype=object)
                 value[usable] = column.uniques[column.codes[usable]]
-                return RecordIds(value=value, typos=typos, code=code)
+                cards = {
+                    c: (fr.col(c).codes, fr.col(c).uniques)
+                    for c in self._linker.policy.personal_identifiers
+                    if fr.kinds.get(c) == "national_id"
+                }
+                return RecordIds(value=value, typos=typos, code=code, cards=cards)
         return None
 
     def sibling_pairs(
@@ -198,14 +203,19 @@ class LinkerClustering:
             out &= ~same_valid
         return out
 
-    def same_name(self, gamma: np.ndarray) -> np.ndarray:
-        """Per pair: does some name field agree, exactly or in sound (its first two exact
-        levels), with no category field (gender) disagreeing? The evidence that one of two
-        near ID numbers was mistyped."""
+    def vouched(self, gamma: np.ndarray) -> np.ndarray:
+        """Per pair: do the two records vouch for one holder, with no category field
+        (gender) disagreeing? They do when some name field agrees, exactly or in sound (its
+        exact levels), or a personal identifier (:attr:`GuardPolicy.personal_identifiers`:
+        a social-security card, issued to one person only) is the same. The evidence that
+        one of two near ID numbers was mistyped."""
         lk = self._linker
         out = np.zeros(len(gamma), dtype=bool)
         for k, c in enumerate(lk.model.comparisons):
-            if lk.frame.kinds.get(c.name) == "name":
+            kind = lk.frame.kinds.get(c.name)
+            if kind == "name" or (
+                kind == "national_id" and c.name in lk.policy.personal_identifiers
+            ):
                 exact = [i for i, lv in enumerate(c.levels) if isinstance(lv, ExactLevel)]
                 out |= np.isin(gamma[:, k], exact)
         return out & ~self.differs(gamma)
@@ -243,14 +253,14 @@ class LinkerClustering:
         match &= ~siblings
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]
         score = predictions.score[match]
-        same_name = self.same_name(predictions.gamma[match])
+        vouched = self.vouched(predictions.gamma[match])
         differs = self.differs(predictions.gamma[match])
         if links:
             la, lb = np.array(links).T
             a, b = np.r_[a, la], np.r_[b, lb]
             p = np.r_[p, np.full(len(la), FORCED)]
             score = np.r_[score, np.full(len(la), np.inf)]
-            same_name = np.r_[same_name, np.zeros(len(la), dtype=bool)]
+            vouched = np.r_[vouched, np.zeros(len(la), dtype=bool)]
             differs = np.r_[differs, np.zeros(len(la), dtype=bool)]
         clusters = cluster(
             n,
@@ -260,7 +270,7 @@ class LinkerClustering:
             record_ids,
             aparts,
             score=score,
-            same_name=same_name,
+            vouched=vouched,
             differs=differs,
             policy=lk.policy,
         )
@@ -413,10 +423,11 @@ class Linker:
         self.explanations = LinkerExplanations(self)
 
     @classmethod
-    def clustering_of(cls, frame: Frame) -> LinkerClustering:
+    def clustering_of(cls, frame: Frame, policy: GuardPolicy) -> LinkerClustering:
         """The clustering's reading of an already prepared frame (one new record)."""
         linker = cls.__new__(cls)
         linker.frame = frame
+        linker.policy = policy
         return LinkerClustering(linker)
 
     @classmethod
