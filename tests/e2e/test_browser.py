@@ -106,7 +106,9 @@ def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> st
     store's batched upserts (``bulk="cypher"``), which need no server restart.
     """
     tmp = tmp_path_factory.mktemp("browser-city")
-    generate_city(tmp / "city", persons=300, months=12, seed=1, fraud=100)
+    # planted irregularities three hundred times the calibrated rate: a city this small
+    # then holds a duplicate claim and an exclusive conflict for their views to draw
+    generate_city(tmp / "city", persons=300, months=12, seed=1, fraud=300)
     settings = get_settings().model_copy(update={"backend": "neo4j", "data_dir": tmp / "data"})
     tables = run_city(tmp / "city", settings=settings, load_store=False).tables
     graph = build_graph(
