@@ -6,16 +6,20 @@ LinkgraphError
 └── StoreError            the graph store failed
     └── StoreUnavailable  the store cannot be reached; retry later
 
-:func:`describe` words a pydantic ``ValidationError`` the same way for every file.
+:func:`describe` words a pydantic ``ValidationError`` the same way for every file, and
+:func:`read_toml` reads a seed file into its model with those words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 Loc = Sequence[int | str]
 
@@ -70,3 +74,19 @@ def describe(
         return text
     value = repr(first.get("input"))
     return f"{text} (value {value if len(value) <= 80 else value[:77] + '...'})"
+
+
+def read_toml(model: type[M], path: Path) -> M:
+    """A seed file read into its pydantic model; a file that cannot be read or parsed, or
+    that does not fit, is a CatalogueError naming the file (and the field, in :func:`describe`'s
+    words)."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"{path}: {exc}") from exc
+    except ValidationError as exc:
+        raise CatalogueError(describe(exc, path.name)) from exc

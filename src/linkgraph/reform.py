@@ -7,13 +7,12 @@ it is a count, as it is where it is a share or a figure per person or per case.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from linkgraph.errors import CatalogueError, describe
+from linkgraph.errors import read_toml
 
 #: The measures the report computes for a city (``linkgraph.report.reform_figures``).
 MEASURES = (
@@ -59,13 +58,7 @@ class Reform(BaseModel):
         """The reform in ``seed/reform.toml`` (or ``path``); errors name the file and field."""
         from linkgraph.config import get_settings
 
-        path = path or get_settings().seed_dir / "reform.toml"
-        try:
-            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CatalogueError(f"{path}: {exc}") from exc
-        except ValidationError as exc:
-            raise CatalogueError(describe(exc, path.name)) from exc
+        return read_toml(cls, path or get_settings().seed_dir / "reform.toml")
 
 
 def against(reform: Reform, figures: dict[str, float | None], persons: int) -> list[dict[str, Any]]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from linkgraph.errors import CatalogueError, describe
+from linkgraph.errors import read_toml
 
 
 class _Section(BaseModel):
@@ -195,10 +194,4 @@ class GeneratorConfig(_Section):
     def load(cls, path: Path | None = None) -> GeneratorConfig:
         from linkgraph.config import get_settings
 
-        path = path or get_settings().seed_dir / "generator.toml"
-        try:
-            return cls.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CatalogueError(f"{path}: {exc}") from exc
-        except ValidationError as exc:
-            raise CatalogueError(describe(exc, path.name)) from exc
+        return read_toml(cls, path or get_settings().seed_dir / "generator.toml")
