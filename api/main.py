@@ -232,10 +232,10 @@ class Guard:
             await audit(code)
             await _send_json(send, code, body, [rid, *headers])
 
-        async def refuse(code: int, detail: Any, headers: list[Any]) -> None:
-            record.outcome = ERROR_NAMES[code]
+        async def refuse(code: int, detail: Any, headers: list[Any], name: str = "") -> None:
+            record.outcome = name or ERROR_NAMES[code]
             body = {"error": record.outcome, "detail": detail, "request_id": request_id}
-            await answer(code, json.dumps(body).encode(), headers)
+            await answer(code, json.dumps(jsonable_encoder(body)).encode(), headers)
 
         try:
             if length is not None and _int(length) > self.max_body:
@@ -273,12 +273,8 @@ class Guard:
                 if fast is None or audited:
                     raise
                 code, name, detail, headers = refusal_of(exc, self.retry_after)
-                record.outcome = name
-                body = {"error": name, "detail": detail, "request_id": request_id}
-                data = json.dumps(jsonable_encoder(body)).encode()
-                await answer(
-                    code, data, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-                )
+                raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                await refuse(code, detail, raw_headers, name)
         except Exception:
             record.outcome = record.outcome or "internal_error"
             await audit(500)  # the server's 500 answer follows

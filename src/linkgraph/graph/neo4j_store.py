@@ -401,20 +401,27 @@ class Neo4jStore(GraphStore):
         they are: ``CREATE ... IF NOT EXISTS`` keeps an old definition under the same name
         (a key once on ``event_id``, now on ``event_key``; a full-text index over fewer
         properties), and lookups would become scans or miss."""
-        wanted = dict(d for d in map(_definition, self.schema.statements) if d is not None)
-        with map_driver_errors("reading the database's schema"), self._session() as s:
-            held = [
-                (r["name"], r["labelsOrTypes"], r["properties"])
+        wanted, held = self._wanted_schema(), self._held_schema()
+        return sorted(name for name, found in held.items() if wanted.get(name, found) != found)
+
+    def _missing_schema(self) -> bool:
+        """Whether a constraint or index ``schema.cypher`` names is not in the database."""
+        return not self._wanted_schema().keys() <= self._held_schema().keys()
+
+    def _wanted_schema(self) -> dict[str, list[str]]:
+        """Each ``schema.cypher`` constraint's or index's name: [label, properties...]."""
+        return dict(d for d in map(_definition, self.schema.statements) if d is not None)
+
+    def _held_schema(self) -> dict[str, list[str]]:
+        """The same of what the database holds (lookup indexes aside)."""
+        with map_driver_errors("reading the database's schema"), self._session(False) as s:
+            return {
+                r["name"]: [*r["labelsOrTypes"], *r["properties"]]
                 for r in s.run(
                     "SHOW INDEXES YIELD name, type, labelsOrTypes, properties"
                     " WHERE type <> 'LOOKUP' RETURN name, labelsOrTypes, properties"
                 )
-            ]
-        return sorted(
-            name
-            for name, labels, props in held
-            if name in wanted and [*labels, *props] != wanted[name]
-        )
+            }
 
     def _begin(self) -> tuple[neo4j.Session, neo4j.Transaction]:
         with map_driver_errors("opening a write transaction"):
@@ -493,14 +500,6 @@ class Neo4jStore(GraphStore):
             if found is not None:
                 imports.finish(home)
         self._whole = True
-
-    def _missing_schema(self) -> bool:
-        wanted = {
-            m.group("name") for m in map(_SCHEMA_STATEMENT.match, self.schema.statements) if m
-        }
-        with map_driver_errors("reading the database's schema"), self._session(False) as s:
-            held = {r["name"] for r in s.run("SHOW INDEXES YIELD name RETURN name")}
-        return not wanted <= held
 
     def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]:
         self._ensure_whole()
