@@ -30,6 +30,18 @@ class Settings(BaseSettings):
         default="5GB", description="DuckDB's share of memory; Arrow tables live beside it."
     )
     duckdb_threads: int = Field(default=2, ge=1)
+    engine: Literal["embedded", "spark"] = Field(
+        default="embedded",
+        description="What runs the batch job: in process (DuckDB, numpy) or Apache Spark.",
+    )
+    spark_master: str = Field(
+        default="",
+        description="Spark master URL; empty: spark-defaults.conf's spark.master, else"
+        " local[*]. Any other Spark setting comes from SPARK_CONF_DIR or SPARK_* as usual.",
+    )
+    spark_partitions: int = Field(
+        default=0, ge=0, description="Shuffle partitions; 0: four per core of the master."
+    )
 
     neo4j_home: Path = Field(
         default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data)."

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,9 +234,10 @@ class LinkerClustering:
     def cluster(
         self, predictions: Predictions, overrides: pa.Table | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(labels, band, match_probability) per record, honouring the reviewers' decisions
-        (``overrides``: the saved ones unless given, as a preview gives them); the guard's
-        decisions are kept in ``self.decisions``."""
+        """(labels, best probability to a record of its own person, best to any) per record
+        (:func:`record_bands` reads them), honouring the reviewers' decisions (``overrides``:
+        the saved ones unless given, as a preview gives them); the guard's decisions are
+        kept in ``self.decisions``."""
         lk = self._linker
         n = len(lk.frame)
         overrides = lk.store.overrides() if overrides is None else overrides
@@ -285,74 +287,125 @@ class LinkerClustering:
             )
         ]
         self.decisions = pa.table(describe(refused + clusters.decisions, lk.frame.record_id))
-        # per record: best probability to a record of its own person, else best overall
         prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
         left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
         right = np.r_[predictions.right, np.array([y for _, y in links], dtype=np.int64)]
-        same = labels[left] == labels[right]
-        best_same = np.zeros(n)
-        best_any = np.zeros(n)
-        for side in (left, right):
-            np.maximum.at(best_any, side, prob_all)
-            np.maximum.at(best_same, side[same], prob_all[same])
-        prob = np.where(best_same > 0, np.minimum(best_same, 1.0), best_any)
-        sizes = np.bincount(labels, minlength=n)
-        band = np.where(
-            sizes[labels] > 1,
-            "match",
-            np.where(best_any >= REVIEW_THRESHOLD, "review", "non-match"),
-        )
-        return labels, band, prob
+        return (labels, *best_probabilities(labels, left, right, prob_all))
 
     def persons(self, predictions: Predictions, save: bool = True) -> pa.Table:
         """Cluster, assign stable person IDs against the saved state, and save."""
         lk = self._linker
-        labels, band, prob = self.cluster(predictions)
-        previous = lk.store.load(with_records=False)
-        run = (previous.run if previous else 0) + 1
-        assignment = assign_person_ids(
-            lk.frame.record_id,
-            labels,
-            previous.persons if previous else None,
-            previous.next_person if previous else 1,
-            run,
-        )
-        table = pa.table(
-            {
-                "record_id": pa.array(lk.frame.record_id, pa.string()),
-                "person_id": pa.array(assignment.person_id, pa.string()),
-                "band": pa.array(band, pa.string()),
-                "match_probability": pa.array(prob, pa.float64()),
-            },
-            schema=PERSONS_SCHEMA,
-        )
-        if save:
-            events = assignment.events
-            if previous is not None:
-                events = pa.concat_tables([previous.events, events])
-            lk.store.save(
-                Snapshot(
-                    persons=table,
-                    events=events,
-                    records=lk.records_table(),
-                    decisions=self.decisions,
-                    terms=lk.terms_table(),
-                    model=lk.model.to_dict(),
-                    meta={
-                        "run": run,
-                        "next_person": assignment.next_person,
-                        "mapping": lk.mapping.to_dict(),
-                        "max_block": lk.max_block,
-                        "timings": lk.timings,
-                        "chinese_id": lk.frame.chinese_id,
-                        "terms": {
-                            c: {"total": tf.total, "mean": tf.mean}
-                            for c, tf in lk.term_frequencies().items()
-                        },
+        labels, best_same, best_any = self.cluster(predictions)
+        band, prob = record_bands(labels, best_same, best_any)
+
+        def saved() -> SavedParts:
+            return SavedParts(
+                records=lk.records_table(),
+                decisions=self.decisions,
+                terms=lk.terms_table(),
+                model=lk.model.to_dict(),
+                meta={
+                    "mapping": lk.mapping.to_dict(),
+                    "max_block": lk.max_block,
+                    "timings": lk.timings,
+                    "chinese_id": lk.frame.chinese_id,
+                    "terms": {
+                        c: {"total": tf.total, "mean": tf.mean}
+                        for c, tf in lk.term_frequencies().items()
                     },
-                )
+                },
             )
-        return table
+
+        return persons_of(lk.store, lk.frame.record_id, labels, band, prob, saved if save else None)
+
+
+def best_probabilities(
+    labels: np.ndarray, left: np.ndarray, right: np.ndarray, prob: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: its best match probability to a record of its own person, and to any."""
+    n = len(labels)
+    same = labels[left] == labels[right]
+    best_same = np.zeros(n)
+    best_any = np.zeros(n)
+    for side in (left, right):
+        np.maximum.at(best_any, side, prob)
+        np.maximum.at(best_same, side[same], prob[same])
+    return best_same, best_any
+
+
+def record_bands(
+    labels: np.ndarray, best_same: np.ndarray, best_any: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(band, match_probability) per record: "match" when its person has other records,
+    "review" when its best pair came near, else "non-match"; the probability is the best
+    to a record of its own person, else the best overall."""
+    prob = np.where(best_same > 0, np.minimum(best_same, 1.0), best_any)
+    sizes = np.bincount(labels, minlength=len(labels))
+    band = np.where(
+        sizes[labels] > 1,
+        "match",
+        np.where(best_any >= REVIEW_THRESHOLD, "review", "non-match"),
+    )
+    return band, prob
+
+
+@dataclass
+class SavedParts:
+    """What a resolution saves besides its persons: the records, the guard's decisions,
+    the value counts, the model and what explains them."""
+
+    records: pa.Table
+    decisions: pa.Table
+    terms: pa.Table
+    model: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def persons_of(
+    store: StateStore,
+    record_id: np.ndarray,
+    labels: np.ndarray,
+    band: np.ndarray,
+    prob: np.ndarray,
+    saved: Callable[[], SavedParts] | None,
+) -> pa.Table:
+    """Stable person IDs for clusters ``labels`` against the saved state; with ``saved``,
+    the new state is saved too. Every engine's resolution ends here."""
+    previous = store.load(with_records=False)
+    run = (previous.run if previous else 0) + 1
+    assignment = assign_person_ids(
+        record_id,
+        labels,
+        previous.persons if previous else None,
+        previous.next_person if previous else 1,
+        run,
+    )
+    table = pa.table(
+        {
+            "record_id": pa.array(record_id, pa.string()),
+            "person_id": pa.array(assignment.person_id, pa.string()),
+            "band": pa.array(band, pa.string()),
+            "match_probability": pa.array(prob, pa.float64()),
+        },
+        schema=PERSONS_SCHEMA,
+    )
+    if saved is not None:
+        parts = saved()
+        events = assignment.events
+        if previous is not None:
+            events = pa.concat_tables([previous.events, events])
+        store.save(
+            Snapshot(
+                persons=table,
+                events=events,
+                records=parts.records,
+                decisions=parts.decisions,
+                terms=parts.terms,
+                model=parts.model,
+                meta={"run": run, "next_person": assignment.next_person, **parts.meta},
+            )
+        )
+    return table
 
 
 class LinkerReview:
@@ -423,11 +476,20 @@ class Linker:
         self.explanations = LinkerExplanations(self)
 
     @classmethod
-    def clustering_of(cls, frame: Frame, policy: GuardPolicy) -> LinkerClustering:
-        """The clustering's reading of an already prepared frame (one new record)."""
+    def clustering_of(
+        cls,
+        frame: Frame,
+        policy: GuardPolicy,
+        model: FellegiSunterModel | None = None,
+    ) -> LinkerClustering:
+        """The clustering's reading of an already prepared frame (one new record, or a
+        share of a city's components on another engine's worker)."""
         linker = cls.__new__(cls)
         linker.frame = frame
         linker.policy = policy
+        if model is not None:
+            linker.model = model
+        linker._index = None
         return LinkerClustering(linker)
 
     @classmethod

@@ -72,7 +72,12 @@ class TermFrequencies:
 
     @classmethod
     def of(cls, frame: Frame, col: str) -> TermFrequencies:
-        counts = frame.col(col).counts().astype(np.float64)
+        return cls.from_counts(frame.col(col).counts())
+
+    @classmethod
+    def from_counts(cls, counts: np.ndarray) -> TermFrequencies:
+        """From how many records hold each value, in the order the values first occur."""
+        counts = np.asarray(counts).astype(np.float64)
         total = max(counts.sum(), 1.0)
         p = np.maximum(counts / total, 1.0 / total)
         return cls(p=p, mean=float(np.sum((counts / total) ** 2)) or 1.0 / total, total=total)
@@ -195,22 +200,46 @@ def estimate_u(
     model: FellegiSunterModel, frame: Frame, sample: int = 400_000, seed: int = 0
 ) -> None:
     """u from random pairs; exact levels from value frequencies (sum of p^2)."""
-    n = len(frame)
-    if n < 2:
+    pairs = u_sample(len(frame), sample, seed)
+    if pairs is None:
         return
-    size = int(min(sample, max(50 * n, 10_000)))
-    li, ri = random_pairs(n, size, seed)
-    ctx = PairContext(frame, frame, li, ri)
+    ctx = PairContext(frame, frame, *pairs)
+    level_counts = [
+        np.bincount(c.evaluate(ctx), minlength=len(c.levels)) for c in model.comparisons
+    ]
+    value_counts = {
+        level.col: frame.col(level.col).counts()
+        for c in model.comparisons
+        for level in c.levels
+        if isinstance(level, ExactLevel)
+    }
+    u_from_counts(model, level_counts, value_counts)
+
+
+def u_sample(n: int, sample: int = 400_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """The random record pairs u is estimated from (None under two records): the same
+    pairs on every engine, so that both estimate the same u."""
+    if n < 2:
+        return None
+    return random_pairs(n, int(min(sample, max(50 * n, 10_000))), seed)
+
+
+def u_from_counts(
+    model: FellegiSunterModel,
+    level_counts: Sequence[np.ndarray],
+    value_counts: dict[str, np.ndarray],
+) -> None:
+    """u per level from how many random pairs fell in each level (``level_counts``, per
+    comparison) and, for exact levels, from how many records hold each value of the
+    column (``value_counts``): the chance two random records agree, sum of p^2."""
     for k, c in enumerate(model.comparisons):
-        g = c.evaluate(ctx)
-        counts = np.bincount(g, minlength=len(c.levels)).astype(np.float64)
+        counts = np.asarray(level_counts[k], dtype=np.float64).copy()
         counts[c.null_levels] = 0.0
         u = np.zeros(len(c.levels))
         fixed = np.zeros(len(c.levels), dtype=bool)
         for i, level in enumerate(c.levels):
             if isinstance(level, ExactLevel):
-                col = frame.col(level.col)
-                cnt = col.counts().astype(np.float64)
+                cnt = np.asarray(value_counts[level.col], dtype=np.float64)
                 tot = cnt.sum()
                 p_eq = float((cnt * (cnt - 1)).sum() / max(tot * (tot - 1), 1.0))
                 earlier = u[:i][~c.null_levels[:i]].sum()

@@ -1,0 +1,539 @@
+"""Resolution on Apache Spark: the embedded linker's own functions, run on Spark's workers.
+
+Each stage of :mod:`linkgraph.link.linker`, spread over the engine; no rule is
+written again here, only where it runs:
+
+1. *prepare*: records are normalised in Arrow batches on the workers
+   (:func:`~linkgraph.link.frame.prepare`), and each blocking rule's key is hashed there
+   (content hashes, so keys from different batches meet).
+2. *block*: records sharing a rule's key, at most ``max_block`` of them, become
+   candidate pairs: one shuffle by key, pairs expanded in SQL.
+3. *compare*: each pair's comparison levels, on Arrow batches of joined pairs with
+   rapidfuzz's batch functions (the same :class:`~linkgraph.link.comparisons.Comparison`
+   objects).
+4. *train*: u from the same random pairs as in process; m and the prior by the same
+   EM (:func:`~linkgraph.link.model.train`) on the driver, over the pairs' levels (one
+   byte per comparison).
+5. *score*: on the workers, with the trained model and the city's value counts.
+6. *cluster*: connected components of the match edges by large-star/small-star
+   (:mod:`linkgraph.spark.components`); each share of components then runs the
+   embedded clustering with its guard rails. Guard rails act inside a component only,
+   so the persons are those the embedded engine finds.
+7. *stable IDs and the saved state*: on the driver (:func:`~linkgraph.link.linker.persons_of`).
+
+The driver also reads the ID and category columns once, for what the rules and
+comparisons depend on (which ID columns are Chinese resident IDs, how many values a
+category has).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, default_rules
+from linkgraph.link.cluster import GuardPolicy
+from linkgraph.link.comparisons import Comparison, comparisons_for
+from linkgraph.link.frame import Column, Frame, prepare
+from linkgraph.link.levels import ExactLevel, PairContext
+from linkgraph.link.linker import (
+    Linker,
+    MappingLike,
+    Predictions,
+    SavedParts,
+    persons_of,
+    record_bands,
+)
+from linkgraph.link.mapping import FieldKind, LinkMapping
+from linkgraph.link.model import (
+    MATCH_THRESHOLD,
+    FellegiSunterModel,
+    TermFrequencies,
+    train,
+    u_from_counts,
+    u_sample,
+)
+from linkgraph.link.state import StateStore, effective_overrides
+from linkgraph.spark.components import connected_components
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+IDX = "idx"  # a record's position in the input table: the embedded frame's index
+RID = "record_id"
+DECISION_COLUMNS = ("record_a", "record_b", "rule", "detail")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every worker needs: the mapping, the prepared columns, the blocking rules,
+    the comparisons and the guard's policy (pickled into each task)."""
+
+    mapping: LinkMapping
+    chinese_id: dict[str, bool]
+    columns: tuple[str, ...]
+    rules: tuple[BlockingRule, ...]
+    comparisons: tuple[Comparison, ...]
+    policy: GuardPolicy
+
+    @property
+    def tf_columns(self) -> list[str]:
+        return sorted({lv.tf_column for c in self.comparisons for lv in c.levels if lv.tf_column})
+
+    @property
+    def exact_columns(self) -> list[str]:
+        return sorted(
+            {lv.col for c in self.comparisons for lv in c.levels if isinstance(lv, ExactLevel)}
+        )
+
+    def frame(self, table: pa.Table, ids: str, prefix: str = "") -> Frame:
+        """A frame of already prepared values (columns ``prefix + name``), its records
+        named by column ``ids``."""
+        return Frame(
+            record_id=np.asarray(table.column(ids).to_pylist(), dtype=object),
+            columns={c: Column.from_array(table.column(prefix + c)) for c in self.columns},
+            raw=table,
+            kinds=dict(self.mapping.fields),
+            chinese_id=self.chinese_id,
+        )
+
+    def model(self) -> FellegiSunterModel:
+        return FellegiSunterModel.untrained(list(self.comparisons))
+
+
+def plan_for(records: pa.Table, mapping: LinkMapping, policy: GuardPolicy) -> Plan:
+    """The rules and comparisons the embedded linker would choose for ``records``, from
+    their ID and category columns only (the rest of the preparation is the workers')."""
+    profiled: dict[str, FieldKind] = {
+        c: k for c, k in mapping.fields.items() if k in ("national_id", "category")
+    }
+    frame = prepare(
+        records.select([mapping.record_id, *profiled]), LinkMapping(mapping.record_id, profiled)
+    )
+    frame.kinds = dict(mapping.fields)
+    one = prepare(records.slice(0, 1), mapping, frame.chinese_id)
+    return Plan(
+        mapping=mapping,
+        chinese_id=frame.chinese_id,
+        columns=tuple(one.columns),
+        rules=tuple(default_rules(frame)),
+        comparisons=tuple(comparisons_for(frame)),
+        policy=policy,
+    )
+
+
+# --------------------------------------------------------------------------- worker functions
+
+
+def _prepare_batches(plan: Plan) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            frame = prepare(table, plan.mapping, plan.chinese_id)
+            columns = {IDX: table.column(IDX), RID: pa.array(frame.record_id, pa.string())}
+            columns |= {c: frame.col(c).values for c in plan.columns}
+            columns |= {f"k{i}": rule.key_codes(frame) for i, rule in enumerate(plan.rules)}
+            yield from pa.table(columns).to_batches()
+
+    return run
+
+
+def _gamma_batches(plan: Plan) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    model = plan.model()
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            every = np.arange(table.num_rows)
+            ctx = PairContext(
+                plan.frame(table, "l", "l_"), plan.frame(table, "r", "r_"), every, every
+            )
+            gamma = model.gamma(ctx)
+            columns = {"l": table.column("l"), "r": table.column("r")}
+            columns |= {f"g{k}": pa.array(gamma[:, k], pa.int8()) for k in range(gamma.shape[1])}
+            columns |= {f"r_{c}": table.column(f"r_{c}") for c in plan.tf_columns}
+            yield from pa.table(columns).to_batches()
+
+    return run
+
+
+def _score_batches(
+    plan: Plan, model: FellegiSunterModel, terms: dict[str, tuple[float, float]]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    k = len(plan.comparisons)
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            gamma = np.stack(
+                [table.column(f"g{i}").to_numpy().astype(np.int8) for i in range(k)], axis=1
+            )
+            right = Frame(
+                record_id=np.asarray(table.column("r").to_numpy()),
+                columns={c: Column.from_array(table.column(f"r_{c}")) for c in plan.tf_columns},
+                raw=table,
+            )
+            tf = {}
+            for c, (total, mean) in terms.items():
+                col = right.col(c)
+                seen = col.codes >= 0
+                count = np.zeros(len(col.uniques))
+                count[col.codes[seen]] = table.column(f"n_{c}").to_numpy(zero_copy_only=False)[seen]
+                tf[c] = TermFrequencies(np.maximum(count / total, 1.0 / total), mean, total)
+            every = np.arange(table.num_rows)
+            _, score, prob = model.predict(PairContext(right, right, every, every), tf, gamma)
+            columns = {"l": table.column("l"), "r": table.column("r"), "score": score}
+            columns |= {"prob": prob} | {f"g{i}": table.column(f"g{i}") for i in range(k)}
+            yield from pa.table(columns).to_batches()
+
+    return run
+
+
+#: a share's answer: per record its person (label) and best same-person probability; the
+#: guard's decisions as rows of their own (idx -1)
+CLUSTERED = (
+    "idx long, label long, best_same double,"
+    " record_a string, record_b string, rule string, detail string"
+)
+
+
+def _cluster_share(
+    plan: Plan, model: FellegiSunterModel, overrides: pa.Table
+) -> Callable[[pa.Table, pa.Table], pa.Table]:
+    """The embedded clustering over one share of whole components."""
+    k = len(plan.comparisons)
+
+    def run(records: pa.Table, pairs: pa.Table) -> pa.Table:
+        records = records.sort_by(IDX)  # the embedded order: the guard's ties break alike
+        pairs = pairs.sort_by([("l", "ascending"), ("r", "ascending")])
+        position = records.column(IDX).to_numpy()
+        frame = plan.frame(records, RID)
+        predictions = Predictions(
+            left=np.searchsorted(position, pairs.column("l").to_numpy()),
+            right=np.searchsorted(position, pairs.column("r").to_numpy()),
+            gamma=np.stack(
+                [pairs.column(f"g{i}").to_numpy().astype(np.int8) for i in range(k)], axis=1
+            ).reshape(pairs.num_rows, k),
+            score=pairs.column("score").to_numpy(),
+            probability=pairs.column("prob").to_numpy(),
+        )
+        clustering = Linker.clustering_of(frame, plan.policy, model)
+        labels, best_same, _ = clustering.cluster(predictions, overrides=overrides)
+        decisions = clustering.decisions
+        nothing = pa.nulls(records.num_rows, pa.string())
+        persons = pa.table(
+            {
+                IDX: position,
+                "label": position[labels],
+                "best_same": best_same,
+                **{c: nothing for c in DECISION_COLUMNS},
+            }
+        )
+        minus = pa.array(np.full(decisions.num_rows, -1), pa.int64())
+        guard = pa.table(
+            {
+                IDX: minus,
+                "label": minus,
+                "best_same": pa.nulls(decisions.num_rows, pa.float64()),
+                **{c: decisions.column(c).cast(pa.string()) for c in DECISION_COLUMNS},
+            }
+        )
+        return pa.concat_tables([persons, guard.cast(persons.schema)])
+
+    return run
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def _schema(names: dict[str, str]) -> str:
+    return ", ".join(f"`{n}` {t}" for n, t in names.items())
+
+
+def _sides(prep: DataFrame, plan: Plan, side: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return prep.select(
+        F.col(IDX).alias(side), *[F.col(f"`{c}`").alias(f"{side}_{c}") for c in plan.columns]
+    )
+
+
+def _with_levels(pairs: DataFrame, prep: DataFrame, plan: Plan) -> DataFrame:
+    """Each pair's comparison levels (and the right record's term-frequency values)."""
+    joined = pairs.join(_sides(prep, plan, "l"), "l").join(_sides(prep, plan, "r"), "r")
+    schema = {"l": "long", "r": "long"} | {f"g{k}": "byte" for k in range(len(plan.comparisons))}
+    schema |= {f"r_{c}": "string" for c in plan.tf_columns}
+    return joined.mapInArrow(_gamma_batches(plan), _schema(schema))
+
+
+def _candidate_pairs(prep: DataFrame, plan: Plan, max_block: int) -> DataFrame:
+    """(l, r) with l < r for records sharing some rule's key, each group at most ``max_block``."""
+    from pyspark.sql import functions as F
+
+    keyed = prep.select(
+        IDX,
+        F.explode(
+            F.array(
+                *[
+                    F.struct(F.lit(i).alias("rule"), F.col(f"k{i}").alias("key"))
+                    for i in range(len(plan.rules))
+                ]
+            )
+        ).alias("k"),
+    ).select(IDX, "k.rule", "k.key")
+    groups = (
+        keyed.where(F.col("key") >= 0)
+        .groupBy("rule", "key")
+        .agg(F.collect_list(IDX).alias("m"))
+        .where((F.size("m") >= 2) & (F.size("m") <= max_block))
+    )
+    expand = (
+        "flatten(transform(sequence(0, size(m) - 2), i -> transform(sequence(i + 1, size(m) - 1),"
+        " j -> named_struct('l', least(m[i], m[j]), 'r', greatest(m[i], m[j])))))"
+    )
+    return groups.select(F.explode(F.expr(expand)).alias("p")).select("p.l", "p.r").distinct()
+
+
+def _value_counts(prep: DataFrame, column: str) -> tuple[np.ndarray, pa.Table]:
+    """How many records hold each value, in the order values first occur (the embedded
+    frame's order, so sums over them add up alike), and the (value, count) table."""
+    from pyspark.sql import functions as F
+
+    counted = (
+        prep.where(F.col(f"`{column}`").isNotNull())
+        .groupBy(F.col(f"`{column}`").alias("value"))
+        .agg(F.count("*").alias("count"), F.min(IDX).alias("first"))
+        .toArrow()
+        .sort_by("first")
+    )
+    return counted.column("count").to_numpy().astype(np.int64), counted.select(["value", "count"])
+
+
+@dataclass
+class SparkResolution:
+    """What :func:`resolve` measured, by stage, beside its persons."""
+
+    persons: pa.Table
+    timings: dict[str, float]
+
+
+def resolve(
+    spark: SparkSession,
+    table: pa.Table,
+    mapping: MappingLike,
+    state_dir: str | Path | None = None,
+    max_block: int = DEFAULT_MAX_BLOCK,
+) -> SparkResolution:
+    """:func:`linkgraph.link.resolve` on Spark: the same persons, IDs and saved state."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        timings[name] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
+    link_mapping = LinkMapping.from_path_or_dict(mapping)
+    store = StateStore(state_dir)
+    plan = plan_for(table, link_mapping, GuardPolicy.load())
+    n = table.num_rows
+    kept = [link_mapping.record_id] + ([link_mapping.source] if link_mapping.source else [])
+    kept += [c for c in link_mapping.fields if c not in kept]
+    records = table.select(kept)
+    source = spark.createDataFrame(records.append_column(IDX, pa.array(np.arange(n), pa.int64())))
+    prep_schema = {IDX: "long", RID: "string"} | {c: "string" for c in plan.columns}
+    prep_schema |= {f"k{i}": "long" for i in range(len(plan.rules))}
+    prep = source.mapInArrow(_prepare_batches(plan), _schema(prep_schema)).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    prep.count()
+    lap("prepare")
+
+    # u: the embedded engine's random pairs, compared on the workers
+    model = plan.model()
+    value_counts, tf_tables, first_counts = {}, {}, {}
+    for c in sorted(set(plan.exact_columns) | set(plan.tf_columns)):
+        first_counts[c], tf_tables[c] = _value_counts(prep, c)
+        value_counts[c] = first_counts[c]
+    sample = u_sample(n)
+    if sample is not None:
+        random = spark.createDataFrame(pa.table({"l": sample[0], "r": sample[1]}))
+        levels = _with_levels(random, prep, plan).toArrow()
+        counts = [
+            np.bincount(levels.column(f"g{k}").to_numpy().astype(np.int64), minlength=len(c.levels))
+            for k, c in enumerate(plan.comparisons)
+        ]
+        u_from_counts(model, counts, value_counts)
+    lap("estimate_u")
+
+    pairs = _with_levels(_candidate_pairs(prep, plan, max_block), prep, plan).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    level_table = pairs.select("l", "r", *[f"g{k}" for k in range(len(plan.comparisons))])
+    gathered = level_table.toArrow().sort_by([("l", "ascending"), ("r", "ascending")])
+    lap("block_and_compare")
+
+    li = gathered.column("l").to_numpy()
+    ri = gathered.column("r").to_numpy()
+    gamma = np.stack(
+        [gathered.column(f"g{k}").to_numpy().astype(np.int8) for k in range(len(plan.comparisons))],
+        axis=1,
+    ).reshape(len(li), len(plan.comparisons))
+    del gathered
+    rule_keys = _rule_keys(prep, plan, n)
+    train(model, gamma, li, ri, list(plan.rules), rule_keys, n)
+    del gamma, li, ri
+    lap("em")
+
+    terms: dict[str, tuple[float, float]] = {}
+    for c in plan.tf_columns:
+        frequencies = TermFrequencies.from_counts(first_counts[c])
+        terms[c] = (frequencies.total, frequencies.mean)
+    scored = pairs
+    for c in plan.tf_columns:
+        scored = scored.join(
+            spark.createDataFrame(tf_tables[c].rename_columns([f"r_{c}", f"n_{c}"])),
+            f"r_{c}",
+            "left",
+        )
+    k = len(plan.comparisons)
+    score_schema = {"l": "long", "r": "long", "score": "double", "prob": "double"}
+    score_schema |= {f"g{i}": "byte" for i in range(k)}
+    predictions = scored.mapInArrow(
+        _score_batches(plan, model, terms), _schema(score_schema)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    pairs_count = predictions.count()
+    pairs.unpersist()
+    lap("predict")
+
+    overrides = store.overrides()
+    forced = _forced_links(spark, overrides, records.column(link_mapping.record_id))
+    edges = predictions.where(F.col("prob") >= MATCH_THRESHOLD).select("l", "r").union(forced)
+    components = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
+    shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
+    share_of = components.select(
+        F.col("node").alias(IDX), "component", (F.col("component") % shares).alias("share")
+    )
+    members = prep.join(share_of, IDX).drop("component")
+    inside = (
+        predictions.join(
+            share_of.select(F.col(IDX).alias("l"), F.col("component").alias("cl")), "l"
+        )
+        .join(share_of.select(F.col(IDX).alias("r"), "component", "share"), "r")
+        .where(F.col("cl") == F.col("component"))
+        .drop("cl", "component")
+    )
+    clustered = (
+        members.groupBy("share")
+        .cogroup(inside.groupBy("share"))
+        .applyInArrow(_cluster_share(plan, model, overrides), CLUSTERED)
+        .toArrow()
+    )
+    labels = np.arange(n, dtype=np.int64)
+    best_same = np.zeros(n)
+    rows = clustered.filter(pc.greater_equal(clustered.column(IDX), 0))
+    at = rows.column(IDX).to_numpy()
+    labels[at] = rows.column("label").to_numpy()
+    best_same[at] = rows.column("best_same").to_numpy()
+    decisions = clustered.filter(pc.less(clustered.column(IDX), 0)).select(list(DECISION_COLUMNS))
+    best_any = _best_any(predictions, forced, n)
+    band, prob = record_bands(labels, best_same, best_any)
+    components.unpersist()
+    predictions.unpersist()
+    prep.unpersist()
+    lap("cluster")
+
+    def saved() -> SavedParts:
+        return SavedParts(
+            records=records,
+            decisions=decisions,
+            terms=pa.concat_tables(
+                [
+                    pa.table(
+                        {
+                            "column": pa.array([c] * tf_tables[c].num_rows, pa.string()),
+                            "value": tf_tables[c].column("value").cast(pa.string()),
+                            "count": tf_tables[c].column("count").cast(pa.int64()),
+                        }
+                    )
+                    for c in plan.tf_columns
+                ]
+            )
+            if plan.tf_columns
+            else pa.table({"column": [], "value": [], "count": []}),
+            model=model.to_dict(),
+            meta={
+                "mapping": link_mapping.to_dict(),
+                "max_block": max_block,
+                "timings": timings | {"pairs": float(pairs_count)},
+                "chinese_id": plan.chinese_id,
+                "terms": {c: {"total": t, "mean": m} for c, (t, m) in terms.items()},
+                "engine": "spark",
+            },
+        )
+
+    record_id = np.asarray(
+        records.column(link_mapping.record_id).cast(pa.string()).to_pylist(), dtype=object
+    )
+    persons = persons_of(store, record_id, labels, band, prob, saved)
+    lap("stable_ids_and_save")
+    return SparkResolution(persons, timings)
+
+
+def _rule_keys(prep: DataFrame, plan: Plan, n: int) -> dict[str, np.ndarray]:
+    """Per training rule, its key per record (by position), for the EM sessions."""
+    trained = [(i, rule) for i, rule in enumerate(plan.rules) if rule.train]
+    table = prep.select(IDX, *[f"k{i}" for i, _ in trained]).toArrow()
+    at = table.column(IDX).to_numpy()
+    out = {}
+    for i, rule in trained:
+        key = np.full(n, -1, dtype=np.int64)
+        key[at] = table.column(f"k{i}").to_numpy()
+        out[rule.name] = key
+    return out
+
+
+def _forced_links(
+    spark: SparkSession, overrides: pa.Table, record_id: pa.ChunkedArray
+) -> DataFrame:
+    """A reviewer's forced links as (l, r) positions: they join components too."""
+    links = [
+        sorted(pair)
+        for pair, d in effective_overrides(overrides).items()
+        if d == "link" and len(pair) == 2
+    ]
+    a = pc.index_in(pa.array([x for x, _ in links], pa.string()), value_set=record_id)
+    b = pc.index_in(pa.array([y for _, y in links], pa.string()), value_set=record_id)
+    both = pc.and_(pc.is_valid(a), pc.is_valid(b))
+    table = pa.table(
+        {"l": pc.filter(a, both).cast(pa.int64()), "r": pc.filter(b, both).cast(pa.int64())}
+    )
+    return spark.createDataFrame(table, "l long, r long")
+
+
+def _best_any(predictions: DataFrame, forced: DataFrame, n: int) -> np.ndarray:
+    """Per record, its best match probability to any record (a forced link counts as 1)."""
+    from pyspark.sql import functions as F
+
+    ends = (
+        predictions.select(F.col("l").alias(IDX), "prob")
+        .union(predictions.select(F.col("r").alias(IDX), "prob"))
+        .union(forced.select(F.col("l").alias(IDX), F.lit(1.0).alias("prob")))
+        .union(forced.select(F.col("r").alias(IDX), F.lit(1.0).alias("prob")))
+        .groupBy(IDX)
+        .agg(F.max("prob").alias("prob"))
+        .toArrow()
+    )
+    best = np.zeros(n)
+    best[ends.column(IDX).to_numpy()] = ends.column("prob").to_numpy()
+    return best

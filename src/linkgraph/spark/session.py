@@ -1,0 +1,61 @@
+"""The Spark session a run uses: the master and the usual Spark settings, quiet by default.
+
+``local[*]`` unless ``LINKGRAPH_SPARK_MASTER`` or a ``spark-defaults.conf`` (under
+``SPARK_CONF_DIR``) names another master; every other Spark setting comes the usual way
+(``spark-defaults.conf``, ``SPARK_*`` variables), so a cluster needs no linkgraph flag.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from linkgraph.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+INSTALL_HINT = "Apache Spark is not installed: pip install -e '.[spark]'"
+
+
+def _configured_master() -> str | None:
+    """``spark.master`` from the spark-defaults.conf Spark itself would read, if any."""
+    for conf_dir in (os.environ.get("SPARK_CONF_DIR"), os.environ.get("SPARK_HOME")):
+        if not conf_dir:
+            continue
+        for path in (
+            Path(conf_dir) / "spark-defaults.conf",
+            Path(conf_dir) / "conf/spark-defaults.conf",
+        ):
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    parts = line.split(None, 1)
+                    if len(parts) == 2 and parts[0] == "spark.master":
+                        return parts[1].strip()
+    return None
+
+
+def spark_session(settings: Settings) -> SparkSession:
+    """The session for a run (Spark's own ``getOrCreate``: one per process)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # the optional extra is missing
+        raise RuntimeError(INSTALL_HINT) from exc
+    # workers run this interpreter, so they import the same linkgraph
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    master = settings.spark_master or _configured_master() or "local[*]"
+    builder = (
+        SparkSession.builder.appName("linkgraph")
+        .master(master)
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
+    )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LINKGRAPH_SPARK_LOG_LEVEL", "WARN"))
+    partitions = settings.spark_partitions or 4 * spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    return spark
