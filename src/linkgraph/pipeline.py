@@ -14,6 +14,7 @@ The store is an adapter chosen at the edge (``linkgraph.graph.open_store``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import json
 import resource
@@ -173,11 +174,9 @@ def decide(
     t = time.perf_counter()
     skipped = 0
     if with_flags:
-        found = detect(persons, enrollments, certs, catalogue, as_of, con=con)
-        flags, skipped = apply_flag_moves(
-            carry_flags(found, previous_flags, ledger.stop_flags), ledger.flag_moves
+        flags, skipped = decide_flags(
+            persons, enrollments, certs, policy, catalogue, as_of, ledger, previous_flags, con
         )
-        flags = grade(flags, policy)
     else:
         flags = FLAG.empty_table()
     timed("flags", t)
@@ -186,6 +185,27 @@ def decide(
     timed("dispatch", t)
     con.close()
     return CertificationRun(as_of, certs, rec, flags, tasks, events, timings, skipped)
+
+
+def decide_flags(
+    persons: pa.Table,
+    enrollments: pa.Table,
+    certifications: pa.Table,
+    policy: Policy,
+    catalogue: Catalogue,
+    as_of: dt.date,
+    ledger: LedgerInputs,
+    previous_flags: pa.Table | None,
+    con: Any = None,
+) -> tuple[pa.Table, int]:
+    """The flags of a whole city (they compare persons with one another): found, carried
+    from the previous run, moved by the ledger's decisions, graded; and how many decisions
+    no longer apply."""
+    found = detect(persons, enrollments, certifications, catalogue, as_of, con=con)
+    flags, skipped = apply_flag_moves(
+        carry_flags(found, previous_flags, ledger.stop_flags), ledger.flag_moves
+    )
+    return grade(flags, policy), skipped
 
 
 def run_city(
@@ -249,7 +269,13 @@ def run_city(
                 version.write_table("keys", KEYS.empty_table())
                 n["rows"] = t["persons"].num_rows
         with run.stage("certify") as n:
-            decided = decide(
+            decider = decide
+            if settings.engine == "spark":
+                from linkgraph.spark.decide import decide_on_spark
+                from linkgraph.spark.session import spark_session
+
+                decider = functools.partial(decide_on_spark, spark_session(settings))
+            decided = decider(
                 t["persons"],
                 t["enrollments"],
                 t["events"],
@@ -265,13 +291,8 @@ def run_city(
             t["events"] = decided.events  # as the core saw them, visits included
             n["rows"] = decided.certifications.num_rows
         result.stages.pop()  # replaced by the certification stages' own timings
-        for stage, timed_as, table in (
-            ("certify", "certify", "certifications"),
-            ("recognise", "recognise", "recognitions"),
-            ("flag", "flags", "flags"),
-            ("dispatch", "dispatch", "tasks"),
-        ):
-            seconds = decided.timings[timed_as]
+        for timed_as, seconds in decided.timings.items():
+            stage, table = DECISION_STAGES[timed_as]
             result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
         with run.stage("report") as n:
             result.report = build_report(
@@ -311,6 +332,16 @@ def run_city(
     assert result.version is not None
     journal.append("city", "run", "linkgraph run", version=result.version.id, **city_identity)
     return result
+
+
+#: each timing of a :class:`CertificationRun`: the stage it reports and the table it made
+DECISION_STAGES = {
+    "certify": ("certify", "certifications"),
+    "recognise": ("recognise", "recognitions"),
+    "flags": ("flag", "flags"),
+    "dispatch": ("dispatch", "tasks"),
+    "decide (spark)": ("certify, recognise, dispatch (spark)", "certifications"),
+}
 
 
 def _with_ledger_rows(files: pa.Table, ledger_rows: pa.Table, name: str) -> pa.Table:
@@ -360,7 +391,15 @@ def _identity_stages(
         n["rows"] = normalised.num_rows
     with run.stage("link") as n:
         mapping = LinkMapping.from_path(settings.seed_dir / "mappings" / "rosters.toml")
-        t["resolution"] = resolve(t["records"], mapping, state_dir=version.linkage)
+        if settings.engine == "spark":
+            from linkgraph.spark import link as spark_link
+            from linkgraph.spark.session import spark_session
+
+            t["resolution"] = spark_link.resolve(
+                spark_session(settings), t["records"], mapping, state_dir=version.linkage
+            ).persons
+        else:
+            t["resolution"] = resolve(t["records"], mapping, state_dir=version.linkage)
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
         t["enrollments"] = apply_roster_edits(
             identity.build_enrollments(t["records"], t["resolution"], catalogue),

@@ -27,12 +27,29 @@ Backend = Annotated[
 ]
 
 
-def _run(city: Path, backend: str | None, *, replace_city: bool = False) -> RunResult:
+Engine = Annotated[
+    str | None,
+    typer.Option(
+        help="What runs the batch job: embedded (default: DuckDB and numpy in this process)"
+        " or spark (Apache Spark: local[*], or the master LINKGRAPH_SPARK_MASTER or"
+        " spark-defaults.conf names; needs pip install -e '.[spark]').",
+        show_default=False,
+    ),
+]
+
+
+def _run(
+    city: Path, backend: str | None, *, replace_city: bool = False, engine: str | None = None
+) -> RunResult:
     from linkgraph.pipeline import run_city
 
     settings = get_settings()
     if backend:
         settings = settings.model_copy(update={"backend": backend})
+    if engine:
+        if engine not in ("embedded", "spark"):
+            raise typer.BadParameter("embedded or spark", param_hint="--engine")
+        settings = settings.model_copy(update={"engine": engine})
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:
@@ -70,7 +87,10 @@ def _print_result(result: RunResult, settings: Settings) -> None:
                 else ""
             )
         )
-    summary = Table(title=f"As of {result.as_of} — store: {backend}", show_header=False)
+    summary = Table(
+        title=f"As of {result.as_of} — engine: {settings.engine}, store: {backend}",
+        show_header=False,
+    )
     summary.add_row("persons resolved", f"{result.rows('persons'):,}")
     summary.add_row("roster records", f"{result.rows('records'):,}")
     summary.add_row("evidence events", f"{result.rows('events'):,}")
@@ -93,6 +113,7 @@ def run(
             help="The data folder holds another city: move it aside and start this one.",
         ),
     ] = False,
+    engine: Engine = None,
 ) -> None:
     """Run the whole job over a city and the ledger: a new version, switched to at the end.
 
@@ -100,7 +121,7 @@ def run(
     that fails leaves the previous version whole and serving.
     """
     try:
-        _run(city, backend, replace_city=replace_city)
+        _run(city, backend, replace_city=replace_city, engine=engine)
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

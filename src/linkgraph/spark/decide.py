@@ -1,0 +1,187 @@
+"""The core's decisions on Apache Spark: :func:`linkgraph.pipeline.decide` on shares of persons.
+
+Certification, recognition and door tasks concern one person at a time, so each worker
+runs :func:`~linkgraph.pipeline.decide` itself over a share of persons (by a hash of
+the person id) with their enrolments, their evidence and the ledger's entries about
+them, exactly as the live service decides the few persons a write touches
+(:meth:`~linkgraph.casework.LedgerInputs.for_persons`). Flags compare persons with one
+another; :func:`~linkgraph.pipeline.decide_flags` runs once on the driver over the
+shares' certifications.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkgraph.casework import LedgerInputs, with_visit_events
+from linkgraph.catalogue import Catalogue
+from linkgraph.certify import CERTIFICATION
+from linkgraph.dispatch import TASK
+from linkgraph.pipeline import CertificationRun, decide, decide_flags
+from linkgraph.policy import Policy
+from linkgraph.recognise import RECOGNITION
+from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+KIND = "_table"
+SHARE = "_share"
+#: what a share answers, each table under its name, in one frame
+ANSWERS = {"certifications": CERTIFICATION, "recognitions": RECOGNITION, "tasks": TASK}
+#: the order the embedded engine gives each table in
+ORDER = {
+    "certifications": ["person_id"],
+    "recognitions": ["enrollment_id"],
+    "tasks": ["grid", "due_on", "person_id"],
+}
+
+
+def packed_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
+    """One schema holding several tables' rows: every column of each (a name two tables
+    share has one type), and the table a row belongs to."""
+    fields: dict[str, pa.Field] = {}
+    for schema in schemas.values():
+        for f in schema:
+            if f.name in fields and fields[f.name].type != f.type:
+                raise TypeError(f"column {f.name!r} has two types in the packed tables")
+            fields.setdefault(f.name, f.with_nullable(True))
+    return pa.schema([*fields.values(), pa.field(KIND, pa.string())])
+
+
+def pack(tables: dict[str, pa.Table], schema: pa.Schema) -> pa.Table:
+    """Several tables as rows of one ``schema`` (see :func:`packed_schema`)."""
+    parts = []
+    for name, table in tables.items():
+        columns = {
+            f.name: table.column(f.name)
+            if f.name in table.column_names
+            else pa.nulls(len(table), f.type)
+            for f in schema
+            if f.name != KIND
+        }
+        columns[KIND] = pa.array([name] * table.num_rows, pa.string())
+        parts.append(pa.table(columns).cast(schema))
+    return pa.concat_tables(parts)
+
+
+def unpack(packed: pa.Table, name: str, schema: pa.Schema) -> pa.Table:
+    """The rows of table ``name`` in a packed table, in its own schema."""
+    rows = packed.filter(pc.equal(packed.column(KIND), name))
+    return rows.select(schema.names).cast(schema)
+
+
+def _spark_schema(schema: pa.Schema) -> StructType:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def _decide_share(
+    policy: Policy, catalogue: Catalogue, as_of: dt.date, ledger: LedgerInputs, answers: pa.Schema
+) -> Callable[[pa.Table, pa.Table], pa.Table]:
+    inputs = {"persons": PERSON, "enrollments": ENROLLMENT}
+
+    def run(people: pa.Table, events: pa.Table) -> pa.Table:
+        persons = unpack(people, "persons", inputs["persons"])
+        enrollments = unpack(people, "enrollments", inputs["enrollments"])
+        mine = ledger.for_persons(persons.column("person_id").to_pylist())
+        decided = decide(
+            persons,
+            enrollments,
+            events.select(LINKED_EVENT.names).cast(LINKED_EVENT),
+            policy,
+            catalogue,
+            as_of,
+            mine,
+            with_flags=False,
+        )
+        return pack(
+            {
+                "certifications": decided.certifications,
+                "recognitions": decided.recognitions,
+                "tasks": decided.tasks,
+            },
+            answers,
+        )
+
+    return run
+
+
+def decide_on_spark(
+    spark: SparkSession,
+    persons: pa.Table,
+    enrollments: pa.Table,
+    events: pa.Table,
+    policy: Policy,
+    catalogue: Catalogue,
+    as_of: dt.date,
+    ledger: LedgerInputs | None = None,
+    *,
+    previous_flags: pa.Table | None = None,
+) -> CertificationRun:
+    """:func:`linkgraph.pipeline.decide` for a whole city, the persons' part on Spark."""
+    from pyspark.sql import functions as F
+
+    ledger = ledger or LedgerInputs()
+    started = time.perf_counter()
+    shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
+    people_schema = packed_schema({"persons": PERSON, "enrollments": ENROLLMENT})
+    people = pack(
+        {
+            "persons": conform(persons, PERSON, "persons"),
+            "enrollments": conform(enrollments, ENROLLMENT, "enrollments"),
+        },
+        people_schema,
+    )
+    linked = conform(events, LINKED_EVENT, "events")
+    linked = linked.filter(pc.is_valid(linked.column("person_id")))
+
+    def shared(table: pa.Table) -> DataFrame:
+        frame = spark.createDataFrame(table)
+        return frame.withColumn(SHARE, F.abs(F.xxhash64("person_id")) % shares)
+
+    answers = packed_schema(ANSWERS)
+    packed = (
+        shared(people)
+        .groupBy(SHARE)
+        .cogroup(shared(linked).groupBy(SHARE))
+        .applyInArrow(
+            _decide_share(policy, catalogue, as_of, ledger, answers), _spark_schema(answers)
+        )
+        .toArrow()
+    )
+    tables = {
+        name: unpack(packed, name, schema).sort_by([(c, "ascending") for c in ORDER[name]])
+        for name, schema in ANSWERS.items()
+    }
+    timings = {"decide (spark)": round(time.perf_counter() - started, 3)}
+    started = time.perf_counter()
+    flags, skipped = decide_flags(
+        persons,
+        enrollments,
+        tables["certifications"],
+        policy,
+        catalogue,
+        as_of,
+        ledger,
+        previous_flags,
+    )
+    timings["flags"] = round(time.perf_counter() - started, 3)
+    return CertificationRun(
+        as_of,
+        tables["certifications"],
+        tables["recognitions"],
+        flags,
+        tables["tasks"],
+        with_visit_events(events, ledger),
+        timings,
+        skipped,
+    )
