@@ -322,7 +322,9 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                min(n.occurred_on) FILTER (WHERE ch.channel IN ({death})) AS death_on,
                list(DISTINCT ch.channel ORDER BY ch.channel) AS channels,
                list(ch.channel || ':' || n.event_id ORDER BY ch.channel, n.event_id) AS ids,
-               bool_or(n.manual) AS confirmed, arg_min(ch.channel, n.reported_on) AS first_channel,
+               bool_or(n.manual) AS confirmed,
+               -- the first reported; of two reported the same day, the first by name
+               list(ch.channel ORDER BY n.reported_on, ch.channel)[1] AS first_channel,
                min(n.reported_on) AS reported_on
         FROM ev n JOIN chan ch ON ch.code = n.ch LEFT JOIN cleared c USING (pidx)
         WHERE n.prio = 0 AND (c.checked_on IS NULL OR c.checked_on < n.reported_on OR n.manual)

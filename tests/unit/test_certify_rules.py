@@ -128,6 +128,22 @@ class TestNegative:
         assert "PIPL" in c["explanation"]
         assert c["confirmed_negative"] is False
 
+    def test_two_negatives_reported_the_same_day_name_one_rule_whatever_their_order(
+        self,
+    ) -> None:
+        """A death certificate and a cremation reported on one day: the rule names the
+        first by channel, on every run (it once named either, by chance, so the same
+        inputs gave two answers)."""
+        rows = [
+            ev("A", channel, D(2026, 4, 2), reported=D(2026, 4, 5))
+            for channel in ("VILLAGE_DEATH_REPORT", "CREMATION", "DEATH_CERT")
+        ]
+        rules = {
+            status_of(events(*order), "A", D(2026, 5, 1))["rule"]
+            for order in (rows, rows[::-1], rows[1:] + rows[:1], rows[2:] + rows[:2])
+        }
+        assert rules == {"negative:CREMATION"}
+
     def test_strong_evidence_after_negative_does_not_clear_it(self) -> None:
         t = events(
             ev("A", "IMPRISONED", D(2026, 4, 1), reported=D(2026, 4, 10)),
