@@ -1,0 +1,211 @@
+"""The scaling curve: the embedded engine and Spark side by side, per city size and core count.
+
+    python bench/scale.py                                   # 0.34 M, 1.36 M, 2.72 M persons
+    python bench/scale.py --sizes 20000 100000 --engines embedded local[2]
+
+For each size it generates a city (or reuses one under ``--cities``), runs the job up
+to dispatch (no graph load: the same for both engines) on each engine in a fresh
+process, and prints wall time, the peak memory of the whole process tree (driver, JVM
+and Python workers), Spark's shuffle volume (from its status API), and whether Spark
+gave the same person for every record and the same status for every enrolment as the
+embedded engine. Then it projects a province and a nation from the measured curve
+(``--project``): the model and its assumptions are printed with the figures.
+
+Engines: ``embedded``, ``local[N]`` (Spark, one JVM, N task threads) and
+``local-cluster[W,C,MiB]`` (W executor processes of C cores: real shuffles between
+processes, as on a cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _measure import ensure_city
+
+PROVINCE = 16_000_000  # Anhui's beneficiaries in Bozhou's proportion (61 M x 1.36 / 5.2)
+NATION = 300_000_000  # pensioners paid nationally
+
+
+def _job(city: str, data: str, engine: str, out: str) -> None:
+    """One run in a fresh process; writes its stages, shuffle bytes and answers to ``out``."""
+    import pyarrow.parquet as pq
+
+    from linkgraph.config import Settings
+    from linkgraph.pipeline import run_city
+
+    spark = engine != "embedded"
+    settings = Settings(
+        data_dir=Path(data),
+        engine="spark" if spark else "embedded",
+        spark_master=engine if spark else "",
+    )
+    result = run_city(Path(city), settings=settings, load_store=False)
+    shuffle = _shuffle_bytes() if spark else 0
+    pq.write_table(result.tables["resolution"], f"{out}/resolution.parquet")
+    pq.write_table(result.tables["recognitions"], f"{out}/recognitions.parquet")
+    stages = [(s.name, round(s.seconds, 1)) for s in result.stages]
+    Path(out, "run.json").write_text(json.dumps({"stages": stages, "shuffle": shuffle}))
+
+
+def _shuffle_bytes() -> int:
+    """Bytes written to shuffles by every stage of this process's Spark application."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None or not spark.sparkContext.uiWebUrl:
+        return -1
+    base = f"{spark.sparkContext.uiWebUrl}/api/v1/applications/{spark.sparkContext.applicationId}"
+    with urllib.request.urlopen(f"{base}/stages", timeout=30) as answer:
+        return sum(int(s.get("shuffleWriteBytes", 0)) for s in json.load(answer))
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
+    """Wall seconds, the process tree's peak GiB, and the run's own figures."""
+    ctx = mp.get_context("spawn")  # a clean interpreter: no Spark or Arrow state inherited
+    process = ctx.Process(target=_job, args=(str(city), str(data), engine, str(out)))
+    peak = 0
+    started = time.perf_counter()
+    process.start()
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.5):
+            peak = max(peak, _tree_rss(process.pid or 0))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    process.join()
+    stop.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    if process.exitcode != 0:
+        raise RuntimeError(f"{engine} on {city} exited with {process.exitcode}")
+    figures = json.loads((out / "run.json").read_text())
+    return {"wall": wall, "peak_gib": peak / 1024**3, **figures}
+
+
+def _same(embedded: Path, other: Path) -> tuple[int, int]:
+    """Records with another person, enrolments with another status (Spark against embedded)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def differing(name: str, key: str, column: str) -> int:
+        a, b = (pq.read_table(f / f"{name}.parquet").sort_by(key) for f in (embedded, other))
+        if a.num_rows != b.num_rows:
+            return abs(a.num_rows - b.num_rows) or -1
+        return int(pc.sum(pc.not_equal(a[column], b[column])).as_py() or 0)
+
+    return (
+        differing("resolution", "record_id", "person_id"),
+        differing("recognitions", "enrollment_id", "status"),
+    )
+
+
+def _project(rows: list[dict[str, Any]], cores: int, executors: int) -> None:
+    """A province and a nation on ``executors`` x ``cores``, from the largest measured size.
+
+    Model: a run costs a fixed start plus work proportional to persons; the work spreads
+    over cores with the parallel efficiency measured between local[1] and local[2] here.
+    """
+    spark_rows = [r for r in rows if r["engine"].startswith("local[")]
+    if not spark_rows:
+        return
+    largest = max(r["persons"] for r in spark_rows)
+    at = {r["engine"]: r for r in spark_rows if r["persons"] == largest}
+    one, two = at.get("local[1]"), at.get("local[2]")
+    smallest = min(r["persons"] for r in spark_rows)
+    fixed = min(r["wall"] for r in spark_rows if r["persons"] == smallest) * 0.5
+    base = one or two
+    assert base is not None
+    used = 1 if one else 2
+    core_seconds_per_person = (base["wall"] - fixed) * used / largest
+    efficiency = 1.0
+    if one and two:
+        efficiency = (one["wall"] - fixed) / (2 * (two["wall"] - fixed))
+    shuffle_per_person = base["shuffle"] / largest if base["shuffle"] > 0 else 0.0
+    total = cores * executors
+    print(f"\nprojection from {largest:,} persons (model: fixed {fixed:.0f} s + work / cores):")
+    print(f"  {core_seconds_per_person * 1e3:.2f} core-ms per person on this machine's cores;")
+    print(f"  parallel efficiency {efficiency:.2f} (local[2] against local[1]; assumed to hold);")
+    print(f"  shuffle {shuffle_per_person / 1024:.1f} KiB per person.")
+    for name, persons in (("province", PROVINCE), ("nation", NATION)):
+        seconds = fixed + core_seconds_per_person * persons / (total * efficiency)
+        volume = shuffle_per_person * persons / 1024**3
+        print(
+            f"  {name}: {persons / 1e6:.0f} M persons on {executors} executors x {cores} cores"
+            f" = {seconds / 60:.0f} min, {volume:.0f} GiB shuffled"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[340_000, 1_360_000, 2_720_000])
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=["embedded", "local[1]", "local[2]", "local-cluster[2,1,3072]"],
+    )
+    parser.add_argument("--cities", type=Path, help="Folder for (or with) the generated cities.")
+    parser.add_argument("--executors", type=int, default=50, help="Projected cluster: executors.")
+    parser.add_argument("--cores", type=int, default=8, help="Projected cluster: cores each.")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cities = args.cities or Path(tmp) / "cities"
+        print(
+            f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} "
+            f"{'shuffle MiB':>12} {'×embedded':>10} {'persons≠':>9} {'statuses≠':>10}"
+        )
+        for persons in args.sizes:
+            city = cities / f"city-{persons}"
+            ensure_city(city, persons)
+            embedded_out: Path | None = None
+            embedded_wall = 0.0
+            for engine in args.engines:
+                out = Path(tmp) / f"out-{persons}-{engine}"
+                out.mkdir(parents=True)
+                try:
+                    run = _run(city, Path(tmp) / f"data-{persons}-{engine}", engine, out)
+                except RuntimeError as exc:
+                    print(f"{persons:>10,} {engine:>26} failed: {exc}")
+                    continue
+                differs = ("", "")
+                if engine == "embedded":
+                    embedded_out, embedded_wall = out, run["wall"]
+                elif embedded_out is not None:
+                    differs = tuple(str(x) for x in _same(embedded_out, out))
+                ratio = f"{run['wall'] / embedded_wall:.1f}" if embedded_wall else ""
+                shuffle = f"{run['shuffle'] / 1024**2:.0f}" if run["shuffle"] > 0 else ""
+                print(
+                    f"{persons:>10,} {engine:>26} {run['wall']:>8.0f} {run['peak_gib']:>9.2f}"
+                    f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>10}",
+                    flush=True,
+                )
+                rows.append({"persons": persons, "engine": engine, **run})
+        _project(rows, args.cores, args.executors)
+
+
+if __name__ == "__main__":
+    main()
