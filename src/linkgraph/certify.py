@@ -290,8 +290,11 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
     ),
     best0 AS (
         SELECT q.pidx, any_value(l.strong_on) AS strong_on, any_value(l.weak_on) AS weak_on,
+               -- manual > strong > weak; then evidence over the baseline or an enrolment,
+               -- then the rule listed first in the policy (ties never left to chance)
                arg_max(struct_pack(q.day, q.ri, q.known_on, q.n_events, q.n_channels,
-                       q.n_instruments, q.n_days, q.score, q.cmask), q.prio) AS b
+                       q.n_instruments, q.n_days, q.score, q.cmask),
+                       q.prio * 100000 + CASE WHEN q.ri >= 0 THEN 50000 - q.ri ELSE 0 END) AS b
         FROM q JOIN latest l ON q.pidx = l.pidx AND q.day = l.day
         GROUP BY q.pidx
     ),

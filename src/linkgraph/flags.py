@@ -292,7 +292,9 @@ dup AS (
            sum(monthly_amount * greatest(date_diff('month', date_trunc('month', enrolled_on),
                                                    paid_until) + 1, 0))
              - arg_min(monthly_amount * greatest(date_diff('month',
-                       date_trunc('month', enrolled_on), paid_until) + 1, 0), enrolled_on)
+                       date_trunc('month', enrolled_on), paid_until) + 1, 0),
+                       -- the first by start, as listed in ids (two may start the same day)
+                       strftime(enrolled_on, '%Y-%m-%d') || enrollment_id)
              AS amount,
            max(date_diff('month', date_trunc('month', enrolled_on), paid_until) + 1)::INTEGER
              AS months,

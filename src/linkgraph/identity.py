@@ -157,6 +157,31 @@ def event_identifiers(events: pa.Table, kind: str) -> pa.Array:
     return events[kind].combine_chunks()
 
 
+def event_identifier_keys(events: pa.Table, catalogue: Catalogue) -> pa.Array:
+    """Per event, ``kind`` and normalised value of the identifier its channel carries, as
+    one string (null where there is none): what :func:`link_events` looks up, for an
+    engine that shares events and keys out by it."""
+    out = pa.nulls(events.num_rows, pa.string())
+    for kind in [k.value for k in Identifier]:
+        channels = pa.array([c.code for c in catalogue.channels if c.identifier.value == kind])
+        mine = pc.is_in(events["channel"], channels)
+        if not pc.any(mine).as_py():
+            continue
+        where = np.flatnonzero(mine.to_numpy(zero_copy_only=False))
+        values = event_identifiers(events.take(where), kind)
+        keyed = pc.binary_join_element_wise(kind, values, "\x1f")
+        full = np.full(events.num_rows, -1)
+        full[where] = np.arange(len(where))
+        taken = keyed.take(pa.array(full, mask=full < 0))
+        out = pc.if_else(mine, taken, out)
+    return out
+
+
+def key_strings(keys: pa.Table) -> pa.Array:
+    """The :func:`event_identifier_keys` string of each identifier key."""
+    return pc.binary_join_element_wise(keys["kind"], keys["value"], "\x1f")
+
+
 #: The columns an event's identifier of each kind is read from.
 _IDENTIFIER_COLUMNS = {
     "id_number": ["id_number"],

@@ -48,6 +48,11 @@ class Ingested:
     repeated: int = 0
 
 
+#: the rows of a kind of feed that are one: a roster's record, a channel's event
+ROSTER_KEYS = ["record_id"]
+EVENT_KEYS = ["channel", "event_id"]
+
+
 #: No record of a living beneficiary or of evidence about them is dated before this day.
 EARLIEST_DAY = dt.date(1900, 1, 1)
 
@@ -103,7 +108,7 @@ def _check(
     return (table.filter(pa.array(~bad)) if bad.any() else table), rejected
 
 
-def _first_of_each(table: pa.Table, keys: list[str]) -> tuple[pa.Table, int]:
+def first_of_each(table: pa.Table, keys: list[str]) -> tuple[pa.Table, int]:
     """Keep the first row of each key: a re-sent row adds nothing.
 
     Sorting the key columns finds repeats without hashing every row; a table with
@@ -174,7 +179,7 @@ def validate_roster(
         ),
     ]
     kept, rejected = _check(table, source, "record_id", rules)
-    kept, repeated = _first_of_each(kept, ["record_id"])
+    kept, repeated = first_of_each(kept, ROSTER_KEYS)
     return Ingested(kept, rejected, repeated)
 
 
@@ -213,23 +218,31 @@ def validate_events(
         ("identifier", "the channel's identifier is missing", ~_mask(has_identifier)),
     ]
     kept, rejected = _check(table, source, "event_id", rules)
-    kept, repeated = _first_of_each(kept, ["channel", "event_id"])
+    kept, repeated = first_of_each(kept, EVENT_KEYS)
     return Ingested(kept, rejected, repeated)
 
 
-def _read_dir(directory: Path) -> list[tuple[str, pa.Table]]:
+def feed_files(directory: Path) -> list[Path]:
+    """The feed files of a directory, in the order they are read (Parquet, else CSV)."""
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory")
     files = sorted(directory.glob("*.parquet")) or sorted(directory.glob("*.csv"))
     if not files:
         raise InputError(f"{directory}: no .parquet or .csv files")
-    fmt = "parquet" if files[0].suffix == ".parquet" else "csv"
-    return [(f.name, ds.dataset(f, format=fmt).to_table()) for f in files]
+    return files
+
+
+def read_feed(path: Path) -> pa.Table:
+    return ds.dataset(path, format="parquet" if path.suffix == ".parquet" else "csv").to_table()
+
+
+def _read_dir(directory: Path) -> list[tuple[str, pa.Table]]:
+    return [(f.name, read_feed(f)) for f in feed_files(directory)]
 
 
 def _combine(parts: list[Ingested], keys: list[str]) -> Ingested:
     table = pa.concat_tables([p.table for p in parts]) if parts else pa.table({})
-    table, repeated = _first_of_each(table, keys)
+    table, repeated = first_of_each(table, keys)
     return Ingested(
         table,
         [r for p in parts for r in p.rejected],
@@ -240,10 +253,10 @@ def _combine(parts: list[Ingested], keys: list[str]) -> Ingested:
 def read_rosters(directory: Path, catalogue: Catalogue) -> Ingested:
     """Every department's roster file under ``directory``, validated and de-duplicated."""
     parts = [validate_roster(t, catalogue, name) for name, t in _read_dir(directory)]
-    return _combine(parts, ["record_id"])
+    return _combine(parts, ROSTER_KEYS)
 
 
 def read_events(directory: Path, catalogue: Catalogue) -> Ingested:
     """Every channel's feed under ``directory``, validated and de-duplicated."""
     parts = [validate_events(t, catalogue, name) for name, t in _read_dir(directory)]
-    return _combine(parts, ["channel", "event_id"])
+    return _combine(parts, EVENT_KEYS)

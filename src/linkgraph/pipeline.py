@@ -14,7 +14,6 @@ The store is an adapter chosen at the edge (``linkgraph.graph.open_store``).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import gc
 import json
 import resource
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,7 +45,7 @@ from linkgraph.config import Settings, get_settings
 from linkgraph.dispatch import door_tasks
 from linkgraph.flags import FLAG, detect, grade
 from linkgraph.identity import KEYS
-from linkgraph.ingest import Rejected, read_events, read_rosters
+from linkgraph.ingest import Ingested, Rejected, read_events, read_rosters
 from linkgraph.ledger import Journal
 from linkgraph.monthly import month_row
 from linkgraph.policy import Policy
@@ -260,25 +259,21 @@ def run_city(
         carried = previous.linkage if previous is not None else settings.data_dir / "linkage"
         if carried.exists():
             shutil.copytree(carried, version.linkage)
+        engine = engine_for(settings)
         if linked is None:
-            _identity_stages(run, city, catalogue, settings, ledger, version)
+            events = _identity_stages(run, engine, city, catalogue, settings, ledger, version)
         else:
             with run.stage("read linked tables") as n:
-                for name in ("persons", "enrollments", "events"):
+                for name in ("persons", "enrollments"):
                     t[name] = pq.read_table(linked / f"{name}.parquet")
+                events = pq.read_table(linked / "events.parquet")
                 version.write_table("keys", KEYS.empty_table())
                 n["rows"] = t["persons"].num_rows
         with run.stage("certify") as n:
-            decider = decide
-            if settings.engine == "spark":
-                from linkgraph.spark.decide import decide_on_spark
-                from linkgraph.spark.session import spark_session
-
-                decider = functools.partial(decide_on_spark, spark_session(settings))
-            decided = decider(
+            decided = engine.decide(
                 t["persons"],
                 t["enrollments"],
-                t["events"],
+                events,
                 policy,
                 catalogue,
                 result.as_of,
@@ -344,16 +339,118 @@ DECISION_STAGES = {
 }
 
 
+def ledger_rows_unseen(near: pa.Table, ledger_rows: pa.Table, name: str) -> pa.Table:
+    """The ledger's (API) rows that the city's files do not hold too; ``near`` are the
+    files' rows with the ledger rows' ids (a row the files also hold is kept once)."""
+    if name == "records":
+        seen = pc.is_in(ledger_rows["record_id"], value_set=near["record_id"])
+    else:  # an event is its channel's and the channel's id: (channel, event_id)
+        seen = pc.is_in(event_keys(ledger_rows), value_set=event_keys(near))
+    return ledger_rows.filter(pc.invert(seen))
+
+
 def _with_ledger_rows(files: pa.Table, ledger_rows: pa.Table, name: str) -> pa.Table:
     """The city's rows and the ledger's (API) rows, a row the files also hold kept once."""
     if ledger_rows.num_rows == 0:
         return files
-    if name == "records":
-        seen = pc.is_in(ledger_rows["record_id"], value_set=files["record_id"])
-    else:  # an event is its channel's and the channel's id: (channel, event_id)
-        near = files.filter(pc.is_in(files["event_id"], value_set=ledger_rows["event_id"]))
-        seen = pc.is_in(event_keys(ledger_rows), value_set=event_keys(near))
-    return pa.concat_tables([files, ledger_rows.filter(pc.invert(seen)).cast(files.schema)])
+    key = "record_id" if name == "records" else "event_id"
+    near = files.filter(pc.is_in(files[key], value_set=ledger_rows[key]))
+    unseen = ledger_rows_unseen(near, ledger_rows, name)
+    return pa.concat_tables([files, unseen.cast(files.schema)])
+
+
+class Engine(Protocol):
+    """What runs the batch stages: in process (:class:`EmbeddedEngine`) or on Apache Spark
+    (:class:`linkgraph.spark.engine.SparkEngine`). The rules are the core's either way;
+    raw and linked events stay wherever the engine keeps them until the core's answer."""
+
+    def read_rosters(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        """The rosters' accepted records (an Arrow table), the ledger's records added."""
+        ...
+
+    def read_events(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        """The feeds' accepted events (wherever the engine keeps them), the ledger's added."""
+        ...
+
+    def rows(self, events: Any) -> int: ...
+
+    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table: ...
+
+    def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any: ...
+
+    def decide(
+        self,
+        persons: pa.Table,
+        enrollments: pa.Table,
+        events: Any,
+        policy: Policy,
+        catalogue: Catalogue,
+        as_of: dt.date,
+        ledger: LedgerInputs,
+        *,
+        previous_flags: pa.Table | None,
+    ) -> CertificationRun:
+        """:func:`decide` over a whole city (its ``events`` as Arrow in the answer)."""
+        ...
+
+
+class EmbeddedEngine:
+    """The stages in this process: pyarrow, DuckDB and numpy."""
+
+    def read_rosters(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        found = read_rosters(directory, catalogue)
+        found.table = _with_ledger_rows(found.table, ledger, "records")
+        return found
+
+    def read_events(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        found = read_events(directory, catalogue)
+        found.table = _with_ledger_rows(found.table, ledger, "events")
+        return found
+
+    def rows(self, events: Any) -> int:
+        return int(events.num_rows)
+
+    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
+        from linkgraph.link import resolve
+
+        return resolve(records, mapping, state_dir=state_dir)
+
+    def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any:
+        from linkgraph import identity
+
+        return identity.link_events(events, keys, catalogue)
+
+    def decide(
+        self,
+        persons: pa.Table,
+        enrollments: pa.Table,
+        events: Any,
+        policy: Policy,
+        catalogue: Catalogue,
+        as_of: dt.date,
+        ledger: LedgerInputs,
+        *,
+        previous_flags: pa.Table | None,
+    ) -> CertificationRun:
+        return decide(
+            persons,
+            enrollments,
+            events,
+            policy,
+            catalogue,
+            as_of,
+            ledger,
+            previous_flags=previous_flags,
+        )
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine ``settings.engine`` names."""
+    if settings.engine == "spark":
+        from linkgraph.spark.engine import SparkEngine
+
+        return SparkEngine.of(settings)
+    return EmbeddedEngine()
 
 
 def _store_for(settings: Settings, version: Version) -> Any:
@@ -365,41 +462,34 @@ def _store_for(settings: Settings, version: Version) -> Any:
 
 def _identity_stages(
     run: _Runner,
+    engine: Engine,
     city: Path,
     catalogue: Catalogue,
     settings: Settings,
     ledger: LedgerInputs,
     version: Version,
-) -> None:
-    """ingest → normalise → link: persons, enrolments, linked events and identifier keys."""
+) -> Any:
+    """ingest → normalise → link: persons and enrolments (in ``run``'s tables), identifier
+    keys (in the version); returns the linked events, wherever the engine keeps them."""
     from linkgraph import identity
-    from linkgraph.link import LinkMapping, resolve
+    from linkgraph.link import LinkMapping
 
     result, t = run.result, run.result.tables
     with run.stage("ingest") as n:
-        for name, ingested, from_ledger in (
-            ("records", read_rosters(city / "rosters", catalogue), ledger.roster_records),
-            ("raw_events", read_events(city / "events", catalogue), ledger.raw_events),
-        ):
-            t[name] = _with_ledger_rows(ingested.table, from_ledger, name)
+        rosters = engine.read_rosters(city / "rosters", catalogue, ledger.roster_records)
+        feeds = engine.read_events(city / "events", catalogue, ledger.raw_events)
+        t["records"], raw_events = rosters.table, feeds.table
+        for ingested in (rosters, feeds):
             result.rejected += ingested.rejected
             result.repeated += ingested.repeated
-        del ingested  # the tables live in ``t`` only, so a stage can free them
-        n["rows"] = t["records"].num_rows + t["raw_events"].num_rows
+        del rosters, feeds  # the tables live in ``t`` only, so a stage can free them
+        n["rows"] = t["records"].num_rows + engine.rows(raw_events)
     with run.stage("normalise") as n:
         normalised = identity.normalised_records(t["records"])
         n["rows"] = normalised.num_rows
     with run.stage("link") as n:
         mapping = LinkMapping.from_path(settings.seed_dir / "mappings" / "rosters.toml")
-        if settings.engine == "spark":
-            from linkgraph.spark import link as spark_link
-            from linkgraph.spark.session import spark_session
-
-            t["resolution"] = spark_link.resolve(
-                spark_session(settings), t["records"], mapping, state_dir=version.linkage
-            ).persons
-        else:
-            t["resolution"] = resolve(t["records"], mapping, state_dir=version.linkage)
+        t["resolution"] = engine.resolve(t["records"], mapping, version.linkage)
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
         t["enrollments"] = apply_roster_edits(
             identity.build_enrollments(t["records"], t["resolution"], catalogue),
@@ -407,7 +497,7 @@ def _identity_stages(
         )
         keys = identity.identifier_keys(normalised, t["resolution"])
         version.write_table("keys", keys)  # the live path ties evidence by the same keys
-        t["events"] = identity.link_events(t["raw_events"], keys, catalogue)
-        del keys
-        del t["raw_events"], normalised
+        linked = engine.link_events(raw_events, keys, catalogue)
+        del keys, raw_events, normalised
         n["rows"] = t["persons"].num_rows
+    return linked

@@ -53,6 +53,23 @@ class TestDetect:
         # the copy was paid from July to December 2026: 6 months x 190
         assert flag["amount_at_risk"] == 6 * 190
 
+    def test_copies_started_the_same_day_put_the_same_money_at_risk_every_run(
+        self, catalogue: Catalogue
+    ) -> None:
+        """Two copies of one item started on one day at different amounts: the first listed
+        is the original, the other the copy, on every run and in any row order."""
+        rows = [
+            enrolment("HRSS-1", "A", "URRP", amount=190, enrolled=D(2026, 7, 1)),
+            enrolment("HRSS-2", "A", "URRP", amount=300, enrolled=D(2026, 7, 1)),
+        ]
+        amounts = {
+            of_kind(
+                run(persons("A"), enrolments(*order), catalogue=catalogue), "duplicate_enrolment"
+            )[0]["amount_at_risk"]
+            for order in [rows, rows[::-1]] * 3
+        }
+        assert amounts == {6 * 300}  # HRSS-1 is listed first: the copy is HRSS-2
+
     def test_exclusive_conflict(self, catalogue: Catalogue) -> None:
         enr = enrolments(
             enrolment("E1", "A", "URRP", amount=190, enrolled=D(2015, 1, 1)),

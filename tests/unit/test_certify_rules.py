@@ -264,6 +264,22 @@ class TestEnrolment:
         rec = recognise(certs, enr, policy(), D(2026, 12, 31))
         assert rec["status"].to_pylist() == ["pay"]
 
+    def test_a_visit_on_the_day_of_enrolment_names_the_visit_on_every_run(self) -> None:
+        """An enrolment and a grid visit on one day are both manual: the evidence wins the
+        tie (it names an event to explain the decision), not whichever came first."""
+        day = D(2026, 11, 3)
+        enr = enrolments(enrolment("E1", "A", enrolled=day))
+        visit = ev("A", "GRID_VISIT", day, linked_by="manual")
+        rules = {
+            row(
+                certify(table, persons("A"), policy(), D(2026, 12, 31), enrollments=enr),
+                "person_id",
+                "A",
+            )["rule"]
+            for table in [events(visit)] * 6
+        }
+        assert rules == {"M1-grid-visit"}
+
     def test_an_old_enrolment_does_not(self) -> None:
         enr = enrolments(enrolment("E1", "A", enrolled=D(2020, 1, 1)))
         certs = certify(events(), persons("A"), policy(), D(2026, 12, 31), enrollments=enr)

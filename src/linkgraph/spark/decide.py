@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from linkgraph.casework import LedgerInputs, with_visit_events
 from linkgraph.catalogue import Catalogue
@@ -26,13 +25,12 @@ from linkgraph.dispatch import TASK
 from linkgraph.pipeline import CertificationRun, decide, decide_flags
 from linkgraph.policy import Policy
 from linkgraph.recognise import RECOGNITION
+from linkgraph.spark.packing import pack, packed_schema, spark_schema, unpack
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
-KIND = "_table"
 SHARE = "_share"
 #: what a share answers, each table under its name, in one frame
 ANSWERS = {"certifications": CERTIFICATION, "recognitions": RECOGNITION, "tasks": TASK}
@@ -42,46 +40,6 @@ ORDER = {
     "recognitions": ["enrollment_id"],
     "tasks": ["grid", "due_on", "person_id"],
 }
-
-
-def packed_schema(schemas: dict[str, pa.Schema]) -> pa.Schema:
-    """One schema holding several tables' rows: every column of each (a name two tables
-    share has one type), and the table a row belongs to."""
-    fields: dict[str, pa.Field] = {}
-    for schema in schemas.values():
-        for f in schema:
-            if f.name in fields and fields[f.name].type != f.type:
-                raise TypeError(f"column {f.name!r} has two types in the packed tables")
-            fields.setdefault(f.name, f.with_nullable(True))
-    return pa.schema([*fields.values(), pa.field(KIND, pa.string())])
-
-
-def pack(tables: dict[str, pa.Table], schema: pa.Schema) -> pa.Table:
-    """Several tables as rows of one ``schema`` (see :func:`packed_schema`)."""
-    parts = []
-    for name, table in tables.items():
-        columns = {
-            f.name: table.column(f.name)
-            if f.name in table.column_names
-            else pa.nulls(len(table), f.type)
-            for f in schema
-            if f.name != KIND
-        }
-        columns[KIND] = pa.array([name] * table.num_rows, pa.string())
-        parts.append(pa.table(columns).cast(schema))
-    return pa.concat_tables(parts)
-
-
-def unpack(packed: pa.Table, name: str, schema: pa.Schema) -> pa.Table:
-    """The rows of table ``name`` in a packed table, in its own schema."""
-    rows = packed.filter(pc.equal(packed.column(KIND), name))
-    return rows.select(schema.names).cast(schema)
-
-
-def _spark_schema(schema: pa.Schema) -> StructType:
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
 
 
 def _decide_share(
@@ -119,7 +77,7 @@ def decide_on_spark(
     spark: SparkSession,
     persons: pa.Table,
     enrollments: pa.Table,
-    events: pa.Table,
+    events: pa.Table | DataFrame,
     policy: Policy,
     catalogue: Catalogue,
     as_of: dt.date,
@@ -128,6 +86,7 @@ def decide_on_spark(
     previous_flags: pa.Table | None = None,
 ) -> CertificationRun:
     """:func:`linkgraph.pipeline.decide` for a whole city, the persons' part on Spark."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     ledger = ledger or LedgerInputs()
@@ -141,20 +100,20 @@ def decide_on_spark(
         },
         people_schema,
     )
-    linked = conform(events, LINKED_EVENT, "events")
-    linked = linked.filter(pc.is_valid(linked.column("person_id")))
+    if isinstance(events, pa.Table):
+        events = spark.createDataFrame(conform(events, LINKED_EVENT, "events"))
+    events = events.persist(StorageLevel.MEMORY_AND_DISK)
 
-    def shared(table: pa.Table) -> DataFrame:
-        frame = spark.createDataFrame(table)
+    def shared(frame: DataFrame) -> DataFrame:
         return frame.withColumn(SHARE, F.abs(F.xxhash64("person_id")) % shares)
 
     answers = packed_schema(ANSWERS)
     packed = (
-        shared(people)
+        shared(spark.createDataFrame(people))
         .groupBy(SHARE)
-        .cogroup(shared(linked).groupBy(SHARE))
+        .cogroup(shared(events.where(F.col("person_id").isNotNull())).groupBy(SHARE))
         .applyInArrow(
-            _decide_share(policy, catalogue, as_of, ledger, answers), _spark_schema(answers)
+            _decide_share(policy, catalogue, as_of, ledger, answers), spark_schema(answers)
         )
         .toArrow()
     )
@@ -162,6 +121,8 @@ def decide_on_spark(
         name: unpack(packed, name, schema).sort_by([(c, "ascending") for c in ORDER[name]])
         for name, schema in ANSWERS.items()
     }
+    collected = events.toArrow().select(LINKED_EVENT.names).cast(LINKED_EVENT)
+    events.unpersist()
     timings = {"decide (spark)": round(time.perf_counter() - started, 3)}
     started = time.perf_counter()
     flags, skipped = decide_flags(
@@ -181,7 +142,7 @@ def decide_on_spark(
         tables["recognitions"],
         flags,
         tables["tasks"],
-        with_visit_events(events, ledger),
+        with_visit_events(collected, ledger),
         timings,
         skipped,
     )

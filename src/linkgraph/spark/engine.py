@@ -1,0 +1,116 @@
+"""The batch stages on Apache Spark, behind :class:`linkgraph.pipeline.Engine`.
+
+Where each stage runs:
+
+- ingest: workers, a file each, checked by the core's validators; repeats kept once
+  per share of keys;
+- normalise: the driver (roster records only);
+- link: workers prepare, block, compare, score, find components and apply the guard
+  rails; the driver fits the model (EM) and keeps person IDs stable;
+- tie evidence to persons: workers, by shares of identifiers
+  (:func:`~linkgraph.identity.link_events`);
+- certify, recognise, dispatch: workers, by shares of persons
+  (:func:`~linkgraph.pipeline.decide`);
+- flag: the driver (:func:`~linkgraph.pipeline.decide_flags`: flags compare persons
+  with one another).
+
+Events stay on Spark from ingest to the core's decisions; the driver collects them once,
+for the version's tables and the graph.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from linkgraph.casework import LedgerInputs
+from linkgraph.catalogue import Catalogue
+from linkgraph.config import Settings
+from linkgraph.ingest import Ingested
+from linkgraph.pipeline import CertificationRun, ledger_rows_unseen
+from linkgraph.policy import Policy
+from linkgraph.spark import link as spark_link
+from linkgraph.spark.decide import decide_on_spark
+from linkgraph.spark.events import link_events_on_spark
+from linkgraph.spark.ingest import EVENTS, FILE, ROSTERS, ROW, Feed, in_read_order, read_on_spark
+from linkgraph.spark.session import spark_session
+from linkgraph.tables import EVENT, ROSTER
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass
+class SparkEngine:
+    spark: SparkSession
+
+    @classmethod
+    def of(cls, settings: Settings) -> SparkEngine:
+        return cls(spark_session(settings))
+
+    def _read(
+        self, directory: Path, catalogue: Catalogue, ledger: pa.Table, feed: Feed, name: str
+    ) -> tuple[DataFrame, Ingested]:
+        from pyspark.sql import functions as F
+
+        found = read_on_spark(self.spark, directory, catalogue, feed)
+        frame = found.frame
+        if ledger.num_rows:
+            key = "record_id" if name == "records" else "event_id"
+            ids = ledger.column(key).to_pylist()
+            near = frame.where(F.col(key).isin(ids)).toArrow()
+            unseen = ledger_rows_unseen(near, ledger, name).select(feed.schema.names)
+            placed = (
+                unseen.cast(feed.schema)
+                .append_column(FILE, pa.array([2**31 - 1] * unseen.num_rows, pa.int32()))
+                .append_column(ROW, pa.array(range(unseen.num_rows), pa.int64()))
+            )
+            frame = frame.unionByName(self.spark.createDataFrame(placed, frame.schema))
+        return frame, Ingested(pa.table({}), found.rejected, found.repeated)
+
+    def read_rosters(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        frame, found = self._read(directory, catalogue, ledger, ROSTERS, "records")
+        found.table = in_read_order(frame, ROSTER)
+        return found
+
+    def read_events(self, directory: Path, catalogue: Catalogue, ledger: pa.Table) -> Ingested:
+        frame, found = self._read(directory, catalogue, ledger, EVENTS, "events")
+        found.table = frame.select(*EVENT.names)
+        return found
+
+    def rows(self, events: Any) -> int:
+        return int(events.count())
+
+    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
+        return spark_link.resolve(self.spark, records, mapping, state_dir=state_dir).persons
+
+    def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any:
+        return link_events_on_spark(self.spark, events, keys, catalogue)
+
+    def decide(
+        self,
+        persons: pa.Table,
+        enrollments: pa.Table,
+        events: Any,
+        policy: Policy,
+        catalogue: Catalogue,
+        as_of: dt.date,
+        ledger: LedgerInputs,
+        *,
+        previous_flags: pa.Table | None,
+    ) -> CertificationRun:
+        return decide_on_spark(
+            self.spark,
+            persons,
+            enrollments,
+            events,
+            policy,
+            catalogue,
+            as_of,
+            ledger,
+            previous_flags=previous_flags,
+        )
