@@ -320,3 +320,17 @@ def test_first_slide_says_what_the_data_holds(queries: list[browser.GuideQuery])
     assert counts.count("UNION ALL") == len(load_schema().nodes) - 1
     text = re.sub(r"<[^>]+>", "", first)
     assert "A Flag is a suspicion" in text and "A Task is a door-to-door check" in text
+
+
+def test_style_tells_an_enrolment_from_its_item_and_a_dead_person_from_the_living() -> None:
+    """An Enrollment and its BenefitItem were both captioned by the item's code; nothing on a
+    Person said dead. GraSS selects by label only, and a caption leaves out a property the
+    node lacks: a person's death date under their name marks the dead."""
+    style = browser.read_style()
+    item, enrolment = style["node.BenefitItem"]["caption"], style["node.Enrollment"]["caption"]
+    assert item == "{code}"
+    assert enrolment != item and re.findall(r"\{(\w+)\}", enrolment) == ["status", "item_code"]
+    assert re.findall(r"\{(\w+)\}", style["node.Person"]["caption"]) == [
+        "masked_name",
+        "death_date",
+    ]
