@@ -2,7 +2,7 @@
 //
 // Answers: "show me this beneficiary across every department" (one row per linked node).
 // Parameters:
-//   :param person_id => 'T0000001'          (required) the person's id
+//   :param person_id => 'P000000001'        (required) the person's id
 // Returns: kind, id, detail, since, until, note — ordered by kind, id
 //   kind          detail      since         until        note
 //   person        name        birth_date    -            grid
@@ -13,7 +13,7 @@
 //   flag          kind        -             -            status
 //   task          kind        due_on        -            status
 //   phone         -           -             -            -
-// Example: linkgraph query person_360 --param person_id=T0000001
+// Example: linkgraph query person_360 --param person_id=P000000001
 MATCH (p:Person {person_id: $person_id})
 CALL (p) {
   RETURN 'person' AS kind, p.person_id AS id, p.name AS detail, p.birth_date AS since, null AS until, p.grid AS note

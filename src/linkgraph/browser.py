@@ -8,7 +8,12 @@ Three things are made for the analysts who explore the graph in the Neo4j Browse
   Browser 5 reads for ``:guide <url>`` and ``:play <url>``) generated from
   ``cypher/queries/*.cypher`` — each query's header comments, its parameters as editable
   ``:param`` commands, the query itself and a graph view of the same question, all runnable
-  with one click;
+  with one click. The first slide counts the nodes per label and starts from a flagged person
+  of the loaded data (:data:`FLAGGED_PERSON`): the guide is written before the data exists, so
+  it proposes no id of its own. Parameters are set with ``:param [{a, b}] => { RETURN … }``,
+  which the Browser evaluates as Cypher, so a date stays a DATE and an integer an INTEGER.
+  Only statements that read are one click away (:func:`writes`): one that writes would be
+  shown apart, labelled, and put into the editor for the analyst to run;
 * **favourites** ``favourites.zip``: the library as Browser favourites, one ``.cypher`` file
   per query in a ``linkgraph`` folder — the format the Browser exports and imports (drop the
   zip on the Favorites drawer).
@@ -226,6 +231,66 @@ class BrowserError(LinkgraphError):
     """The style or a query file cannot be turned into Browser material."""
 
 
+#: Cypher that changes a graph: a writing clause, a batched subquery, or a procedure call
+#: (the one procedure the library calls, the full-text search, only reads).
+WRITE_CLAUSES = re.compile(
+    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|FOREACH|LOAD\s+CSV|IN\s+(\d+\s+)?"
+    r"(CONCURRENT\s+)?TRANSACTIONS)\b|\bCALL\s+(?!\(|\{|db\.index\.fulltext\.queryNodes\()",
+    re.IGNORECASE,
+)
+
+
+def writes(statement: str) -> bool:
+    """Whether a statement (or a ``:param`` lambda, which the Browser runs in a write
+    transaction) may change the graph."""
+    return WRITE_CLAUSES.search(statement) is not None
+
+
+#: A flagged person of the loaded data — one tied to another person through a phone or an
+#: address first, then the most money at risk — with the smallest id of a person so tied
+#: (``other_id``, null when there is none). Guide examples start from them: the guide is
+#: written before any data exists, so an id it printed would be made up.
+FLAGGED_PERSON = (
+    "MATCH (:Flag)-[:CONCERNS]->(p:Person) WITH DISTINCT p "
+    "OPTIONAL MATCH (p)-[:REACHABLE_AT|LIVES_AT]->()<-[:REACHABLE_AT|LIVES_AT]-(o:Person) "
+    "WHERE o <> p "
+    "WITH p, min(o.person_id) AS other_id "
+    "ORDER BY other_id IS NULL, coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 1"
+)
+#: Parameters whose example comes from :data:`FLAGGED_PERSON`, and the expression giving it.
+FROM_DATA: dict[str, str] = {
+    "person_id": "p.person_id",
+    "other_id": "other_id",
+    "text": "p.name",
+}
+#: Of those, the identifiers: the guide proposes no literal for them.
+ID_PARAMS = frozenset({"person_id", "other_id"})
+
+
+def param_lambda(values: Iterable[tuple[str, str]], before: str = "") -> str:
+    """One Browser command that sets several parameters, each with its Cypher type.
+
+    ``:param [{a, b}] => { RETURN date('2026-01-01') AS a, 2 AS b }``: the Browser runs the
+    braces as Cypher and keeps what the driver returns — a DATE stays a date, an INTEGER an
+    integer — where ``:params {a: ..., b: ...}`` is parsed as JSON in the Browser (a date
+    becomes a STRING, an integer a FLOAT) and replaces every parameter already set.
+    """
+    pairs = list(values)
+    if not pairs:
+        raise BrowserError("a :param command needs at least one parameter")
+    keys = ", ".join(name for name, _ in pairs)
+    returns = ", ".join(f"{expr} AS {name}" for name, expr in pairs)
+    body = f"{before} RETURN {returns}" if before else f"RETURN {returns}"
+    command = f":param [{{{keys}}}] => {{ {body} }}"
+    if writes(command):
+        raise BrowserError(f"a :param command would write: {command}")
+    return command
+
+
+#: The guide's first step: set $person_id, $other_id and $text from a flagged person.
+FLAGGED_PERSON_COMMAND = param_lambda(FROM_DATA.items(), FLAGGED_PERSON)
+
+
 # --------------------------------------------------------------------------- library
 
 
@@ -234,7 +299,7 @@ class GuideParam:
     """One ``:param`` line of a query header: ``:param on => date('2026-12-31')  doc``."""
 
     name: str
-    literal: str  # Cypher: 'T0000001', 2, date('2026-12-31')
+    literal: str  # Cypher: 'P000000001', 2, date('2026-12-31')
     required: bool
     doc: str
 
@@ -267,6 +332,22 @@ class GuideQuery:
     @property
     def param_commands(self) -> list[str]:
         return [p.command for p in self.params]
+
+    @property
+    def writes(self) -> bool:
+        """Whether the statement changes the graph (the guide then never runs it for you)."""
+        return writes(self.cypher)
+
+    @property
+    def example_command(self) -> str | None:
+        """One command that sets every parameter to an example, each with its type: ids (and
+        a name to search for) from a flagged person of the loaded data, the rest from the
+        header's literals (``date('2026-07-01')`` a DATE, ``2`` an INTEGER)."""
+        if not self.params:
+            return None
+        from_data = any(p.name in FROM_DATA for p in self.params)
+        values = [(p.name, FROM_DATA.get(p.name, p.literal)) for p in self.params]
+        return param_lambda(values, FLAGGED_PERSON if from_data else "")
 
 
 _HEAD = re.compile(r"^(\w+)\s*[—-]+\s*(.*)$")
@@ -397,20 +478,55 @@ def _e(text: str) -> str:
 
 
 def _runnable(code: str, caption: str | None = None) -> str:
+    """A one-click block (the Browser puts a run icon before it): never a statement that
+    writes."""
+    if writes(code):
+        raise BrowserError(f"a one-click block would write: {code.splitlines()[0]}")
     fig = f'<figure><pre class="code runnable">{_e(code)}</pre>'
     if caption:
         fig += f"<figcaption>{_e(caption)}</figcaption>"
     return fig + "</figure>"
 
 
+def _exec_link(command: str, text: str) -> str:
+    """A link that runs a Browser command when clicked (``data-exec``): never one that writes."""
+    if writes(command):
+        raise BrowserError(f"a one-click link would write: {command}")
+    return f'<a data-exec="{_e(command.removeprefix(":"))}">{_e(text)}</a>'
+
+
+def _write_block(code: str, caption: str) -> str:
+    """A statement that writes, shown apart and labelled: not runnable with one click.
+
+    The block is plain text; its only link puts the statement into the editor
+    (``data-populate`` does not run it), and running it there is the confirmation.
+    """
+    return (
+        '<div class="lg-write" style="border: 2px solid #C0262F; padding: 0.5em;">'
+        "<p><strong>&#9888; This statement WRITES to the graph.</strong> The guide does not "
+        "run it. To run it: check the parameters, "
+        f'<a data-populate="{_e(code)}">put it into the editor</a>, read it there and press '
+        "Run yourself — that is the confirmation.</p>"
+        f'<figure><pre class="code lg-write">{_e(code)}</pre>'
+        f"<figcaption>{_e(caption)} (writes)</figcaption></figure></div>"
+    )
+
+
 def _param_block(param: GuideParam) -> str:
-    """An input box whose value flows into a runnable ``:param`` command (Browser directives)."""
+    """An input box whose value flows into a runnable ``:param`` command (Browser directives).
+
+    An identifier gets no example value (the guide cannot know the data's ids): the box
+    starts empty and the slide's "from the data" command fills it in the Browser instead.
+    """
     before, value, after = param.parts
+    if param.name in ID_PARAMS:
+        value = ""
     key = f"lg-{param.name}"
     required = " <em>(required)</em>" if param.required else ""
+    hint = "an id of the loaded data" if param.name in ID_PARAMS else value
     return (
         f"<p><code>${_e(param.name)}</code>{required} — {_e(param.doc)}<br/>"
-        f'<input value-for="{key}" class="form-control" placeholder="{_e(value)}"/></p>'
+        f'<input value-for="{key}" class="form-control" placeholder="{_e(hint)}"/></p>'
         f'<figure><pre class="code runnable">:param {_e(param.name)} =&gt; {_e(before)}'
         f'<span value-key="{key}">{_e(value)}</span>{_e(after)}</pre></figure>'
     )
@@ -431,24 +547,39 @@ def _section_text(lines: list[str]) -> str:
 def _query_slide(q: GuideQuery, number: int, total: int) -> str:
     answers = q.sections.get("Answers") or q.sections.get("Does") or []
     parts = [
-        f"<h3>{number}/{total} · {_e(q.name)}</h3>",
+        f"<h3>{number}/{total} · {_e(q.name)}{' (writes)' if q.writes else ''}</h3>",
         f'<p class="lead">{_e(q.summary)}</p>',
         _section_text(answers),
         _section_text(q.sections.get("", [])),
     ]
-    if q.params:
+    if q.example_command:
         parts.append("<h4>1 · Set the parameters</h4>")
+        if any(p.name in FROM_DATA for p in q.params):
+            parts.append(
+                "<p>The first slide's <em>start with a flagged person</em> step has set "
+                + ", ".join(f"<code>${p.name}</code>" for p in q.params if p.name in FROM_DATA)
+                + " from the loaded data. Or set them here:</p>"
+            )
         parts.extend(_param_block(p) for p in q.params)
+        data = [p.name for p in q.params if p.name in FROM_DATA]
+        whence = " (" + ", ".join(f"${n}" for n in data) + " from a flagged person)" if data else ""
         parts.append(
-            '<p>Or all at once: <a data-exec="'
-            + _e("params {" + ", ".join(f"{p.name}: {p.literal}" for p in q.params) + "}")
-            + '">set the example values</a>.</p>'
+            "<p>Or all at once, dates as dates and numbers as integers"
+            + _e(whence)
+            + ": "
+            + _exec_link(q.example_command, "set the example values")
+            + ".</p>"
         )
     else:
         parts.append("<p>No parameters.</p>")
     step = 2 if q.params else 1
-    parts.append(f"<h4>{step} · Run the query</h4>")
-    parts.append(_runnable(q.cypher, f"cypher/queries/{q.name}.cypher"))
+    caption = f"cypher/queries/{q.name}.cypher"
+    if q.writes:
+        parts.append(f"<h4>{step} · Run the statement — it writes, confirm first</h4>")
+        parts.append(_write_block(q.cypher, caption))
+    else:
+        parts.append(f"<h4>{step} · Run the query</h4>")
+        parts.append(_runnable(q.cypher, caption))
     returns = q.sections.get("Returns") or [""]
     parts.append(_section_text([f"Returns: {returns[0]}", *returns[1:]]))
     if q.graph:
@@ -461,6 +592,26 @@ def _query_slide(q: GuideQuery, number: int, total: int) -> str:
     return "<slide>\n" + "\n".join(p for p in parts if p) + "\n</slide>"
 
 
+def label_counts(labels: Iterable[str] | None = None) -> str:
+    """How many nodes the graph holds per label: one row per label, from the count store."""
+    if labels is None:
+        from linkgraph.graph import load_schema
+
+        labels = list(load_schema().nodes)
+    return "\nUNION ALL\n".join(
+        f"MATCH (n:{label}) RETURN '{label}' AS label, count(n) AS nodes" for label in labels
+    )
+
+
+#: A flagged person and what they are flagged for, drawn.
+FLAGGED_PERSON_VIEW = """\
+MATCH (p:Person {person_id: $person_id})
+OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
+OPTIONAL MATCH tie = (p)-[:REACHABLE_AT|LIVES_AT]->()
+                     <-[:REACHABLE_AT|LIVES_AT]-(:Person {person_id: $other_id})
+RETURN p, collect(DISTINCT flagged) AS flags, collect(DISTINCT tie) AS ties"""
+
+
 def render_guide(queries: Iterable[GuideQuery], base_url: str) -> str:
     """The guide: an intro slide, one slide per query, and a slide on the style and favourites."""
     queries = list(queries)
@@ -471,22 +622,45 @@ def render_guide(queries: Iterable[GuideQuery], base_url: str) -> str:
 <p class="lead">One person, many departments: walk the linked graph of beneficiaries, benefit
 items, departments and evidence of life.</p>
 <p>First apply the linkgraph style (colours and captions per label):
-<a data-exec="style {_e(style_url)}">:style {_e(style_url)}</a></p>
+{_exec_link(f":style {style_url}", f":style {style_url}")}</p>
+<h4>What the data holds</h4>
+<p>A <code>Person</code> is one resolved individual; each department's roster line is a
+<code>SourceRecord</code> that <code>RESOLVES_TO</code> them, and each benefit they are paid
+is an <code>Enrollment</code> <code>OF</code> a <code>BenefitItem</code>.
+A <code>Flag</code> is a suspicion the monthly run raised — a duplicate claim, a payment after
+death, an account shared by several persons — with the money at risk and a workflow status;
+it <code>CONCERNS</code> persons and sits <code>ON</code> enrolments.
+A <code>Task</code> is a door-to-door check a grid worker must make <code>FOR</code> a person
+<code>IN</code> a grid, by its due date (a person with no recent evidence of life).
+How many of each the loaded graph holds:</p>
+{_runnable(label_counts(), "nodes per label")}
+<h4>Start with a flagged person</h4>
+<p>The examples come from the data, not from this page: this reads a flagged person (one tied
+to another person through a phone or an address, most money at risk first) and sets
+<code>$person_id</code>, <code>$other_id</code> (the person they are tied to) and
+<code>$text</code> (their name, for <code>find_person</code>). It only reads.</p>
+{_runnable(FLAGGED_PERSON_COMMAND, "sets $person_id, $other_id, $text from the loaded data")}
+{_runnable(FLAGGED_PERSON_VIEW, "that person, their flags and the tie")}
 <p>Each of the next slides is one query of <code>cypher/queries/</code>: set its parameters
-(type into the box, then click the command), run it (click the &#9654; icon, or click the code
-to copy it into the editor), then draw the same question as a graph.</p>
+(type into the box, then click the command, or set the example values: dates stay dates,
+numbers integers), run it (click the &#9654; icon, or click the code to copy it into the
+editor), then draw the same question as a graph. Only queries that read run with one
+click.</p>
 <ol>{contents}</ol>
 </slide>"""
     slides = [_query_slide(q, i, len(queries)) for i, q in enumerate(queries, 1)]
     outro = f"""<slide>
 <h3>Style and favourites</h3>
 <p>Colours and captions come from <code>cypher/browser/style.grass</code>:
-<a data-exec="style {_e(style_url)}">apply it again</a>, or
-<a data-exec="style reset">reset to the Browser's default</a>. Dropping
-<a href="{_e(style_url)}">style.grass</a> on the Browser window applies it too.</p>
+{_exec_link(f":style {style_url}", "apply it again")}, or
+{_exec_link(":style reset", "reset to the Browser's default")}. Dropping
+<a href="{_e(style_url)}">style.grass</a> on the Browser window applies it too.
+An enrolment is captioned by its status and item (<code>pay DB01</code>), a benefit item by
+its code; a person with a reported death shows the death date under their name.</p>
 <p>The library as Browser favourites: download <a href="{_e(fav)}">{FAVOURITES_FILE}</a> and
 drop it on the Favorites drawer (&#9733;) — a <code>{FAVOURITES_FOLDER}</code> folder with one
-script per query, parameters first.</p>
+script per query that reads, parameters first (a favourite runs with one click, so a
+statement that writes gets none).</p>
 <p>Regenerate this guide with <code>linkgraph browser guide</code>; serve it with
 <code>linkgraph browser serve</code>.</p>
 </slide>"""
@@ -505,17 +679,29 @@ script per query, parameters first.</p>
 def favourite_script(q: GuideQuery) -> str:
     """One favourite: ``// name`` (the Browser's title line), the summary, params, the query."""
     lines = [f"// {q.name}", f"// {q.summary}"]
-    if q.params:
-        lines.append("// Set first (one at a time):")
-        lines.extend(f"//   {c}" for c in q.param_commands)
+    if q.example_command:
+        lines.append("// Set first, all at once (ids from a flagged person of the loaded data):")
+        lines.append(f"//   {q.example_command}")
+        lines.append("// or one at a time:")
+        for param in q.params:
+            if param.name in ID_PARAMS:
+                lines.append(f"//   :param {param.name} => '...'   (an id of the loaded data)")
+            else:
+                lines.append(f"//   {param.command}")
     return "\n".join([*lines, q.cypher]) + "\n"
+
+
+def _favourites(queries: Iterable[GuideQuery]) -> list[GuideQuery]:
+    """The queries that become favourites: those that only read (the drawer runs a favourite
+    with one click, so a statement that writes has no place there)."""
+    return [q for q in queries if not q.writes]
 
 
 def favourites_zip(queries: Iterable[GuideQuery]) -> bytes:
     """The library as the Browser's own favourites export: ``<folder>/<name>.cypher`` in a zip."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for q in queries:
+        for q in _favourites(queries):
             zf.writestr(f"{FAVOURITES_FOLDER}/{q.name}.cypher", favourite_script(q))
             if q.graph:
                 zf.writestr(
@@ -532,7 +718,7 @@ def favourites_local_storage(queries: Iterable[GuideQuery]) -> dict[str, str]:
     profile (the end-to-end test does).
     """
     docs: list[dict[str, Any]] = []
-    for q in queries:
+    for q in _favourites(queries):
         docs.append(
             {"id": f"linkgraph-{q.name}", "folder": "linkgraph", "content": favourite_script(q)}
         )

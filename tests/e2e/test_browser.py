@@ -308,6 +308,117 @@ def test_guide_runs_person_360_and_draws_it_in_the_linkgraph_style(
     page.screenshot(path=str(ARTIFACTS / "person_360_graph.png"))
 
 
+def go_to_slide(page: Page, drawer: Locator, title: str) -> None:
+    """Click the guide's next-slide button until the slide titled ``title`` shows."""
+    for _ in range(len(browser.ORDER) + 2):
+        if drawer.get_by_text(title).count():
+            return
+        page.click('[data-testid="guideNextSlide"]')
+        page.wait_for_timeout(200)
+    drawer.get_by_text(title).wait_for()
+
+
+def cell(page: Page, command: str, text: str) -> None:
+    """Run ``command`` in the editor and wait for ``text`` in its result frame."""
+    run_in_editor(page, command)
+    frame = frame_for(page, command.split("\n")[0])
+    frame.locator('[data-testid="frameContents"]').get_by_text(text).first.wait_for()
+
+
+def test_guide_starts_from_the_data_and_keeps_parameter_types(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, person_id: str
+) -> None:
+    """Issue 13: the first slide says what the graph holds and sets $person_id, $other_id and
+    $text from a flagged person of the data; each slide's "set the example values" gives
+    $since a DATE (no_trace listed every grid when it was a STRING) and $limit an INTEGER,
+    and keeps what was set before."""
+    queries = browser.library()
+    with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+        body = browser.FLAGGED_PERSON_COMMAND.split("=>", 1)[1].strip()[1:-1]
+        flagged = driver.execute_query(body).records[0].data()
+        persons = driver.execute_query("MATCH (p:Person) RETURN count(p) AS n").records[0]["n"]
+    assert flagged["person_id"] and flagged["other_id"] and flagged["text"]
+
+    connect(page, neo4j_server)
+    run_in_editor(page, f":guide {bundle.url}/{browser.GUIDE_FILE}")
+    drawer = page.locator('[data-testid="guidesDrawer"]')
+    drawer.get_by_text("Start with a flagged person").first.wait_for()
+
+    # What the data holds: one row per label, from the count store.
+    counts = drawer.locator("pre.runnable", has_text="UNION ALL")
+    click_run(counts)
+    frame = frame_for(page, "MATCH (n:Person) RETURN 'Person' AS label")
+    frame.locator('[data-testid="frameContents"]').get_by_text('"Task"').first.wait_for()
+    assert frame.get_by_text(str(persons), exact=True).count() >= 1
+
+    # Start with a flagged person: read from the data, typed, set in one click.
+    click_run(drawer.locator("pre.runnable", has_text=":param [{person_id, other_id, text}]"))
+    frame_for(page, ":param [{person_id, other_id, text}]")
+    pid = flagged["person_id"]
+    cell(page, "RETURN $person_id + ' ' + valueType($person_id) AS p", f'"{pid} STRING NOT NULL"')
+    cell(page, "RETURN $other_id + '/' + $text AS o", f'"{flagged["other_id"]}/{flagged["text"]}"')
+
+    # Example values: integers stay integers, dates dates; the person set above stays.
+    total = len(queries)
+    for name, checks in (
+        ("collusion_rings", {"min_persons": "INTEGER", "limit": "INTEGER"}),
+        ("no_trace", {"since": "DATE", "until": "DATE"}),
+    ):
+        number = next(i for i, q in enumerate(queries, 1) if q.name == name)
+        go_to_slide(page, drawer, f"{number}/{total} · {name}")
+        drawer.locator("a[data-exec]", has_text="set the example values").click()
+        frame_for(page, ":param [{" + ", ".join(checks))
+        kinds = " + ' ' + ".join(f"valueType(${p})" for p in checks)
+        cell(page, f"RETURN {kinds} AS kinds", " ".join(f"{t} NOT NULL" for t in checks.values()))
+    cell(page, "RETURN 'still ' + $person_id AS p", f'"still {flagged["person_id"]}"')
+    page.screenshot(path=str(ARTIFACTS / "guide_typed_params.png"))
+
+
+def test_style_captions_an_enrolment_by_its_status_and_a_dead_person_by_the_date(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, person_id: str
+) -> None:
+    with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+        dead = driver.execute_query(
+            "MATCH (p:Person) WHERE p.death_date IS NOT NULL "
+            "RETURN p.person_id AS id, toString(p.death_date) AS died ORDER BY id LIMIT 1"
+        ).records
+        alive = driver.execute_query(
+            "MATCH (p:Person) WHERE p.death_date IS NULL RETURN p.person_id AS id "
+            "ORDER BY id LIMIT 1"
+        ).records[0]["id"]
+        enrolled = driver.execute_query(
+            "MATCH (e:Enrollment)-[:OF]->(i:BenefitItem) "
+            "RETURN e.enrollment_id AS id, e.status AS status, i.code AS code "
+            "ORDER BY id LIMIT 1"
+        ).records[0]
+    assert dead, "the test city has no person with a death date"
+    connect(page, neo4j_server)
+    run_in_editor(page, f":style {bundle.url}/style.grass")
+    frame_for(page, ":style").get_by_text("node.Person").first.wait_for()
+
+    def captions(command: str) -> list[str]:
+        run_in_editor(page, command)
+        graph = frame_for(page, command)
+        graph.locator("svg g.node").first.wait_for()
+        page.wait_for_timeout(1_000)
+        texts = graph.locator("svg g.node").evaluate_all(
+            "gs => gs.map(g => Array.from(g.querySelectorAll('text'))"
+            ".map(t => t.textContent).join(' '))"
+        )
+        return [" ".join(str(t).split()) for t in texts]
+
+    died = captions(
+        f"MATCH (p:Person) WHERE p.person_id IN ['{dead[0]['id']}', '{alive}'] RETURN p"
+    )
+    assert len(died) == 2 and sum(dead[0]["died"] in c for c in died) == 1, died
+    pair = captions(
+        f"MATCH path = (:Enrollment {{enrollment_id: '{enrolled['id']}'}})-[:OF]->() RETURN path"
+    )
+    # the enrolment and its item no longer read alike: "pay OAA" beside "OAA"
+    assert sorted(pair) == sorted([enrolled["code"], f"{enrolled['status']} {enrolled['code']}"])
+    page.screenshot(path=str(ARTIFACTS / "style_captions.png"))
+
+
 @pytest.mark.parametrize("name", sorted(browser.GRAPH_VIEWS))
 def test_every_graph_view_draws_something(name: str, neo4j_server: Any, person_id: str) -> None:
     """Each guide slide's graph view runs on the loaded city and returns nodes to draw: no

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -74,7 +75,7 @@ def test_every_query_has_a_graph_view_over_its_own_parameters(
 @pytest.mark.parametrize(
     ("literal", "parts"),
     [
-        ("'T0000001'", ("'", "T0000001", "'")),
+        ("'P000000001'", ("'", "P000000001", "'")),
         ("date('2026-12-31')", ("date('", "2026-12-31", "')")),
         ("2", ("", "2", "")),
     ],
@@ -133,7 +134,9 @@ def test_favourites_zip_is_a_folder_of_cypher_scripts(queries: list[browser.Guid
     assert len(names) == 2 * len(queries)
     assert all(n.startswith("linkgraph/") and n.endswith(".cypher") for n in names)
     assert person.startswith("// person_360\n")
-    assert ":param person_id => 'T0000001'" in person
+    # the id comes from the data (a flagged person), not from a literal made up beforehand
+    assert "//   :param [{person_id}] => { MATCH (:Flag)-[:CONCERNS]->(p:Person)" in person
+    assert _MADE_UP_ID.search(person) is None
     storage = browser.favourites_local_storage(queries)
     docs = json.loads(storage["neo4j.documents"])
     assert len(docs) == 2 * len(queries)
@@ -155,7 +158,7 @@ def test_certification_spread_slide_and_favourite(queries: list[browser.GuideQue
     with zipfile.ZipFile(io.BytesIO(browser.favourites_zip(queries))) as zf:
         favourite = zf.read("linkgraph/certification_spread.cypher").decode()
     assert favourite.startswith("// certification_spread\n")
-    assert ":param person_id => 'P000000001'" in favourite
+    assert "//   :param [{person_id}] => { MATCH (:Flag)-[:CONCERNS]->(p:Person)" in favourite
     assert favourite.rstrip().endswith("ORDER BY enrollment_id")
 
 
@@ -182,3 +185,152 @@ def test_bundle_is_served_with_cors(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{local}/style.grass", timeout=5) as answer:
             assert parse_grass(answer.read().decode()) == browser.read_style()
     assert server.url == f"http://localhost:{server.port}"
+
+
+# ----------------------------------------------------------------------- issue 13: the guide
+
+
+#: A person id written into the guide (P000000001, T0000001): the guide is generated before
+#: any data is loaded, so such an id is made up.
+_MADE_UP_ID = re.compile(r"'[A-Z]\d{6,}'")
+
+
+def _blocks(page: str) -> list[str]:
+    """What the Browser runs with one click: runnable code blocks and data-exec links."""
+    runnable = re.findall(r'<pre class="code runnable">(.*?)</pre>', page, re.DOTALL)
+    execs = [":" + x for x in re.findall(r'data-exec="([^"]*)"', page)]
+    return [html.unescape(re.sub(r"<[^>]+>", "", x)) for x in runnable + execs]
+
+
+def _slides(page: str) -> list[str]:
+    return re.findall(r"<slide>(.*?)</slide>", page, re.DOTALL)
+
+
+def _set_all(slide: str) -> str:
+    """The slide's one-click "set the example values" command."""
+    (command,) = re.findall(r'<a data-exec="([^"]*)">set the example values</a>', slide)
+    return ":" + html.unescape(command)
+
+
+def test_set_the_example_values_keeps_dates_dates_and_integers_integers(
+    queries: list[browser.GuideQuery],
+) -> None:
+    """``:params {since: date('…')}`` is parsed as JSON by the Browser: $since became the
+    STRING "date('2026-07-01')" (no_trace then listed every grid) and $limit a FLOAT. Each
+    slide's one command is a Cypher-evaluated ``:param [{…}] => { RETURN … }`` instead."""
+    page = browser.render_guide(queries, "http://localhost:9999")
+    slides = {q.name: s for q in queries for s in _slides(page) if f"· {q.name}<" in s}
+    for q in queries:
+        if not q.params:
+            assert "set the example values" not in slides[q.name], q.name
+            continue
+        command = _set_all(slides[q.name])
+        assert not command.startswith(":params"), command
+        match = re.fullmatch(r":param \[\{([\w, ]+)\}\] => \{ (.*) \}", command)
+        assert match, command
+        assert match.group(1).split(", ") == [p.name for p in q.params]
+        returned = dict(
+            (alias, expr)
+            for expr, alias in re.findall(r"((?:date\('[^']*'\))|\S+) AS (\w+)", match.group(2))
+        )
+        for p in q.params:
+            if p.literal.startswith("date("):
+                assert returned[p.name] == p.literal, (q.name, p.name)
+            elif re.fullmatch(r"-?\d+", p.literal):
+                assert returned[p.name] == p.literal, (q.name, p.name)  # an INTEGER literal
+    no_trace = _set_all(slides["no_trace"])
+    assert "date('2026-07-01') AS since" in no_trace and "date('2026-12-31') AS until" in no_trace
+
+
+def _with_a_write_query(tmp_path: Path) -> Path:
+    for source in browser.QUERY_DIR.glob("*.cypher"):
+        (tmp_path / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "close_flag.cypher").write_text(
+        "// close_flag — mark one flag as recovered.\n"
+        "//\n"
+        "// Does: sets the flag's status.\n"
+        "// Parameters:\n"
+        "//   :param flag_id => 'F1'        (required) the flag\n"
+        "// Returns: flag_id\n"
+        "MATCH (f:Flag {flag_id: $flag_id}) SET f.status = 'recovered' RETURN f.flag_id AS flag_id\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_no_one_click_block_writes_and_a_write_is_shown_apart(tmp_path: Path) -> None:
+    """The guide once ran a statement that rewrote enrolments with one click. Whatever the
+    library holds, one-click blocks only read; a statement that writes is a separate,
+    labelled block the Browser does not run, and gets no favourite (the drawer runs those
+    with one click)."""
+    queries = browser.library(_with_a_write_query(tmp_path))
+    page = browser.render_guide(queries, "http://localhost:9999")
+    blocks = _blocks(page)
+    assert len(blocks) > 2 * len(queries)
+    for block in blocks:
+        assert _WRITES.search(block) is None, block
+    (slide,) = [s for s in _slides(page) if "· close_flag" in s]
+    assert "WRITES to the graph" in slide and "(writes)" in slide
+    shown = re.findall(r'<pre class="code lg-write">(.*?)</pre>', slide, re.DOTALL)
+    assert [html.unescape(x) for x in shown] == [
+        "MATCH (f:Flag {flag_id: $flag_id}) SET f.status = 'recovered' RETURN f.flag_id AS flag_id"
+    ]
+    # its one link only puts the statement into the editor: running it there is the confirmation
+    assert re.findall(r"data-(exec|populate)=", slide).count("populate") == 1
+    with zipfile.ZipFile(io.BytesIO(browser.favourites_zip(queries))) as zf:
+        assert not any("close_flag" in n for n in zf.namelist())
+    assert "close_flag" not in browser.favourites_local_storage(queries)["neo4j.documents"]
+
+
+def test_a_statement_that_writes_cannot_be_made_one_click() -> None:
+    with pytest.raises(BrowserError):
+        browser._runnable("MATCH (e:Enrollment) SET e.status = 'stop'")
+    with pytest.raises(BrowserError):
+        browser.param_lambda([("x", "1")], "CREATE (n:Person)")
+    assert browser.param_lambda([("on", "date('2026-12-31')"), ("limit", "20")]) == (
+        ":param [{on, limit}] => { RETURN date('2026-12-31') AS on, 20 AS limit }"
+    )
+
+
+def test_examples_come_from_the_loaded_data(queries: list[browser.GuideQuery]) -> None:
+    """No made-up id anywhere a click runs: the first slide finds a flagged person in the data
+    and sets $person_id, $other_id and $text from them; each slide's example values do the
+    same, and an id's input box starts empty."""
+    page = browser.render_guide(queries, "http://localhost:9999")
+    for block in _blocks(page):
+        assert _MADE_UP_ID.search(block) is None, block
+    first = _slides(page)[0]
+    step = next(b for b in _blocks(first) if b.startswith(":param "))
+    assert step.startswith(":param [{person_id, other_id, text}] => { MATCH (:Flag)-[:CONCERNS]->")
+    assert step.endswith("RETURN p.person_id AS person_id, other_id AS other_id, p.name AS text }")
+    assert "Start with a flagged person" in first
+    for name in ("person_id", "other_id"):
+        assert f'<span value-key="lg-{name}"></span>' in page
+    spread = next(s for s in _slides(page) if "· certification_spread<" in s)
+    assert _set_all(spread).startswith(":param [{person_id}] => { MATCH (:Flag)-[:CONCERNS]->")
+
+
+def test_first_slide_says_what_the_data_holds(queries: list[browser.GuideQuery]) -> None:
+    from linkgraph.graph import load_schema
+
+    first = _slides(browser.render_guide(queries, "http://localhost:9999"))[0]
+    counts = next(b for b in _blocks(first) if "count(" in b)
+    for label in load_schema().nodes:
+        assert f"MATCH (n:{label}) RETURN '{label}' AS label, count(n) AS nodes" in counts
+    assert counts.count("UNION ALL") == len(load_schema().nodes) - 1
+    text = re.sub(r"<[^>]+>", "", first)
+    assert "A Flag is a suspicion" in text and "A Task is a door-to-door check" in text
+
+
+def test_style_tells_an_enrolment_from_its_item_and_a_dead_person_from_the_living() -> None:
+    """An Enrollment and its BenefitItem were both captioned by the item's code; nothing on a
+    Person said dead. GraSS selects by label only, and a caption leaves out a property the
+    node lacks: a person's death date under their name marks the dead."""
+    style = browser.read_style()
+    item, enrolment = style["node.BenefitItem"]["caption"], style["node.Enrollment"]["caption"]
+    assert item == "{code}"
+    assert enrolment != item and re.findall(r"\{(\w+)\}", enrolment) == ["status", "item_code"]
+    assert re.findall(r"\{(\w+)\}", style["node.Person"]["caption"]) == [
+        "masked_name",
+        "death_date",
+    ]
