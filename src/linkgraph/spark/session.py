@@ -53,9 +53,9 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.log.level", os.environ.get("LINKGRAPH_SPARK_LOG_LEVEL", "ERROR"))
     )
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("LINKGRAPH_SPARK_LOG_LEVEL", "WARN"))
     partitions = settings.spark_partitions or 4 * spark.sparkContext.defaultParallelism
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     return spark
