@@ -54,10 +54,17 @@ def _job(city: str, data: str, engine: str, out: str) -> None:
     )
     result = run_city(Path(city), settings=settings, load_store=False)
     shuffle = _shuffle_bytes() if spark else 0
+    skew = {}
+    if spark and result.version is not None:
+        from linkgraph.link.state import StateStore
+
+        saved = StateStore(result.version.linkage).meta_and_model()
+        skew = saved[0].get("skew", {}) if saved else {}
     pq.write_table(result.tables["resolution"], f"{out}/resolution.parquet")
     pq.write_table(result.tables["recognitions"], f"{out}/recognitions.parquet")
     stages = [(s.name, round(s.seconds, 1)) for s in result.stages]
-    Path(out, "run.json").write_text(json.dumps({"stages": stages, "shuffle": shuffle}))
+    figures = {"stages": stages, "shuffle": shuffle, "skew": skew}
+    Path(out, "run.json").write_text(json.dumps(figures))
 
 
 def _shuffle_bytes() -> int:
@@ -203,6 +210,12 @@ def main() -> None:
                     f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>10}",
                     flush=True,
                 )
+                print(f"{'':>37} stages: " + ", ".join(f"{n} {t:.0f}" for n, t in run["stages"]))
+                if run.get("skew"):
+                    print(
+                        f"{'':>37} skew: "
+                        + ", ".join(f"{k} {v:,.0f}" for k, v in run["skew"].items())
+                    )
                 rows.append({"persons": persons, "engine": engine, **run})
         _project(rows, args.cores, args.executors)
 

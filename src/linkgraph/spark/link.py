@@ -273,8 +273,12 @@ def _with_levels(pairs: DataFrame, prep: DataFrame, plan: Plan) -> DataFrame:
     return joined.mapInArrow(_gamma_batches(plan), _schema(schema))
 
 
-def _candidate_pairs(prep: DataFrame, plan: Plan, max_block: int) -> DataFrame:
-    """(l, r) with l < r for records sharing some rule's key, each group at most ``max_block``."""
+def _candidate_pairs(
+    prep: DataFrame, plan: Plan, max_block: int, skew: dict[str, float]
+) -> DataFrame:
+    """(l, r) with l < r for records sharing some rule's key, each group at most ``max_block``
+    (the embedded rule: a bigger group is a common value, not a person). How big the
+    blocks came is put in ``skew``: the largest, and how many were over the cap."""
     from pyspark.sql import functions as F
 
     keyed = prep.select(
@@ -288,6 +292,11 @@ def _candidate_pairs(prep: DataFrame, plan: Plan, max_block: int) -> DataFrame:
             )
         ).alias("k"),
     ).select(IDX, "k.rule", "k.key")
+    sizes = keyed.where(F.col("key") >= 0).groupBy("rule", "key").count()
+    largest, over = sizes.select(
+        F.max("count"), F.sum((F.col("count") > max_block).cast("long"))
+    ).first() or (0, 0)
+    skew |= {"largest_block": float(largest or 0), "blocks_over_cap": float(over or 0)}
     groups = (
         keyed.where(F.col("key") >= 0)
         .groupBy("rule", "key")
@@ -322,6 +331,7 @@ class SparkResolution:
 
     persons: pa.Table
     timings: dict[str, float]
+    skew: dict[str, float]
 
 
 def resolve(
@@ -376,7 +386,8 @@ def resolve(
         u_from_counts(model, counts, value_counts)
     lap("estimate_u")
 
-    pairs = _with_levels(_candidate_pairs(prep, plan, max_block), prep, plan).persist(
+    skew: dict[str, float] = {}
+    pairs = _with_levels(_candidate_pairs(prep, plan, max_block, skew), prep, plan).persist(
         StorageLevel.MEMORY_AND_DISK
     )
     level_table = pairs.select("l", "r", *[f"g{k}" for k in range(len(plan.comparisons))])
@@ -425,6 +436,16 @@ def resolve(
         F.col("node").alias(IDX), "component", (F.col("component") % shares).alias("share")
     )
     members = prep.join(share_of, IDX).drop("component")
+    component_size, share_size, share_mean = share_of.groupBy("component", "share").count().groupBy(
+        "share"
+    ).agg(F.max("count").alias("c"), F.sum("count").alias("s")).select(
+        F.max("c"), F.max("s"), F.mean("s")
+    ).first() or (0, 0, 0.0)
+    skew |= {
+        "largest_component": float(component_size or 0),
+        "largest_share": float(share_size or 0),
+        "mean_share": round(float(share_mean or 0.0), 1),
+    }
     inside = (
         predictions.join(
             share_of.select(F.col(IDX).alias("l"), F.col("component").alias("cl")), "l"
@@ -476,6 +497,7 @@ def resolve(
                 "mapping": link_mapping.to_dict(),
                 "max_block": max_block,
                 "timings": timings | {"pairs": float(pairs_count)},
+                "skew": skew,
                 "chinese_id": plan.chinese_id,
                 "terms": {c: {"total": t, "mean": m} for c, (t, m) in terms.items()},
                 "engine": "spark",
@@ -487,7 +509,7 @@ def resolve(
     )
     persons = persons_of(store, record_id, labels, band, prob, saved)
     lap("stable_ids_and_save")
-    return SparkResolution(persons, timings)
+    return SparkResolution(persons, timings, skew)
 
 
 def _rule_keys(prep: DataFrame, plan: Plan, n: int) -> dict[str, np.ndarray]:
