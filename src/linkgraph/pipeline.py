@@ -420,28 +420,8 @@ class EmbeddedEngine:
 
         return identity.link_events(events, keys, catalogue)
 
-    def decide(
-        self,
-        persons: pa.Table,
-        enrollments: pa.Table,
-        events: Any,
-        policy: Policy,
-        catalogue: Catalogue,
-        as_of: dt.date,
-        ledger: LedgerInputs,
-        *,
-        previous_flags: pa.Table | None,
-    ) -> CertificationRun:
-        return decide(
-            persons,
-            enrollments,
-            events,
-            policy,
-            catalogue,
-            as_of,
-            ledger,
-            previous_flags=previous_flags,
-        )
+    def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
+        return decide(*args, **kwargs)
 
 
 def engine_for(settings: Settings) -> Engine:

@@ -304,16 +304,9 @@ class LinkerClustering:
                 decisions=self.decisions,
                 terms=lk.terms_table(),
                 model=lk.model.to_dict(),
-                meta={
-                    "mapping": lk.mapping.to_dict(),
-                    "max_block": lk.max_block,
-                    "timings": lk.timings,
-                    "chinese_id": lk.frame.chinese_id,
-                    "terms": {
-                        c: {"total": tf.total, "mean": tf.mean}
-                        for c, tf in lk.term_frequencies().items()
-                    },
-                },
+                meta=resolution_meta(
+                    lk.mapping, lk.max_block, lk.timings, lk.frame.chinese_id, lk.term_frequencies()
+                ),
             )
 
         return persons_of(lk.store, lk.frame.record_id, labels, band, prob, saved if save else None)
@@ -359,6 +352,43 @@ class SavedParts:
     terms: pa.Table
     model: dict[str, Any]
     meta: dict[str, Any]
+
+
+TERMS = pa.schema([("column", pa.string()), ("value", pa.string()), ("count", pa.int64())])
+
+
+def terms_table(counted: dict[str, tuple[Any, Any]]) -> pa.Table:
+    """Per term-frequency column, its values and how many records hold each, as one
+    :data:`TERMS` table (saved with the state; ``explain`` reads a value's count back)."""
+    parts = [
+        pa.table(
+            {
+                "column": pa.array([column] * len(values), pa.string()),
+                "value": pa.array(values, pa.string()),
+                "count": pa.array(counts, pa.int64()),
+            }
+        )
+        for column, (values, counts) in counted.items()
+    ]
+    return pa.concat_tables(parts) if parts else TERMS.empty_table()
+
+
+def resolution_meta(
+    mapping: LinkMapping,
+    max_block: int,
+    timings: dict[str, float],
+    chinese_id: dict[str, bool],
+    terms: dict[str, TermFrequencies],
+) -> dict[str, Any]:
+    """What a saved state says of its resolution, beside the model: enough for ``explain``
+    and for an incremental record to be prepared, blocked and scored alike."""
+    return {
+        "mapping": mapping.to_dict(),
+        "max_block": max_block,
+        "timings": timings,
+        "chinese_id": chinese_id,
+        "terms": {c: {"total": tf.total, "mean": tf.mean} for c, tf in terms.items()},
+    }
 
 
 def persons_of(
@@ -530,20 +560,12 @@ class Linker:
 
     def terms_table(self) -> pa.Table:
         """column, value, count for every term-frequency column (saved with the state)."""
-        parts = []
-        for c in self.term_frequencies():
-            col = self.frame.col(c)
-            parts.append(
-                pa.table(
-                    {
-                        "column": pa.array([c] * len(col.uniques), pa.string()),
-                        "value": pa.array(col.uniques, pa.string()),
-                        "count": pa.array(col.counts(), pa.int64()),
-                    }
-                )
-            )
-        schema = pa.schema([("column", pa.string()), ("value", pa.string()), ("count", pa.int64())])
-        return pa.concat_tables(parts) if parts else schema.empty_table()
+        return terms_table(
+            {
+                c: (self.frame.col(c).uniques, self.frame.col(c).counts())
+                for c in self.term_frequencies()
+            }
+        )
 
     def records_table(self) -> pa.Table:
         cols = [self.mapping.record_id]

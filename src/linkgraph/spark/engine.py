@@ -20,19 +20,16 @@ for the version's tables and the graph.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from linkgraph.casework import LedgerInputs
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
 from linkgraph.ingest import Ingested
 from linkgraph.pipeline import CertificationRun, ledger_rows_unseen
-from linkgraph.policy import Policy
 from linkgraph.spark import link as spark_link
 from linkgraph.spark.decide import decide_on_spark
 from linkgraph.spark.events import link_events_on_spark
@@ -91,26 +88,5 @@ class SparkEngine:
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any:
         return link_events_on_spark(self.spark, events, keys, catalogue)
 
-    def decide(
-        self,
-        persons: pa.Table,
-        enrollments: pa.Table,
-        events: Any,
-        policy: Policy,
-        catalogue: Catalogue,
-        as_of: dt.date,
-        ledger: LedgerInputs,
-        *,
-        previous_flags: pa.Table | None,
-    ) -> CertificationRun:
-        return decide_on_spark(
-            self.spark,
-            persons,
-            enrollments,
-            events,
-            policy,
-            catalogue,
-            as_of,
-            ledger,
-            previous_flags=previous_flags,
-        )
+    def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
+        return decide_on_spark(self.spark, *args, **kwargs)

@@ -50,6 +50,8 @@ from linkgraph.link.linker import (
     SavedParts,
     persons_of,
     record_bands,
+    resolution_meta,
+    terms_table,
 )
 from linkgraph.link.mapping import FieldKind, LinkMapping
 from linkgraph.link.model import (
@@ -406,10 +408,7 @@ def resolve(
     del gamma, li, ri
     lap("em")
 
-    terms: dict[str, tuple[float, float]] = {}
-    for c in plan.tf_columns:
-        frequencies = TermFrequencies.from_counts(first_counts[c])
-        terms[c] = (frequencies.total, frequencies.mean)
+    terms = {c: TermFrequencies.from_counts(first_counts[c]) for c in plan.tf_columns}
     scored = pairs
     for c in plan.tf_columns:
         scored = scored.join(
@@ -421,7 +420,8 @@ def resolve(
     score_schema = {"l": "long", "r": "long", "score": "double", "prob": "double"}
     score_schema |= {f"g{i}": "byte" for i in range(k)}
     predictions = scored.mapInArrow(
-        _score_batches(plan, model, terms), _schema(score_schema)
+        _score_batches(plan, model, {c: (tf.total, tf.mean) for c, tf in terms.items()}),
+        _schema(score_schema),
     ).persist(StorageLevel.MEMORY_AND_DISK)
     pairs_count = predictions.count()
     pairs.unpersist()
@@ -475,33 +475,20 @@ def resolve(
     lap("cluster")
 
     def saved() -> SavedParts:
+        meta = resolution_meta(
+            link_mapping, max_block, timings | {"pairs": float(pairs_count)}, plan.chinese_id, terms
+        )
         return SavedParts(
             records=records,
             decisions=decisions,
-            terms=pa.concat_tables(
-                [
-                    pa.table(
-                        {
-                            "column": pa.array([c] * tf_tables[c].num_rows, pa.string()),
-                            "value": tf_tables[c].column("value").cast(pa.string()),
-                            "count": tf_tables[c].column("count").cast(pa.int64()),
-                        }
-                    )
+            terms=terms_table(
+                {
+                    c: (tf_tables[c]["value"].to_pylist(), tf_tables[c]["count"].to_numpy())
                     for c in plan.tf_columns
-                ]
-            )
-            if plan.tf_columns
-            else pa.table({"column": [], "value": [], "count": []}),
+                }
+            ),
             model=model.to_dict(),
-            meta={
-                "mapping": link_mapping.to_dict(),
-                "max_block": max_block,
-                "timings": timings | {"pairs": float(pairs_count)},
-                "skew": skew,
-                "chinese_id": plan.chinese_id,
-                "terms": {c: {"total": t, "mean": m} for c, (t, m) in terms.items()},
-                "engine": "spark",
-            },
+            meta=meta | {"skew": skew, "engine": "spark"},
         )
 
     record_id = np.asarray(
