@@ -29,12 +29,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import ensure_city
 
+#: stages that run on the driver alone on Spark (see linkgraph.spark.engine), and the
+#: linker's steps there (its saved timings)
+DRIVER_STAGES = ("normalise", "flag", "report")
+DRIVER_LINK_STEPS = ("em", "stable_ids_and_save")
 PROVINCE = 16_000_000  # Anhui's beneficiaries in Bozhou's proportion (61 M x 1.36 / 5.2)
 NATION = 300_000_000  # pensioners paid nationally
 
@@ -54,16 +59,21 @@ def _job(city: str, data: str, engine: str, out: str) -> None:
     )
     result = run_city(Path(city), settings=settings, load_store=False)
     shuffle = _shuffle_bytes() if spark else 0
-    skew = {}
-    if spark and result.version is not None:
+    skew: dict[str, float] = {}
+    linked: dict[str, float] = {}
+    if result.version is not None:
         from linkgraph.link.state import StateStore
 
         saved = StateStore(result.version.linkage).meta_and_model()
         skew = saved[0].get("skew", {}) if saved else {}
+        linked = saved[0].get("timings", {}) if saved else {}
+    # what runs on the driver alone, whatever the cluster: it does not shrink with cores
+    serial = sum(s.seconds for s in result.stages if s.name in DRIVER_STAGES)
+    serial += sum(linked.get(name, 0.0) for name in DRIVER_LINK_STEPS) if spark else 0.0
     pq.write_table(result.tables["resolution"], f"{out}/resolution.parquet")
     pq.write_table(result.tables["recognitions"], f"{out}/recognitions.parquet")
     stages = [(s.name, round(s.seconds, 1)) for s in result.stages]
-    figures = {"stages": stages, "shuffle": shuffle, "skew": skew}
+    figures = {"stages": stages, "shuffle": shuffle, "skew": skew, "serial": serial}
     Path(out, "run.json").write_text(json.dumps(figures))
 
 
@@ -130,39 +140,58 @@ def _same(embedded: Path, other: Path) -> tuple[int, int]:
     )
 
 
-def _project(rows: list[dict[str, Any]], cores: int, executors: int) -> None:
-    """A province and a nation on ``executors`` x ``cores``, from the largest measured size.
+def _today() -> str:
+    return time.strftime("%Y-%m-%d %H:%M")
 
-    Model: a run costs a fixed start plus work proportional to persons; the work spreads
-    over cores with the parallel efficiency measured between local[1] and local[2] here.
+
+def _fit(rows: list[dict[str, Any]], engine: str, part: str = "wall") -> tuple[float, float] | None:
+    """(seconds fixed, seconds per person) of one part of an engine's runs, by least
+    squares over its sizes (``part``: "wall", "serial" or "parallel" = wall - serial)."""
+    mine = [
+        (r["persons"], r["wall"] - r.get("serial", 0.0) if part == "parallel" else r.get(part, 0.0))
+        for r in rows
+        if r["engine"] == engine and (part == "wall" or "serial" in r)
+    ]
+    if len({n for n, _ in mine}) < 2:
+        return None
+    slope, intercept = np.polyfit([n for n, _ in mine], [w for _, w in mine], 1)
+    return max(float(intercept), 0.0), max(float(slope), 0.0)
+
+
+def _project(rows: list[dict[str, Any]], cores: int, executors: int) -> None:
+    """A province and a nation on ``executors`` x ``cores``, from the curve (Amdahl).
+
+    Model: a run costs a fixed start, the driver's serial work (normalising the rosters,
+    EM, stable IDs, flags, the report: a line through local[1]'s sizes, it does not
+    shrink with cores), and the workers' work (a line through local[1]'s sizes too),
+    spread over the cluster's cores with the parallel efficiency measured between
+    local[1] and local[2] here. The graph load is not in it (one Neo4j server: see
+    *Figures*). The shuffle grows with persons as measured.
     """
-    spark_rows = [r for r in rows if r["engine"].startswith("local[")]
-    if not spark_rows:
+    serial, parallel = _fit(rows, "local[1]", "serial"), _fit(rows, "local[1]", "parallel")
+    one, two = _fit(rows, "local[1]", "parallel"), _fit(rows, "local[2]", "parallel")
+    if serial is None or parallel is None or one is None:
+        print("\nno projection: local[1] needs at least two sizes with their serial part")
         return
-    largest = max(r["persons"] for r in spark_rows)
-    at = {r["engine"]: r for r in spark_rows if r["persons"] == largest}
-    one, two = at.get("local[1]"), at.get("local[2]")
-    smallest = min(r["persons"] for r in spark_rows)
-    fixed = min(r["wall"] for r in spark_rows if r["persons"] == smallest) * 0.5
-    base = one or two
-    assert base is not None
-    used = 1 if one else 2
-    core_seconds_per_person = (base["wall"] - fixed) * used / largest
-    efficiency = 1.0
-    if one and two:
-        efficiency = (one["wall"] - fixed) / (2 * (two["wall"] - fixed))
-    shuffle_per_person = base["shuffle"] / largest if base["shuffle"] > 0 else 0.0
+    efficiency = min(one[1] / (2 * two[1]), 1.0) if two is not None and two[1] > 0 else 1.0
+    largest = max(r["persons"] for r in rows if r["engine"] == "local[1]")
+    measured = [r for r in rows if r["engine"] == "local[1]" and r["shuffle"] > 0]
+    shuffle_per_person = max((r["shuffle"] / r["persons"] for r in measured), default=0.0)
     total = cores * executors
-    print(f"\nprojection from {largest:,} persons (model: fixed {fixed:.0f} s + work / cores):")
-    print(f"  {core_seconds_per_person * 1e3:.2f} core-ms per person on this machine's cores;")
-    print(f"  parallel efficiency {efficiency:.2f} (local[2] against local[1]; assumed to hold);")
+    fixed = serial[0] + parallel[0]
+    print(f"\nprojection (lines through local[1]'s sizes up to {largest:,} persons):")
+    print(f"  fixed {fixed:.0f} s; driver {serial[1] * 1e3:.3f} ms per person (serial);")
+    print(f"  workers {parallel[1] * 1e3:.3f} core-ms per person on this machine's cores;")
+    print(f"  parallel efficiency {efficiency:.2f} (local[2] against local[1], assumed to hold);")
     print(f"  shuffle {shuffle_per_person / 1024:.1f} KiB per person.")
     for name, persons in (("province", PROVINCE), ("nation", NATION)):
-        seconds = fixed + core_seconds_per_person * persons / (total * efficiency)
+        driver = serial[1] * persons
+        workers = parallel[1] * persons / (total * efficiency)
         volume = shuffle_per_person * persons / 1024**3
         print(
-            f"  {name}: {persons / 1e6:.0f} M persons on {executors} executors x {cores} cores"
-            f" = {seconds / 60:.0f} min, {volume:.0f} GiB shuffled"
+            f"  {name}: {persons / 1e6:.0f} M persons on {executors} executors x {cores} cores:"
+            f" {(fixed + driver + workers) / 60:.0f} min (driver {driver / 60:.0f},"
+            f" workers {workers / 60:.0f}), {volume:.0f} GiB shuffled"
         )
 
 
@@ -177,7 +206,15 @@ def main() -> None:
     parser.add_argument("--cities", type=Path, help="Folder for (or with) the generated cities.")
     parser.add_argument("--executors", type=int, default=50, help="Projected cluster: executors.")
     parser.add_argument("--cores", type=int, default=8, help="Projected cluster: cores each.")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path(__file__).parent / "results" / "scale.json",
+        help="Rows of earlier runs, read for the projection and added to (the curve grows"
+        " across sessions; each row says when it was measured).",
+    )
     args = parser.parse_args()
+    earlier = json.loads(args.results.read_text()) if args.results.exists() else []
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cities = args.cities or Path(tmp) / "cities"
@@ -216,8 +253,10 @@ def main() -> None:
                         f"{'':>37} skew: "
                         + ", ".join(f"{k} {v:,.0f}" for k, v in run["skew"].items())
                     )
-                rows.append({"persons": persons, "engine": engine, **run})
-        _project(rows, args.cores, args.executors)
+                rows.append({"persons": persons, "engine": engine, **run} | {"on": _today()})
+                args.results.parent.mkdir(parents=True, exist_ok=True)
+                args.results.write_text(json.dumps(earlier + rows, indent=1))
+        _project(earlier + rows, args.cores, args.executors)
 
 
 if __name__ == "__main__":
