@@ -85,10 +85,5 @@ def test_no_twins_or_household_namesakes_are_made_one_person(stressed: tuple) ->
 
 def test_pairwise_f1_under_stress(stressed: tuple) -> None:
     persons, truth, _, errors = stressed
-    # The bar (#15) is F1 >= 0.9995 at both error rates. Met at realistic errors;
-    # at three times the errors this city (the calibrated generator, fraud x100) scores
-    # 0.99940: a few legacy 15-digit numbers whose sequence digits were transposed are
-    # kept apart by the sequence-digit rule, and some cut-short names without an ID number
-    # are never proposed. Until that is solved, three-times errors hold the earlier bar.
-    bar = 0.9995 if errors == 1.0 else 0.999
-    assert pairwise_scores(truth, persons).f1 >= bar, errors
+    # the bar (#15), at both error rates
+    assert pairwise_scores(truth, persons).f1 >= 0.9995, errors

@@ -124,6 +124,9 @@ def id_conflict(
     - differing only in the sequence digits: two people.  Twins and relatives registered
       together hold numbers of one region and birth date whose sequence codes follow each
       other (``...123`` and ``...125``), and a slip in one of them lands beside the other.
+      But not a swap of two adjacent sequence digits in a number no check character
+      guards (a legacy 15-digit number, or one whose check fails): a swap moves a code by
+      nine or more (``345`` and ``435``), never to the next code of a twin.
 
     Unless strong evidence says one was mistyped: one of them fails its check and the
     other is one slip away (its repair; a twin's record is kept from its sibling by the
@@ -143,9 +146,29 @@ def id_conflict(
     if OSA.distance(bx, by) > SLIPS[x.typos] + SLIPS[y.typos] + vouched:
         return IDS_APART
     repair = (x.proven_wrong or y.proven_wrong) and OSA.distance(bx, by) <= 1
-    if bx != by and bx[: SEQUENCE.start] == by[: SEQUENCE.start] and not (vouched or repair):
+    swap = adjacent_swap(bx[SEQUENCE], by[SEQUENCE])  # one of the two is unchecked here
+    if (
+        bx != by
+        and bx[: SEQUENCE.start] == by[: SEQUENCE.start]
+        and not (vouched or repair or swap)
+    ):
         return SEQUENCE_ONLY
     return None
+
+
+def adjacent_swap(x: str, y: str) -> bool:
+    """``y`` is ``x`` with two adjacent characters swapped.
+
+    >>> adjacent_swap("345", "435"), adjacent_swap("123", "125")
+    (True, False)
+    """
+    diff = [i for i, (a, b) in enumerate(zip(x, y, strict=False)) if a != b]
+    return (
+        len(x) == len(y)
+        and len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and (x[diff[0]], x[diff[1]]) == (y[diff[1]], y[diff[0]])
+    )
 
 
 SIBLING_NAMES = (
