@@ -151,3 +151,35 @@ def test_large_star_small_star_finds_the_components_connected_labels_finds() -> 
     assert np.array_equal(found["component"].to_numpy(), expected[nodes])
     lonely = np.setdiff1d(np.arange(n), nodes)
     assert np.array_equal(expected[lonely], lonely)  # the rest stand alone
+
+
+def test_a_feed_sent_twice_and_a_bad_row_are_read_alike(city: Path, tmp_path: Path) -> None:
+    """Ingest on Spark keeps a re-sent row once and names a bad row as in process."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from linkgraph.catalogue import Catalogue
+    from linkgraph.pipeline import EmbeddedEngine
+    from linkgraph.spark.engine import SparkEngine
+    from linkgraph.spark.session import spark_session
+    from linkgraph.tables import ROSTER
+
+    rosters = tmp_path / "rosters"
+    shutil.copytree(city / "rosters", rosters)
+    first = sorted(rosters.glob("*.parquet"))[0]
+    again = pq.read_table(first).slice(0, 40)
+    bad = again.slice(0, 1).set_column(
+        again.schema.get_field_index("record_id"), "record_id", pa.array(["X-1"])
+    )
+    bad = bad.set_column(bad.schema.get_field_index("item_code"), "item_code", pa.array(["NOPE"]))
+    pq.write_table(pa.concat_tables([again, bad]), rosters / "ZZ_resent.parquet")
+    catalogue = Catalogue.load()
+    ledger = ROSTER.empty_table()
+    embedded = EmbeddedEngine().read_rosters(rosters, catalogue, ledger)
+    spark = SparkEngine(spark_session(Settings(spark_partitions=4)))
+    on_spark = spark.read_rosters(rosters, catalogue, ledger)
+    assert embedded.repeated == on_spark.repeated == 40
+    assert [str(r) for r in on_spark.rejected] == [str(r) for r in embedded.rejected]
+    assert any(r.key == "X-1" and r.field == "item_code" for r in on_spark.rejected)
+    assert on_spark.table.equals(embedded.table)

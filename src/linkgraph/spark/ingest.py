@@ -107,7 +107,8 @@ def _read_files(
 
 def _keep_first(feed: Feed) -> Callable[[pa.Table], pa.Table]:
     def run(rows: pa.Table) -> pa.Table:
-        kept, repeated = first_of_each(unpack(rows, "rows", feed.placed).sort_by(ORDER), feed.keys)
+        placed = rows.select(feed.placed.names).cast(feed.placed)
+        kept, repeated = first_of_each(placed.sort_by(ORDER), feed.keys)
         return pack({"rows": kept, "repeats": _repeats(repeated)}, feed.packed)
 
     return run
@@ -144,25 +145,35 @@ def read_on_spark(
     read = listing.mapInArrow(_read_files(feed, catalogue), schema).persist(
         StorageLevel.MEMORY_AND_DISK
     )
-    shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
-    rows = read.where(F.col("_table") == "rows")
-    kept = (
-        rows.groupBy((F.abs(F.xxhash64(*feed.keys)) % shares).alias("_share"))
-        .applyInArrow(_keep_first(feed), schema)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    rows = read.where(F.col("_table") == "rows").select(*feed.placed.names)
     aside = read.where(F.col("_table") != "rows").toArrow()
-    repeats = kept.where(F.col("_table") == "repeats").select("_repeated").toArrow()
     refused = unpack(aside, "refused", REFUSAL).to_pylist()
     repeated = int(pc.sum(unpack(aside, "repeats", REPEATS)["_repeated"]).as_py() or 0)
-    repeated += int(pc.sum(repeats["_repeated"]).as_py() or 0)
-    kept.count()
+    # a key in two files (a feed re-sent): only such rows go through first_of_each
+    again = rows.groupBy(*feed.keys).count().where(F.col("count") > 1).select(*feed.keys)
+    if again.isEmpty():
+        frame = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    else:
+        shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
+        kept = (
+            rows.join(again, feed.keys, "left_semi")
+            .groupBy((F.abs(F.xxhash64(*feed.keys)) % shares).alias("_share"))
+            .applyInArrow(_keep_first(feed), schema)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        repeats = kept.where(F.col("_table") == "repeats").select("_repeated").toArrow()
+        repeated += int(pc.sum(repeats["_repeated"]).as_py() or 0)
+        once = kept.where(F.col("_table") == "rows").select(*feed.placed.names)
+        frame = (
+            rows.join(again, feed.keys, "left_anti")
+            .unionByName(once)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+    frame.count()
     read.unpersist()
-    frame = kept.where(F.col("_table") == "rows").select(*feed.placed.names)
+    place = {f.name: i for i, f in enumerate(files)}
     rejected = [
         Rejected(r["_source"], r["_row_no"], r["_key"], r["_field"], r["_reason"])
-        for r in sorted(
-            refused, key=lambda r: (files.index(directory / r["_source"]), r["_row_no"])
-        )
+        for r in sorted(refused, key=lambda r: (place[r["_source"]], r["_row_no"]))
     ]
     return SparkIngested(frame, rejected, repeated)
