@@ -40,7 +40,14 @@ class Settings(BaseSettings):
         " local[*]. Any other Spark setting comes from SPARK_CONF_DIR or SPARK_* as usual.",
     )
     spark_partitions: int = Field(
-        default=0, ge=0, description="Shuffle partitions; 0: four per core of the master."
+        default=0,
+        ge=0,
+        description="Shuffle partitions; 0: fitted to the data (four per core at least).",
+    )
+    spark_share_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description="Rows (records, persons' rows, events) a worker's function takes at once.",
     )
 
     neo4j_home: Path = Field(

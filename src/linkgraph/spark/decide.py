@@ -26,6 +26,7 @@ from linkgraph.pipeline import CertificationRun, decide, decide_flags
 from linkgraph.policy import Policy
 from linkgraph.recognise import RECOGNITION
 from linkgraph.spark.packing import pack, packed_schema, spark_schema, unpack
+from linkgraph.spark.session import shares_for
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
 
 if TYPE_CHECKING:
@@ -91,7 +92,6 @@ def decide_on_spark(
 
     ledger = ledger or LedgerInputs()
     started = time.perf_counter()
-    shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
     people_schema = packed_schema({"persons": PERSON, "enrollments": ENROLLMENT})
     people = pack(
         {
@@ -103,6 +103,7 @@ def decide_on_spark(
     if isinstance(events, pa.Table):
         events = spark.createDataFrame(conform(events, LINKED_EVENT, "events"))
     events = events.persist(StorageLevel.MEMORY_AND_DISK)
+    shares = shares_for(spark, persons.num_rows + enrollments.num_rows + events.count())
 
     def shared(frame: DataFrame) -> DataFrame:
         return frame.withColumn(SHARE, F.abs(F.xxhash64("person_id")) % shares)

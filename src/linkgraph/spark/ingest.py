@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.ingest import (
@@ -31,6 +32,7 @@ from linkgraph.ingest import (
     validate_roster,
 )
 from linkgraph.spark.packing import pack, packed_schema, spark_schema, unpack
+from linkgraph.spark.session import fit_partitions
 from linkgraph.tables import EVENT, ROSTER
 
 if TYPE_CHECKING:
@@ -114,6 +116,13 @@ def _keep_first(feed: Feed) -> Callable[[pa.Table], pa.Table]:
     return run
 
 
+def _rows_in(path: Path) -> int:
+    """A feed file's rows, from Parquet's footer (a CSV's guessed from its size)."""
+    if path.suffix == ".parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return path.stat().st_size // 100
+
+
 @dataclass
 class SparkIngested:
     """The accepted rows as a Spark frame (with where each was read), and what was refused
@@ -138,6 +147,7 @@ def read_on_spark(
     from pyspark.sql import functions as F
 
     files = feed_files(directory)
+    fit_partitions(spark, sum(_rows_in(f) for f in files))
     listing = spark.createDataFrame(
         pa.table({FILE: pa.array(range(len(files)), pa.int32()), "path": [str(f) for f in files]})
     ).repartition(len(files), FILE)

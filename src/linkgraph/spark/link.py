@@ -64,6 +64,7 @@ from linkgraph.link.model import (
 )
 from linkgraph.link.state import StateStore, effective_overrides
 from linkgraph.spark.components import connected_components
+from linkgraph.spark.session import shares_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -431,7 +432,7 @@ def resolve(
     forced = _forced_links(spark, overrides, records.column(link_mapping.record_id))
     edges = predictions.where(F.col("prob") >= MATCH_THRESHOLD).select("l", "r").union(forced)
     components = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
-    shares = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
+    shares = shares_for(spark, n)
     share_of = components.select(
         F.col("node").alias(IDX), "component", (F.col("component") % shares).alias("share")
     )

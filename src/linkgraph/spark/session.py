@@ -52,10 +52,37 @@ def spark_session(settings: Settings) -> SparkSession:
         .master(master)
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "6g"))
         .config("spark.log.level", os.environ.get("LINKGRAPH_SPARK_LOG_LEVEL", "ERROR"))
     )
     spark = builder.getOrCreate()
-    partitions = settings.spark_partitions or 4 * spark.sparkContext.defaultParallelism
-    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    spark.conf.set(PARTITIONS, str(settings.spark_partitions))
+    spark.conf.set(SHARE_ROWS, str(settings.spark_share_rows))
+    fit_partitions(spark, 0)
     return spark
+
+
+PARTITIONS = "linkgraph.partitions"  # the setting; 0: fitted to the data
+SHARE_ROWS = "linkgraph.share.rows"
+ROWS_PER_PARTITION = 500_000
+
+
+def fit_partitions(spark: SparkSession, rows: int) -> int:
+    """Shuffle partitions for a job over about ``rows`` rows: four per core, and enough
+    that no task's hash table holds more than :data:`ROWS_PER_PARTITION` rows (a
+    province's events would not fit a task otherwise, a small city's would drown in
+    tasks); ``LINKGRAPH_SPARK_PARTITIONS`` fixes the number instead."""
+    fixed = int(spark.conf.get(PARTITIONS) or 0)
+    cores = spark.sparkContext.defaultParallelism
+    partitions = fixed or max(4 * cores, -(-rows // ROWS_PER_PARTITION))
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    return partitions
+
+
+def shares_for(spark: SparkSession, rows: int) -> int:
+    """How many shares to deal ``rows`` into for a worker's function each (a person's
+    decisions, a component's clustering): enough for every core, at most
+    ``spark_share_rows`` rows a share (a share is one Python call, held in memory)."""
+    per_share = int(spark.conf.get(SHARE_ROWS) or 200_000)
+    cores = spark.sparkContext.defaultParallelism
+    return max(2 * cores, -(-rows // per_share))
