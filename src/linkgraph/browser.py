@@ -479,8 +479,12 @@ def _e(text: str) -> str:
 
 
 def _runnable(code: str, caption: str | None = None) -> str:
-    """A one-click block (the Browser puts a run icon before it): never a statement that
-    writes."""
+    """A one-click block: never a statement that writes.
+
+    The Browser (5.24, served by Neo4j 5.26) puts a play icon before it that runs the code
+    (unless it starts with ``:auto``, which the icon only puts into the editor); a click on
+    the code itself puts it into the editor. No markup makes a click on the code run Cypher.
+    """
     if writes(code):
         raise BrowserError(f"a one-click block would write: {code.splitlines()[0]}")
     fig = f'<figure><pre class="code runnable">{_e(code)}</pre>'
@@ -500,14 +504,17 @@ def _write_block(code: str, caption: str) -> str:
     """A statement that writes, shown apart and labelled: not runnable with one click.
 
     The block is plain text; its only link puts the statement into the editor
-    (``data-populate`` does not run it), and running it there is the confirmation.
+    (``data-populate``: a click does not run it), and running it there is the confirmation.
+    The Browser puts a play icon before every element a guide directive matches, this link
+    included, and that icon runs the command: ``remove-play-icon`` is how a guide tells it not
+    to (Browser 5's ``Directives``).
     """
     return (
         '<div class="lg-write" style="border: 2px solid #C0262F; padding: 0.5em;">'
         "<p><strong>&#9888; This statement WRITES to the graph.</strong> The guide does not "
         "run it. To run it: check the parameters, "
-        f'<a data-populate="{_e(code)}">put it into the editor</a>, read it there and press '
-        "Run yourself — that is the confirmation.</p>"
+        f'<a class="remove-play-icon" data-populate="{_e(code)}">put it into the editor</a>, '
+        "read it there and press Run yourself — that is the confirmation.</p>"
         f'<figure><pre class="code lg-write">{_e(code)}</pre>'
         f"<figcaption>{_e(caption)} (writes)</figcaption></figure></div>"
     )
