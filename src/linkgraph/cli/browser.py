@@ -65,6 +65,16 @@ def _how_to(port: int) -> None:
     console.print("In the Neo4j Browser (while `linkgraph browser serve` runs):", highlight=False)
     for cmd in browser.browser_commands(port):
         console.print(f"  {escape(cmd)}", highlight=False, soft_wrap=True)
+    from linkgraph.config import get_settings
+
+    if get_settings().browser_guide_port == port:
+        console.print(
+            f"The server's Browser opens it on every connect (LINKGRAPH_BROWSER_GUIDE_PORT={port};"
+            " restart the server after changing it).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"Or on every connect: LINKGRAPH_BROWSER_GUIDE_PORT={port} (environment or linkgraph.env),"
         " then `linkgraph neo4j stop` and `linkgraph neo4j start` (the server's conf sets"
