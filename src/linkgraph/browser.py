@@ -21,9 +21,10 @@ Three things are made for the analysts who explore the graph in the Neo4j Browse
 The Neo4j HTTP server serves the Browser but no other files, so :func:`write_bundle` writes all
 three into one directory and :class:`GuideServer` serves it over HTTP on loopback, with the CORS
 headers the Browser's cross-origin fetch needs (``linkgraph browser serve``). The Browser only
-fetches guides and styles from hosts on ``browser.remote_content_hostname_allowlist``; its
-default is ``guides.neo4j.com,localhost``, so the bundle is addressed as
-``http://localhost:<port>/`` and needs no server setting. Then, in the Browser::
+fetches guides and styles from hosts on ``browser.remote_content_hostname_whitelist`` (Neo4j
+5.26's name for it), which the project's server sets to ``localhost`` alone, so the bundle is
+addressed as ``http://localhost:<port>/``. Then, in the Browser (or on every connect, with
+``LINKGRAPH_BROWSER_GUIDE_PORT`` set: :func:`post_connect_cmd`)::
 
     :style http://localhost:8474/style.grass
     :guide http://localhost:8474/guide.html
@@ -59,7 +60,7 @@ STYLE_FILE = CYPHER_DIR / "browser" / "style.grass"
 
 #: Port of ``linkgraph browser serve`` (Neo4j's HTTP is 7474, so 8474 is easy to remember).
 DEFAULT_PORT = 8474
-#: The host name the Browser is given: on its default remote-content allowlist.
+#: The host name the Browser is given: the one host on the server's remote-content allowlist.
 GUIDE_HOST = "localhost"
 #: What the bundle directory holds.
 GUIDE_FILE, FAVOURITES_FILE = "guide.html", "favourites.zip"
@@ -478,8 +479,12 @@ def _e(text: str) -> str:
 
 
 def _runnable(code: str, caption: str | None = None) -> str:
-    """A one-click block (the Browser puts a run icon before it): never a statement that
-    writes."""
+    """A one-click block: never a statement that writes.
+
+    The Browser (5.24, served by Neo4j 5.26) puts a play icon before it that runs the code
+    (unless it starts with ``:auto``, which the icon only puts into the editor); a click on
+    the code itself puts it into the editor. No markup makes a click on the code run Cypher.
+    """
     if writes(code):
         raise BrowserError(f"a one-click block would write: {code.splitlines()[0]}")
     fig = f'<figure><pre class="code runnable">{_e(code)}</pre>'
@@ -499,14 +504,17 @@ def _write_block(code: str, caption: str) -> str:
     """A statement that writes, shown apart and labelled: not runnable with one click.
 
     The block is plain text; its only link puts the statement into the editor
-    (``data-populate`` does not run it), and running it there is the confirmation.
+    (``data-populate``: a click does not run it), and running it there is the confirmation.
+    The Browser puts a play icon before every element a guide directive matches, this link
+    included, and that icon runs the command: ``remove-play-icon`` is how a guide tells it not
+    to (Browser 5's ``Directives``).
     """
     return (
         '<div class="lg-write" style="border: 2px solid #C0262F; padding: 0.5em;">'
         "<p><strong>&#9888; This statement WRITES to the graph.</strong> The guide does not "
         "run it. To run it: check the parameters, "
-        f'<a data-populate="{_e(code)}">put it into the editor</a>, read it there and press '
-        "Run yourself — that is the confirmation.</p>"
+        f'<a class="remove-play-icon" data-populate="{_e(code)}">put it into the editor</a>, '
+        "read it there and press Run yourself — that is the confirmation.</p>"
         f'<figure><pre class="code lg-write">{_e(code)}</pre>'
         f"<figcaption>{_e(caption)} (writes)</figcaption></figure></div>"
     )
@@ -738,7 +746,7 @@ def favourites_local_storage(queries: Iterable[GuideQuery]) -> dict[str, str]:
 
 
 def base_url(port: int = DEFAULT_PORT) -> str:
-    """Where the Browser finds the bundle: ``localhost`` is on its default allowlist."""
+    """Where the Browser finds the bundle: ``localhost`` is on the server's allowlist."""
     return f"http://{GUIDE_HOST}:{port}"
 
 
@@ -760,13 +768,14 @@ def browser_commands(port: int = DEFAULT_PORT) -> list[str]:
     return [f":style {url}/style.grass", f":guide {url}/{GUIDE_FILE}"]
 
 
-def neo4j_conf_lines(port: int = DEFAULT_PORT) -> list[str]:
-    """Optional neo4j.conf lines: apply the style and open the guide on every connect."""
-    url = base_url(port)
-    return [
-        f"browser.post_connect_cmd=style {url}/style.grass; guide {url}/{GUIDE_FILE}",
-        "browser.remote_content_hostname_allowlist=guides.neo4j.com,localhost",
-    ]
+def post_connect_cmd(port: int = DEFAULT_PORT) -> str:
+    """``browser.post_connect_cmd``: apply the style and open the guide on every connect.
+
+    The Browser splits the setting on ``;`` and puts a colon before each command. The project's
+    conf writer sets it when ``LINKGRAPH_BROWSER_GUIDE_PORT`` is set
+    (:func:`linkgraph.neo4j_server.server.browser_settings`).
+    """
+    return "; ".join(cmd.removeprefix(":") for cmd in browser_commands(port))
 
 
 class _CorsHandler(SimpleHTTPRequestHandler):

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     neo4j_heap_max: str = Field(default="4g", description="JVM -Xmx of the server and import tool.")
     neo4j_pagecache: str = Field(default="4g", description="server.memory.pagecache.size.")
     neo4j_start_timeout: float = Field(default=180.0, description="Seconds to wait for Bolt.")
+    browser_guide_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port `linkgraph browser serve` serves the guide on (its default); when"
+        " set, the server's Browser applies the style and opens the guide on every connect"
+        " (browser.post_connect_cmd, written at each `linkgraph neo4j start`).",
+    )
 
     @model_validator(mode="after")
     def _one_port_setting(self) -> Settings:

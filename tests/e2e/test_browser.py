@@ -2,8 +2,8 @@
 
 A 300-person city goes through the pipeline into the project's Neo4j (the ``neo4j_server``
 session fixture). The bundle of ``linkgraph.browser`` (guide, style, favourites) is served the
-way ``linkgraph browser serve`` serves it, on ``http://localhost:<port>`` — a host on the
-Browser's default remote-content allowlist. Chromium then opens the Browser the server ships
+way ``linkgraph browser serve`` serves it, on ``http://localhost:<port>`` — the one host on
+the server's remote-content allowlist. Chromium then opens the Browser the server ships
 (``/browser/``), fills the connect form, opens the guide with ``:guide <url>``, applies the
 style from the guide, sets ``$person_id`` through the guide's input box, runs ``person_360``
 (a table) and its graph view, and checks that the graph is drawn with the linkgraph style.
@@ -23,7 +23,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from neo4j import GraphDatabase
 
@@ -34,11 +36,12 @@ from linkgraph.errors import StoreUnavailable
 from linkgraph.graph import QUERIES, build_graph
 from linkgraph.graph.neo4j_store import Neo4jStore
 from linkgraph.neo4j_server import wait_for_bolt
+from linkgraph.neo4j_server.server import BROWSER_CSP
 from linkgraph.pipeline import run_city
 from linkgraph.synth import generate_city
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Locator, Page, Route
 
 pytestmark = pytest.mark.neo4j
 
@@ -457,3 +460,107 @@ def test_favourites_zip_drops_into_the_favorites_drawer(page: Page, neo4j_server
     for q in queries:
         folder.get_by_text(q.name, exact=True).first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "favourites.png"))
+
+
+#: What the Browser says above its frames while it may send usage data.
+USAGE_BANNER = "To help make Neo4j Browser better we collect information on product usage"
+
+
+def test_the_browser_shows_no_usage_banner_and_reaches_no_outside_host(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer
+) -> None:
+    """Issue 13: connected, the Browser showed a usage-data banner and, on Community edition
+    (which ignores browser.allow_outgoing_connections), loaded Segment's and Canny's scripts.
+    The server now sends client.allow_telemetry=false and a loopback-only Content-Security-
+    Policy; the guide and style, on localhost, still load. Requests to any other host are
+    recorded and aborted here, so the test itself never reaches out."""
+    outside: list[str] = []
+
+    def only_loopback(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname in {
+            "127.0.0.1",
+            "localhost",
+        }:
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.context.route("**/*", only_loopback)
+    connect(page, neo4j_server)
+    run_in_editor(page, f":style {bundle.url}/style.grass")
+    frame_for(page, ":style").get_by_text("node.Person").first.wait_for()
+    run_in_editor(page, f":guide {bundle.url}/{browser.GUIDE_FILE}")
+    drawer = page.locator('[data-testid="guidesDrawer"]')
+    drawer.get_by_text("linkgraph investigations").first.wait_for()
+    click_run(drawer.locator("pre.runnable", has_text="UNION ALL"))  # a read runs from the guide
+    frame_for(page, "MATCH (n:Person) RETURN 'Person' AS label")
+    page.wait_for_timeout(3_000)  # the outside scripts load once connected
+    page.screenshot(path=str(ARTIFACTS / "no_banner.png"))
+    csp = httpx.get(neo4j_server.browser_url, timeout=10).headers.get("content-security-policy")
+    seen = {"banner": page.get_by_text(USAGE_BANNER).count(), "outside": outside, "csp": csp}
+    assert seen == {"banner": 0, "outside": [], "csp": BROWSER_CSP}
+
+
+#: A library query that writes, for the guide's write block (a label no data has).
+PROBE = """\
+// lg_probe — marks the graph (a probe of the guide's write block).
+//
+// Does: writes one node.
+// Returns: at
+MERGE (x:LinkgraphProbe {at: 'guide'}) RETURN x.at AS at
+"""
+
+
+def test_one_click_never_runs_a_statement_that_writes(
+    page: Page, neo4j_server: Any, tmp_path: Path
+) -> None:
+    """Issue 13: the Browser puts a run icon before every guide element it reads as a command,
+    and the icon runs it: the "put it into the editor" link of a statement that writes had
+    one. The link now only puts the statement into the editor; nothing is written."""
+    library = tmp_path / "queries"
+    library.mkdir()
+    for source in browser.QUERY_DIR.glob("*.cypher"):
+        (library / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (library / "lg_probe.cypher").write_text(PROBE, encoding="utf-8")
+    queries = browser.library(library)
+    number = next(i for i, q in enumerate(queries, 1) if q.name == "lg_probe")
+
+    def probes() -> int:
+        with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+            return int(
+                driver.execute_query("MATCH (x:LinkgraphProbe) RETURN count(x) AS n").records[0][
+                    "n"
+                ]
+            )
+
+    directory = tmp_path / "bundle"
+    try:
+        with browser.GuideServer(directory, port=0) as server:
+            browser.write_bundle(directory, port=server.port, query_dir=library)
+            connect(page, neo4j_server)
+            run_in_editor(page, f":guide {server.url}/{browser.GUIDE_FILE}")
+            drawer = page.locator('[data-testid="guidesDrawer"]')
+            drawer.get_by_text("linkgraph investigations").first.wait_for()
+            go_to_slide(page, drawer, f"{number}/{len(queries)} · lg_probe (writes)")
+            link = drawer.locator("a[data-populate]")
+            link.wait_for()
+            icons = link.locator("i.fa-play-circle-o").count()
+            if icons:  # what an analyst would click: before, it ran the statement
+                link.locator("i.fa-play-circle-o").first.click()
+                page.wait_for_timeout(2_000)
+            link.get_by_text("put it into the editor").click()
+            editor = page.locator('[data-testid="activeEditor"]').first
+            page.wait_for_function(
+                "el => el.innerText.includes('LinkgraphProbe')", arg=editor.element_handle()
+            )
+            page.wait_for_timeout(1_000)
+            page.screenshot(path=str(ARTIFACTS / "write_block.png"))
+            assert probes() == 0
+            assert icons == 0
+            ran = page.locator('[data-testid="frameCommand"]', has_text="LinkgraphProbe")
+            assert ran.count() == 0
+    finally:
+        with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+            driver.execute_query("MATCH (x:LinkgraphProbe) DETACH DELETE x")

@@ -8,6 +8,9 @@ import json
 import re
 import urllib.request
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -280,6 +283,125 @@ def test_no_one_click_block_writes_and_a_write_is_shown_apart(tmp_path: Path) ->
     with zipfile.ZipFile(io.BytesIO(browser.favourites_zip(queries))) as zf:
         assert not any("close_flag" in n for n in zf.namelist())
     assert "close_flag" not in browser.favourites_local_storage(queries)["neo4j.documents"]
+
+
+@dataclass
+class _Node:
+    tag: str
+    attrs: dict[str, str]
+    children: list[_Node | str] = field(default_factory=list)
+    parent: _Node | None = None
+
+    @property
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def walk(self) -> list[_Node]:
+        return [self, *(n for c in self.children if isinstance(c, _Node) for n in c.walk())]
+
+
+class _Tree(HTMLParser):
+    VOID = frozenset({"br", "img", "input", "meta", "hr", "link"})
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = self.at = _Node("#document", {})
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = _Node(tag, {k: v or "" for k, v in attrs}, parent=self.at)
+        self.at.children.append(node)
+        if tag not in self.VOID:
+            self.at = node
+
+    def handle_endtag(self, tag: str) -> None:
+        node: _Node | None = self.at
+        while node is not None and node.tag != tag:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            self.at = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.at.children.append(data)
+
+
+def _inside_runnable(node: _Node) -> bool:
+    up = node.parent
+    while up is not None:
+        if "runnable" in up.classes:
+            return True
+        up = up.parent
+    return False
+
+
+def _attr(name: str, prefix: str) -> Callable[[_Node], str | None]:
+    return lambda n: prefix + n.attrs[name] if name in n.attrs else None
+
+
+def _pre(inside: bool) -> Callable[[_Node], str | None]:
+    def value(n: _Node) -> str | None:
+        matches = _inside_runnable(n) if inside else "runnable" in n.classes
+        return n.text().strip() if n.tag == "pre" and matches else None
+
+    return value
+
+
+#: Browser 5.24's guide directives (``Directives.tsx``, as the Browser Neo4j 5.26 serves has
+#: them), in its order: the command an element stands for, and whether clicking it runs it
+#: (otherwise the click puts the command into the editor).
+_DIRECTIVES: list[tuple[Callable[[_Node], str | None], bool]] = [
+    (_attr("data-exec", ":"), True),
+    (_attr("data-populate", ""), False),
+    (_attr("exec-topic", ":"), True),
+    (_attr("play-topic", ":play "), True),
+    (_attr("server-topic", ":server "), True),
+    (_attr("help-topic", ":help "), True),
+    (_pre(inside=True), False),  # .runnable pre
+    (_pre(inside=False), False),  # pre.runnable
+]
+
+
+def _one_click(page: str) -> list[tuple[str, str]]:
+    """Every command one click on the rendered guide runs, and how: ("icon", cmd) for the play
+    icon the Browser puts before each directive's element (unless its first child is an <i> or
+    it has class remove-play-icon; the icon only fills the editor with a command starting with
+    :auto), ("click", cmd) for a click on an element whose directive runs."""
+    runs: list[tuple[str, str]] = []
+    for node in _Tree(page).root.walk():
+        for value_of, auto_exec in _DIRECTIVES:
+            value = value_of(node)
+            if not value:
+                continue
+            first = node.children[0] if node.children else None
+            icon = isinstance(first, _Node) and first.tag == "i"
+            if not icon and "remove-play-icon" not in node.classes:
+                node.children.insert(0, _Node("i", {"class": "fa fa-play-circle-o"}, parent=node))
+                if not value.startswith(":auto"):
+                    runs.append(("icon", value))
+            if auto_exec:
+                runs.append(("click", value))
+    return runs
+
+
+def test_one_click_in_the_browser_never_runs_a_statement_that_writes(tmp_path: Path) -> None:
+    """As the Browser reads the guide's markup: a play icon runs a command, and the Browser
+    puts one before every directive's element, the "put it into the editor" link of a
+    statement that writes included, unless told not to. Reads run from their icon."""
+    queries = browser.library(_with_a_write_query(tmp_path))
+    page = browser.render_guide(queries, "http://localhost:9999")
+    runs = _one_click(page)
+    assert not [cmd for _, cmd in runs if browser.writes(cmd)]
+    (close_flag,) = [q for q in queries if q.name == "close_flag"]
+    assert close_flag.cypher not in {cmd for _, cmd in runs}
+    by_icon = {cmd for how, cmd in runs if how == "icon"}
+    for q in queries:
+        if not q.writes:
+            assert q.cypher in by_icon, q.name
+            assert q.graph is None or q.graph in by_icon, q.name
+    assert browser.FLAGGED_PERSON_COMMAND in by_icon
 
 
 def test_a_statement_that_writes_cannot_be_made_one_click() -> None:

@@ -24,7 +24,23 @@ Out = Annotated[
         help="Directory for guide.html, style.grass, favourites.zip (default: data/browser)."
     ),
 ]
-Port = Annotated[int, typer.Option(min=1, max=65535, help="Port the bundle is served on.")]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Port the bundle is served on (default: LINKGRAPH_BROWSER_GUIDE_PORT, else 8474).",
+    ),
+]
+
+
+def _port(port: int | None) -> int:
+    from linkgraph.browser import DEFAULT_PORT
+    from linkgraph.config import get_settings
+
+    if port is not None:
+        return port
+    return get_settings().browser_guide_port or DEFAULT_PORT
 
 
 def _out(out: Path | None) -> Path:
@@ -49,17 +65,29 @@ def _how_to(port: int) -> None:
     console.print("In the Neo4j Browser (while `linkgraph browser serve` runs):", highlight=False)
     for cmd in browser.browser_commands(port):
         console.print(f"  {escape(cmd)}", highlight=False, soft_wrap=True)
+    from linkgraph.config import get_settings
+
+    if get_settings().browser_guide_port == port:
+        console.print(
+            f"The server's Browser opens it on every connect (LINKGRAPH_BROWSER_GUIDE_PORT={port};"
+            " restart the server after changing it).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     console.print(
-        "Or on every connect, in neo4j.conf (the allowlist shown is already the default):",
+        f"Or on every connect: LINKGRAPH_BROWSER_GUIDE_PORT={port} (environment or linkgraph.env),"
+        " then `linkgraph neo4j stop` and `linkgraph neo4j start` (the server's conf sets"
+        f" browser.post_connect_cmd={browser.post_connect_cmd(port)}).",
         highlight=False,
+        soft_wrap=True,
     )
-    for line in browser.neo4j_conf_lines(port):
-        console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @browser_app.command()
-def guide(out: Out = None, port: Port = 8474) -> None:
+def guide(out: Out = None, port: Port = None) -> None:
     """Generate the Browser guide (from cypher/queries/*.cypher), style and favourites."""
+    port = _port(port)
     directory = _write(out, port)
     for name in ("guide.html", "style.grass", "favourites.zip"):
         console.print(f"wrote {directory / name}", highlight=False)
@@ -67,10 +95,11 @@ def guide(out: Out = None, port: Port = 8474) -> None:
 
 
 @browser_app.command()
-def serve(out: Out = None, port: Port = 8474) -> None:
+def serve(out: Out = None, port: Port = None) -> None:
     """Regenerate the bundle and serve it to the Browser on localhost until Ctrl-C."""
     from linkgraph.browser import GuideServer
 
+    port = _port(port)
     directory = _write(out, port)
     try:
         server = GuideServer(directory, port=port)

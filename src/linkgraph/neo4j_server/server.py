@@ -10,7 +10,7 @@ a pid file in ``run/`` and its logs in ``logs/``.
 Home layout::
 
     lib/       jars (+ .linkgraph-installed, the version the jars are of)
-    conf/      neo4j.conf, rewritten from Settings on every start
+    conf/      neo4j.conf, rewritten from Settings on every start; neo4j.local.conf, yours
     data/ logs/ plugins/ import/ run/
 """
 
@@ -203,35 +203,141 @@ def install(settings: Settings | None = None) -> Path:
 # --------------------------------------------------------------------------- config
 
 
+#: The file beside neo4j.conf whose settings every start keeps: the place for a setting of
+#: your own (neo4j.conf itself is rewritten from Settings on every start).
+LOCAL_CONF = "neo4j.local.conf"
+
+#: Settings the project takes from ``Settings`` (``LINKGRAPH_*``), or that the launcher passes
+#: to java itself: set there, a local override would be ignored or move the server away from
+#: the client. Each with where to set it instead.
+OWNED_SETTINGS: dict[str, str] = {
+    "server.default_listen_address": "nowhere: the project's server listens on loopback only",
+    "server.default_advertised_address": "nowhere: the project's server listens on loopback only",
+    "server.bolt.listen_address": "LINKGRAPH_NEO4J_BOLT_PORT",
+    "server.bolt.advertised_address": "LINKGRAPH_NEO4J_BOLT_PORT",
+    "server.http.listen_address": "LINKGRAPH_NEO4J_HTTP_PORT",
+    "server.http.advertised_address": "LINKGRAPH_NEO4J_HTTP_PORT",
+    "server.memory.heap.initial_size": "LINKGRAPH_NEO4J_HEAP_INITIAL (java's -Xms)",
+    "server.memory.heap.max_size": "LINKGRAPH_NEO4J_HEAP_MAX (java's -Xmx)",
+    "server.memory.pagecache.size": "LINKGRAPH_NEO4J_PAGECACHE",
+    "server.jvm.additional": "JVM_FLAGS in linkgraph/neo4j_server/server.py (java is run directly)",
+}
+
+#: The Content-Security-Policy the server sends with the Browser: Neo4j 5.26's default
+#: (``dbms.security.http_static_content_security_policy_header``) with every outside host
+#: taken out. On Community edition the Browser ignores ``browser.allow_outgoing_connections``
+#: (an Enterprise setting; Community refuses it as unknown) and, once connected, loads
+#: Segment's and Canny's scripts and may send crash reports to Sentry; this policy stops the
+#: page from reaching any host but loopback (the server, Bolt, the guide on localhost).
+BROWSER_CSP = (
+    "default-src 'self'; script-src 'self'; img-src 'self' data: http://localhost:*; "
+    "style-src 'self' 'unsafe-inline'; font-src 'self' data:; base-uri 'none'; "
+    "object-src 'none'; frame-ancestors 'none'; connect-src 'self' ws://127.0.0.1:* "
+    "ws://localhost:* http://127.0.0.1:* http://localhost:*"
+)
+
+
+def browser_settings(s: Settings) -> dict[str, str]:
+    """The Neo4j Browser's settings: no usage banner or telemetry, nothing fetched from outside
+    hosts, guides and styles from localhost only, and, when ``browser_guide_port`` is set, the
+    project's style and guide on every connect."""
+    from linkgraph import browser
+
+    conf = {
+        # The Browser shows no usage-data consent banner and sends no usage data or crash
+        # reports when the server says so (its telemetry source becomes neo4j.conf).
+        "client.allow_telemetry": "false",
+        # Where :guide, :play and :style may fetch from (Neo4j 5.26 still spells it
+        # "whitelist"; "..._allowlist" is an unknown setting there). The default adds
+        # guides.neo4j.com, an outside host.
+        "browser.remote_content_hostname_whitelist": browser.GUIDE_HOST,
+        "dbms.security.http_static_content_security_policy_header": BROWSER_CSP,
+    }
+    if s.browser_guide_port is not None:
+        conf["browser.post_connect_cmd"] = browser.post_connect_cmd(s.browser_guide_port)
+    return conf
+
+
+def read_local_conf(path: Path) -> dict[str, str]:
+    """The settings of a local override file (``key=value`` lines, ``#`` comments).
+
+    Refused, naming the line: a line that is no setting, a setting given twice (Neo4j's
+    strict validation refuses to start on one), and a setting the project owns
+    (:data:`OWNED_SETTINGS`).
+    """
+    if not path.exists():
+        return {}
+    found: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        where = f"{path}:{number}"
+        if not sep or not key or any(ch.isspace() for ch in key):
+            raise Neo4jServerError(f"{where}: not a setting (key=value): {line!r}")
+        if key in OWNED_SETTINGS:
+            raise Neo4jServerError(
+                f"{where}: {key} is set by the project, not in {LOCAL_CONF}; "
+                f"use {OWNED_SETTINGS[key]}"
+            )
+        if key in found:
+            raise Neo4jServerError(f"{where}: {key} is set twice (Neo4j would refuse to start)")
+        found[key] = value.strip()
+    return found
+
+
+def conf_settings(s: Settings) -> dict[str, str]:
+    """neo4j.conf's single-valued settings from Settings: loopback only, auth on, memory sized
+    by Settings, the Browser's settings (:func:`browser_settings`)."""
+    return {
+        "server.directories.import": "import",
+        "server.default_listen_address": "127.0.0.1",
+        "server.default_advertised_address": "127.0.0.1",
+        "server.bolt.listen_address": f"127.0.0.1:{s.neo4j_bolt_port}",
+        "server.bolt.advertised_address": f"127.0.0.1:{s.neo4j_bolt_port}",
+        "server.bolt.enabled": "true",
+        "server.http.listen_address": f"127.0.0.1:{s.neo4j_http_port}",
+        "server.http.advertised_address": f"127.0.0.1:{s.neo4j_http_port}",
+        "server.http.enabled": "true",
+        "server.https.enabled": "false",
+        "dbms.security.auth_enabled": "true",
+        "server.memory.heap.initial_size": s.neo4j_heap_initial,
+        "server.memory.heap.max_size": s.neo4j_heap_max,
+        "server.memory.pagecache.size": s.neo4j_pagecache,
+        "db.tx_log.rotation.retention_policy": "2 days 2G",
+        "dbms.usage_report.enabled": "false",
+        # Netty's graceful-shutdown quiet period (5s, twice) is most of a stop; nothing is in
+        # flight by then, as the databases have already stopped.
+        "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0",
+        **browser_settings(s),
+    }
+
+
 def write_conf(settings: Settings | None = None) -> Path:
-    """Write conf/neo4j.conf from Settings: loopback only, auth on, memory sized by Settings."""
+    """Write conf/neo4j.conf from Settings, then the settings of conf/neo4j.local.conf.
+
+    The conf is rewritten on every start, so a setting of your own goes into
+    :data:`LOCAL_CONF` beside it: each of its settings replaces the project's of the same name
+    (each setting appears once: Neo4j refuses a conf that repeats one), and the file itself is
+    never written.
+    """
     s = _settings(settings)
     conf = s.neo4j_home / "conf" / "neo4j.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(
-        "# Written by linkgraph.neo4j_server from Settings on every start; edits are lost.\n"
-        "server.directories.import=import\n"
-        "server.default_listen_address=127.0.0.1\n"
-        "server.default_advertised_address=127.0.0.1\n"
-        f"server.bolt.listen_address=127.0.0.1:{s.neo4j_bolt_port}\n"
-        f"server.bolt.advertised_address=127.0.0.1:{s.neo4j_bolt_port}\n"
-        "server.bolt.enabled=true\n"
-        f"server.http.listen_address=127.0.0.1:{s.neo4j_http_port}\n"
-        f"server.http.advertised_address=127.0.0.1:{s.neo4j_http_port}\n"
-        "server.http.enabled=true\n"
-        "server.https.enabled=false\n"
-        "dbms.security.auth_enabled=true\n"
-        f"server.memory.heap.initial_size={s.neo4j_heap_initial}\n"
-        f"server.memory.heap.max_size={s.neo4j_heap_max}\n"
-        f"server.memory.pagecache.size={s.neo4j_pagecache}\n"
-        "db.tx_log.rotation.retention_policy=2 days 2G\n"
-        "dbms.usage_report.enabled=false\n"
-        "# Netty's graceful-shutdown quiet period (5s, twice) is most of a stop; nothing is in\n"
-        "# flight by then, as the databases have already stopped.\n"
-        "internal.dbms.bolt.netty_server_shutdown_quiet_period=0\n"
-        "server.jvm.additional=" + "\nserver.jvm.additional=".join(JVM_FLAGS) + "\n",
-        encoding="utf-8",
-    )
+    local = read_local_conf(conf.with_name(LOCAL_CONF))
+    ours = [f"{k}={v}" for k, v in conf_settings(s).items() if k not in local]
+    lines = [
+        "# Written by linkgraph.neo4j_server from Settings on every start; edits are lost.",
+        f"# Settings of your own: conf/{LOCAL_CONF}, kept and added at the end (they win).",
+        *ours,
+        *(f"server.jvm.additional={flag}" for flag in JVM_FLAGS),
+    ]
+    if local:
+        lines.append(f"# From conf/{LOCAL_CONF}:")
+        lines.extend(f"{k}={v}" for k, v in local.items())
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return conf
 
 
