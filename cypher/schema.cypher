@@ -19,7 +19,7 @@
 // NODE (:Address {address: string!})
 //
 // Evidence and what is concluded from it
-// NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string})
+// NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string, reports_death: boolean})
 // NODE (:EvidenceEvent {event_key: string!, event_id: int, channel: string, occurred_on: date, reported_on: date, linked_by: string})
 // NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, warning_until: date, rule: string})
 // NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, amount_recovered: int, months: int, status: string, detail: string, raised_on: date})

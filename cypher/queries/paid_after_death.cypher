@@ -1,15 +1,15 @@
 // paid_after_death — enrolments still paid after the person's death was reported.
 //
 // Answers: "which benefits kept paying a dead person, for how many months, how much?"
-//   Death date = the earliest occurred_on among the person's events from the negative
-//   death channels DEATH_CERT, CREMATION, HUKOU_CANCEL, VILLAGE_DEATH_REPORT.
+//   Death date = the earliest occurred_on among the person's events from a channel that
+//   reports a death (Channel.reports_death: the policy's [negative] death_channels).
 //   months = paid_until's month − death month (only rows with months > 0);
 //   amount = months × the enrolment's monthly_amount (yuan).
 // Parameters: none
 // Returns: person_id, death_date, enrollment_id, item_code, paid_until, months, amount — ordered by person_id, enrollment_id
 // Example: linkgraph query paid_after_death --format csv
 MATCH (p:Person)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
-WHERE c.code IN ['DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT']
+WHERE c.reports_death
 WITH p, min(v.occurred_on) AS death_date
 MATCH (p)-[:HAS]->(e:Enrollment)
 WITH p, death_date, e,

@@ -83,8 +83,6 @@ ORDER = (
     "certification_spread",
 )
 
-_DEATH_CHANNELS = "['DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT']"
-
 #: Per library query, a Cypher statement over the same parameters that returns what to draw:
 #: a screenful (the Browser draws at most 300 nodes), the most money at risk or the largest
 #: groups first, where the query's table lists every row.
@@ -121,9 +119,9 @@ WITH p ORDER BY coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 30
 MATCH path = (p)-[:HAS]->(:Enrollment)-[:OF]->(:BenefitItem)
 OPTIONAL MATCH flagged = (:Flag)-[:CONCERNS]->(p)
 RETURN path, flagged""",
-    "paid_after_death": f"""\
+    "paid_after_death": """\
 MATCH (p:Person)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
-WHERE c.code IN {_DEATH_CHANNELS}
+WHERE c.reports_death
 WITH p, min(v.occurred_on) AS death_date
 MATCH (p)-[:HAS]->(e:Enrollment)
 WHERE (e.paid_until.year * 12 + e.paid_until.month)
@@ -133,7 +131,7 @@ ORDER BY coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 30
 UNWIND paid_after AS e
 MATCH paid = (p)-[:HAS]->(e)
 MATCH death = (p)-[:HAS_EVIDENCE]->(v:EvidenceEvent)-[:FROM]->(c:Channel)
-WHERE c.code IN {_DEATH_CHANNELS}
+WHERE c.reports_death
 RETURN paid, death""",
     "no_trace": """\
 MATCH (p:Person)-[:LIVES_IN]->(g:Grid)

@@ -320,6 +320,7 @@ def run_city(
                     enrollment_status=t["recognitions"],
                     flags=t["flags"],
                     tasks=t["tasks"],
+                    death_channels=policy.negative.death_channels,
                 )
                 with _store_for(settings, version) as store:
                     n["rows"] = store.load_parts(parts).total

@@ -215,3 +215,23 @@ def test_exported_members() -> None:
         "close",
         "holds_file_lock",  # whether a long-lived client must let it go between calls
     }
+
+
+def test_the_channels_that_report_a_death_are_the_policys(catalogue: Catalogue) -> None:
+    """paid_after_death and its views read Channel.reports_death, set from the policy's
+    death channels: the list is written once, in seed/policy.toml."""
+    import pyarrow.compute as pc
+
+    from linkgraph.policy import Policy
+
+    def reporting(graph: object) -> set[str]:
+        channels = graph.nodes["Channel"]  # type: ignore[attr-defined]
+        death = channels.filter(pc.equal(channels["reports_death"], True))
+        return set(death["code"].to_pylist())
+
+    assert reporting(build_graph(catalogue, **_tables())) == set(
+        Policy.load().negative.death_channels
+    )
+    assert reporting(build_graph(catalogue, **_tables(), death_channels=["CREMATION"])) == {
+        "CREMATION"
+    }

@@ -13,7 +13,7 @@ the same graph in parts, for a store to load one part at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,6 @@ from linkgraph.tables import (
 __all__ = [
     "DOOR_KNOCK",
     "EVENT_PART_ROWS",
-    "NEGATIVE_DEATH_CHANNELS",
     "SETTLED_FLAG_STATUSES",
     "GraphTables",
     "build_graph",
@@ -50,7 +49,6 @@ __all__ = [
 ]
 
 #: Negative channels that report a death; the death date is the earliest among them.
-NEGATIVE_DEATH_CHANNELS = ("DEATH_CERT", "CREMATION", "HUKOU_CANCEL", "VILLAGE_DEATH_REPORT")
 
 #: The kind of a Task from a table without one: dispatch's TASK rows are all door knocks.
 DOOR_KNOCK = "door_knock"
@@ -298,8 +296,10 @@ MASKED_NAME_SQL = """CASE WHEN length(name) <= 1 THEN name
      ELSE left(name, 1) || repeat('*', length(name) - 2) || right(name, 1) END"""
 
 
-def _arrow(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    return con.sql(sql).to_arrow_table()
+def _arrow(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pa.Table:
+    return con.sql(sql, params=params).to_arrow_table()
 
 
 def _catalogue_tables(catalogue: Catalogue) -> dict[str, pa.Table]:
@@ -361,6 +361,7 @@ def build_graph(
     flags: pa.Table | None = None,
     tasks: pa.Table | None = None,
     all_grids: bool = False,
+    death_channels: Collection[str] | None = None,
     schema: GraphSchema | None = None,
 ) -> GraphTables:
     """The pipeline's tables as one graph, checked: every edge's ends are present.
@@ -381,6 +382,8 @@ def build_graph(
         due_on, status, reason: dispatch's TASK table as it is.
     all_grids : make a Grid node of every grid of the catalogue (135,711 in the city),
         not only of those a person lives in or a task points to.
+    death_channels : the channels that report a death (``Channel.reports_death``); by
+        default the policy's (``[negative] death_channels`` in ``seed/policy.toml``).
 
     Returns
     -------
@@ -405,6 +408,7 @@ def build_graph(
         flags=flags,
         tasks=tasks,
         all_grids=all_grids,
+        death_channels=death_channels,
     )
     graph = merge(parts).conformed(schema)
     graph.check_references(schema)
@@ -447,6 +451,7 @@ def graph_parts(
     flags: pa.Table | None = None,
     tasks: pa.Table | None = None,
     all_grids: bool = False,
+    death_channels: Collection[str] | None = None,
 ) -> Iterator[GraphTables]:
     """:func:`build_graph`'s graph in unchecked parts, built one after the other.
 
@@ -483,7 +488,11 @@ def graph_parts(
             **_catalogue_tables(catalogue),
         }.items():
             con.register(name, table)
-        yield _catalogue_part(con, tasks, all_grids)
+        if death_channels is None:
+            from linkgraph.policy import Policy
+
+            death_channels = Policy.load().negative.death_channels
+        yield _catalogue_part(con, tasks, all_grids, death_channels)
         yield _person_part(con, certifications, flags)
         yield _record_part(con)
         yield _enrollment_part(con, enrollment_status)
@@ -499,7 +508,10 @@ def graph_parts(
 
 
 def _catalogue_part(
-    con: duckdb.DuckDBPyConnection, tasks: pa.Table | None, all_grids: bool
+    con: duckdb.DuckDBPyConnection,
+    tasks: pa.Table | None,
+    all_grids: bool,
+    death_channels: Collection[str],
 ) -> GraphTables:
     used = "SELECT grid FROM persons" + (
         " UNION SELECT grid FROM tasks" if tasks is not None else ""
@@ -509,7 +521,10 @@ def _catalogue_part(
             "Department": _arrow(con, "SELECT code, name, name_en FROM departments"),
             "BenefitItem": _arrow(con, "SELECT * FROM items"),
             "Channel": _arrow(
-                con, "SELECT code, name, name_en, polarity, strength, identifier FROM channels"
+                con,
+                "SELECT code, name, name_en, polarity, strength, identifier,"
+                " list_contains($death, code) AS reports_death FROM channels",
+                {"death": list(death_channels)},
             ),
             "Grid": _arrow(
                 con,

@@ -304,7 +304,8 @@ def paid_after_death(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> 
             FROM {rel_table("HAS_EVIDENCE")} h
             JOIN {EV} v ON v.event_key = h."end"
             JOIN {rel_table("FROM")} f ON f.start = v.event_key
-            WHERE f."end" IN ('DEATH_CERT', 'CREMATION', 'HUKOU_CANCEL', 'VILLAGE_DEATH_REPORT')
+            JOIN {node_table("Channel")} c ON c.code = f."end"
+            WHERE c.reports_death
             GROUP BY h.start
         ), paid AS (
             SELECT d.person_id, d.death_date, e.enrollment_id, e.item_code, e.paid_until,
