@@ -313,9 +313,8 @@ def _candidate_pairs(
     return groups.select(F.explode(F.expr(expand)).alias("p")).select("p.l", "p.r").distinct()
 
 
-def _value_counts(prep: DataFrame, column: str) -> tuple[np.ndarray, pa.Table]:
-    """How many records hold each value, in the order values first occur (the embedded
-    frame's order, so sums over them add up alike), and the (value, count) table."""
+def _value_counts(prep: DataFrame, column: str) -> Counted:
+    """How many records hold each value of a prepared column (:class:`Counted`)."""
     from pyspark.sql import functions as F
 
     counted = (
@@ -325,7 +324,9 @@ def _value_counts(prep: DataFrame, column: str) -> tuple[np.ndarray, pa.Table]:
         .toArrow()
         .sort_by("first")
     )
-    return counted.column("count").to_numpy().astype(np.int64), counted.select(["value", "count"])
+    return Counted(
+        counted.column("count").to_numpy().astype(np.int64), counted.select(["value", "count"])
+    )
 
 
 @dataclass
@@ -337,6 +338,15 @@ class SparkResolution:
     skew: dict[str, float]
 
 
+@dataclass
+class Counted:
+    """How many records hold each value of a column: in the order values first occur
+    (as the embedded frame counts them, so sums over them add up alike), and by value."""
+
+    in_order: np.ndarray
+    by_value: pa.Table
+
+
 def resolve(
     spark: SparkSession,
     table: pa.Table,
@@ -346,7 +356,6 @@ def resolve(
 ) -> SparkResolution:
     """:func:`linkgraph.link.resolve` on Spark: the same persons, IDs and saved state."""
     from pyspark import StorageLevel
-    from pyspark.sql import functions as F
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -361,24 +370,86 @@ def resolve(
     plan = plan_for(table, link_mapping, GuardPolicy.load())
     n = table.num_rows
     kept = [link_mapping.record_id] + ([link_mapping.source] if link_mapping.source else [])
-    kept += [c for c in link_mapping.fields if c not in kept]
-    records = table.select(kept)
-    source = spark.createDataFrame(records.append_column(IDX, pa.array(np.arange(n), pa.int64())))
-    prep_schema = {IDX: "long", RID: "string"} | {c: "string" for c in plan.columns}
-    prep_schema |= {f"k{i}": "long" for i in range(len(plan.rules))}
-    prep = source.mapInArrow(_prepare_batches(plan), _schema(prep_schema)).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    prep.count()
+    records = table.select(kept + [c for c in link_mapping.fields if c not in kept])
+    prep = _prepared(spark, records, plan)
     lap("prepare")
 
-    # u: the embedded engine's random pairs, compared on the workers
+    counted = {
+        c: _value_counts(prep, c) for c in sorted(set(plan.exact_columns) | set(plan.tf_columns))
+    }
+    model = _with_u(spark, prep, plan, counted)
+    lap("estimate_u")
+
+    skew: dict[str, float] = {}
+    pairs = _with_levels(_candidate_pairs(prep, plan, max_block, skew), prep, plan).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    gathered = _gathered(pairs, plan)
+    lap("block_and_compare")
+    _train(model, gathered, prep, plan, n)
+    del gathered
+    lap("em")
+
+    terms = {c: TermFrequencies.from_counts(counted[c].in_order) for c in plan.tf_columns}
+    predictions = _scored(spark, pairs, plan, model, terms, counted)
+    pairs_count = predictions.count()
+    pairs.unpersist()
+    lap("predict")
+
+    overrides = store.overrides()
+    forced = _forced_links(spark, overrides, records.column(link_mapping.record_id))
+    labels, best_same, decisions = _clustered(
+        spark, prep, predictions, forced, plan, model, overrides, skew
+    )
+    band, prob = record_bands(labels, best_same, _best_any(predictions, forced, n))
+    predictions.unpersist()
+    prep.unpersist()
+    lap("cluster")
+
+    def saved() -> SavedParts:
+        meta = resolution_meta(
+            link_mapping, max_block, timings | {"pairs": float(pairs_count)}, plan.chinese_id, terms
+        )
+        by_value = {c: counted[c].by_value for c in plan.tf_columns}
+        return SavedParts(
+            records=records,
+            decisions=decisions,
+            terms=terms_table(
+                {c: (t["value"].to_pylist(), t["count"].to_numpy()) for c, t in by_value.items()}
+            ),
+            model=model.to_dict(),
+            meta=meta | {"skew": skew, "engine": "spark"},
+        )
+
+    record_id = np.asarray(
+        records.column(link_mapping.record_id).cast(pa.string()).to_pylist(), dtype=object
+    )
+    persons = persons_of(store, record_id, labels, band, prob, saved)
+    lap("stable_ids_and_save")
+    return SparkResolution(persons, timings, skew)
+
+
+def _prepared(spark: SparkSession, records: pa.Table, plan: Plan) -> DataFrame:
+    """Records prepared on the workers, with their position and every rule's key."""
+    from pyspark import StorageLevel
+
+    n = records.num_rows
+    source = spark.createDataFrame(records.append_column(IDX, pa.array(np.arange(n), pa.int64())))
+    schema = {IDX: "long", RID: "string"} | {c: "string" for c in plan.columns}
+    schema |= {f"k{i}": "long" for i in range(len(plan.rules))}
+    prep = source.mapInArrow(_prepare_batches(plan), _schema(schema))
+    prep = prep.persist(StorageLevel.MEMORY_AND_DISK)
+    prep.count()
+    return prep
+
+
+def _with_u(
+    spark: SparkSession, prep: DataFrame, plan: Plan, counted: dict[str, Counted]
+) -> FellegiSunterModel:
+    """A model with u estimated from the embedded engine's random pairs, compared on the
+    workers, and from the exact levels' value counts."""
     model = plan.model()
-    value_counts, tf_tables, first_counts = {}, {}, {}
-    for c in sorted(set(plan.exact_columns) | set(plan.tf_columns)):
-        first_counts[c], tf_tables[c] = _value_counts(prep, c)
-        value_counts[c] = first_counts[c]
-    sample = u_sample(n)
+    sample = u_sample(int(prep.count()))
     if sample is not None:
         random = spark.createDataFrame(pa.table({"l": sample[0], "r": sample[1]}))
         levels = _with_levels(random, prep, plan).toArrow()
@@ -386,67 +457,77 @@ def resolve(
             np.bincount(levels.column(f"g{k}").to_numpy().astype(np.int64), minlength=len(c.levels))
             for k, c in enumerate(plan.comparisons)
         ]
-        u_from_counts(model, counts, value_counts)
-    lap("estimate_u")
+        u_from_counts(model, counts, {c: counted[c].in_order for c in plan.exact_columns})
+    return model
 
-    skew: dict[str, float] = {}
-    pairs = _with_levels(_candidate_pairs(prep, plan, max_block, skew), prep, plan).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    level_table = pairs.select("l", "r", *[f"g{k}" for k in range(len(plan.comparisons))])
-    gathered = level_table.toArrow().sort_by([("l", "ascending"), ("r", "ascending")])
-    lap("block_and_compare")
 
-    li = gathered.column("l").to_numpy()
-    ri = gathered.column("r").to_numpy()
+def _gathered(pairs: DataFrame, plan: Plan) -> pa.Table:
+    """Every candidate pair's levels (one byte per comparison) on the driver, in the
+    embedded order of pairs: what EM reads."""
+    k = len(plan.comparisons)
+    table = pairs.select("l", "r", *[f"g{i}" for i in range(k)]).toArrow()
+    return table.sort_by([("l", "ascending"), ("r", "ascending")])
+
+
+def _train(
+    model: FellegiSunterModel, gathered: pa.Table, prep: DataFrame, plan: Plan, n: int
+) -> None:
+    """m and the prior by the embedded EM over the gathered pairs."""
+    k = len(plan.comparisons)
     gamma = np.stack(
-        [gathered.column(f"g{k}").to_numpy().astype(np.int8) for k in range(len(plan.comparisons))],
-        axis=1,
-    ).reshape(len(li), len(plan.comparisons))
-    del gathered
-    rule_keys = _rule_keys(prep, plan, n)
-    train(model, gamma, li, ri, list(plan.rules), rule_keys, n)
-    del gamma, li, ri
-    lap("em")
+        [gathered.column(f"g{i}").to_numpy().astype(np.int8) for i in range(k)], axis=1
+    ).reshape(gathered.num_rows, k)
+    left, right = gathered.column("l").to_numpy(), gathered.column("r").to_numpy()
+    train(model, gamma, left, right, list(plan.rules), _rule_keys(prep, plan, n), n)
 
-    terms = {c: TermFrequencies.from_counts(first_counts[c]) for c in plan.tf_columns}
+
+def _scored(
+    spark: SparkSession,
+    pairs: DataFrame,
+    plan: Plan,
+    model: FellegiSunterModel,
+    terms: dict[str, TermFrequencies],
+    counted: dict[str, Counted],
+) -> DataFrame:
+    """Every candidate pair's score and match probability, on the workers."""
+    from pyspark import StorageLevel
+
     scored = pairs
     for c in plan.tf_columns:
-        scored = scored.join(
-            spark.createDataFrame(tf_tables[c].rename_columns([f"r_{c}", f"n_{c}"])),
-            f"r_{c}",
-            "left",
-        )
+        counts = counted[c].by_value.rename_columns([f"r_{c}", f"n_{c}"])
+        scored = scored.join(spark.createDataFrame(counts), f"r_{c}", "left")
     k = len(plan.comparisons)
-    score_schema = {"l": "long", "r": "long", "score": "double", "prob": "double"}
-    score_schema |= {f"g{i}": "byte" for i in range(k)}
-    predictions = scored.mapInArrow(
-        _score_batches(plan, model, {c: (tf.total, tf.mean) for c, tf in terms.items()}),
-        _schema(score_schema),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    pairs_count = predictions.count()
-    pairs.unpersist()
-    lap("predict")
+    schema = {"l": "long", "r": "long", "score": "double", "prob": "double"}
+    schema |= {f"g{i}": "byte" for i in range(k)}
+    figures = {c: (tf.total, tf.mean) for c, tf in terms.items()}
+    predictions = scored.mapInArrow(_score_batches(plan, model, figures), _schema(schema))
+    return predictions.persist(StorageLevel.MEMORY_AND_DISK)
 
-    overrides = store.overrides()
-    forced = _forced_links(spark, overrides, records.column(link_mapping.record_id))
+
+def _clustered(
+    spark: SparkSession,
+    prep: DataFrame,
+    predictions: DataFrame,
+    forced: DataFrame,
+    plan: Plan,
+    model: FellegiSunterModel,
+    overrides: pa.Table,
+    skew: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """(label, best same-person probability) per record and the guard's decisions: the
+    match edges' components on Spark, the embedded clustering on shares of them."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    n = int(prep.count())
     edges = predictions.where(F.col("prob") >= MATCH_THRESHOLD).select("l", "r").union(forced)
     components = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
     shares = shares_for(spark, n)
     share_of = components.select(
         F.col("node").alias(IDX), "component", (F.col("component") % shares).alias("share")
     )
+    skew |= _share_sizes(share_of)
     members = prep.join(share_of, IDX).drop("component")
-    component_size, share_size, share_mean = share_of.groupBy("component", "share").count().groupBy(
-        "share"
-    ).agg(F.max("count").alias("c"), F.sum("count").alias("s")).select(
-        F.max("c"), F.max("s"), F.mean("s")
-    ).first() or (0, 0, 0.0)
-    skew |= {
-        "largest_component": float(component_size or 0),
-        "largest_share": float(share_size or 0),
-        "mean_share": round(float(share_mean or 0.0), 1),
-    }
     inside = (
         predictions.join(
             share_of.select(F.col(IDX).alias("l"), F.col("component").alias("cl")), "l"
@@ -461,6 +542,7 @@ def resolve(
         .applyInArrow(_cluster_share(plan, model, overrides), CLUSTERED)
         .toArrow()
     )
+    components.unpersist()
     labels = np.arange(n, dtype=np.int64)
     best_same = np.zeros(n)
     rows = clustered.filter(pc.greater_equal(clustered.column(IDX), 0))
@@ -468,36 +550,27 @@ def resolve(
     labels[at] = rows.column("label").to_numpy()
     best_same[at] = rows.column("best_same").to_numpy()
     decisions = clustered.filter(pc.less(clustered.column(IDX), 0)).select(list(DECISION_COLUMNS))
-    best_any = _best_any(predictions, forced, n)
-    band, prob = record_bands(labels, best_same, best_any)
-    components.unpersist()
-    predictions.unpersist()
-    prep.unpersist()
-    lap("cluster")
+    return labels, best_same, decisions
 
-    def saved() -> SavedParts:
-        meta = resolution_meta(
-            link_mapping, max_block, timings | {"pairs": float(pairs_count)}, plan.chinese_id, terms
-        )
-        return SavedParts(
-            records=records,
-            decisions=decisions,
-            terms=terms_table(
-                {
-                    c: (tf_tables[c]["value"].to_pylist(), tf_tables[c]["count"].to_numpy())
-                    for c in plan.tf_columns
-                }
-            ),
-            model=model.to_dict(),
-            meta=meta | {"skew": skew, "engine": "spark"},
-        )
 
-    record_id = np.asarray(
-        records.column(link_mapping.record_id).cast(pa.string()).to_pylist(), dtype=object
+def _share_sizes(share_of: DataFrame) -> dict[str, float]:
+    """The largest component, and the largest and mean share of records (the skew)."""
+    from pyspark.sql import functions as F
+
+    per_share = (
+        share_of.groupBy("component", "share")
+        .count()
+        .groupBy("share")
+        .agg(F.max("count").alias("largest"), F.sum("count").alias("records"))
     )
-    persons = persons_of(store, record_id, labels, band, prob, saved)
-    lap("stable_ids_and_save")
-    return SparkResolution(persons, timings, skew)
+    largest, biggest, mean = per_share.select(
+        F.max("largest"), F.max("records"), F.mean("records")
+    ).first() or (0, 0, 0.0)
+    return {
+        "largest_component": float(largest or 0),
+        "largest_share": float(biggest or 0),
+        "mean_share": round(float(mean or 0.0), 1),
+    }
 
 
 def _rule_keys(prep: DataFrame, plan: Plan, n: int) -> dict[str, np.ndarray]:
