@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph import duck
-from linkgraph.decisions import FlagDecision
+from linkgraph.decisions import FlagDecision, RecoveryKind
 from linkgraph.dispatch import TASK, Task, record_visit
 from linkgraph.flags import (
     FLAG,
@@ -52,6 +52,7 @@ class FlagMove:
     amount: int | None
     at: dt.datetime
     over_recovery_reason: str | None = None
+    recovery_kind: RecoveryKind | None = None  # cash or offset, for ``recovered``
 
     def applied_to(self, flag: Flag) -> Flag:
         """``flag`` after this decision, checked by :func:`linkgraph.flags.transition`."""
@@ -62,6 +63,7 @@ class FlagMove:
             self.why,
             self.amount,
             over_recovery_reason=self.over_recovery_reason,
+            recovery_kind=self.recovery_kind,
             at=self.at,
         )
 
@@ -168,6 +170,7 @@ def flag_move(entry: Entry) -> FlagMove:
         entry.get("amount"),
         dt.datetime.fromisoformat(entry["received_at"]).replace(microsecond=0),
         entry.get("over_recovery_reason"),
+        entry.get("recovery_kind"),
     )
 
 
