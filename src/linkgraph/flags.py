@@ -195,7 +195,9 @@ def transition(
     if to not in WITH_AMOUNT and amount is not None:
         raise IllegalTransition(f"{name}: only {', '.join(WITH_AMOUNT)} take an amount")
     if to not in ("recovered", "corrected") and over_recovery_reason:
-        raise IllegalTransition(f"{name}: only recovered and corrected take an over-recovery reason")
+        raise IllegalTransition(
+            f"{name}: only recovered and corrected take an over-recovery reason"
+        )
     if to != "recovered" and recovery_kind is not None:
         raise IllegalTransition(f"{name}: only recovered takes a recovery kind (cash, offset)")
     if recovery_kind is not None and recovery_kind not in RECOVERY_KINDS:

@@ -77,7 +77,11 @@ def test_an_offset_against_arrears_is_a_recovery_of_its_own_kind() -> None:
     assert (offset.status, offset.amount_recovered) == ("recovering", 150)
     assert (offset.history[-1].money, offset.history[-1].amount) == ("offset", 150)
     cash = transition(offset, "recovered", "clerk Zhao", "the rest paid", 40)
-    assert (cash.status, cash.amount_recovered, cash.history[-1].money) == ("recovered", 190, "cash")
+    assert (cash.status, cash.amount_recovered, cash.history[-1].money) == (
+        "recovered",
+        190,
+        "cash",
+    )
     with pytest.raises(IllegalTransition, match="recovery kind"):
         transition(_confirmed(), "recovered", "clerk Zhao", "x", 10, recovery_kind="barter")  # type: ignore[arg-type]
     with pytest.raises(IllegalTransition, match="only recovered takes a recovery kind"):

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from linkgraph.config import get_settings
-from linkgraph.decisions import DECISIONS
+from linkgraph.decisions import DECISIONS, RECOVERY_KINDS
 from linkgraph.errors import LinkgraphError
 
 console = Console()
@@ -113,6 +113,7 @@ def print_report(report: dict[str, object]) -> None:
 
 
 Decision = StrEnum("Decision", {d: d for d in DECISIONS})  # type: ignore[misc]
+RecoveryKindOption = StrEnum("RecoveryKindOption", {k: k for k in RECOVERY_KINDS})  # type: ignore[misc]
 
 
 def flag_command(
@@ -120,15 +121,28 @@ def flag_command(
     to: Annotated[
         Decision,
         typer.Option(
-            help="confirmed | dismissed | open; recovered (money back, with --amount);"
-            " reverse (undo the last decision still in effect)."
+            help="confirmed | dismissed | open; recovered (money back, with --amount and"
+            " --kind); written_off (what is left cannot be recovered, with --amount);"
+            " corrected (the right amount at risk, with --amount); reverse (undo the last"
+            " decision still in effect)."
         ),
     ],
     who: Annotated[str, typer.Option(help="Who decides (name, role).")],
     why: Annotated[str, typer.Option(help="Why: what was checked.")],
     amount: Annotated[
         int | None,
-        typer.Option(min=1, help="Yuan recovered this time (recoveries add up)."),
+        typer.Option(
+            min=1,
+            help="Yuan: recovered this time (recoveries add up), written off (what is left),"
+            " or the corrected amount at risk.",
+        ),
+    ] = None,
+    kind: Annotated[
+        RecoveryKindOption | None,
+        typer.Option(
+            help="How money is recovered: cash (paid back, the default) or offset (arrears"
+            " the person is owed, kept against what they owe)."
+        ),
     ] = None,
     over_recovery_reason: Annotated[
         str | None,
@@ -137,18 +151,22 @@ def flag_command(
         ),
     ] = None,
 ) -> None:
-    """Decide on one flag: confirm, dismiss, reopen, record money recovered, or reverse.
+    """Decide on one flag: confirm, dismiss, reopen, record money recovered (cash or an
+    offset against arrears), write off what cannot be recovered, correct the amount at
+    risk, or reverse.
 
     Recoveries may be partial: the flag is recovering until they reach the amount at
-    risk, then recovered. A wrong decision is undone by `--to reverse`, kept as a new
-    step with who and why. The decision is checked against the flag as it stands now
-    and kept in the ledger: the API shows it at once, and every later run applies it.
+    risk, then recovered. A correction derives the status again from the right amount.
+    A wrong decision is undone by `--to reverse`, kept as a new step with who and why.
+    The decision is checked against the flag as it stands now and kept in the ledger:
+    the API shows it at once, and every later run applies it.
     """
     from linkgraph.casework import FlagMove, flag_decision
     from linkgraph.ledger import Journal
     from linkgraph.versions import Versions
 
     settings = get_settings()
+    recovery_kind = kind.value if kind is not None else None
     try:
         version = Versions(settings.data_dir).current()
         if version is None:
@@ -163,6 +181,7 @@ def flag_command(
             amount,
             dt.datetime.now(dt.UTC).replace(microsecond=0),
             over_recovery_reason,
+            recovery_kind,  # type: ignore[arg-type]
         )
         f = flag_decision(version.table("flags"), since, decision)
         journal.append(
@@ -174,13 +193,15 @@ def flag_command(
             why=why,
             amount=amount,
             over_recovery_reason=over_recovery_reason,
+            recovery_kind=recovery_kind,
         )
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
+    written_off = f"; ¥{f.amount_written_off:,} written off" if f.amount_written_off else ""
     console.print(
         f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold];"
-        f" ¥{f.amount_recovered:,} of ¥{f.amount_at_risk:,} recovered;"
+        f" ¥{f.amount_recovered:,} of ¥{f.amount_at_risk:,} recovered{written_off};"
         f" {len(f.history)} step(s); kept in the ledger",
         highlight=False,
     )
