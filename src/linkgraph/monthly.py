@@ -4,7 +4,8 @@
 :func:`linkgraph.pipeline.decide`) and the visits the ledger holds, and counts the
 month's events: persons certified by data and by hand, reminders due in the month,
 warnings and suspensions, resumptions and the arrears they pay, door visits, tasks
-still open, flags raised, confirmed and dismissed, and money recovered. ``linkgraph
+still open, flags raised, confirmed and dismissed, and money recovered in cash, kept
+from arrears owed (offsets) and written off, each apart. ``linkgraph
 run`` writes one such row; ``linkgraph simulate`` one per month.
 """
 
@@ -40,15 +41,25 @@ MONTHLY_FIELDS = (
     "flags_confirmed",
     "flags_dismissed",
     "recovered_yuan",
+    "offset_yuan",
+    "written_off_yuan",
 )
 
 _SQL = """
 WITH steps AS (
     SELECT unnest(from_json(history,
-                 '[{"at": "VARCHAR", "to_status": "VARCHAR", "amount": "BIGINT"}]')) AS s
+                 '[{"at": "VARCHAR", "to_status": "VARCHAR", "amount": "BIGINT",
+                    "money": "VARCHAR"}]')) AS s
     FROM flags
 ),
-step AS (SELECT CAST(s.at AS DATE) AS on_day, s.to_status, s.amount FROM steps)
+-- what a step's amount is: cash or offset recovered, or written off (a reversal keeps the
+-- kind of the step it undoes, its amount negated); steps before kinds were kept are cash
+step AS (
+    SELECT CAST(s.at AS DATE) AS on_day, s.to_status, s.amount,
+           coalesce(s.money, CASE WHEN s.to_status IN ('recovering', 'recovered')
+                                  THEN 'cash' END) AS money
+    FROM steps
+)
 SELECT
   (SELECT count(*) FILTER (WHERE status = 'certified'
                              AND method IN ('strong', 'corroborated_weak')) FROM certs)
@@ -72,8 +83,11 @@ SELECT
   (SELECT count(*) FROM step WHERE to_status = 'dismissed' AND on_day BETWEEN $first AND $last)
       AS flags_dismissed,
   (SELECT coalesce(sum(amount), 0) FROM step
-   WHERE to_status IN ('recovering', 'recovered') AND on_day BETWEEN $first AND $last)
-      AS recovered_yuan
+   WHERE money = 'cash' AND on_day BETWEEN $first AND $last) AS recovered_yuan,
+  (SELECT coalesce(sum(amount), 0) FROM step
+   WHERE money = 'offset' AND on_day BETWEEN $first AND $last) AS offset_yuan,
+  (SELECT coalesce(sum(amount), 0) FROM step
+   WHERE money = 'written_off' AND on_day BETWEEN $first AND $last) AS written_off_yuan
 """
 
 

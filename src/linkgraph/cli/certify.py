@@ -83,10 +83,12 @@ def print_report(report: dict[str, object]) -> None:
     head.add_row("door-knock tasks", f"{totals['tasks']:,} in {totals['grids_with_tasks']:,} grids")
     head.add_row("¥ at stake (claims)", f"{totals['amount_at_risk']:,}")
     head.add_row("¥ recovered", f"{totals['amount_recovered']:,}")
+    head.add_row("¥ written off", f"{totals.get('amount_written_off', 0):,}")
     head.add_row("¥ arrears owed", f"{totals['arrears_owed']:,}")
     console.print(head)
     flags = Table(title="Flags")
-    for column in ("kind", "flags", "suspicious", "routine", "open", "¥ at risk", "¥ recovered"):
+    columns = ("kind", "flags", "suspicious", "routine", "open", "¥ at risk", "¥ recovered")
+    for column in (*columns, "¥ written off"):
         flags.add_column(column, justify="left" if column == "kind" else "right")
     for f in report["flags"]:  # type: ignore[attr-defined]
         flags.add_row(
@@ -97,6 +99,7 @@ def print_report(report: dict[str, object]) -> None:
             f"{f['open']:,}",
             f"{f['amount_at_risk'] or 0:,}",
             f"{f['amount_recovered'] or 0:,}",
+            f"{f.get('amount_written_off') or 0:,}",
         )
     console.print(flags)
     reform = Table(title="Against the reform (scaled: this city at Bozhou's 1.36 M persons)")
