@@ -4,7 +4,10 @@ A door visit becomes an evidence event (:func:`linkgraph.dispatch.record_visit`)
 and closes its task; a stop request holds the enrolments it names until a human
 confirms (stop) or dismisses it (:func:`linkgraph.recognise.recognise` reads it
 as a :data:`~linkgraph.recognise.STOP_REQUEST` row) and is a ``stop_request``
-flag; a flag decision moves a flag through :func:`linkgraph.flags.transition`;
+flag; a flag decision moves a flag through :func:`linkgraph.flags.transition`
+(money recovered in cash or by an offset against arrears, written off, or the amount
+at risk corrected, each a step of its own); a tip-off is a door check for the person's
+grid worker (:func:`linkgraph.dispatch.door_tasks`) and holds nothing by itself;
 a roster batch adds records to link and changes enrolments; an API event batch
 adds feed rows.
 
@@ -16,6 +19,7 @@ alike, so both decide from the same inputs with the same functions.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,7 +29,7 @@ import pyarrow.compute as pc
 
 from linkgraph import duck
 from linkgraph.decisions import FlagDecision, RecoveryKind
-from linkgraph.dispatch import TASK, Task, record_visit
+from linkgraph.dispatch import TASK, TIPOFF, Task, record_visit
 from linkgraph.flags import (
     FLAG,
     Flag,
@@ -81,6 +85,7 @@ class LedgerInputs:
     stop_requests: pa.Table = field(default_factory=STOP_REQUEST.empty_table)
     stop_flags: pa.Table = field(default_factory=FLAG.empty_table)
     flag_moves: list[FlagMove] = field(default_factory=list)
+    tipoffs: pa.Table = field(default_factory=TIPOFF.empty_table)
     mark: int = -1  # seq of the last entry read
 
     def plus_evidence(self, later: LedgerInputs) -> LedgerInputs:
@@ -110,6 +115,7 @@ class LedgerInputs:
             visit_events=mine(self.visit_events),
             visited_tasks=mine(self.visited_tasks),
             stop_requests=mine(self.stop_requests),
+            tipoffs=mine(self.tipoffs),
         )
 
 
@@ -161,6 +167,25 @@ def visit(entry: Entry) -> tuple[Task, pa.Table]:
     return record_visit(Task(**entry["task"]), entry["result"], entry["by"], _day(entry))
 
 
+def tipoff_id(person_id: str, reported_by: str, says: str, on: dt.date) -> str:
+    """A tip-off's id: the same report (person, reporter, words, day) sent twice is one."""
+    text = "|".join([person_id, reported_by.strip(), says.strip(), on.isoformat()])
+    return "T" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def tipoff(entry: Entry) -> dict[str, Any]:
+    """A tip-off entry as a :data:`~linkgraph.dispatch.TIPOFF` row."""
+    on = _day(entry)
+    return {
+        "tipoff_id": entry.get("tipoff_id")
+        or tipoff_id(entry["person_id"], entry["reported_by"], entry["says"], on),
+        "person_id": entry["person_id"],
+        "reported_by": entry["reported_by"],
+        "says": entry["says"],
+        "received_on": on,
+    }
+
+
 def flag_move(entry: Entry) -> FlagMove:
     return FlagMove(
         entry["flag_id"],
@@ -185,6 +210,7 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
     stops: list[dict[str, Any]] = []
     flags: list[Flag] = []
     moves: list[FlagMove] = []
+    tips: dict[str, dict[str, Any]] = {}
     mark = -1
     for entry in entries:
         mark = max(mark, int(entry.get("seq", mark)))
@@ -224,6 +250,9 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
                 )
         elif kind == "flag":
             moves.append(flag_move(entry))
+        elif kind == "tipoff":
+            tip = tipoff(entry)
+            tips.setdefault(tip["tipoff_id"], tip)  # the same report again: one check
     return LedgerInputs(
         raw_events=_table(raw, EVENT),
         linked_events=_table(linked, LINKED_EVENT),
@@ -234,6 +263,7 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
         stop_requests=_decided_stops(stops, flags, moves),
         stop_flags=flags_to_table(flags) if flags else FLAG.empty_table(),
         flag_moves=moves,
+        tipoffs=_table(list(tips.values()), TIPOFF),
         mark=mark,
     )
 

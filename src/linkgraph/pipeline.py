@@ -180,7 +180,9 @@ def decide(
         flags = FLAG.empty_table()
     timed("flags", t)
     t = time.perf_counter()
-    tasks = apply_visits(door_tasks(certs, persons, policy, as_of), ledger.visited_tasks)
+    tasks = apply_visits(
+        door_tasks(certs, persons, policy, as_of, ledger.tipoffs), ledger.visited_tasks
+    )
     timed("dispatch", t)
     con.close()
     return CertificationRun(as_of, certs, rec, flags, tasks, events, timings, skipped)

@@ -1,10 +1,12 @@
-"""``linkgraph flag`` at the command line: offsets, write-offs and corrections as ledger steps."""
+"""At the command line: ``linkgraph flag`` (offsets, write-offs, corrections) and
+``linkgraph tipoff``, each a ledger entry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from certify_fakes import persons
 from typer.testing import CliRunner
 
 from linkgraph.casework import apply_flag_moves, ledger_inputs
@@ -31,6 +33,7 @@ def data(tmp_path: Path) -> Path:
     )
     with Versions(tmp_path).build({"as_of": "2026-12-31", "ledger_mark": -1}) as version:
         version.write_table("flags", flags_to_table([flag]))
+        version.write_table("persons", persons("P1", "P2"))
     Journal.of(tmp_path).append(
         "flag", "cli", "inspector Li", flag_id=FLAG_ID, to_status="confirmed", why="seen"
     )
@@ -74,3 +77,25 @@ def test_offset_correction_and_write_off_at_the_command_line(data: Path) -> None
     assert skipped == 0
     assert (flag.status, flag.amount_at_risk, flag.amount_recovered) == ("written_off", 190, 100)
     assert flag.amount_written_off == 90
+
+
+def test_a_tip_off_is_kept_in_the_ledger_and_names_its_door_check(data: Path) -> None:
+    get_settings.cache_clear()
+    runner = CliRunner(env={"LINKGRAPH_DATA_DIR": str(data)})
+    args = ["tipoff", "P2", "--by", "Wanglou village committee", "--says", "moved to Hefei"]
+    result = runner.invoke(app, [*args, "--on", "2026-03-02"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    assert "payments unchanged" in said and "due by 2026-04-01" in said
+    refused = runner.invoke(app, ["tipoff", "NOBODY", "--by", "a neighbour", "--says", "died"])
+    assert refused.exit_code == 1 and "no person" in refused.output
+    get_settings.cache_clear()
+    (entry,) = [e for e in Journal.of(data).read() if e["kind"] == "tipoff"]
+    assert (entry["person_id"], entry["reported_by"], entry["says"], entry["on"]) == (
+        "P2",
+        "Wanglou village committee",
+        "moved to Hefei",
+        "2026-03-02",
+    )
+    (tip,) = ledger_inputs([entry]).tipoffs.to_pylist()
+    assert tip["tipoff_id"] == entry["tipoff_id"] and tip["tipoff_id"] in said

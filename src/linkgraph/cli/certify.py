@@ -1,4 +1,5 @@
-"""``linkgraph certify`` (the monthly run without the graph) and ``linkgraph flag`` (a decision)."""
+"""``linkgraph certify`` (the monthly run without the graph), ``linkgraph flag`` (a decision)
+and ``linkgraph tipoff`` (a report that a beneficiary may no longer be eligible)."""
 
 from __future__ import annotations
 
@@ -210,6 +211,90 @@ def flag_command(
     )
 
 
+def tipoff_command(
+    person_id: Annotated[str, typer.Argument(help="The person the tip-off is about.")],
+    by: Annotated[
+        str, typer.Option(help="Who reported it (a village committee, a neighbour, ...).")
+    ],
+    says: Annotated[str, typer.Option(help="What they report: moved away, died, in prison ...")],
+    who: Annotated[str | None, typer.Option(help="Who records it (default: the reporter).")] = None,
+    on: Annotated[
+        dt.date | None,
+        typer.Option(
+            parser=parse_day, metavar="YYYY-MM-DD", help="Day it was received (default: today)."
+        ),
+    ] = None,
+) -> None:
+    """Record a tip-off: someone reports that a beneficiary may no longer be eligible.
+
+    It never stops or holds a payment by itself: it becomes a door check for the
+    person's grid worker, due within the policy's [tipoffs] visit_within_days, and the
+    visit's finding is evidence like any other visit's. Kept in the ledger: the API
+    gives the grid worker the task at once, and every later run keeps it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkgraph.casework import tipoff_id
+    from linkgraph.certify import CERTIFICATION
+    from linkgraph.dispatch import TIPOFF, door_tasks
+    from linkgraph.ledger import Journal
+    from linkgraph.policy import Policy
+    from linkgraph.versions import Versions
+
+    settings = get_settings()
+    day = on or dt.date.today()
+    try:
+        if not by.strip() or not says.strip():
+            raise LinkgraphError(
+                "a tip-off needs who reported it (--by) and what they say (--says)"
+            )
+        if day > dt.date.today():
+            raise LinkgraphError(f"--on {day}: a tip-off cannot be received in the future")
+        version = Versions(settings.data_dir).current()
+        if version is None:
+            raise LinkgraphError(f"{settings.data_dir}: no run yet; run `linkgraph run` first")
+        person = pq.read_table(
+            version.table_path("persons"), filters=[("person_id", "=", person_id)]
+        )
+        if person.num_rows == 0:
+            raise LinkgraphError(f"no person {person_id!r} in the current version")
+        policy = Policy.load(settings.seed_dir / "policy.toml")
+        tip = {
+            "tipoff_id": tipoff_id(person_id, by, says, day),
+            "person_id": person_id,
+            "reported_by": by.strip(),
+            "says": says.strip(),
+            "received_on": day,
+        }
+        (task,) = door_tasks(
+            CERTIFICATION.empty_table(),
+            person,
+            policy,
+            day,
+            pa.Table.from_pylist([tip], schema=TIPOFF),
+        ).to_pylist()
+        Journal.of(settings.data_dir).append(
+            "tipoff",
+            "cli",
+            who or by,
+            tipoff_id=tip["tipoff_id"],
+            person_id=person_id,
+            reported_by=tip["reported_by"],
+            says=tip["says"],
+            on=day,
+        )
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"tip-off {tip['tipoff_id']} about {person_id} kept in the ledger; payments unchanged;"
+        f" door check {task['task_id']} for grid {task['grid']}, due by {task['due_on']}",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("certify")(certify_command)
     app.command("flag")(flag_command)
+    app.command("tipoff")(tipoff_command)
