@@ -318,11 +318,11 @@ class FlagRecovery(_In):
 
 class FlagWriteOff(_In):
     """Close a confirmed flag whose money cannot be recovered (the person died with no
-    estate ...): the amount written off is what is left, counted apart from recoveries."""
+    estate ...): the amount written off, at most what is left, counted apart from recoveries."""
 
     to: Literal["written_off"]
     why: Why
-    amount: int = Field(ge=1, le=10**10, description="Yuan written off: what is left.")
+    amount: int = Field(ge=1, le=10**10, description="Yuan written off: at most what is left.")
 
 
 class FlagCorrection(_In):

@@ -27,8 +27,8 @@ flag's money:
   ``offset`` (arrears the person is owed, kept against what they owe). More than
   the amount at risk needs its own reason (interest, months the detection did not see);
 * ``written_off`` closes a flag whose money cannot be recovered (the person died
-  with no estate): the amount written off is what is left, counted apart from
-  money recovered;
+  with no estate): the amount written off, at most what is left, is counted apart
+  from money recovered;
 * ``corrected`` sets the amount at risk right (the detection's was wrong) and
   derives the recovery status again from it.
 
@@ -171,8 +171,9 @@ def transition(
     (the default) or ``offset`` (kept from arrears the person is owed): the recoveries
     add up, and the flag is ``recovering`` until they reach the amount at risk,
     ``recovered`` from then on. A total beyond the amount at risk is refused unless
-    ``over_recovery_reason`` says why. ``written_off`` closes the flag with ``amount``,
-    which must be what is left to recover. ``corrected`` sets the amount at risk to
+    ``over_recovery_reason`` says why. ``written_off`` closes the flag with ``amount``
+    written off, at most what is left to recover (a later run may find more at risk, as
+    payments went on: the write-off still holds). ``corrected`` sets the amount at risk to
     ``amount`` and derives the status from it (``confirmed`` with nothing recovered,
     else ``recovering`` or ``recovered``). ``reverse`` undoes the last step still in
     effect (status and amounts), as a new step: history is never edited.
@@ -237,9 +238,10 @@ def transition(
         status = "recovered" if total >= at_risk else "recovering"
         extra = {"money": recovery_kind or "cash", "over_recovery_reason": over_recovery_reason}
     elif to == "written_off":
-        if amount != left:
+        assert amount is not None
+        if amount > left:
             raise IllegalTransition(
-                f"{name}: a write-off closes the flag with what is left to recover:"
+                f"{name}: a write-off is at most what is left to recover:"
                 f" ¥{left:,} (¥{at_risk:,} at risk, ¥{flag.amount_recovered:,} recovered),"
                 f" not ¥{amount:,}"
             )

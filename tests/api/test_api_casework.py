@@ -143,7 +143,8 @@ def test_offset_correction_and_write_off_through_the_api_are_audited_ledger_step
     assert corrected.status_code == 200, corrected.text
     assert corrected.json()["amount_at_risk"] == at_risk + 10
     left = at_risk + 10 - 1
-    wrong = api.post(url, "investigator", json={"to": "written_off", "why": "x y", "amount": 1})
+    too_much = {"to": "written_off", "why": "x y", "amount": left + 1}
+    wrong = api.post(url, "investigator", json=too_much)
     assert wrong.status_code == 409 and f"¥{left:,}" in wrong.json()["detail"]
     off = api.post(
         url, "investigator", json={"to": "written_off", "why": "died, no estate", "amount": left}

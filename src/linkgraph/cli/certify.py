@@ -137,8 +137,8 @@ def flag_command(
         int | None,
         typer.Option(
             min=1,
-            help="Yuan: recovered this time (recoveries add up), written off (what is left),"
-            " or the corrected amount at risk.",
+            help="Yuan: recovered this time (recoveries add up), written off (at most what"
+            " is left), or the corrected amount at risk.",
         ),
     ] = None,
     kind: Annotated[
