@@ -300,7 +300,7 @@ def run_city(
                 catalogue,
                 city=str(city),
                 months=months_for(city),
-                monthly=[month_row(decided, policy, ledger.visited_tasks)],
+                monthly=[month_row(decided, policy, ledger.visited_tasks, ledger.tipoffs)],
             )
             json_path, html_path = write_report(result.report, version.report)
             for name in TABLES:

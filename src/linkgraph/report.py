@@ -405,6 +405,8 @@ _SERIES = (
             "reminders_sent",
             "visits_done",
             "tasks_open",
+            "tipoffs_received",
+            "tipoffs_checked",
             "resumed",
             "flags_raised",
             "flags_confirmed",

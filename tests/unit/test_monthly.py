@@ -1,12 +1,15 @@
-"""A month's row counts money recovered in cash, kept from arrears (offsets) and written off apart."""
+"""A month's row: money recovered in cash, kept from arrears (offsets) and written off apart;
+tip-offs received and checked."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
+
 from linkgraph.certify import CERTIFICATION
-from linkgraph.dispatch import TASK
-from linkgraph.flags import Flag, flags_to_table, transition
+from linkgraph.dispatch import TASK, TIPOFF
+from linkgraph.flags import FLAG, Flag, flags_to_table, transition
 from linkgraph.monthly import MONTHLY_FIELDS, month_row
 from linkgraph.pipeline import CertificationRun
 from linkgraph.policy import Policy
@@ -52,3 +55,36 @@ def test_cash_offsets_and_write_offs_are_counted_apart_in_their_month() -> None:
     row = month_row(run, Policy.load())
     assert set(MONTHLY_FIELDS) <= set(row)
     assert (row["recovered_yuan"], row["offset_yuan"], row["written_off_yuan"]) == (300, 200, 600)
+
+
+def test_tip_offs_received_and_checked_in_the_month() -> None:
+    def tip(i: int, on: dt.date) -> dict[str, object]:
+        return {"tipoff_id": f"T{i}", "person_id": f"P{i}", "reported_by": "village committee",
+                "says": "moved away", "received_on": on}  # fmt: skip
+
+    def task(i: int, reason: str, status: str, on: dt.date) -> dict[str, object]:
+        return {"task_id": f"K{i}", "person_id": f"P{i}", "reason": reason,
+                "created_on": dt.date(2026, 2, 1), "due_on": dt.date(2026, 3, 3),
+                "status": status, "visited_on": on}  # fmt: skip
+
+    march, february = dt.date(2026, 3, 9), dt.date(2026, 2, 9)
+    tipoffs = pa.Table.from_pylist([tip(1, march), tip(2, march), tip(3, february)], TIPOFF)
+    visits = pa.Table.from_pylist(
+        [
+            task(1, "tip_off", "done", march),  # seen, or found dead: checked
+            task(2, "tip_off", "open", march),  # nobody at home: not yet
+            task(3, "tip_off", "done", february),  # checked last month
+            task(4, "no_recent_evidence", "done", march),  # not a tip-off
+        ],
+        TASK,
+    )
+    run = CertificationRun(
+        as_of=dt.date(2026, 3, 31),
+        certifications=CERTIFICATION.empty_table(),
+        recognitions=RECOGNITION.empty_table(),
+        flags=FLAG.empty_table(),
+        tasks=TASK.empty_table(),
+        events=LINKED_EVENT.empty_table(),
+    )
+    row = month_row(run, Policy.load(), visits, tipoffs)
+    assert (row["tipoffs_received"], row["tipoffs_checked"], row["visits_done"]) == (2, 1, 3)
