@@ -370,3 +370,40 @@ def test_operations_endpoints(api: Api) -> None:
     changes = spec["components"]["schemas"]["RosterBatch"]["properties"]["changes"]
     assert "RosterChangeRow" in changes["description"]
     assert "record_id" in spec["components"]["schemas"]["RosterChangeRow"]["properties"]
+
+
+def test_a_tip_off_in_the_ledger_is_a_door_check_for_the_grid_worker_at_once(api: Api) -> None:
+    """``linkgraph tipoff`` appends to the ledger; the API follows it: the person's grid worker
+    has the door check at once, no payment moves, and the visit settles it as evidence."""
+    from linkgraph.ledger import Journal
+
+    grid = api.facts["task"].grid
+    m = api.facts["service"].read_model()
+    person = next(
+        p for p in sorted(m.persons.values(), key=lambda p: p.person_id)
+        if p.grid == grid and m.enrollments_for(p.person_id)
+        and not any(t.person_id == p.person_id for t in m.tasks.values())
+    )  # fmt: skip
+    before = {e.enrollment_id: e.status for e in m.enrollments_for(person.person_id)}
+    Journal.of(api.data_dir).append(
+        "tipoff",
+        "cli",
+        "clerk Zhao",
+        person_id=person.person_id,
+        reported_by="village committee",
+        says="moved to his son's in Hefei",
+        on="2026-12-01",
+    )
+    tasks = api.get(f"/v1/grids/{grid}/tasks", "grid", params={"limit": 1000}).json()["data"]
+    (tip,) = [t for t in tasks if t["person_id"] == person.person_id]
+    assert tip["reason"] == "tip_off"
+    m = api.facts["service"].read_model()
+    assert {e.enrollment_id: e.status for e in m.enrollments_for(person.person_id)} == before
+    done = api.post(
+        f"/v1/tasks/{tip['task_id']}/visit",
+        "grid",
+        json={"result": "seen_alive", "on": "2026-12-01"},
+    )
+    assert done.status_code == 200 and done.json()["status"] == "done", done.text
+    after = api.get(f"/v1/grids/{grid}/tasks", "grid", params={"limit": 1000}).json()["data"]
+    assert tip["task_id"] not in {t["task_id"] for t in after}
