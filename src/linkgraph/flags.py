@@ -248,8 +248,6 @@ def transition(
         extra = {"money": "written_off"}
     elif to == "corrected":
         assert amount is not None
-        if amount == at_risk:
-            raise IllegalTransition(f"{name}: the amount at risk is already ¥{amount:,}")
         if total > amount and not (over_recovery_reason or "").strip():
             raise IllegalTransition(
                 f"{name}: ¥{total:,} is recovered already, beyond the corrected ¥{amount:,};"

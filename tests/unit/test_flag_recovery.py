@@ -137,6 +137,10 @@ def test_a_correction_sets_the_amount_at_risk_and_the_status_follows_it() -> Non
     with pytest.raises(IllegalTransition, match="beyond the corrected ¥50"):
         transition(paid, "corrected", "clerk Zhao", "half a month", 50)
     assert transition(_confirmed(), "corrected", "clerk Zhao", "less", 95).status == "confirmed"
+    # the same amount again is a step too: a later run, whose detection found that amount
+    # by itself, still replays it, so a reversal after it undoes it and not the step before
+    same = transition(_confirmed(), "corrected", "clerk Zhao", "checked: right", AT_RISK)
+    assert transition(same, "reverse", "wang", "x").status == "confirmed"
     undone = transition(raised, "reverse", "supervisor Wang", "the third month was paid back")
     assert (undone.status, undone.amount_at_risk) == ("recovered", 100)
     with pytest.raises(IllegalTransition, match="cannot move open → corrected"):
