@@ -276,6 +276,7 @@ class FlagPublic(BaseModel):
     person_ids: list[str]
     enrollment_ids: list[str]
     recovered: int | None = None
+    written_off: int | None = None
 
 
 class FlagsPublic(BaseModel):
@@ -293,22 +294,49 @@ class FlagMove(_In):
     why: Why
 
 
+_OVER_RECOVERY = Field(
+    default=None,
+    min_length=3,
+    max_length=500,
+    description="Why the recovered total may exceed the amount at risk (interest, ...).",
+)
+
+
 class FlagRecovery(_In):
     """Record money recovered on a confirmed flag: partial recoveries add up (recovering,
-    then recovered at the amount at risk); beyond it only with a reason."""
+    then recovered at the amount at risk); beyond it only with a reason. ``kind``: cash
+    (paid back) or offset (arrears the person is owed, kept against what they owe)."""
 
     to: Literal["recovered"]
     why: Why
     amount: int = Field(ge=1, le=10**10, description="Yuan recovered this time.")
-    over_recovery_reason: str | None = Field(
-        default=None,
-        min_length=3,
-        max_length=500,
-        description="Why the recovered total may exceed the amount at risk (interest, ...).",
+    kind: Literal["cash", "offset"] = Field(
+        default="cash", description="cash: paid back; offset: kept from arrears owed."
     )
+    over_recovery_reason: str | None = _OVER_RECOVERY
 
 
-FlagTransition = Annotated[FlagMove | FlagRecovery, Field(discriminator="to")]
+class FlagWriteOff(_In):
+    """Close a confirmed flag whose money cannot be recovered (the person died with no
+    estate ...): the amount written off, at most what is left, counted apart from recoveries."""
+
+    to: Literal["written_off"]
+    why: Why
+    amount: int = Field(ge=1, le=10**10, description="Yuan written off: at most what is left.")
+
+
+class FlagCorrection(_In):
+    """Set the amount at risk of a confirmed flag right; its status follows from it."""
+
+    to: Literal["corrected"]
+    why: Why
+    amount: int = Field(ge=1, le=10**10, description="The right amount at risk (yuan).")
+    over_recovery_reason: str | None = _OVER_RECOVERY
+
+
+FlagTransition = Annotated[
+    FlagMove | FlagRecovery | FlagWriteOff | FlagCorrection, Field(discriminator="to")
+]
 
 
 # ------------------------------------------------------------------ grid workers

@@ -136,13 +136,15 @@ def flag(flag_id: Key, service: ServiceDep, caller: CallerDep) -> object:
 def transition(
     flag_id: Key, body: FlagTransition, service: ServiceDep, caller: CallerDep
 ) -> object:
-    """Confirm, dismiss or reopen a flag, record money recovered, or reverse a decision."""
-    recovery = body if isinstance(body, FlagRecovery) else None
+    """Confirm, dismiss or reopen a flag, record money recovered (cash or an offset
+    against arrears), write off what cannot be recovered, correct the amount at risk,
+    or reverse a decision."""
     return service.transition_flag(
         caller,
         flag_id,
         body.to,
         body.why,
-        recovery.amount if recovery else None,
-        recovery.over_recovery_reason if recovery else None,
+        getattr(body, "amount", None),
+        getattr(body, "over_recovery_reason", None),
+        body.kind if isinstance(body, FlagRecovery) else None,
     )

@@ -189,7 +189,7 @@ WHERE size(members) >= $min_persons
 CALL (members) {
   UNWIND members AS m
   MATCH (f:Flag)-[:CONCERNS]->(m)
-  WHERE NOT coalesce(f.status, 'open') IN ['dismissed', 'recovered']
+  WHERE NOT coalesce(f.status, 'open') IN ['dismissed', 'recovered', 'written_off']
   WITH DISTINCT f
   RETURN sum(coalesce(f.amount_at_risk, 0) - coalesce(f.amount_recovered, 0)) AS money_at_risk
 }

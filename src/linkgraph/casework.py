@@ -4,7 +4,10 @@ A door visit becomes an evidence event (:func:`linkgraph.dispatch.record_visit`)
 and closes its task; a stop request holds the enrolments it names until a human
 confirms (stop) or dismisses it (:func:`linkgraph.recognise.recognise` reads it
 as a :data:`~linkgraph.recognise.STOP_REQUEST` row) and is a ``stop_request``
-flag; a flag decision moves a flag through :func:`linkgraph.flags.transition`;
+flag; a flag decision moves a flag through :func:`linkgraph.flags.transition`
+(money recovered in cash or by an offset against arrears, written off, or the amount
+at risk corrected, each a step of its own); a tip-off is a door check for the person's
+grid worker (:func:`linkgraph.dispatch.door_tasks`) and holds nothing by itself;
 a roster batch adds records to link and changes enrolments; an API event batch
 adds feed rows.
 
@@ -16,6 +19,7 @@ alike, so both decide from the same inputs with the same functions.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph import duck
-from linkgraph.decisions import FlagDecision
-from linkgraph.dispatch import TASK, Task, record_visit
+from linkgraph.decisions import FlagDecision, RecoveryKind
+from linkgraph.dispatch import TASK, TIPOFF, Task, record_visit
 from linkgraph.flags import (
     FLAG,
     Flag,
@@ -52,6 +56,7 @@ class FlagMove:
     amount: int | None
     at: dt.datetime
     over_recovery_reason: str | None = None
+    recovery_kind: RecoveryKind | None = None  # cash or offset, for ``recovered``
 
     def applied_to(self, flag: Flag) -> Flag:
         """``flag`` after this decision, checked by :func:`linkgraph.flags.transition`."""
@@ -62,6 +67,7 @@ class FlagMove:
             self.why,
             self.amount,
             over_recovery_reason=self.over_recovery_reason,
+            recovery_kind=self.recovery_kind,
             at=self.at,
         )
 
@@ -79,6 +85,7 @@ class LedgerInputs:
     stop_requests: pa.Table = field(default_factory=STOP_REQUEST.empty_table)
     stop_flags: pa.Table = field(default_factory=FLAG.empty_table)
     flag_moves: list[FlagMove] = field(default_factory=list)
+    tipoffs: pa.Table = field(default_factory=TIPOFF.empty_table)
     mark: int = -1  # seq of the last entry read
 
     def plus_evidence(self, later: LedgerInputs) -> LedgerInputs:
@@ -108,6 +115,7 @@ class LedgerInputs:
             visit_events=mine(self.visit_events),
             visited_tasks=mine(self.visited_tasks),
             stop_requests=mine(self.stop_requests),
+            tipoffs=mine(self.tipoffs),
         )
 
 
@@ -159,6 +167,25 @@ def visit(entry: Entry) -> tuple[Task, pa.Table]:
     return record_visit(Task(**entry["task"]), entry["result"], entry["by"], _day(entry))
 
 
+def tipoff_id(person_id: str, reported_by: str, says: str, on: dt.date) -> str:
+    """A tip-off's id: the same report (person, reporter, words, day) sent twice is one."""
+    text = "|".join([person_id, reported_by.strip(), says.strip(), on.isoformat()])
+    return "T" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def tipoff(entry: Entry) -> dict[str, Any]:
+    """A tip-off entry as a :data:`~linkgraph.dispatch.TIPOFF` row."""
+    on = _day(entry)
+    return {
+        "tipoff_id": entry.get("tipoff_id")
+        or tipoff_id(entry["person_id"], entry["reported_by"], entry["says"], on),
+        "person_id": entry["person_id"],
+        "reported_by": entry["reported_by"],
+        "says": entry["says"],
+        "received_on": on,
+    }
+
+
 def flag_move(entry: Entry) -> FlagMove:
     return FlagMove(
         entry["flag_id"],
@@ -168,6 +195,7 @@ def flag_move(entry: Entry) -> FlagMove:
         entry.get("amount"),
         dt.datetime.fromisoformat(entry["received_at"]).replace(microsecond=0),
         entry.get("over_recovery_reason"),
+        entry.get("recovery_kind"),
     )
 
 
@@ -182,6 +210,7 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
     stops: list[dict[str, Any]] = []
     flags: list[Flag] = []
     moves: list[FlagMove] = []
+    tips: dict[str, dict[str, Any]] = {}
     mark = -1
     for entry in entries:
         mark = max(mark, int(entry.get("seq", mark)))
@@ -221,6 +250,9 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
                 )
         elif kind == "flag":
             moves.append(flag_move(entry))
+        elif kind == "tipoff":
+            tip = tipoff(entry)
+            tips.setdefault(tip["tipoff_id"], tip)  # the same report again: one check
     return LedgerInputs(
         raw_events=_table(raw, EVENT),
         linked_events=_table(linked, LINKED_EVENT),
@@ -231,6 +263,7 @@ def ledger_inputs(entries: Iterable[Entry]) -> LedgerInputs:
         stop_requests=_decided_stops(stops, flags, moves),
         stop_flags=flags_to_table(flags) if flags else FLAG.empty_table(),
         flag_moves=moves,
+        tipoffs=_table(list(tips.values()), TIPOFF),
         mark=mark,
     )
 

@@ -7,7 +7,12 @@
     and no newer evidence came in; due on the day it expires;
 ``negative_evidence``
     negative evidence holds the payment; a human must check at the door within
-    ``negative.visit_within_days`` of the report (PIPL art. 24).
+    ``negative.visit_within_days`` of the report (PIPL art. 24);
+``tip_off``
+    a village committee or a member of the public reported that the person may no
+    longer be eligible (:data:`TIPOFF`, from the ledger): a door check due within
+    ``tipoffs.visit_within_days``. The tip-off holds nothing by itself; the visit's
+    finding is evidence like any other visit's.
 
 :func:`record_visits` records the workers' findings (:func:`record_visit` one of
 them). ``seen_alive`` becomes a ``GRID_VISIT`` event and ``deceased`` a
@@ -48,7 +53,7 @@ TASK = pa.schema(
         ("grid", STR),
         ("village", STR),
         ("district", STR),
-        ("reason", STR),  # no_recent_evidence | negative_evidence
+        ("reason", STR),  # no_recent_evidence | negative_evidence | tip_off
         ("created_on", DATE),
         ("due_on", DATE),
         ("detail", STR),
@@ -56,6 +61,17 @@ TASK = pa.schema(
         ("result", STR),  # last visit result, null until visited
         ("worker", STR),
         ("visited_on", DATE),
+    ]
+)
+
+#: Tip-offs (ledger entries): who reported what about whom, and when it was received.
+TIPOFF = pa.schema(
+    [
+        ("tipoff_id", STR),
+        ("person_id", STR),
+        ("reported_by", STR),  # a village committee, a neighbour, a relative ...
+        ("says", STR),  # what they report: moved away, died, in prison ...
+        ("received_on", DATE),
     ]
 )
 
@@ -114,6 +130,14 @@ due AS (
     FROM c
     WHERE status IN ('certified', 'warning', 'suspended')
       AND (valid_until IS NULL OR valid_until - $lead_days <= $as_of)
+    UNION ALL
+    -- a tip-off is checked at the door unless a death is already confirmed by a human
+    SELECT t.person_id, 'tip_off', t.received_on, t.received_on + $tipoff_days,
+           format('check at the door: tip-off by {} on {}: {}', t.reported_by,
+                  strftime(t.received_on, '%Y-%m-%d'), t.says),
+           t.tipoff_id
+    FROM tipoffs t LEFT JOIN c USING (person_id)
+    WHERE t.received_on <= $as_of AND NOT coalesce(c.confirmed_negative, false)
 )
 SELECT 'K' || substr(md5(d.person_id || ':' || d.reason || ':' || d.anchor), 1, 15) AS task_id,
        d.person_id, p.grid, p.village, p.district, d.reason, d.created_on, d.due_on, d.detail,
@@ -124,20 +148,28 @@ ORDER BY p.grid, d.due_on, d.person_id
 
 
 def door_tasks(
-    certifications: pa.Table, persons: pa.Table, policy: Policy, as_of: dt.date
+    certifications: pa.Table,
+    persons: pa.Table,
+    policy: Policy,
+    as_of: dt.date,
+    tipoffs: pa.Table | None = None,
 ) -> pa.Table:
     """Door-knock tasks as of ``as_of`` (a :data:`TASK` table, grouped by grid, by due date).
 
-    ``task_id`` hashes the person, the cause and the due date, so re-running on the
-    same day, or the next, gives the same task for the same cause.
+    ``task_id`` hashes the person, the cause and the due date (a tip-off: its id), so
+    re-running on the same day, or the next, gives the same task for the same cause.
+    ``tipoffs`` (:data:`TIPOFF`) received by ``as_of`` are door checks of their own.
     """
     db = duck.connect()
     db.register("certs", conform(certifications, CERTIFICATION, "certifications"))
     db.register("persons", conform(persons, PERSON, "persons"))
+    db.register("tipoffs", conform(tipoffs if tipoffs is not None else TIPOFF.empty_table(),
+                                   TIPOFF, "tip-offs"))  # fmt: skip
     params = {
         "as_of": as_of,
         "lead_days": policy.validity.task_lead_days,
         "visit_days": policy.negative.visit_within_days,
+        "tipoff_days": policy.tipoffs.visit_within_days,
     }
     return db.sql(_TASKS_SQL, params=params).to_arrow_table().cast(TASK)
 

@@ -19,12 +19,21 @@ ID strings):
 ``flag_id`` hashes the kind and the flag's key (person and item, account ...), so
 the same finding gets the same id on every run and :func:`merge` keeps the
 investigators' work. :func:`transition` moves a flag through
-``open → confirmed | dismissed``, ``dismissed → open``, and records money
-recovered on a confirmed flag: recoveries may be partial and add up, the flag
-``recovering`` until they reach the amount at risk, then ``recovered``. More than
-the amount at risk needs its own reason (interest, months the detection did not
-see). A wrong decision is never edited away: ``reverse`` appends a step undoing
-the last decision still in effect. Every step records who, when and why.
+``open → confirmed | dismissed``, ``dismissed → open``, and works a confirmed
+flag's money:
+
+* recoveries may be partial and add up, the flag ``recovering`` until they reach
+  the amount at risk, then ``recovered``; each is ``cash`` (paid back) or an
+  ``offset`` (arrears the person is owed, kept against what they owe). More than
+  the amount at risk needs its own reason (interest, months the detection did not see);
+* ``written_off`` closes a flag whose money cannot be recovered (the person died
+  with no estate): the amount written off, at most what is left, is counted apart
+  from money recovered;
+* ``corrected`` sets the amount at risk right (the detection's was wrong) and
+  derives the recovery status again from it.
+
+A wrong decision is never edited away: ``reverse`` appends a step undoing the last
+decision still in effect. Every step records who, when, why and how much.
 """
 
 from __future__ import annotations
@@ -41,7 +50,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
-from linkgraph.decisions import DECISIONS, FlagDecision, FlagStatus
+from linkgraph.decisions import (
+    DECISIONS,
+    RECOVERY_KINDS,
+    WITH_AMOUNT,
+    FlagDecision,
+    FlagStatus,
+    RecoveryKind,
+)
 from linkgraph.errors import InputError
 from linkgraph.masking import mask_account, mask_id_number, mask_phone
 from linkgraph.policy import Policy
@@ -58,11 +74,14 @@ FLAG_KINDS = (
 #: Allowed decisions from each status (``reverse`` is allowed from any, see :func:`transition`).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "open": ("confirmed", "dismissed"),
-    "confirmed": ("recovered", "dismissed"),
-    "recovering": ("recovered",),
+    "confirmed": ("recovered", "written_off", "corrected", "dismissed"),
+    "recovering": ("recovered", "written_off", "corrected"),
     "dismissed": ("open",),
-    "recovered": (),
+    "recovered": ("corrected",),
+    "written_off": (),
 }
+#: What the amount of a step is: money paid back, kept from arrears, or written off.
+MONEY = ("cash", "offset", "written_off")
 
 FLAG = pa.schema(
     [
@@ -97,8 +116,14 @@ class Transition(BaseModel):
     to_status: str
     why: str
     amount: int | None = None
+    #: What ``amount`` is: ``cash`` or ``offset`` recovered, or ``written_off`` (also on
+    #: the reversal of such a step, with the amount negated). None on older steps.
+    money: str | None = None
     #: Why a recovery goes beyond the amount at risk (interest, other months).
     over_recovery_reason: str | None = None
+    #: A correction: the amount at risk before and after it (swapped by its reversal).
+    at_risk_before: int | None = None
+    at_risk_after: int | None = None
     #: The index in the history of the step this one reverses.
     reverses: int | None = None
 
@@ -123,6 +148,11 @@ class Flag(BaseModel):
     history: tuple[Transition, ...] = Field(default=())
     severity: str | None = None
 
+    @property
+    def amount_written_off(self) -> int:
+        """Yuan written off (in effect: a reversed write-off counts no more)."""
+        return sum(h.amount or 0 for h in self.history if h.money == "written_off")
+
 
 def transition(
     flag: Flag,
@@ -132,21 +162,29 @@ def transition(
     amount: int | None = None,
     *,
     over_recovery_reason: str | None = None,
+    recovery_kind: RecoveryKind | None = None,
     at: dt.datetime | None = None,
 ) -> Flag:
     """``flag`` after ``who``'s decision ``to`` for ``why`` (a new Flag; the old one is unchanged).
 
-    ``recovered`` records ``amount`` yuan recovered (≥ 1): the recoveries add up, and the
-    flag is ``recovering`` until they reach the amount at risk, ``recovered`` from then
-    on. A total beyond the amount at risk is refused unless ``over_recovery_reason``
-    says why. ``reverse`` undoes the last step still in effect (status and amount), as a
-    new step: history is never edited.
+    ``recovered`` records ``amount`` yuan recovered (≥ 1), ``recovery_kind`` ``cash``
+    (the default) or ``offset`` (kept from arrears the person is owed): the recoveries
+    add up, and the flag is ``recovering`` until they reach the amount at risk,
+    ``recovered`` from then on. A total beyond the amount at risk is refused unless
+    ``over_recovery_reason`` says why. ``written_off`` closes the flag with ``amount``
+    written off, at most what is left to recover (a later run may find more at risk, as
+    payments went on: the write-off still holds). ``corrected`` sets the amount at risk to
+    ``amount`` and derives the status from it (``confirmed`` with nothing recovered,
+    else ``recovering`` or ``recovered``). ``reverse`` undoes the last step still in
+    effect (status and amounts), as a new step: history is never edited.
 
     >>> f = Flag(flag_id="F1", kind="paid_after_death", key="k", person_ids=("P",),
     ...          enrollment_ids=("E",), amount_at_risk=380)
     >>> f = transition(f, "confirmed", "inspector Li", "family confirmed the death")
     >>> transition(f, "recovered", "clerk Zhao", "first instalment", 200).status
     'recovering'
+    >>> transition(f, "corrected", "clerk Zhao", "two months, not three", 190).amount_at_risk
+    190
     """
     name = f"flag {flag.flag_id}"
     if not who.strip() or not why.strip():
@@ -155,8 +193,18 @@ def transition(
         raise IllegalTransition(
             f"{name}: unknown decision {to!r} (allowed: {', '.join(DECISIONS)})"
         )
-    if to != "recovered" and (amount is not None or over_recovery_reason):
-        raise IllegalTransition(f"{name}: only 'recovered' takes an amount")
+    if to not in WITH_AMOUNT and amount is not None:
+        raise IllegalTransition(f"{name}: only {', '.join(WITH_AMOUNT)} take an amount")
+    if to not in ("recovered", "corrected") and over_recovery_reason:
+        raise IllegalTransition(
+            f"{name}: only recovered and corrected take an over-recovery reason"
+        )
+    if to != "recovered" and recovery_kind is not None:
+        raise IllegalTransition(f"{name}: only recovered takes a recovery kind (cash, offset)")
+    if recovery_kind is not None and recovery_kind not in RECOVERY_KINDS:
+        raise IllegalTransition(
+            f"{name}: recovery kind {recovery_kind!r} (allowed: {', '.join(RECOVERY_KINDS)})"
+        )
     if to == "reverse":
         return _reverse(flag, who, why, at)
     allowed = TRANSITIONS.get(flag.status, ())
@@ -165,20 +213,54 @@ def transition(
             f"{name}: cannot move {flag.status} → {to}"
             f" (allowed from {flag.status}: {', '.join(allowed) or 'none'}; or reverse)"
         )
+    if to in WITH_AMOUNT and (amount is None or amount < 1):
+        what = {
+            "recovered": "the amount recovered",
+            "written_off": "the amount written off",
+            "corrected": "the right amount at risk",
+        }[to]
+        raise IllegalTransition(f"{name}: {to} needs {what} (yuan ≥ 1)")
     status: str = to
     total = flag.amount_recovered
+    at_risk = flag.amount_at_risk
+    extra: dict[str, Any] = {}
+    left = flag.amount_at_risk - flag.amount_recovered
     if to == "recovered":
-        if amount is None or amount < 1:
-            raise IllegalTransition(f"{name}: recovered needs the amount recovered (yuan ≥ 1)")
+        assert amount is not None
         total += amount
-        if total > flag.amount_at_risk and not (over_recovery_reason or "").strip():
+        if total > at_risk and not (over_recovery_reason or "").strip():
             raise IllegalTransition(
                 f"{name}: amount {amount:,} would bring the recovered total to ¥{total:,},"
-                f" beyond the ¥{flag.amount_at_risk:,} at risk"
+                f" beyond the ¥{at_risk:,} at risk"
                 f" (¥{flag.amount_recovered:,} recovered so far); give the reason for the"
                 " excess (interest, other months) as the over-recovery reason"
             )
-        status = "recovered" if total >= flag.amount_at_risk else "recovering"
+        status = "recovered" if total >= at_risk else "recovering"
+        extra = {"money": recovery_kind or "cash", "over_recovery_reason": over_recovery_reason}
+    elif to == "written_off":
+        assert amount is not None
+        if amount > left:
+            raise IllegalTransition(
+                f"{name}: a write-off is at most what is left to recover:"
+                f" ¥{left:,} (¥{at_risk:,} at risk, ¥{flag.amount_recovered:,} recovered),"
+                f" not ¥{amount:,}"
+            )
+        extra = {"money": "written_off"}
+    elif to == "corrected":
+        assert amount is not None
+        if total > amount and not (over_recovery_reason or "").strip():
+            raise IllegalTransition(
+                f"{name}: ¥{total:,} is recovered already, beyond the corrected ¥{amount:,};"
+                " give the reason for the excess as the over-recovery reason"
+            )
+        status = _recovery_status(total, amount)
+        at_risk = amount
+        extra = {
+            "at_risk_before": flag.amount_at_risk,
+            "at_risk_after": amount,
+            "over_recovery_reason": over_recovery_reason,
+        }
+        amount = None  # the step's amount is money moved; a correction moves none
     step = Transition(
         at=at or _now(),
         who=who,
@@ -186,11 +268,23 @@ def transition(
         to_status=status,
         why=why,
         amount=amount,
-        over_recovery_reason=over_recovery_reason if to == "recovered" else None,
+        **extra,
     )
     return flag.model_copy(
-        update={"status": status, "amount_recovered": total, "history": (*flag.history, step)}
+        update={
+            "status": status,
+            "amount_recovered": total,
+            "amount_at_risk": at_risk,
+            "history": (*flag.history, step),
+        }
     )
+
+
+def _recovery_status(recovered: int, at_risk: int) -> str:
+    """A confirmed flag's status from its money: nothing back, some, or all of it."""
+    if recovered <= 0:
+        return "confirmed"
+    return "recovered" if recovered >= at_risk else "recovering"
 
 
 def _reverse(flag: Flag, who: str, why: str, at: dt.datetime | None) -> Flag:
@@ -201,6 +295,12 @@ def _reverse(flag: Flag, who: str, why: str, at: dt.datetime | None) -> Flag:
         raise IllegalTransition(f"flag {flag.flag_id}: no decision in effect to reverse")
     index = in_effect[-1]
     last = flag.history[index]
+    recovered = flag.amount_recovered
+    if last.amount and last.money != "written_off":  # money recovered (cash or offset)
+        recovered -= last.amount
+    at_risk = flag.amount_at_risk
+    if last.at_risk_before is not None:
+        at_risk = last.at_risk_before
     step = Transition(
         at=at or _now(),
         who=who,
@@ -208,12 +308,16 @@ def _reverse(flag: Flag, who: str, why: str, at: dt.datetime | None) -> Flag:
         to_status=last.from_status,
         why=why,
         amount=-last.amount if last.amount else None,
+        money=last.money if last.amount else None,
+        at_risk_before=last.at_risk_after,
+        at_risk_after=last.at_risk_before,
         reverses=index,
     )
     return flag.model_copy(
         update={
             "status": last.from_status,
-            "amount_recovered": flag.amount_recovered - (last.amount or 0),
+            "amount_recovered": recovered,
+            "amount_at_risk": at_risk,
             "history": (*flag.history, step),
         }
     )

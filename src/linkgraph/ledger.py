@@ -2,7 +2,7 @@
 
 One append-only JSON Lines file, ``<data_dir>/ledger/journal.jsonl``. Each line is
 one entry: its ``kind`` (``events``, ``roster``, ``visit``, ``stop``, ``flag``,
-``review``, ``city``), who sent it (``sender``, ``by``), when it was received
+``tipoff``, ``review``, ``city``), who sent it (``sender``, ``by``), when it was received
 (``received_at``), its ``seq`` and what it says. The city's own feeds stay the
 Parquet files they arrive as; a run records them with one ``city`` entry.
 
@@ -31,7 +31,7 @@ from typing import Any
 Entry = dict[str, Any]
 
 #: The kinds of entry, each read by :func:`linkgraph.casework.ledger_inputs`.
-KINDS = ("events", "roster", "visit", "stop", "flag", "review", "city")
+KINDS = ("events", "roster", "visit", "stop", "flag", "tipoff", "review", "city")
 
 
 def body_digest(rows: Any) -> str:

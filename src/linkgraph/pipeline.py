@@ -180,7 +180,9 @@ def decide(
         flags = FLAG.empty_table()
     timed("flags", t)
     t = time.perf_counter()
-    tasks = apply_visits(door_tasks(certs, persons, policy, as_of), ledger.visited_tasks)
+    tasks = apply_visits(
+        door_tasks(certs, persons, policy, as_of, ledger.tipoffs), ledger.visited_tasks
+    )
     timed("dispatch", t)
     con.close()
     return CertificationRun(as_of, certs, rec, flags, tasks, events, timings, skipped)
@@ -298,7 +300,7 @@ def run_city(
                 catalogue,
                 city=str(city),
                 months=months_for(city),
-                monthly=[month_row(decided, policy, ledger.visited_tasks)],
+                monthly=[month_row(decided, policy, ledger.visited_tasks, ledger.tipoffs)],
             )
             json_path, html_path = write_report(result.report, version.report)
             for name in TABLES:

@@ -135,6 +135,15 @@ class StopRequests(_Section):
     )
 
 
+class TipOffs(_Section):
+    """A report by a village committee or a member of the public that a beneficiary may no
+    longer be eligible: never a hold by itself, a door check for the person's grid worker."""
+
+    visit_within_days: int = Field(
+        default=30, ge=1, description="A tip-off becomes a door-check task due this soon."
+    )
+
+
 class Negative(_Section):
     channels: tuple[Code, ...] = ()
     death_channels: tuple[Code, ...] = Field(
@@ -206,6 +215,7 @@ class Policy(_Section):
     rules: tuple[Rule, ...] = Field(min_length=1)
     negative: Negative = Negative()
     stop_requests: StopRequests = StopRequests()
+    tipoffs: TipOffs = TipOffs()
     flags: FlagPolicy = FlagPolicy()
     items: dict[Code, ItemOverride] = {}
 

@@ -88,6 +88,16 @@ def build_report(
         ),
     }.items():
         db.register(name, table)
+    # each flag's money written off (in effect: a reversed write-off nets to nothing)
+    db.execute(
+        """CREATE TEMP VIEW written_off AS
+           SELECT flag_id, sum(s.amount)::BIGINT AS amount_written_off
+           FROM (SELECT flag_id,
+                        unnest(from_json(history, '[{"amount": "BIGINT", "money": "VARCHAR"}]'))
+                            AS s
+                 FROM flags)
+           WHERE s.money = 'written_off' GROUP BY flag_id"""
+    )
 
     status = _rows(
         db,
@@ -106,9 +116,12 @@ def build_report(
                   count(*) FILTER (WHERE status = 'dismissed') AS dismissed,
                   count(*) FILTER (WHERE status = 'recovering') AS recovering,
                   count(*) FILTER (WHERE status = 'recovered') AS recovered,
+                  count(*) FILTER (WHERE status = 'written_off') AS written_off,
                   sum(amount_at_risk)::BIGINT AS amount_at_risk,
-                  sum(amount_recovered)::BIGINT AS amount_recovered
-           FROM flags GROUP BY kind ORDER BY amount_at_risk DESC""",
+                  sum(amount_recovered)::BIGINT AS amount_recovered,
+                  coalesce(sum(w.amount_written_off), 0)::BIGINT AS amount_written_off
+           FROM flags LEFT JOIN written_off w USING (flag_id)
+           GROUP BY kind ORDER BY amount_at_risk DESC""",
     )
     items = _rows(
         db,
@@ -170,6 +183,8 @@ def build_report(
                                   'paid_after_death')) AS amount_at_risk,
                   (SELECT coalesce(sum(amount_recovered), 0)::BIGINT FROM flags)
                       AS amount_recovered,
+                  (SELECT coalesce(sum(amount_written_off), 0)::BIGINT FROM written_off)
+                      AS amount_written_off,
                   (SELECT coalesce(sum(arrears_amount), 0)::BIGINT FROM rec) AS arrears_owed""",
     )[0]
     figures = _rows(
@@ -262,17 +277,21 @@ td:first-child,th:first-child,td.l,th.l{text-align:left}
 <h2>Flags: money at stake and recovered (yuan)</h2>
 {{ flag_chart }}
 <table><tr><th>kind</th><th>flags</th><th>suspicious</th><th>routine</th><th>open</th><th>confirmed</th><th>dismissed</th>
-<th>recovering</th><th>recovered</th><th>at risk (¥)</th><th>recovered (¥)</th></tr>
+<th>recovering</th><th>recovered</th><th>written off</th><th>at risk (¥)</th>
+<th>recovered (¥)</th><th>written off (¥)</th></tr>
 {% for f in r.flags %}<tr><td>{{ f.kind }}</td><td>{{ f.flags }}</td><td>{{ f.suspicious }}</td>
 <td>{{ f.routine }}</td><td>{{ f.open }}</td>
 <td>{{ f.confirmed }}</td><td>{{ f.dismissed }}</td><td>{{ f.recovering }}</td>
-<td>{{ f.recovered }}</td>
+<td>{{ f.recovered }}</td><td>{{ f.written_off }}</td>
 <td>{{ "{:,}".format(f.amount_at_risk or 0) }}</td>
 <td>{{ "{:,}".format(f.amount_recovered or 0) }}</td>
+<td>{{ "{:,}".format(f.amount_written_off or 0) }}</td>
 </tr>{% endfor %}</table>
 <p>Shared account / phone amounts are paid per month; the others are totals. Suspicious:
 a case for investigators; routine: ordinary reporting lag the next payroll takes back
-(policy <code>[flags]</code>).</p>
+(policy <code>[flags]</code>). Recovered money is paid back or kept from arrears owed to the
+person (offsets; the monthly table shows each apart); money written off could not be
+recovered and is not counted as recovered.</p>
 <h2>Coverage by benefit item</h2>
 {{ item_chart }}
 <table><tr><th>item</th><th>name</th><th>enrolments</th><th>persons</th><th>pay</th><th>warning</th>
@@ -337,6 +356,7 @@ def render_html(report: dict[str, Any], *, top: int = 25) -> str:
         ("flags", f"{totals['flags']:,}"),
         ("¥ at stake", f"{totals['amount_at_risk']:,}"),
         ("¥ recovered", f"{totals['amount_recovered']:,}"),
+        ("¥ written off", f"{totals.get('amount_written_off', 0):,}"),
         ("door tasks", f"{totals['tasks']:,}"),
     ]
     villages = report["tasks_by_village"][:top]
@@ -385,13 +405,15 @@ _SERIES = (
             "reminders_sent",
             "visits_done",
             "tasks_open",
+            "tipoffs_received",
+            "tipoffs_checked",
             "resumed",
             "flags_raised",
             "flags_confirmed",
             "flags_dismissed",
         ),
     ),
-    ("Money", "yuan", ("arrears_paid", "recovered_yuan")),
+    ("Money", "yuan", ("arrears_paid", "recovered_yuan", "offset_yuan", "written_off_yuan")),
 )
 
 

@@ -11,10 +11,14 @@
    home (the city's truth says which; a few persons are away for months, so their warning
    runs out, payment is suspended, and resumes with arrears when they are found); flags
    are decided after ``review_months`` by their severity: routine lag is confirmed and
-   taken back by the next payroll, a suspicious case is confirmed and repaid in
-   instalments, a check is dismissed;
+   kept from the next payroll (an offset), a suspicious case is confirmed, arrears the
+   person is owed are kept against it (an offset) and the rest repaid in instalments or,
+   for a share of the payments after death, written off (no estate); a check is
+   dismissed;
+   a few persons are the subject of a tip-off (``tipoffs_per_10k_month``; most about
+   persons the truth shows dead or away, some unfounded), each a door check;
 3. :func:`linkgraph.pipeline.decide` answers as of the month's last day, with those
-   visits and decisions as its ledger inputs (:class:`linkgraph.casework.LedgerInputs`),
+   visits, decisions and tip-offs as its ledger inputs (:class:`linkgraph.casework.LedgerInputs`),
    exactly as a run reads the journal's;
 4. the month is written down: its row (:func:`linkgraph.monthly.month_row`), its notice
    queue (``notices/YYYY-MM.csv``: the reminders due, by SMS where the person has a
@@ -28,6 +32,7 @@ not written, so a simulated month never becomes a real person's record.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,10 +44,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from linkgraph import duck
-from linkgraph.casework import FlagMove, LedgerInputs
+from linkgraph.casework import FlagMove, LedgerInputs, tipoff_id
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings, get_settings
-from linkgraph.dispatch import VISIT, record_visits, reminders_due, village_list
+from linkgraph.dispatch import TIPOFF, VISIT, record_visits, reminders_due, village_list
 from linkgraph.errors import InputError
 from linkgraph.flags import flags_from_table
 from linkgraph.monthly import month_row
@@ -161,12 +166,40 @@ def _visits(
     )
 
 
-def _flag_moves(last: CertificationRun, world: World, first: dt.date) -> list[FlagMove]:
+def _written_off(flag_id: str, share: float) -> bool:
+    """Whether this case is one no estate repays (a stable draw: the same every month)."""
+    return int(hashlib.sha256(flag_id.encode()).hexdigest()[:8], 16) < share * 0x1_0000_0000
+
+
+def _dead_by(fates: pa.Table, day: dt.date) -> frozenset[str]:
+    """The persons the city's truth shows dead by ``day``."""
+    died = fates.filter(pc.less_equal(fates["death_date"], pa.scalar(day, pa.date32())))
+    return frozenset(died["person_id"].to_pylist())
+
+
+def _arrears_owed(last: CertificationRun) -> dict[str, int]:
+    """Per person, the arrears the last month-end owes them (payments held while suspended)."""
+    rec = last.recognitions.filter(pc.greater(last.recognitions["arrears_amount"], 0))
+    owed: dict[str, int] = {}
+    for person, amount in zip(
+        rec["person_id"].to_pylist(), rec["arrears_amount"].to_pylist(), strict=True
+    ):
+        owed[person] = owed.get(person, 0) + int(amount)
+    return owed
+
+
+def _flag_moves(
+    last: CertificationRun, world: World, first: dt.date, dead: frozenset[str] = frozenset()
+) -> list[FlagMove]:
     """The month's decisions on flags raised ``review_months`` ago or more, by severity.
 
-    Routine lag is confirmed and taken back whole by this month's payroll (an offset);
-    a suspicious case is confirmed, then repaid month by month in instalments of
-    ``repayment_share`` of the amount at risk; a check is dismissed.
+    Routine lag is confirmed and kept whole from the next payroll (an ``offset``); a
+    suspicious case is confirmed, then arrears the person is owed are kept against it
+    (an ``offset``) and the rest repaid month by month in instalments of
+    ``repayment_share`` of the amount at risk, except that ``write_off_share`` of the
+    cases are written off the month after confirmation: nothing to recover the money
+    from (the person died with no estate, the truth's ``dead`` say which, or has no
+    means); a check is dismissed.
     """
     decided_on = dt.datetime.combine(first.replace(day=15), dt.time(10), dt.UTC)
     due = first - dt.timedelta(days=1)
@@ -178,6 +211,7 @@ def _flag_moves(last: CertificationRun, world: World, first: dt.date) -> list[Fl
             pc.is_in(last.flags["status"], pa.array(["open", "confirmed", "recovering"])),
         )
     )
+    owed = _arrears_owed(last)
     moves = []
     for f in flags_from_table(flags):
         left = f.amount_at_risk - f.amount_recovered
@@ -190,14 +224,94 @@ def _flag_moves(last: CertificationRun, world: World, first: dt.date) -> list[Fl
                                   decided_on, None))  # fmt: skip
         if left <= 0:
             continue
-        whole = f.severity == "routine"
-        amount = (
-            left if whole else min(left, max(1, round(f.amount_at_risk * world.repayment_share)))
-        )
-        why = "offset against the next payroll" if whole else "instalment repaid"
-        moves.append(FlagMove(f.flag_id, "recovered", CLERK, why, amount,
-                              decided_on + dt.timedelta(days=5), None))  # fmt: skip
+        paid_on = decided_on + dt.timedelta(days=5)
+        if f.severity == "routine":
+            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "kept from the next payroll",
+                                  left, paid_on, None, "offset"))  # fmt: skip
+            continue
+        if f.status != "open" and _written_off(f.flag_id, world.write_off_share):
+            why = (
+                "died with no estate"
+                if dead.intersection(f.person_ids)
+                else "no income or assets to recover it from"
+            )
+            moves.append(FlagMove(f.flag_id, "written_off", CLERK, why, left, paid_on, None))
+            continue
+        kept = min(left, sum(owed.get(p, 0) for p in f.person_ids))
+        if kept > 0:
+            rest = kept
+            for p in f.person_ids:  # the arrears kept are owed no more to this month's cases
+                used = min(owed.get(p, 0), rest)
+                owed[p], rest = owed.get(p, 0) - used, rest - used
+            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "arrears owed kept against it",
+                                  kept, paid_on, None, "offset"))  # fmt: skip
+            left -= kept
+        if left > 0:
+            amount = min(left, max(1, round(f.amount_at_risk * world.repayment_share)))
+            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "instalment repaid", amount,
+                                  paid_on + dt.timedelta(days=1), None))  # fmt: skip
     return moves
+
+
+#: Who tips the city off, and what they say (founded: what the city's truth shows).
+_REPORTERS = ("village committee", "a neighbour", "a relative")
+_SAYS = {"dead": "has died", "away": "has moved away", "unfounded": ("has died", "has moved away",
+         "is in prison")}  # fmt: skip
+
+
+def _tipoffs(
+    last: CertificationRun | None,
+    fates: pa.Table,
+    persons: pa.Table,
+    world: World,
+    first: dt.date,
+    rng: np.random.Generator,
+) -> pa.Table:
+    """The month's tip-offs (:data:`~linkgraph.dispatch.TIPOFF`): about
+    ``tipoffs_per_10k_month`` persons in 10,000, ``tipoff_founded_share`` of them about a
+    person the city's truth shows dead (a death no human confirmed yet) or away that
+    month, the rest about someone at home and alive (unfounded)."""
+    end = month_end(first)
+    n = int(rng.poisson(world.tipoffs_per_10k_month * persons.num_rows / 10_000))
+    if n == 0:
+        return TIPOFF.empty_table()
+    confirmed: set[str] = set()
+    if last is not None:
+        c = last.certifications
+        confirmed = set(c.filter(c["confirmed_negative"])["person_id"].to_pylist())
+    dead_on, away = {}, set()
+    for person, death, start, until in zip(
+        *(fates[k].to_pylist() for k in ("person_id", "death_date", "away_from", "away_until")),
+        strict=True,
+    ):
+        if death is not None and death <= end and person not in confirmed:
+            dead_on[person] = death
+        elif start is not None and start <= end and first < until:
+            away.add(person)
+    founded = sorted(dead_on) + sorted(away)
+    unfounded = sorted(set(persons["person_id"].to_pylist()) - set(dead_on) - away - confirmed)
+    rows = []
+    for _ in range(n):
+        is_founded = bool(founded) and rng.random() < world.tipoff_founded_share
+        pool = founded if is_founded else unfounded
+        if not pool:
+            continue
+        person = pool[int(rng.integers(len(pool)))]
+        what = "dead" if person in dead_on else "away" if person in away else "unfounded"
+        says = _SAYS[what] if what != "unfounded" else _SAYS["unfounded"][int(rng.integers(3))]
+        by = _REPORTERS[int(rng.integers(len(_REPORTERS)))]
+        earliest = max(first, dead_on.get(person, first))
+        on = earliest + dt.timedelta(days=int(rng.integers((end - earliest).days + 1)))
+        rows.append(
+            {
+                "tipoff_id": tipoff_id(person, by, str(says), on),
+                "person_id": person,
+                "reported_by": by,
+                "says": f"{person} {says}",
+                "received_on": on,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TIPOFF)
 
 
 def _notices(run: CertificationRun, persons: pa.Table, policy: Policy, first: dt.date) -> pa.Table:
@@ -297,8 +411,11 @@ def simulate_city(
             ledger = ledger.plus_evidence(
                 LedgerInputs(visit_events=visit_events, visited_tasks=visited)
             )
-            ledger = replace(ledger, flag_moves=[*ledger.flag_moves,
-                                                  *_flag_moves(last, world, first)])  # fmt: skip
+            dead = _dead_by(fates, month_end(first))
+            moves = _flag_moves(last, world, first, dead)
+            ledger = replace(ledger, flag_moves=[*ledger.flag_moves, *moves])
+        tips = _tipoffs(last, fates, persons, world, first, rng)
+        ledger = replace(ledger, tipoffs=pa.concat_tables([ledger.tipoffs, tips]))
         rosters = _rosters_of(enrollments, first)
         last = decide(
             persons,
@@ -310,7 +427,7 @@ def simulate_city(
             ledger,
             previous_flags=last.flags if last is not None else None,
         )
-        row = month_row(last, policy, ledger.visited_tasks)
+        row = month_row(last, policy, ledger.visited_tasks, ledger.tipoffs)
         result.monthly.append(row)
         month = row["month"]
         _write_csv(_notices(last, persons, policy, first), out / "notices" / f"{month}.csv")

@@ -113,6 +113,68 @@ def test_flag_workflow_confirm_and_record_recovered_money(api: Api) -> None:
         )
 
 
+def test_offset_correction_and_write_off_through_the_api_are_audited_ledger_steps(
+    api: Api,
+) -> None:
+    import json
+
+    flags = api.get("/v1/flags", "investigator", params={"kind": "paid_after_death"}).json()
+    flag = next(f for f in flags["data"] if f["status"] == "open" and f["amount_at_risk"] > 2)
+    fid, at_risk = flag["flag_id"], flag["amount_at_risk"]
+    url = f"/v1/flags/{fid}/transitions"
+    early = api.post(url, "investigator", json={"to": "written_off", "why": "x y", "amount": 1})
+    assert early.status_code == 409 and "open" in early.json()["detail"]
+    confirm = {"to": "confirmed", "why": "death certificate"}
+    assert api.post(url, "investigator", json=confirm).status_code == 200
+    offset = api.post(
+        url,
+        "investigator",
+        json={"to": "recovered", "why": "arrears kept", "amount": 1, "kind": "offset"},
+    )
+    assert offset.status_code == 200, offset.text
+    assert (offset.json()["status"], offset.json()["recovered"]) == ("recovering", 1)
+    bad_kind = {"to": "recovered", "why": "x y", "amount": 1, "kind": "barter"}
+    assert api.post(url, "investigator", json=bad_kind).status_code == 422
+    corrected = api.post(
+        url,
+        "investigator",
+        json={"to": "corrected", "why": "one month more", "amount": at_risk + 10},
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["amount_at_risk"] == at_risk + 10
+    left = at_risk + 10 - 1
+    too_much = {"to": "written_off", "why": "x y", "amount": left + 1}
+    wrong = api.post(url, "investigator", json=too_much)
+    assert wrong.status_code == 409 and f"¥{left:,}" in wrong.json()["detail"]
+    off = api.post(
+        url, "investigator", json={"to": "written_off", "why": "died, no estate", "amount": left}
+    )
+    assert off.status_code == 200, off.text
+    assert (off.json()["status"], off.json()["recovered"], off.json()["written_off"]) == (
+        "written_off",
+        1,
+        left,
+    )
+    assert api.get(f"/v1/flags/{fid}", "investigator").json()["status"] == "written_off"
+    actions = [
+        (e["action"], e["detail"].get("amount"))
+        for e in api.audit()
+        if e["detail"].get("flag_id") == fid and e["action"] != "flag.read"
+    ]
+    assert actions[-4:] == [
+        ("flag.confirmed", None),
+        ("flag.recovered", 1),
+        ("flag.corrected", at_risk + 10),
+        ("flag.written_off", left),
+    ]
+    journal = api.data_dir / "ledger" / "journal.jsonl"
+    steps = [json.loads(line) for line in journal.read_text().splitlines()]
+    mine = [(e["to_status"], e.get("recovery_kind"), e["by"]) for e in steps
+            if e.get("flag_id") == fid]  # fmt: skip
+    assert mine[1] == ("recovered", "offset", "inspector-li")
+    assert [m[0] for m in mine] == ["confirmed", "recovered", "corrected", "written_off"]
+
+
 def test_a_flag_decision_moves_the_persons_facts_in_a_search_at_once(api: Api) -> None:
     flags = api.get("/v1/flags", "investigator", params={"status": "open"}).json()["data"]
     flag = next(f for f in flags if f["kind"] != "duplicate_enrolment" and f["amount_at_risk"])
@@ -308,3 +370,40 @@ def test_operations_endpoints(api: Api) -> None:
     changes = spec["components"]["schemas"]["RosterBatch"]["properties"]["changes"]
     assert "RosterChangeRow" in changes["description"]
     assert "record_id" in spec["components"]["schemas"]["RosterChangeRow"]["properties"]
+
+
+def test_a_tip_off_in_the_ledger_is_a_door_check_for_the_grid_worker_at_once(api: Api) -> None:
+    """``linkgraph tipoff`` appends to the ledger; the API follows it: the person's grid worker
+    has the door check at once, no payment moves, and the visit settles it as evidence."""
+    from linkgraph.ledger import Journal
+
+    grid = api.facts["task"].grid
+    m = api.facts["service"].read_model()
+    person = next(
+        p for p in sorted(m.persons.values(), key=lambda p: p.person_id)
+        if p.grid == grid and m.enrollments_for(p.person_id)
+        and not any(t.person_id == p.person_id for t in m.tasks.values())
+    )  # fmt: skip
+    before = {e.enrollment_id: e.status for e in m.enrollments_for(person.person_id)}
+    Journal.of(api.data_dir).append(
+        "tipoff",
+        "cli",
+        "clerk Zhao",
+        person_id=person.person_id,
+        reported_by="village committee",
+        says="moved to his son's in Hefei",
+        on="2026-12-01",
+    )
+    tasks = api.get(f"/v1/grids/{grid}/tasks", "grid", params={"limit": 1000}).json()["data"]
+    (tip,) = [t for t in tasks if t["person_id"] == person.person_id]
+    assert tip["reason"] == "tip_off"
+    m = api.facts["service"].read_model()
+    assert {e.enrollment_id: e.status for e in m.enrollments_for(person.person_id)} == before
+    done = api.post(
+        f"/v1/tasks/{tip['task_id']}/visit",
+        "grid",
+        json={"result": "seen_alive", "on": "2026-12-01"},
+    )
+    assert done.status_code == 200 and done.json()["status"] == "done", done.text
+    after = api.get(f"/v1/grids/{grid}/tasks", "grid", params={"limit": 1000}).json()["data"]
+    assert tip["task_id"] not in {t["task_id"] for t in after}

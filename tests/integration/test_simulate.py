@@ -39,6 +39,30 @@ def test_every_kind_of_monthly_event_happens(year: tuple[Simulation, Path]) -> N
     assert sim.monthly[0]["visits_done"] == sim.monthly[0]["flags_confirmed"] == 0
 
 
+def test_tip_offs_arrive_every_month_and_are_checked_at_the_door(
+    year: tuple[Simulation, Path],
+) -> None:
+    sim, _ = year
+    received = [m["tipoffs_received"] for m in sim.monthly]
+    assert sum(received) >= 12 and sum(r > 0 for r in received) >= 9  # a few a month
+    assert 0 < sum(m["tipoffs_checked"] for m in sim.monthly[1:]) <= sum(received)
+    assert sim.monthly[0]["tipoffs_checked"] == 0  # checked the month after, at the earliest
+
+
+def test_offsets_and_write_offs_are_counted_apart_from_cash(year: tuple[Simulation, Path]) -> None:
+    sim, _ = year
+    cash, offset, off = (
+        sum(m[k] for m in sim.monthly)
+        for k in ("recovered_yuan", "offset_yuan", "written_off_yuan")
+    )
+    assert cash > 0 and offset > 0 and off > 0
+    report = json.loads((sim.out / "report.json").read_text(encoding="utf-8"))
+    assert sum(f["written_off"] for f in report["flags"]) > 0
+    # what a flag recovered is cash and offsets; what was written off is kept apart
+    assert report["totals"]["amount_written_off"] == off
+    assert report["totals"]["amount_recovered"] == cash + offset
+
+
 def test_each_month_writes_its_notices_and_village_lists(year: tuple[Simulation, Path]) -> None:
     sim, _ = year
     notices = [pacsv.read_csv(sim.out / "notices" / f"2026-{m:02d}.csv") for m in range(1, 13)]

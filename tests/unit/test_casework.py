@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from linkgraph.casework import apply_flag_moves, carry_flags, ledger_inputs
-from linkgraph.flags import FLAG
+from linkgraph.flags import FLAG, flags_from_table
 from linkgraph.ledger import Journal
 
 
@@ -99,3 +99,44 @@ def test_the_journal_keeps_whole_entries_in_order_and_skips_a_torn_last_line(tmp
         handle.write(b'{"kind": "flag", "torn')  # a crash in the middle of a write
     assert [e["seq"] for e in journal.read()] == [first["seq"], second["seq"]]
     assert [e["kind"] for e in journal.read(after=first["seq"])] == ["review"]
+
+
+def test_offsets_write_offs_and_corrections_in_the_ledger_are_honoured_by_every_run() -> None:
+    """The steps are ledger entries, replayed through the workflow by each run (and by the
+    API: the same ``flag_move``), so a later run keeps them; a refused one is skipped."""
+    flags = carry_flags(FLAG.empty_table(), None, ledger_inputs([STOP]).stop_flags)
+    entries = [
+        _entry("flag", 2, flag_id="STOP-1", to_status="confirmed", why="seen"),
+        _entry("flag", 3, flag_id="STOP-1", to_status="corrected", why="two items", amount=300),
+        _entry(
+            "flag",
+            4,
+            flag_id="STOP-1",
+            to_status="recovered",
+            why="arrears kept",
+            amount=120,
+            recovery_kind="offset",
+        ),
+        _entry("flag", 5, flag_id="STOP-1", to_status="written_off", why="no estate", amount=999),
+        _entry("flag", 6, flag_id="STOP-1", to_status="written_off", why="no estate", amount=180),
+    ]
+    out, skipped = apply_flag_moves(flags, ledger_inputs(entries).flag_moves)
+    (row,) = out.to_pylist()
+    assert (row["status"], row["amount_at_risk"], row["amount_recovered"], skipped) == (
+        "written_off",
+        300,
+        120,
+        1,
+    )
+    (flag,) = flags_from_table(out)
+    assert [(h.to_status, h.money, h.amount) for h in flag.history] == [
+        ("confirmed", None, None),
+        ("confirmed", None, None),
+        ("recovering", "offset", 120),
+        ("written_off", "written_off", 180),
+    ]
+    # the next run starts from the flag as raised and replays the same entries
+    later = ledger_inputs([STOP, *entries])
+    again, _ = apply_flag_moves(carry_flags(FLAG.empty_table(), out, later.stop_flags),
+                                later.flag_moves)  # fmt: skip
+    assert again.to_pylist() == out.to_pylist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -173,3 +174,58 @@ def test_a_recovery_is_checked_against_the_amount_at_risk_and_corrected_by_rever
         "confirmed", "recovering", "recovered", "recovering", "recovered",
     ]  # fmt: skip
     assert steps[3]["reverses"] == 2
+
+
+def test_an_offset_a_correction_and_a_write_off_survive_the_next_run_and_are_reported_apart(
+    tmp_path: Path,
+) -> None:
+    inputs = tiny_inputs(tmp_path / "linked")
+    out = tmp_path / "data" / "report"
+    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
+    runner = CliRunner(env=_env(tmp_path))
+    assert runner.invoke(app, args).exit_code == 0
+    (dead,) = [
+        f for f in pq.read_table(out / "flags.parquet").to_pylist()
+        if f["kind"] == "paid_after_death"
+    ]  # fmt: skip
+
+    def decide(*extra: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["flag", dead["flag_id"], "--who", "clerk Zhao", *extra])
+        return result.exit_code, " ".join(result.output.split())
+
+    assert decide("--to", "confirmed", "--why", "cremated")[0] == 0
+    code, said = decide("--to", "corrected", "--amount", "380", "--why", "two months, not three")
+    assert code == 0 and "confirmed" in said and "¥0 of ¥380" in said
+    code, said = decide(
+        "--to", "recovered", "--kind", "offset", "--amount", "100",
+        "--why", "arrears of the resumed pension kept",
+    )  # fmt: skip
+    assert code == 0 and "recovering" in said and "¥100 of ¥380" in said
+    code, said = decide("--to", "written_off", "--amount", "280", "--why", "no estate")
+    assert code == 0 and "written_off" in said and "¥280 written off" in said
+
+    assert runner.invoke(app, args).exit_code == 0  # next month's run replays the ledger
+    (after,) = [
+        f for f in pq.read_table(out / "flags.parquet").to_pylist()
+        if f["flag_id"] == dead["flag_id"]
+    ]  # fmt: skip
+    assert (after["status"], after["amount_at_risk"], after["amount_recovered"]) == (
+        "written_off",
+        380,
+        100,
+    )
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    kinds = {f["kind"]: f for f in report["flags"]}
+    assert (
+        kinds["paid_after_death"]["written_off"],
+        kinds["paid_after_death"]["amount_written_off"],
+    ) == (1, 280)
+    assert (report["totals"]["amount_recovered"], report["totals"]["amount_written_off"]) == (
+        100,
+        280,
+    )
+    (month,) = report["monthly"]  # the steps count in the month they were taken (today's)
+    taken_this_month = dt.date.today().strftime("%Y-%m") == month["month"]
+    assert (month["recovered_yuan"], month["offset_yuan"], month["written_off_yuan"]) == (
+        (0, 100, 280) if taken_this_month else (0, 0, 0)
+    )

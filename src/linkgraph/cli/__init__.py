@@ -42,6 +42,7 @@ COMMAND_MODULE = {
     "review": "link",
     "certify": "certify",
     "flag": "certify",
+    "tipoff": "certify",
     "query": "graph",
     "graph": "graph",
     "browser": "browser",

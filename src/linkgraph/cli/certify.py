@@ -1,4 +1,5 @@
-"""``linkgraph certify`` (the monthly run without the graph) and ``linkgraph flag`` (a decision)."""
+"""``linkgraph certify`` (the monthly run without the graph), ``linkgraph flag`` (a decision)
+and ``linkgraph tipoff`` (a report that a beneficiary may no longer be eligible)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from linkgraph.config import get_settings
-from linkgraph.decisions import DECISIONS
+from linkgraph.decisions import DECISIONS, RECOVERY_KINDS
 from linkgraph.errors import LinkgraphError
 
 console = Console()
@@ -83,10 +84,12 @@ def print_report(report: dict[str, object]) -> None:
     head.add_row("door-knock tasks", f"{totals['tasks']:,} in {totals['grids_with_tasks']:,} grids")
     head.add_row("¥ at stake (claims)", f"{totals['amount_at_risk']:,}")
     head.add_row("¥ recovered", f"{totals['amount_recovered']:,}")
+    head.add_row("¥ written off", f"{totals.get('amount_written_off', 0):,}")
     head.add_row("¥ arrears owed", f"{totals['arrears_owed']:,}")
     console.print(head)
     flags = Table(title="Flags")
-    for column in ("kind", "flags", "suspicious", "routine", "open", "¥ at risk", "¥ recovered"):
+    columns = ("kind", "flags", "suspicious", "routine", "open", "¥ at risk", "¥ recovered")
+    for column in (*columns, "¥ written off"):
         flags.add_column(column, justify="left" if column == "kind" else "right")
     for f in report["flags"]:  # type: ignore[attr-defined]
         flags.add_row(
@@ -97,6 +100,7 @@ def print_report(report: dict[str, object]) -> None:
             f"{f['open']:,}",
             f"{f['amount_at_risk'] or 0:,}",
             f"{f['amount_recovered'] or 0:,}",
+            f"{f.get('amount_written_off') or 0:,}",
         )
     console.print(flags)
     reform = Table(title="Against the reform (scaled: this city at Bozhou's 1.36 M persons)")
@@ -113,6 +117,7 @@ def print_report(report: dict[str, object]) -> None:
 
 
 Decision = StrEnum("Decision", {d: d for d in DECISIONS})  # type: ignore[misc]
+RecoveryKindOption = StrEnum("RecoveryKindOption", {k: k for k in RECOVERY_KINDS})  # type: ignore[misc]
 
 
 def flag_command(
@@ -120,15 +125,28 @@ def flag_command(
     to: Annotated[
         Decision,
         typer.Option(
-            help="confirmed | dismissed | open; recovered (money back, with --amount);"
-            " reverse (undo the last decision still in effect)."
+            help="confirmed | dismissed | open; recovered (money back, with --amount and"
+            " --kind); written_off (what is left cannot be recovered, with --amount);"
+            " corrected (the right amount at risk, with --amount); reverse (undo the last"
+            " decision still in effect)."
         ),
     ],
     who: Annotated[str, typer.Option(help="Who decides (name, role).")],
     why: Annotated[str, typer.Option(help="Why: what was checked.")],
     amount: Annotated[
         int | None,
-        typer.Option(min=1, help="Yuan recovered this time (recoveries add up)."),
+        typer.Option(
+            min=1,
+            help="Yuan: recovered this time (recoveries add up), written off (at most what"
+            " is left), or the corrected amount at risk.",
+        ),
+    ] = None,
+    kind: Annotated[
+        RecoveryKindOption | None,
+        typer.Option(
+            help="How money is recovered: cash (paid back, the default) or offset (arrears"
+            " the person is owed, kept against what they owe)."
+        ),
     ] = None,
     over_recovery_reason: Annotated[
         str | None,
@@ -137,18 +155,22 @@ def flag_command(
         ),
     ] = None,
 ) -> None:
-    """Decide on one flag: confirm, dismiss, reopen, record money recovered, or reverse.
+    """Decide on one flag: confirm, dismiss, reopen, record money recovered (cash or an
+    offset against arrears), write off what cannot be recovered, correct the amount at
+    risk, or reverse.
 
     Recoveries may be partial: the flag is recovering until they reach the amount at
-    risk, then recovered. A wrong decision is undone by `--to reverse`, kept as a new
-    step with who and why. The decision is checked against the flag as it stands now
-    and kept in the ledger: the API shows it at once, and every later run applies it.
+    risk, then recovered. A correction derives the status again from the right amount.
+    A wrong decision is undone by `--to reverse`, kept as a new step with who and why.
+    The decision is checked against the flag as it stands now and kept in the ledger:
+    the API shows it at once, and every later run applies it.
     """
     from linkgraph.casework import FlagMove, flag_decision
     from linkgraph.ledger import Journal
     from linkgraph.versions import Versions
 
     settings = get_settings()
+    recovery_kind = kind.value if kind is not None else None
     try:
         version = Versions(settings.data_dir).current()
         if version is None:
@@ -163,6 +185,7 @@ def flag_command(
             amount,
             dt.datetime.now(dt.UTC).replace(microsecond=0),
             over_recovery_reason,
+            recovery_kind,  # type: ignore[arg-type]
         )
         f = flag_decision(version.table("flags"), since, decision)
         journal.append(
@@ -174,14 +197,99 @@ def flag_command(
             why=why,
             amount=amount,
             over_recovery_reason=over_recovery_reason,
+            recovery_kind=recovery_kind,
+        )
+    except LinkgraphError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    written_off = f"; ¥{f.amount_written_off:,} written off" if f.amount_written_off else ""
+    console.print(
+        f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold];"
+        f" ¥{f.amount_recovered:,} of ¥{f.amount_at_risk:,} recovered{written_off};"
+        f" {len(f.history)} step(s); kept in the ledger",
+        highlight=False,
+    )
+
+
+def tipoff_command(
+    person_id: Annotated[str, typer.Argument(help="The person the tip-off is about.")],
+    by: Annotated[
+        str, typer.Option(help="Who reported it (a village committee, a neighbour, ...).")
+    ],
+    says: Annotated[str, typer.Option(help="What they report: moved away, died, in prison ...")],
+    who: Annotated[str | None, typer.Option(help="Who records it (default: the reporter).")] = None,
+    on: Annotated[
+        dt.date | None,
+        typer.Option(
+            parser=parse_day, metavar="YYYY-MM-DD", help="Day it was received (default: today)."
+        ),
+    ] = None,
+) -> None:
+    """Record a tip-off: someone reports that a beneficiary may no longer be eligible.
+
+    It never stops or holds a payment by itself: it becomes a door check for the
+    person's grid worker, due within the policy's [tipoffs] visit_within_days, and the
+    visit's finding is evidence like any other visit's. Kept in the ledger: the API
+    gives the grid worker the task at once, and every later run keeps it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkgraph.casework import tipoff_id
+    from linkgraph.certify import CERTIFICATION
+    from linkgraph.dispatch import TIPOFF, door_tasks
+    from linkgraph.ledger import Journal
+    from linkgraph.policy import Policy
+    from linkgraph.versions import Versions
+
+    settings = get_settings()
+    day = on or dt.date.today()
+    try:
+        if not by.strip() or not says.strip():
+            raise LinkgraphError(
+                "a tip-off needs who reported it (--by) and what they say (--says)"
+            )
+        if day > dt.date.today():
+            raise LinkgraphError(f"--on {day}: a tip-off cannot be received in the future")
+        version = Versions(settings.data_dir).current()
+        if version is None:
+            raise LinkgraphError(f"{settings.data_dir}: no run yet; run `linkgraph run` first")
+        person = pq.read_table(
+            version.table_path("persons"), filters=[("person_id", "=", person_id)]
+        )
+        if person.num_rows == 0:
+            raise LinkgraphError(f"no person {person_id!r} in the current version")
+        policy = Policy.load(settings.seed_dir / "policy.toml")
+        tip = {
+            "tipoff_id": tipoff_id(person_id, by, says, day),
+            "person_id": person_id,
+            "reported_by": by.strip(),
+            "says": says.strip(),
+            "received_on": day,
+        }
+        (task,) = door_tasks(
+            CERTIFICATION.empty_table(),
+            person,
+            policy,
+            day,
+            pa.Table.from_pylist([tip], schema=TIPOFF),
+        ).to_pylist()
+        Journal.of(settings.data_dir).append(
+            "tipoff",
+            "cli",
+            who or by,
+            tipoff_id=tip["tipoff_id"],
+            person_id=person_id,
+            reported_by=tip["reported_by"],
+            says=tip["says"],
+            on=day,
         )
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     console.print(
-        f"{f.flag_id} ({f.kind}) is now [bold]{f.status}[/bold];"
-        f" ¥{f.amount_recovered:,} of ¥{f.amount_at_risk:,} recovered;"
-        f" {len(f.history)} step(s); kept in the ledger",
+        f"tip-off {tip['tipoff_id']} about {person_id} kept in the ledger; payments unchanged;"
+        f" door check {task['task_id']} for grid {task['grid']}, due by {task['due_on']}",
         highlight=False,
     )
 
@@ -189,3 +297,4 @@ def flag_command(
 def register(app: typer.Typer) -> None:
     app.command("certify")(certify_command)
     app.command("flag")(flag_command)
+    app.command("tipoff")(tipoff_command)

@@ -541,7 +541,7 @@ def _catalogue_part(
 
 
 #: Flag statuses that need nothing more: a person's open flags and money at risk leave them out.
-SETTLED_FLAG_STATUSES = ("dismissed", "recovered")
+SETTLED_FLAG_STATUSES = ("dismissed", "recovered", "written_off")
 
 
 def _person_part(

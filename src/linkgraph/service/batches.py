@@ -347,12 +347,14 @@ def flag_write(model: ReadModel, flag: FlagView, decided: Flag) -> Write:
     view = replace(
         flag,
         status=decided.status,
+        amount_at_risk=decided.amount_at_risk,  # a correction sets it right
         amount_recovered=decided.amount_recovered,
         history=history_to_json(decided.history),
     )
     row = {
         "flag_id": flag.flag_id,
         "status": decided.status,
+        "amount_at_risk": decided.amount_at_risk,
         "amount_recovered": decided.amount_recovered,
     }
     return Write({"Flag": [row], "Person": person_facts(model, [view])}, {}, flags=[view])

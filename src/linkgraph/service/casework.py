@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkgraph import normalise
+from linkgraph.decisions import WITH_AMOUNT
 from linkgraph.errors import InputError
 from linkgraph.service.context import Caller, Conflict, Forbidden, NotFound, ServiceContext
 from linkgraph.service.keys import Role
@@ -33,6 +34,7 @@ def _flag_dict(f: FlagView) -> dict[str, Any]:
         "person_ids": list(f.person_ids),
         "enrollment_ids": list(f.enrollment_ids),
         "recovered": f.amount_recovered,
+        "written_off": f.as_flag().amount_written_off,
     }
 
 
@@ -71,11 +73,13 @@ def transition_flag(
     why: str,
     amount: int | None,
     over_recovery_reason: str | None = None,
+    recovery_kind: str | None = None,
 ) -> dict[str, Any]:
     """A decision on a flag, checked by the workflow of :mod:`linkgraph.flags`
-    (``transition``): confirm, dismiss, reopen, record money recovered (partial
-    recoveries add up) or reverse the last decision. Every step is kept with who,
-    when and why."""
+    (``transition``): confirm, dismiss, reopen, record money recovered (cash or an
+    offset against arrears; partial recoveries add up), write off what is left,
+    correct the amount at risk, or reverse the last decision. Every step is kept with
+    who, when, why and how much."""
     from linkgraph.casework import FlagMove
     from linkgraph.flags import IllegalTransition
 
@@ -84,8 +88,8 @@ def transition_flag(
         f = model.flags.get(flag_id)
         if f is None:
             raise NotFound(f"no flag {flag_id!r}")
-        if to == "recovered" and amount is None:
-            raise InputError("recording recovered money needs the amount (yuan)")
+        if to in WITH_AMOUNT and amount is None:
+            raise InputError(f"{to} needs the amount (yuan)")
         decision = FlagMove(
             flag_id,
             to,  # type: ignore[arg-type]
@@ -94,6 +98,7 @@ def transition_flag(
             amount,
             dt.datetime.now(dt.UTC).replace(microsecond=0),
             over_recovery_reason,
+            recovery_kind,  # type: ignore[arg-type]
         )
         try:
             decision.applied_to(f.as_flag())
@@ -109,10 +114,18 @@ def transition_flag(
             why=why,
             amount=amount,
             over_recovery_reason=over_recovery_reason,
+            recovery_kind=recovery_kind,
         )
         f = model.flags[flag_id]
     ctx.audit.write(
-        caller.entry(f"flag.{to}", f.person_ids, flag_id=flag_id, why=why, amount=amount)
+        caller.entry(
+            f"flag.{to}",
+            f.person_ids,
+            flag_id=flag_id,
+            why=why,
+            amount=amount,
+            recovery_kind=recovery_kind,
+        )
     )
     return _flag_dict(f)
 

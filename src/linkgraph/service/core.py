@@ -70,9 +70,10 @@ class Service(ServiceContext):
         why: str,
         amount: int | None,
         over_recovery_reason: str | None = None,
+        recovery_kind: str | None = None,
     ) -> dict[str, Any]:
         return casework.transition_flag(
-            self, caller, flag_id, to, why, amount, over_recovery_reason
+            self, caller, flag_id, to, why, amount, over_recovery_reason, recovery_kind
         )
 
     def stop_request(self, caller: Caller, ask: casework.StopAsk) -> dict[str, Any]:

@@ -115,6 +115,13 @@ def _flag(model: ReadModel, entry: Entry) -> Built:
     return Built(flag_write(model, flag, decided), frozenset(flag.person_ids))
 
 
+def _tipoff(model: ReadModel, entry: Entry) -> Built:
+    """A tip-off holds nothing: the core gives its person a door check (their task)."""
+    if entry["person_id"] not in model.persons:
+        return Built(Write({}, {}), frozenset(), 1)
+    return Built(Write({}, {}), frozenset([entry["person_id"]]))
+
+
 def _nothing(model: ReadModel, entry: Entry) -> Built:
     return Built(Write({}, {}), frozenset())
 
@@ -125,6 +132,7 @@ _BUILD: dict[str, Callable[[ReadModel, Entry], Built]] = {
     "stop": _stop,
     "visit": _visit,
     "flag": _flag,
+    "tipoff": _tipoff,
     "review": _nothing,  # takes effect at the next linkage run
     "city": _nothing,  # a run's own record of the files it read
 }

@@ -60,6 +60,9 @@ class World(_Section):
     away_months: tuple[int, int]
     review_months: int = Field(ge=1)
     repayment_share: float = Field(gt=0, le=1)
+    write_off_share: float = Field(default=0.0, ge=0, le=1)
+    tipoffs_per_10k_month: float = Field(default=0.0, ge=0)
+    tipoff_founded_share: float = Field(default=0.8, ge=0, le=1)
 
 
 class ItemTakeUp(_Section):
