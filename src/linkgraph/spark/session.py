@@ -54,6 +54,9 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "6g"))
         .config("spark.log.level", os.environ.get("LINKGRAPH_SPARK_LOG_LEVEL", "ERROR"))
+        # the driver gathers what it must (the pairs' levels for EM, the events for the
+        # version): the full city's are over Spark's default 1 GiB
+        .config("spark.driver.maxResultSize", os.environ.get("SPARK_DRIVER_MAXRESULTSIZE", "16g"))
     )
     spark = builder.getOrCreate()
     spark.conf.set(PARTITIONS, str(settings.spark_partitions))
