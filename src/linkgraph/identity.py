@@ -157,13 +157,20 @@ def event_identifiers(events: pa.Table, kind: str) -> pa.Array:
     return events[kind].combine_chunks()
 
 
+def _channels_by_identifier(catalogue: Catalogue) -> list[tuple[str, pa.Array]]:
+    """Each identifier kind and the codes of the channels whose events carry it."""
+    return [
+        (kind, pa.array([c.code for c in catalogue.channels if c.identifier.value == kind]))
+        for kind in [k.value for k in Identifier]
+    ]
+
+
 def event_identifier_keys(events: pa.Table, catalogue: Catalogue) -> pa.Array:
     """Per event, ``kind`` and normalised value of the identifier its channel carries, as
     one string (null where there is none): what :func:`link_events` looks up, for an
     engine that shares events and keys out by it."""
     out = pa.nulls(events.num_rows, pa.string())
-    for kind in [k.value for k in Identifier]:
-        channels = pa.array([c.code for c in catalogue.channels if c.identifier.value == kind])
+    for kind, channels in _channels_by_identifier(catalogue):
         mine = pc.is_in(events["channel"], channels)
         if not pc.any(mine).as_py():
             continue
@@ -230,8 +237,7 @@ def link_events(events: pa.Table, keys: pa.Table, catalogue: Catalogue) -> pa.Ta
     intermediate columns stay small.
     """
     parts = []
-    for kind in [k.value for k in Identifier]:
-        channels = pa.array([c.code for c in catalogue.channels if c.identifier.value == kind])
+    for kind, channels in _channels_by_identifier(catalogue):
         known = keys.filter(pc.equal(keys["kind"], kind))
         columns = ["event_id", "channel", "occurred_on", "reported_on", *_IDENTIFIER_COLUMNS[kind]]
         for offset in range(0, max(events.num_rows, 1), EVENT_CHUNK_ROWS):
