@@ -377,7 +377,7 @@ def resolve(
     counted = {
         c: _value_counts(prep, c) for c in sorted(set(plan.exact_columns) | set(plan.tf_columns))
     }
-    model = _with_u(spark, prep, plan, counted)
+    model = _with_u(spark, prep, n, plan, counted)
     lap("estimate_u")
 
     skew: dict[str, float] = {}
@@ -399,7 +399,7 @@ def resolve(
     overrides = store.overrides()
     forced = _forced_links(spark, overrides, records.column(link_mapping.record_id))
     labels, best_same, decisions = _clustered(
-        spark, prep, predictions, forced, plan, model, overrides, skew
+        spark, prep, n, predictions, forced, plan, model, overrides, skew
     )
     band, prob = record_bands(labels, best_same, _best_any(predictions, forced, n))
     predictions.unpersist()
@@ -444,12 +444,12 @@ def _prepared(spark: SparkSession, records: pa.Table, plan: Plan) -> DataFrame:
 
 
 def _with_u(
-    spark: SparkSession, prep: DataFrame, plan: Plan, counted: dict[str, Counted]
+    spark: SparkSession, prep: DataFrame, n: int, plan: Plan, counted: dict[str, Counted]
 ) -> FellegiSunterModel:
     """A model with u estimated from the embedded engine's random pairs, compared on the
     workers, and from the exact levels' value counts."""
     model = plan.model()
-    sample = u_sample(int(prep.count()))
+    sample = u_sample(n)
     if sample is not None:
         random = spark.createDataFrame(pa.table({"l": sample[0], "r": sample[1]}))
         levels = _with_levels(random, prep, plan).toArrow()
@@ -507,6 +507,7 @@ def _scored(
 def _clustered(
     spark: SparkSession,
     prep: DataFrame,
+    n: int,
     predictions: DataFrame,
     forced: DataFrame,
     plan: Plan,
@@ -519,7 +520,6 @@ def _clustered(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    n = int(prep.count())
     edges = predictions.where(F.col("prob") >= MATCH_THRESHOLD).select("l", "r").union(forced)
     components = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
     shares = shares_for(spark, n)
