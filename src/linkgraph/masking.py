@@ -16,20 +16,22 @@ def mask_id_number(value: str | None) -> str | None:
 
     ``"34160219490315012X"`` -> ``"3416**********012X"``; 15-digit legacy numbers likewise.
     """
-    if not value:
-        return value
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+    return _keep_ends(value, 4, 4)
 
 
 def mask_phone(value: str | None) -> str | None:
     """Keep the first 3 and last 4 digits: ``"13812345678"`` -> ``"138****5678"``."""
+    return _keep_ends(value, 3, 4)
+
+
+def _keep_ends(value: str | None, head: int, tail: int) -> str | None:
+    """``value`` with all but its first ``head`` and last ``tail`` characters starred; a
+    value no longer than those ends is starred whole (nothing of it would be hidden)."""
     if not value:
         return value
-    if len(value) <= 7:
+    if len(value) <= head + tail:
         return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
 
 
 def mask_account(value: str | None) -> str | None:
