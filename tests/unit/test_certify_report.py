@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -44,6 +46,44 @@ def _env(tmp_path: Path) -> dict[str, str]:
     """The commands' data folder (settings are read once per process: forget earlier ones)."""
     get_settings.cache_clear()
     return {"LINKGRAPH_DATA_DIR": str(tmp_path / "data")}
+
+
+@dataclass
+class _Desk:
+    """A tiny city certified once, its paid-after-death flag, and a clerk at the command line."""
+
+    runner: CliRunner
+    args: list[str]
+    out: Path
+    flag: dict[str, Any]
+
+    def decide(self, *extra: str) -> tuple[int, str]:
+        """The clerk's ``linkgraph flag`` step: its exit code and its output on one line."""
+        command = ["flag", self.flag["flag_id"], "--who", "clerk Zhao", *extra]
+        result = self.runner.invoke(app, command)
+        return result.exit_code, " ".join(result.output.split())
+
+    def next_month(self) -> dict[str, Any]:
+        """Next month's run, which replays the ledger: the flag as it left it."""
+        assert self.runner.invoke(app, self.args).exit_code == 0
+        (after,) = [
+            f for f in pq.read_table(self.out / "flags.parquet").to_pylist()
+            if f["flag_id"] == self.flag["flag_id"]
+        ]  # fmt: skip
+        return after
+
+
+def _clerk_with_a_dead_persons_flag(tmp_path: Path) -> _Desk:
+    inputs = tiny_inputs(tmp_path / "linked")
+    out = tmp_path / "data" / "report"
+    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
+    runner = CliRunner(env=_env(tmp_path))
+    assert runner.invoke(app, args).exit_code == 0
+    (dead,) = [
+        f for f in pq.read_table(out / "flags.parquet").to_pylist()
+        if f["kind"] == "paid_after_death"
+    ]  # fmt: skip
+    return _Desk(runner, args, out, dead)
 
 
 def test_certify_command_writes_json_and_an_offline_html_page(tmp_path: Path) -> None:
@@ -103,13 +143,8 @@ def test_bar_chart_escapes_labels() -> None:
 
 
 def test_flag_workflow_survives_the_next_monthly_run(tmp_path: Path) -> None:
-    inputs = tiny_inputs(tmp_path / "linked")
-    out = tmp_path / "data" / "report"
-    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
-    runner = CliRunner(env=_env(tmp_path))
-    assert runner.invoke(app, args).exit_code == 0
-    flags = pq.read_table(out / "flags.parquet").to_pylist()
-    (dead,) = [f for f in flags if f["kind"] == "paid_after_death"]
+    desk = _clerk_with_a_dead_persons_flag(tmp_path)
+    runner, args, out, dead = desk.runner, desk.args, desk.out, desk.flag
 
     def move(*extra: str) -> str:
         result = runner.invoke(app, ["flag", dead["flag_id"], *extra])
@@ -131,20 +166,9 @@ def test_flag_workflow_survives_the_next_monthly_run(tmp_path: Path) -> None:
 def test_a_recovery_is_checked_against_the_amount_at_risk_and_corrected_by_reversal(
     tmp_path: Path,
 ) -> None:
-    inputs = tiny_inputs(tmp_path / "linked")
-    out = tmp_path / "data" / "report"
-    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
-    runner = CliRunner(env=_env(tmp_path))
-    assert runner.invoke(app, args).exit_code == 0
-    (dead,) = [
-        f for f in pq.read_table(out / "flags.parquet").to_pylist()
-        if f["kind"] == "paid_after_death"
-    ]  # fmt: skip
+    desk = _clerk_with_a_dead_persons_flag(tmp_path)
+    dead, decide, out = desk.flag, desk.decide, desk.out
     assert dead["amount_at_risk"] == 570
-
-    def decide(*extra: str) -> tuple[int, str]:
-        result = runner.invoke(app, ["flag", dead["flag_id"], "--who", "clerk Zhao", *extra])
-        return result.exit_code, " ".join(result.output.split())
 
     assert decide("--to", "confirmed", "--why", "cremated")[0] == 0
     code, said = decide("--to", "recovered", "--why", "bank", "--amount", "99999")
@@ -161,11 +185,7 @@ def test_a_recovery_is_checked_against_the_amount_at_risk_and_corrected_by_rever
     )  # fmt: skip
     assert code == 0 and "¥580 of ¥570" in said
 
-    assert runner.invoke(app, args).exit_code == 0  # next month's run replays the ledger
-    (after,) = [
-        f for f in pq.read_table(out / "flags.parquet").to_pylist()
-        if f["flag_id"] == dead["flag_id"]
-    ]  # fmt: skip
+    after = desk.next_month()
     assert (after["status"], after["amount_recovered"]) == ("recovered", 580)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["totals"]["amount_recovered"] == 580
@@ -179,19 +199,8 @@ def test_a_recovery_is_checked_against_the_amount_at_risk_and_corrected_by_rever
 def test_an_offset_a_correction_and_a_write_off_survive_the_next_run_and_are_reported_apart(
     tmp_path: Path,
 ) -> None:
-    inputs = tiny_inputs(tmp_path / "linked")
-    out = tmp_path / "data" / "report"
-    args = ["certify", str(tmp_path), "--inputs", str(inputs), "--as-of", "2026-12-31"]
-    runner = CliRunner(env=_env(tmp_path))
-    assert runner.invoke(app, args).exit_code == 0
-    (dead,) = [
-        f for f in pq.read_table(out / "flags.parquet").to_pylist()
-        if f["kind"] == "paid_after_death"
-    ]  # fmt: skip
-
-    def decide(*extra: str) -> tuple[int, str]:
-        result = runner.invoke(app, ["flag", dead["flag_id"], "--who", "clerk Zhao", *extra])
-        return result.exit_code, " ".join(result.output.split())
+    desk = _clerk_with_a_dead_persons_flag(tmp_path)
+    decide, out = desk.decide, desk.out
 
     assert decide("--to", "confirmed", "--why", "cremated")[0] == 0
     code, said = decide("--to", "corrected", "--amount", "380", "--why", "two months, not three")
@@ -204,11 +213,7 @@ def test_an_offset_a_correction_and_a_write_off_survive_the_next_run_and_are_rep
     code, said = decide("--to", "written_off", "--amount", "280", "--why", "no estate")
     assert code == 0 and "written_off" in said and "¥280 written off" in said
 
-    assert runner.invoke(app, args).exit_code == 0  # next month's run replays the ledger
-    (after,) = [
-        f for f in pq.read_table(out / "flags.parquet").to_pylist()
-        if f["flag_id"] == dead["flag_id"]
-    ]  # fmt: skip
+    after = desk.next_month()
     assert (after["status"], after["amount_at_risk"], after["amount_recovered"]) == (
         "written_off",
         380,
