@@ -91,6 +91,26 @@ def _map_distinct(arr: pa.Array, fn: Callable[[str], Any], out_type: pa.DataType
     return mapped.take(encoded.indices)
 
 
+def _map_distinct_lines(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
+    """:func:`_map_distinct` for a ``fn`` that maps a text line by line: the distinct
+    non-null values go through ``fn`` as one text, a line each (one call into OpenCC and
+    one regex pass instead of one per value).  A line break inside a value becomes a space
+    first: every normaliser here treats it as whitespace.  An empty line maps to null.
+
+    ``["三組", "三組", None]`` -> ``fn("三組")`` -> ``["三组", "三组", None]``
+    """
+    if arr.null_count == len(arr):
+        return pa.nulls(len(arr), pa.string())
+    encoded = pc.dictionary_encode(arr)
+    lines = pc.replace_substring(encoded.dictionary, "\n", " ").to_pylist()
+    mapped = fn("\n".join(lines)).split("\n")
+    if len(mapped) != len(lines):
+        raise AssertionError("a normaliser added or removed a line break")
+    out = pa.array(mapped, type=pa.string())
+    out = pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
+    return out.take(encoded.indices)
+
+
 # ---------------------------------------------------------------------------
 # Resident identity numbers (GB 11643-1999)
 # ---------------------------------------------------------------------------
@@ -375,11 +395,20 @@ def name(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
-    s = unicodedata.normalize("NFKC", raw)
+    return _name_parts(_script(raw.replace("\n", " "))) or None
+
+
+def _script(text: str) -> str:
+    """NFKC, zero-width characters dropped, OpenCC t2s: of one value or of many, a line
+    each (none of the three joins or splits lines)."""
+    s = unicodedata.normalize("NFKC", text)
     s = _INVISIBLE_RE.sub("", s)
-    s = _T2S.convert(s)
-    s = _HAN_SEP_RE.sub("", s).lower() if _HAN_RE.search(s) else _latin_name(s)
-    return s or None
+    return _T2S.convert(s)
+
+
+def _name_parts(s: str) -> str:
+    """A name's separators and case, after :func:`_script`."""
+    return _HAN_SEP_RE.sub("", s).lower() if _HAN_RE.search(s) else _latin_name(s)
 
 
 def names(values: Column) -> pa.Array:
@@ -387,7 +416,11 @@ def names(values: Column) -> pa.Array:
 
     ``["歐陽秀英", "欧阳秀英", None]`` -> ``["欧阳秀英", "欧阳秀英", None]``
     """
-    return _map_distinct(_as_string_array(values), name, pa.string())
+
+    def lines(text: str) -> str:
+        return "\n".join(_name_parts(line) for line in _script(text).split("\n"))
+
+    return _map_distinct_lines(_as_string_array(values), lines)
 
 
 _ASCII_WORD_RE = re.compile("[a-z0-9]+")
@@ -438,18 +471,7 @@ def pinyin_keys(values: Column) -> pa.Array:
 
     Normalises the distinct raw values, then romanises each distinct normalised name once.
     """
-    cache: dict[str, str] = {}
-
-    def key(raw: str) -> str | None:
-        n = name(raw)
-        if n is None:
-            return None
-        hit = cache.get(n)
-        if hit is None:
-            hit = cache[n] = _pinyin_of_name(n)
-        return hit
-
-    return _map_distinct(_as_string_array(values), key, pa.string())
+    return _map_distinct(names(values), _pinyin_of_name, pa.string())
 
 
 # ---------------------------------------------------------------------------
@@ -662,14 +684,15 @@ def _phones_slow(arr: pa.Array) -> pa.Array:
 # ---------------------------------------------------------------------------
 
 # Whitespace and list punctuation carry nothing in a Chinese address.
-_ADDR_JUNK_RE = re.compile("[\\s,;:、\"'“”‘’]+")
+# (A line break stays: it separates the addresses of a bulk call, see _map_distinct_lines.)
+_ADDR_JUNK_RE = re.compile("(?:[^\\S\\n]|[,;:、\"'“”‘’])+")
 # Administrative prefixes of Bozhou (GB/T 2260 341600 and its counties 341602 谯城区,
 # 341621 涡阳县, 341622 蒙城县, 341623 利辛县).  Before 2000 the counties were under
 # 阜阳地区 (341281 亳州市 county-level city, 341221 涡阳县, 341222 蒙城县, 341227 利辛县),
 # so "安徽省阜阳地区涡阳县" is the same place as "安徽省亳州市涡阳县".  A name without its
 # suffix (安徽, 亳州) is dropped only when not followed by 路/街/巷/道 (亳州路 is a street).
 _ADDR_PREFIX_RE = re.compile(
-    "^(?:中国|中华人民共和国)?"
+    "(?m)^(?:中国|中华人民共和国)?"
     "(?:安徽省|安徽(?![路街巷道]))?"
     "(?:(?:阜阳地区|阜阳市)(?=亳州市|亳县|涡阳县|蒙城县|利辛县))?"
     "(?:亳州市|亳州(?![路街巷道]))?"
@@ -704,22 +727,20 @@ def address(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
-    return _address_numbers(_address_text(raw))
+    return _address_numbers(_address_text(raw.replace("\n", " "))) or None
 
 
-def _address_text(raw: str) -> str:
-    """Script and prefix: ``"安徽省亳州市 魏岗鎮三組"`` -> ``"魏岗镇三组"``."""
-    s = unicodedata.normalize("NFKC", raw)
-    s = _INVISIBLE_RE.sub("", s)
-    s = _T2S.convert(s)
-    s = _ADDR_JUNK_RE.sub("", s)
-    return _ADDR_PREFIX_RE.sub("", s, count=1)
+def _address_text(text: str) -> str:
+    """Script and prefix, of one address or of many, a line each:
+    ``"安徽省亳州市 魏岗鎮三組"`` -> ``"魏岗镇三组"``."""
+    s = _ADDR_JUNK_RE.sub("", _script(text))
+    return _ADDR_PREFIX_RE.sub("", s)
 
 
-def _address_numbers(s: str) -> str | None:
-    """Numbered parts: ``"魏岗镇第三组十二号"`` -> ``"魏岗镇3组12号"``; empty -> None."""
-    s = _ADDR_NUMBERED_RE.sub(_numbered, s)
-    return s or None
+def _address_numbers(text: str) -> str:
+    """Numbered parts, of one address or of many, a line each:
+    ``"魏岗镇第三组十二号"`` -> ``"魏岗镇3组12号"``."""
+    return _ADDR_NUMBERED_RE.sub(_numbered, text)
 
 
 def addresses(values: Column) -> pa.Array:
@@ -731,13 +752,5 @@ def addresses(values: Column) -> pa.Array:
     parts are rewritten once per distinct *cleaned* value, since prefix and script
     variants of one address collapse there.
     """
-    cache: dict[str, str | None] = {}
-
-    def one(raw: str) -> str | None:
-        text = _address_text(raw)
-        if text in cache:
-            return cache[text]
-        out = cache[text] = _address_numbers(text)
-        return out
-
-    return _map_distinct(_as_string_array(values), one, pa.string())
+    cleaned = _map_distinct_lines(_as_string_array(values), _address_text)
+    return _map_distinct_lines(cleaned, _address_numbers)
