@@ -16,6 +16,7 @@ import gc
 import time
 from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -582,11 +583,12 @@ class Linker:
         Returns one row per input record: record_id, person_id, band, match_probability.
         """
         t = time.perf_counter()
-        self.training.estimate_u()
-        self.timings["estimate_u"] = time.perf_counter() - t
-        t = time.perf_counter()
-        self.inference.candidate_gamma()
-        self.timings["block_and_compare"] = time.perf_counter() - t
+        # u (random pairs) and the blocked pairs' levels need only the frame: on two cores
+        # one's single-threaded stretches run beside the other's
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            blocked = pool.submit(self._timed, "block_and_compare", self.inference.candidate_gamma)
+            self._timed("estimate_u", self.training.estimate_u)
+            blocked.result()
         t = time.perf_counter()
         self.training.estimate_m_and_prior()
         self.timings["em"] = time.perf_counter() - t
@@ -598,6 +600,11 @@ class Linker:
         self.timings["cluster_and_save"] = time.perf_counter() - t
         self.timings["pairs"] = float(len(predictions))
         return self.persons
+
+    def _timed(self, stage: str, work: Callable[[], object]) -> None:
+        t = time.perf_counter()
+        work()
+        self.timings[stage] = time.perf_counter() - t
 
 
 def resolve(table: pa.Table, mapping: MappingLike, state_dir: str | Path | None = None) -> pa.Table:

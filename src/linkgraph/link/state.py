@@ -26,7 +26,9 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -225,17 +227,25 @@ class StateStore:
         final = self.path / name
         tmpdir = Path(tempfile.mkdtemp(dir=self.path, prefix=f".{name}."))
         try:
-            pq.write_table(snap.persons, tmpdir / "persons.parquet")
-            pq.write_table(snap.events, tmpdir / "events.parquet")
+            writes = [
+                partial(pq.write_table, snap.persons, tmpdir / "persons.parquet"),
+                partial(pq.write_table, snap.events, tmpdir / "events.parquet"),
+            ]
             if snap.records is not None:
                 record_id = snap.meta["mapping"]["record_id"]
-                _write_sorted(tmpdir / "records.parquet", snap.records, record_id)
+                writes.append(
+                    partial(_write_sorted, tmpdir / "records.parquet", snap.records, record_id)
+                )
             for part, table, key in (
                 ("decisions", snap.decisions, "record_a"),
                 ("terms", snap.terms, "value"),
             ):
                 if table is not None:
-                    _write_sorted(tmpdir / f"{part}.parquet", table, key)
+                    writes.append(partial(_write_sorted, tmpdir / f"{part}.parquet", table, key))
+            # Parquet encoding releases the GIL: the parts are written side by side
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for done in [pool.submit(write) for write in writes]:
+                    done.result()
             (tmpdir / "model.json").write_text(json.dumps(snap.model, ensure_ascii=False))
             (tmpdir / "meta.json").write_text(json.dumps(snap.meta, ensure_ascii=False))
             if final.exists():
