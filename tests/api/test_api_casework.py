@@ -199,6 +199,31 @@ def test_a_flag_decision_moves_the_persons_facts_in_a_search_at_once(api: Api) -
     assert facts() == (open_flags, at_risk)
 
 
+def test_a_death_reported_through_the_api_shows_on_the_person_in_a_search_at_once(
+    api: Api,
+) -> None:
+    pid, idn, _ = _paid_person(api, skip=3)
+
+    def death_date() -> Any:
+        r = api.post("/v1/queries/find_person", "investigator", json={"params": {"text": idn[-6:]}})
+        assert r.status_code == 200, r.text
+        return next(row for row in r.json()["data"] if row["person_id"] == pid)["death_date"]
+
+    assert death_date() is None
+    event = {
+        "event_id": 990_000_101,
+        "channel": "CREMATION",
+        "occurred_on": "2026-11-28",
+        "reported_on": "2026-11-29",
+        "id_number": idn,
+    }
+    r = api.post(
+        "/v1/evidence/batches", "channel_city", json={"batch_id": "cremation-1", "events": [event]}
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == [0], r.text
+    assert str(death_date())[:10] == "2026-11-28"
+
+
 def _paid_person(api: Api, skip: int = 0) -> tuple[str, str, str]:
     m = api.facts["service"].read_model()
     found = [

@@ -315,6 +315,8 @@ def decision_rows(
         ],
         "Enrollment": [enrollment_row(e) for e in enrollments],
         "Task": [task_row(t) for t in tasks],
+        # the projection's Person.death_date is the death its certification found
+        "Person": [{"person_id": c["person_id"], "death_date": c["death_on"]} for c in certs],
     }
     rels: dict[str, list[dict[str, Any]]] = {
         "CERTIFIED_BY": [{"start": c["person_id"], "end": cert_id(c["person_id"])} for c in certs],
