@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -76,6 +77,10 @@ def serve_bare(port: int) -> None:
 
     @bare.get("/constant")
     async def constant() -> dict[str, str]:
+        return {"status": "recognised"}
+
+    @bare.post("/v1/recognition")
+    async def same_request(body: dict[str, Any]) -> dict[str, str]:
         return {"status": "recognised"}
 
     uvicorn.run(bare, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -300,22 +305,23 @@ def main() -> None:
             # Warm-up (imports, caches, connection set-up).
             asyncio.run(_drive(api_port, api_requests[:2000], 8))
             asyncio.run(_drive(bare_port, bare_requests[:2000], 8))
+            asyncio.run(_drive(bare_port, api_requests[:2000], 8))
             print(
                 f"\nsingle look-ups: {args.rounds} rounds x {args.requests} requests per"
                 " concurrency (keep-alive connections), one uvicorn worker each; medians"
             )
             print(f"fdatasync of one audit line on this disk: {_sync_ms(data):.3f} ms (median)")
             print(
-                f"{'':26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'ratio':>8}"
-                f"{'target':>8}"
+                f"{'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}"
+                f"{'vs GET':>8}{'vs POST':>8}{'target':>7}"
             )
-            pids = {"bare": servers[1].pid, "api": servers[0].pid}
-            ports = {"bare": bare_port, "api": api_port}
-            loads = {"bare": bare_requests, "api": api_requests}
+            pids = {"bare": servers[1].pid, "same": servers[1].pid, "api": servers[0].pid}
+            ports = {"bare": bare_port, "same": bare_port, "api": api_port}
+            loads = {"bare": bare_requests, "same": api_requests, "api": api_requests}
             for concurrency in args.concurrency:
-                results: dict[str, list[dict[str, float]]] = {"bare": [], "api": []}
+                results: dict[str, list[dict[str, float]]] = {"bare": [], "same": [], "api": []}
                 for _ in range(args.rounds):
-                    for name in ("bare", "api"):
+                    for name in ("bare", "same", "api"):
                         before = _cpu_seconds(pids[name])
                         run = asyncio.run(_drive(ports[name], loads[name], concurrency))
                         run["cpu_us"] = 1e6 * (_cpu_seconds(pids[name]) - before) / run["n"]
@@ -327,16 +333,21 @@ def main() -> None:
                     }
                     for name, runs in results.items()
                 }
-                ratio = summary["api"]["rps"] / summary["bare"]["rps"]
                 target = 0.6 if concurrency == 1 else 0.8
                 for name, label in (
-                    ("bare", "bare FastAPI constant"),
+                    ("bare", "bare FastAPI GET"),
+                    ("same", "bare FastAPI, same POST"),
                     ("api", "recognition (audited)"),
                 ):
                     row = summary[name]
-                    tail = f"{100 * ratio:7.0f}%{100 * target:7.0f}%" if name == "api" else ""
+                    tail = ""
+                    if name == "api":
+                        ratios = [
+                            summary[name]["rps"] / summary[b]["rps"] for b in ("bare", "same")
+                        ]
+                        tail = f"{100 * ratios[0]:7.0f}%{100 * ratios[1]:6.0f}%{100 * target:7.0f}%"
                     print(
-                        f"c={concurrency:<3} {label:21}{row['rps']:9.0f}{row['p50_ms']:9.2f}"
+                        f"c={concurrency:<3} {label:23}{row['rps']:9.0f}{row['p50_ms']:9.2f}"
                         f"{row['p99_ms']:9.2f}{row['cpu_us']:8.0f}{tail}"
                     )
 

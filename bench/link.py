@@ -12,6 +12,9 @@ process (imports included), and the explanation alone.
 
 Each system runs in a fresh child process (bench/_measure.py), pinned to 2 cores, timed
 end to end from the raw roster records (normalisation included), with its peak RSS.
+With ``--rounds N`` the two alternate N times (linkgraph, Splink, linkgraph, ...) so both
+see the same machine, and the ratio is the median of the rounds' ratios: on a shared
+machine one round's ratio moves by ±30 % with the neighbours' load.
 Both are scored with the same pairwise precision / recall / F1 against truth/records.parquet.
 Splink needs the ``bench`` extra: ``.venv/bin/pip install -e '.[bench]'``.
 """
@@ -21,10 +24,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +178,7 @@ def main() -> None:
     ap.add_argument("--errors", type=float, default=1.0, help="multiply the rosters' error rates")
     ap.add_argument("--limit", type=int, help="only the first N roster records")
     ap.add_argument("--no-splink", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the systems N times")
     args = ap.parse_args()
     city = args.city
     if city is None:
@@ -183,34 +189,49 @@ def main() -> None:
     _, truth = load(city, None)
     rosters, _ = load(city, args.limit)
     print(f"city {city}: {rosters.num_rows:,} roster records, {CORES} cores")
-    rows = []
     systems = [("linkgraph", run_linkgraph)]
     if not args.no_splink:
         systems.append(("splink 4 (duckdb)", run_splink))
+    ratios = []
+    for round_ in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {round_ + 1} of {args.rounds}, load average {os.getloadavg()[0]:.1f}")
+        rows = [run_system(name, fn, city, truth, args.limit) for name, fn in systems]
+        if len(rows) == 2:
+            (_, w1, m1, s1), (_, w2, m2, s2) = rows
+            ratios.append(w2 / w1)
+            print(
+                f"splink / linkgraph: wall x{w2 / w1:.2f}, peak memory x{m2 / m1:.2f}, "
+                f"F1 {s1.f1:.5f} vs {s2.f1:.5f}"
+            )
+    if len(ratios) > 1:
+        print(
+            f"splink / linkgraph over {len(ratios)} rounds: median x{statistics.median(ratios):.2f}"
+            f" (rounds: {', '.join(f'x{r:.2f}' for r in ratios)})"
+        )
+
+
+def run_system(
+    name: str, fn: Callable[..., dict[str, Any]], city: Path, truth: pa.Table, limit: int | None
+) -> tuple[str, float, float, Any]:
+    """One measured run of one system, printed: (name, wall s, peak GiB, pairwise scores)."""
     state = tempfile.mkdtemp(prefix="linkgraph-state-")
-    for name, fn in systems:
-        extra = (state,) if fn is run_linkgraph else ()
-        wall, peak, result = measure(fn, city, args.limit, *extra)
-        if fn is run_linkgraph:
-            cli, work = time_explain(state, result["persons"])
-            result["timings"]["explain (command)"] = round(cli, 2)
-            result["timings"]["explain (in process)"] = round(work, 2)
-            shutil.rmtree(state, ignore_errors=True)
-        s = pairwise_scores(truth, result["persons"])
-        rows.append((name, wall, peak, result["pairs"], s))
-        print(
-            f"{name:18s} wall {wall:7.1f} s  peak {peak:5.2f} GiB  "
-            f"{result['pairs_note']} {result['pairs']:>10,}  "
-            f"P {s.precision:.5f}  R {s.recall:.5f}  F1 {s.f1:.5f}  {result['timings']}",
-            flush=True,
-        )
-        print(f"{'':18s} made one person: {look_alikes(city, truth, result['persons'])}")
-    if len(rows) == 2:
-        (_, w1, m1, _, s1), (_, w2, m2, _, s2) = rows
-        print(
-            f"splink / linkgraph: wall x{w2 / w1:.2f}, peak memory x{m2 / m1:.2f}, "
-            f"F1 {s1.f1:.5f} vs {s2.f1:.5f}"
-        )
+    extra = (state,) if fn is run_linkgraph else ()
+    wall, peak, result = measure(fn, city, limit, *extra)
+    if fn is run_linkgraph:
+        cli, work = time_explain(state, result["persons"])
+        result["timings"]["explain (command)"] = round(cli, 2)
+        result["timings"]["explain (in process)"] = round(work, 2)
+    shutil.rmtree(state, ignore_errors=True)
+    s = pairwise_scores(truth, result["persons"])
+    print(
+        f"{name:18s} wall {wall:7.1f} s  peak {peak:5.2f} GiB  "
+        f"{result['pairs_note']} {result['pairs']:>10,}  "
+        f"P {s.precision:.5f}  R {s.recall:.5f}  F1 {s.f1:.5f}  {result['timings']}",
+        flush=True,
+    )
+    print(f"{'':18s} made one person: {look_alikes(city, truth, result['persons'])}")
+    return name, wall, peak, s
 
 
 if __name__ == "__main__":
