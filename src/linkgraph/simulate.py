@@ -11,8 +11,9 @@
    home (the city's truth says which; a few persons are away for months, so their warning
    runs out, payment is suspended, and resumes with arrears when they are found); flags
    are decided after ``review_months`` by their severity: routine lag is confirmed and
-   kept from the next payroll (an offset), a suspicious case is confirmed, arrears the
-   person is owed are kept against it (an offset) and the rest repaid in instalments or,
+   kept from the next payroll (an offset), a suspicious case is confirmed, a payment held
+   while the person is suspended is kept against it (an offset, which the core takes from
+   the arrears their resumption pays) and the rest repaid in instalments or,
    for a share of the payments after death, written off (no estate); a check is
    dismissed;
    a few persons are the subject of a tip-off (``tipoffs_per_10k_month``; most about
@@ -177,15 +178,20 @@ def _dead_by(fates: pa.Table, day: dt.date) -> frozenset[str]:
     return frozenset(died["person_id"].to_pylist())
 
 
-def _arrears_owed(last: CertificationRun) -> dict[str, int]:
-    """Per person, the arrears the last month-end owes them (payments held while suspended)."""
-    rec = last.recognitions.filter(pc.greater(last.recognitions["arrears_amount"], 0))
-    owed: dict[str, int] = {}
+def _held(last: CertificationRun) -> dict[str, int]:
+    """Per person suspended at the last month-end, the month's payments held: owed to them as
+    arrears when they are found again, so a case worker can keep them against a case."""
+    suspended = last.certifications.filter(pc.equal(last.certifications["status"], "suspended"))
+    rec = last.recognitions
+    rec = rec.filter(
+        pc.and_(pc.equal(rec["status"], "hold"), pc.is_in(rec["person_id"], suspended["person_id"]))
+    )
+    held: dict[str, int] = {}
     for person, amount in zip(
-        rec["person_id"].to_pylist(), rec["arrears_amount"].to_pylist(), strict=True
+        rec["person_id"].to_pylist(), rec["monthly_amount"].to_pylist(), strict=True
     ):
-        owed[person] = owed.get(person, 0) + int(amount)
-    return owed
+        held[person] = held.get(person, 0) + int(amount or 0)
+    return held
 
 
 def _flag_moves(
@@ -194,8 +200,9 @@ def _flag_moves(
     """The month's decisions on flags raised ``review_months`` ago or more, by severity.
 
     Routine lag is confirmed and kept whole from the next payroll (an ``offset``); a
-    suspicious case is confirmed, then arrears the person is owed are kept against it
-    (an ``offset``) and the rest repaid month by month in instalments of
+    suspicious case is confirmed, then, while the person's payment is held (suspended), the
+    month's held payment is kept against it (an ``offset``: the core takes it from the
+    arrears their resumption pays) and the rest repaid month by month in instalments of
     ``repayment_share`` of the amount at risk, except that ``write_off_share`` of the
     cases are written off the month after confirmation: nothing to recover the money
     from (the person died with no estate, the truth's ``dead`` say which, or has no
@@ -211,7 +218,7 @@ def _flag_moves(
             pc.is_in(last.flags["status"], pa.array(["open", "confirmed", "recovering"])),
         )
     )
-    owed = _arrears_owed(last)
+    owed = _held(last)
     moves = []
     for f in flags_from_table(flags):
         left = f.amount_at_risk - f.amount_recovered
@@ -240,10 +247,10 @@ def _flag_moves(
         kept = min(left, sum(owed.get(p, 0) for p in f.person_ids))
         if kept > 0:
             rest = kept
-            for p in f.person_ids:  # the arrears kept are owed no more to this month's cases
+            for p in f.person_ids:  # a held payment is kept against one case only
                 used = min(owed.get(p, 0), rest)
                 owed[p], rest = owed.get(p, 0) - used, rest - used
-            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "arrears owed kept against it",
+            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "held payment kept against it",
                                   kept, paid_on, None, "offset"))  # fmt: skip
             left -= kept
         if left > 0:
