@@ -428,6 +428,43 @@ class StopRequestPublic(BaseModel):
     detail: str
 
 
+# ------------------------------------------------------------------ tip-offs
+
+
+class TipOff(_In):
+    """A report that a beneficiary may no longer be eligible (moved away, died, in prison),
+    by a village committee or a member of the public, as the caller received it.
+
+    It never stops or holds a payment: it becomes a door check for the person's grid
+    worker, due within the policy's ``tipoffs.visit_within_days``; the visit's finding is
+    evidence. The same report (person, reporter, words, day) sent again is kept once.
+    """
+
+    id_number: IdNumber = Field(description="The person the tip-off is about.")
+    reported_by: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description="Who reported it: a village committee, a neighbour, a relative ...",
+    )
+    says: str = Field(min_length=1, max_length=500, pattern=r"\S", description="What they report.")
+    on: dt.date | None = Field(
+        default=None,
+        description="The day it was received (default: today): not before 1900, not in the future.",
+    )
+
+
+class TipOffPublic(BaseModel):
+    tipoff_id: str
+    person_id: str
+    received_on: dt.date
+    held: Literal[False] = Field(description="A tip-off never holds a payment.")
+    task_id: str | None = Field(description="The door check it gave (None: not yet, see detail).")
+    grid: str | None
+    due_on: dt.date | None
+    detail: str
+
+
 # ------------------------------------------------------------------ operations
 
 
