@@ -361,9 +361,11 @@ class TasksPublic(BaseModel):
 
 
 class Visit(_In):
-    result: Literal["seen_alive", "deceased", "moved", "not_found"] = Field(
+    result: Literal["seen_alive", "deceased", "left", "moved", "not_found"] = Field(
         description="seen_alive certifies (manual check); deceased stops payment (a human"
-        " confirmed it); moved and not_found leave the task open for a follow-up."
+        " confirmed it); left (gone from the city for good: settled abroad, registration"
+        " moved out) stops it after the month they left; moved (within reach) and not_found"
+        " leave the task open for a follow-up."
     )
     on: dt.date = Field(description="The day of the visit: not before 1900, not in the future.")
     note: str = Field(default="", max_length=500)

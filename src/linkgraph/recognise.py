@@ -11,10 +11,11 @@ back beside the person's certification).
 
 An enrolment is
 
-* ``stop`` when a human confirmed the person dead (door check) or confirmed a stop
-  request; payment stops after the month of death;
+* ``stop`` when a human confirmed the person dead or gone from the city for good (door
+  check) or confirmed a stop request; payment stops after the month of death or departure;
 * ``hold`` on open negative evidence (pending a door check), an unconfirmed stop
-  request, or a certification past its warning period (suspended);
+  request, a prison sentence being served, or a certification past its warning period
+  (suspended); a release from prison resumes payment without arrears for the sentence;
 * ``warning`` when the certification expired but the warning period runs (paid,
   with a reminder);
 * ``pay`` otherwise, with ``arrears_months`` when a suspension ended.
@@ -131,7 +132,8 @@ WITH stops AS (
 base AS (
     SELECT e.enrollment_id, e.person_id, e.item_code, e.department, e.monthly_amount,
            c.status AS person_status, c.rule, c.explanation, c.confirmed_negative, c.death_on,
-           c.negative_on, o.strong_only, o.months, o.warn,
+           c.left_on, c.negative_on, c.sentence_from, c.released_on, o.strong_only, o.months,
+           o.warn,
            CASE WHEN o.strong_only THEN greatest(c.strong_on, $baseline) ELSE c.certified_on END
                AS eff_on,
            CASE WHEN o.strong_only THEN NULL ELSE c.previous_on END AS previous_on,
@@ -146,17 +148,20 @@ dated AS (
     SELECT *,
            CAST(eff_on + to_months(months) AS DATE) AS valid_until,
            CAST(eff_on + to_months(months + warn) AS DATE) AS warning_until,
-           CAST(previous_on + to_months(months + warn) AS DATE) + 1 AS suspended_from
+           -- months served in prison are not owed: a suspension ends no earlier than release
+           greatest(CAST(previous_on + to_months(months + warn) AS DATE) + 1, released_on + 1)
+               AS suspended_from
     FROM base
 ),
 decided AS (
     SELECT *,
         CASE
           WHEN stop_confirmed THEN 'stop'
-          WHEN person_status = 'pending_review' AND confirmed_negative AND death_on IS NOT NULL
-            THEN 'stop'
+          WHEN person_status = 'pending_review' AND confirmed_negative
+               AND coalesce(death_on, left_on) IS NOT NULL THEN 'stop'
           WHEN requested_on IS NOT NULL THEN 'hold'
           WHEN person_status = 'pending_review' THEN 'hold'
+          WHEN sentence_from IS NOT NULL THEN 'hold'
           WHEN eff_on IS NULL THEN 'hold'
           WHEN $as_of <= valid_until THEN 'pay'
           WHEN $as_of <= warning_until THEN 'warning'
@@ -170,11 +175,14 @@ SELECT enrollment_id, person_id, item_code, department, status, valid_until,
        CASE
          WHEN stop_confirmed THEN format('stop requested by {} on {}, confirmed on {}',
               requested_by, strftime(requested_on, '%Y-%m-%d'), strftime(confirmed_on, '%Y-%m-%d'))
-         WHEN status = 'stop' THEN format('death on {} confirmed by a door check; paid to the end '
-              || 'of that month', strftime(death_on, '%Y-%m-%d'))
+         WHEN status = 'stop' AND death_on IS NOT NULL THEN format('death on {} confirmed by a '
+              || 'door check; paid to the end of that month', strftime(death_on, '%Y-%m-%d'))
+         WHEN status = 'stop' THEN format('left the city for good on {} ({}), confirmed by a '
+              || 'door check; paid to the end of that month', strftime(left_on, '%Y-%m-%d'),
+              replace(rule, 'negative:', ''))
          WHEN requested_on IS NOT NULL THEN format('stop requested by {} on {}; held pending '
               || 'confirmation', requested_by, strftime(requested_on, '%Y-%m-%d'))
-         WHEN person_status = 'pending_review' THEN explanation
+         WHEN person_status = 'pending_review' OR sentence_from IS NOT NULL THEN explanation
          WHEN eff_on IS NULL AND strong_only THEN 'item needs strong evidence; none on record'
          WHEN eff_on IS NULL THEN explanation
          ELSE format('certified {} by {}{}{}; valid until {}{}',
@@ -199,7 +207,7 @@ SELECT enrollment_id, person_id, item_code, department, status, valid_until,
        END AS reason,
        monthly_amount,
        CASE WHEN stop_confirmed THEN confirmed_on
-            WHEN status = 'stop' THEN last_day(death_on) END AS stop_after,
+            WHEN status = 'stop' THEN last_day(coalesce(death_on, left_on)) END AS stop_after,
        CASE WHEN status = 'pay' AND resumed THEN eff_on END AS resumed_on,
        CASE WHEN status = 'pay' AND resumed THEN suspended_from END AS arrears_from,
        CASE WHEN status = 'pay' AND resumed

@@ -7,8 +7,9 @@
    own rule), and each roster shows its payments up to that month;
 2. the people beside the product do the month's work on what the last month-end left
    open: grid workers visit door tasks, earliest due first, at the pace of
-   ``[world]`` in ``seed/generator.toml``, and find the person alive, dead or not at
-   home (the city's truth says which; a few persons are away for months, so their warning
+   ``[world]`` in ``seed/generator.toml``, and find the person alive, dead, gone from the
+   city for good or not at home (the city's truth says which; persons living in another
+   city or in prison are never found at home; a few are away for months, so their warning
    runs out, payment is suspended, and resumes with arrears when they are found); flags
    are decided after ``review_months`` by their severity: routine lag is confirmed and
    kept from the next payroll (an offset), a suspicious case is confirmed, a payment held
@@ -83,8 +84,9 @@ def _next_month(day: dt.date) -> dt.date:
 def _fates(
     city: Path, enrollments: pa.Table, world: World, first: dt.date, rng: np.random.Generator
 ) -> pa.Table:
-    """Per person: the true date of death (null: alive), from the generated city's truth,
-    and a spell away from home (``away_from`` .. ``away_until``, null for most), drawn
+    """Per person: the true date of death (null: alive) and whereabouts (the day they left
+    the city for good, living in another city, a prison sentence), from the generated
+    city's truth, and a spell away from home (``away_from`` .. ``away_until``, null for most), drawn
     for ``[world] away_share`` of the persons over the year from ``first``."""
     truth = city / "truth"
     if not (truth / "records.parquet").exists():
@@ -94,7 +96,9 @@ def _fates(
     db = duck.connect()
     db.register("enr", enrollments.select(["enrollment_id", "person_id"]))
     fates = db.sql(
-        f"""SELECT e.person_id, min(p.death_date) AS death_date
+        f"""SELECT e.person_id, min(p.death_date) AS death_date, min(p.left_on) AS left_on,
+                   bool_or(p.lives_elsewhere) AS lives_elsewhere,
+                   min(p.sentence_from) AS sentence_from, min(p.released_on) AS released_on
             FROM enr e
             JOIN read_parquet('{truth / "records.parquet"}') r ON r.record_id = e.enrollment_id
             JOIN read_parquet('{truth / "persons.parquet"}') p ON p.person_id = r.person_id
@@ -129,14 +133,16 @@ def _visits(
 ) -> pa.Table:
     """The month's door checks (:data:`VISIT`): each grid's open tasks, earliest due first,
     as many as its worker makes in a month, each on a day of the month after the task
-    was created; the result is what the worker finds."""
+    was created; the result is what the worker finds: dead, gone for good, nobody at home
+    (away, living in another city, in prison, or out), else alive."""
     end = month_end(first)
     db = duck.connect()
     db.register("tasks", last.tasks)
     db.register("fates", fates)
     chosen = db.sql(
         """SELECT t.task_id, greatest(t.created_on, $first) AS earliest, f.death_date,
-                  f.away_from, f.away_until
+                  f.away_from, f.away_until, f.left_on, f.lives_elsewhere, f.sentence_from,
+                  f.released_on
            FROM tasks t LEFT JOIN fates f USING (person_id)
            WHERE t.status = 'open' AND t.created_on <= $end
            QUALIFY row_number() OVER (PARTITION BY t.grid ORDER BY t.due_on, t.task_id) <= $pace
@@ -153,8 +159,20 @@ def _visits(
     away_until = chosen["away_until"].cast(pa.int32()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):  # null spells compare false
         away = (away_from.astype(np.float64) <= day) & (day < away_until.astype(np.float64))
-    missed = away | (rng.random(n) < world.not_found_share)
-    result = np.where(dead, "deceased", np.where(missed, "not_found", "seen_alive"))
+
+    def on_or_before(column: str, later: np.ndarray) -> np.ndarray:
+        """Whether the truth's day in ``column`` has come by ``later`` (null: never)."""
+        values = chosen[column].cast(pa.int32()).to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            return values.astype(np.float64) <= later
+
+    gone = on_or_before("left_on", day)
+    in_prison = on_or_before("sentence_from", day) & ~on_or_before("released_on", day)
+    elsewhere = chosen["lives_elsewhere"].fill_null(False).to_numpy(zero_copy_only=False)
+    missed = away | elsewhere | in_prison | (rng.random(n) < world.not_found_share)
+    result = np.where(
+        dead, "deceased", np.where(gone, "left", np.where(missed, "not_found", "seen_alive"))
+    )
     return pa.table(
         {
             "task_id": chosen["task_id"],
@@ -342,7 +360,8 @@ def _notices(run: CertificationRun, persons: pa.Table, policy: Policy, first: dt
 def _confirmed(
     run: CertificationRun, persons: pa.Table, visits: pa.Table, first: dt.date
 ) -> pa.Table:
-    """The month's confirmed list: deaths confirmed at the door and cases confirmed."""
+    """The month's confirmed list: deaths and departures for good confirmed at the door, and
+    cases confirmed."""
     db = duck.connect()
     db.register("visits", visits)
     db.register("tasks", run.tasks)
@@ -355,9 +374,10 @@ def _confirmed(
                           AS s
                FROM flags),
            why AS (
-               SELECT t.person_id, 'death confirmed at the door on '
+               SELECT t.person_id, CASE v.result WHEN 'deceased' THEN 'death'
+                      ELSE 'left the city for good' END || ' confirmed at the door on '
                       || strftime(v.visited_on, '%Y-%m-%d') AS reason
-               FROM visits v JOIN tasks t USING (task_id) WHERE v.result = 'deceased'
+               FROM visits v JOIN tasks t USING (task_id) WHERE v.result IN ('deceased', 'left')
                UNION ALL
                SELECT unnest(person_ids), 'flag ' || kind || ' confirmed: ' || detail FROM steps
                WHERE s.to_status = 'confirmed' AND CAST(s.at AS DATE) >= $first)
