@@ -136,9 +136,10 @@ def generate_events(
             hi = np.where(by_proxy, end, alive_until[who])
             occurred = lo + (rng.random(len(who)) * (hi - lo)).astype(np.int64)
             reported_delay = rng.integers(0, 3, len(who))
-            # no trace of one's own in the city while living in another, or once left for good
-            # (drawn as for everyone, then left out: the other persons' events stay the same)
-            here = by_proxy | (~elsewhere[who] & (occurred < left[who]))
+            # no trace of one's own in the city while living in another, once left for good, or
+            # in prison (drawn as for everyone, then left out: others' events stay the same)
+            jailed = (sentence_from[who] <= occurred) & (occurred < released[who])
+            here = by_proxy | (~elsewhere[who] & (occurred < left[who]) & ~jailed)
             who, occurred, by_proxy = who[here], occurred[here], by_proxy[here]
             reported_delay = reported_delay[here]
         elif channel.code in ev.death_reports:
@@ -187,7 +188,13 @@ def generate_events(
             who = np.concatenate([who, np.arange(n)])
             by_proxy = np.concatenate([by_proxy, np.zeros(n, bool)])
             before = rng.integers(1, cfg.city.certified_within_days + 1, n)
-            occurred = np.concatenate([occurred, start - before])
+            # checked before a sentence served at the time, not at the door of an empty home
+            last = np.where(
+                (sentence_from < start - before) & (start - before < released),
+                sentence_from - 1,
+                start - before,
+            )
+            occurred = np.concatenate([occurred, last])
             reported_delay = np.concatenate([reported_delay, np.zeros(n, np.int64)])
 
         reported = occurred + reported_delay
