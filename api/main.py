@@ -28,7 +28,17 @@ from starlette.routing import compile_path
 
 from api.deps import DEFAULT_PURPOSE, DOCUMENTED_BODIES, caller_as
 from api.models import ERRORS
-from api.routes import admin, benefits, channels, citizens, grid, investigators, ops, resolution
+from api.routes import (
+    admin,
+    benefits,
+    channels,
+    citizens,
+    grid,
+    investigators,
+    ops,
+    resolution,
+    tipoffs,
+)
 from api.routes.benefits import FastRoute, answer_bytes
 from linkgraph.config import Settings, get_settings
 from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
@@ -493,7 +503,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         },
     )
     table = []
-    for module in (benefits, channels, resolution, investigators, grid, citizens, admin):
+    for module in (benefits, channels, resolution, investigators, grid, citizens, tipoffs, admin):
         app.include_router(module.router, prefix="/v1", responses=ERRORS)
         for route in module.router.routes:
             path = f"/v1{getattr(route, 'path', '')}"

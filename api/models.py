@@ -361,9 +361,11 @@ class TasksPublic(BaseModel):
 
 
 class Visit(_In):
-    result: Literal["seen_alive", "deceased", "moved", "not_found"] = Field(
+    result: Literal["seen_alive", "deceased", "left", "moved", "not_found"] = Field(
         description="seen_alive certifies (manual check); deceased stops payment (a human"
-        " confirmed it); moved and not_found leave the task open for a follow-up."
+        " confirmed it); left (gone from the city for good: settled abroad, registration"
+        " moved out) stops it after the month they left; moved (within reach) and not_found"
+        " leave the task open for a follow-up."
     )
     on: dt.date = Field(description="The day of the visit: not before 1900, not in the future.")
     note: str = Field(default="", max_length=500)
@@ -425,6 +427,43 @@ class StopRequestPublic(BaseModel):
     status: Literal["pending"]
     held: bool = Field(description="Whether the payments are held now (a request by the person).")
     enrollments: list[HeldEnrollment]
+    detail: str
+
+
+# ------------------------------------------------------------------ tip-offs
+
+
+class TipOff(_In):
+    """A report that a beneficiary may no longer be eligible (moved away, died, in prison),
+    by a village committee or a member of the public, as the caller received it.
+
+    It never stops or holds a payment: it becomes a door check for the person's grid
+    worker, due within the policy's ``tipoffs.visit_within_days``; the visit's finding is
+    evidence. The same report (person, reporter, words, day) sent again is kept once.
+    """
+
+    id_number: IdNumber = Field(description="The person the tip-off is about.")
+    reported_by: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"\S",
+        description="Who reported it: a village committee, a neighbour, a relative ...",
+    )
+    says: str = Field(min_length=1, max_length=500, pattern=r"\S", description="What they report.")
+    on: dt.date | None = Field(
+        default=None,
+        description="The day it was received (default: today): not before 1900, not in the future.",
+    )
+
+
+class TipOffPublic(BaseModel):
+    tipoff_id: str
+    person_id: str
+    received_on: dt.date
+    held: Literal[False] = Field(description="A tip-off never holds a payment.")
+    task_id: str | None = Field(description="The door check it gave (None: not yet, see detail).")
+    grid: str | None
+    due_on: dt.date | None
     detail: str
 
 

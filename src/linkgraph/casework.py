@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from linkgraph import duck
 from linkgraph.decisions import FlagDecision, RecoveryKind
 from linkgraph.dispatch import TASK, TIPOFF, Task, record_visit
+from linkgraph.errors import InputError
 from linkgraph.flags import (
     FLAG,
     Flag,
@@ -38,6 +39,7 @@ from linkgraph.flags import (
     flags_to_table,
 )
 from linkgraph.flags import transition as move_flag
+from linkgraph.ingest import day_fault
 from linkgraph.ledger import Entry
 from linkgraph.recognise import STOP_REQUEST
 from linkgraph.tables import ENROLLMENT, EVENT, LINKED_EVENT, ROSTER, conform
@@ -171,6 +173,26 @@ def tipoff_id(person_id: str, reported_by: str, says: str, on: dt.date) -> str:
     """A tip-off's id: the same report (person, reporter, words, day) sent twice is one."""
     text = "|".join([person_id, reported_by.strip(), says.strip(), on.isoformat()])
     return "T" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def tipoff_entry(
+    person_id: str, reported_by: str, says: str, on: dt.date, today: dt.date
+) -> dict[str, Any]:
+    """The fields of a ``tipoff`` ledger entry, checked: who reported it and what they say
+    (neither blank), received ``on`` a day neither before 1900 nor after ``today``. The one
+    way a tip-off enters the ledger (``linkgraph tipoff`` and ``POST /v1/tipoffs``)."""
+    if not reported_by.strip() or not says.strip():
+        raise InputError("a tip-off needs who reported it and what they say")
+    fault = day_fault(on, today)
+    if fault:
+        raise InputError(f"on: {fault}")
+    return {
+        "tipoff_id": tipoff_id(person_id, reported_by, says, on),
+        "person_id": person_id,
+        "reported_by": reported_by.strip(),
+        "says": says.strip(),
+        "on": on,
+    }
 
 
 def tipoff(entry: Entry) -> dict[str, Any]:

@@ -21,6 +21,14 @@ in-process duckdb plus numpy prefix sums, so 38 M events never meet a Python loo
    negative event entered by a human (``linked_by = 'manual'``, from a door
    check) is marked ``confirmed_negative``: only those may stop a payment.
 
+4. *Courses of negative evidence* (policy ``[negative]``): a death channel dates the death
+   (``death_on``) and a left channel the day the person left the city for good
+   (``left_on``); both hold for a door check, and once a human confirmed them
+   :func:`linkgraph.recognise.recognise` stops payment after that month. A sentence
+   channel does not hold for a door check: the person is ``suspended`` while serving it
+   (``sentence_from``, rule ``sentence:<CHANNEL>``), until a release event on or after its
+   start (``released_on``; a manual check after the report clears it too).
+
 Only events with ``reported_on <= as_of`` are known, so a late death report
 changes the answer only from the day it arrives.
 """
@@ -61,6 +69,9 @@ CERTIFICATION = pa.schema(
         ("negative_on", DATE),  # earliest open negative event (date it occurred)
         ("negative_reported_on", DATE),  # ... and the day the first one was reported
         ("death_on", DATE),  # date of death reported by a death channel, if any
+        ("left_on", DATE),  # day the person left the city for good (a left channel), if any
+        ("sentence_from", DATE),  # a prison sentence served now began on this day
+        ("released_on", DATE),  # the latest release from prison (no arrears before it)
         ("negative_channels", STR_LIST),
         ("negative_event_keys", STR_LIST),
         ("confirmed_negative", pa.bool_()),  # a human confirmed the negative evidence
@@ -265,8 +276,13 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
     )
     index = {r.id: i for i, r in enumerate(policy.rules)}
     cleared_by = ", ".join(str(index[r]) for r in policy.negative.cleared_by) or "NULL"
-    death = ", ".join(_lit(c) for c in policy.negative.death_channels) or "NULL"
+    neg = policy.negative
+    death = ", ".join(_lit(c) for c in neg.death_channels) or "NULL"
+    left = ", ".join(_lit(c) for c in neg.left_channels) or "NULL"
+    sentence = ", ".join(_lit(c) for c in neg.sentence_channels) or "NULL"
+    release = ", ".join(_lit(c) for c in neg.released_by) or "NULL"
     as_of_sql = f"DATE '{as_of.isoformat()}'"
+    release_names = ", ".join(neg.released_by).replace("'", "''")
     return f"""
     WITH q AS (
         SELECT pidx, occurred_on AS day, ri, prio, min(reported_on) AS known_on,
@@ -320,9 +336,28 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
         SELECT pidx, max(occurred_on) AS checked_on FROM ev
         WHERE ri IN ({cleared_by}) GROUP BY pidx
     ),
+    releases AS (
+        SELECT e.pidx, e.occurred_on FROM ev e JOIN chan ch ON ch.code = e.ch
+        WHERE ch.channel IN ({release})
+    ),
+    released AS (SELECT pidx, max(occurred_on) AS released_on FROM releases GROUP BY pidx),
+    -- a sentence is served from its start until a release on or after it (or a door check
+    -- after its report found the person at home)
+    serving AS (
+        SELECT n.pidx, max(n.occurred_on) AS sentence_from,
+               list(ch.channel || ':' || n.event_id ORDER BY ch.channel, n.event_id) AS ids,
+               min(ch.channel) AS channel, min(n.reported_on) AS reported_on
+        FROM ev n JOIN chan ch ON ch.code = n.ch LEFT JOIN cleared c USING (pidx)
+        WHERE ch.channel IN ({sentence})
+          AND (c.checked_on IS NULL OR c.checked_on < n.reported_on)
+          AND NOT EXISTS (SELECT 1 FROM releases r
+                          WHERE r.pidx = n.pidx AND r.occurred_on >= n.occurred_on)
+        GROUP BY n.pidx
+    ),
     neg AS (
         SELECT n.pidx, min(n.occurred_on) AS negative_on,
                min(n.occurred_on) FILTER (WHERE ch.channel IN ({death})) AS death_on,
+               min(n.occurred_on) FILTER (WHERE ch.channel IN ({left})) AS left_on,
                list(DISTINCT ch.channel ORDER BY ch.channel) AS channels,
                list(ch.channel || ':' || n.event_id ORDER BY ch.channel, n.event_id) AS ids,
                bool_or(n.manual) AS confirmed,
@@ -330,7 +365,8 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                list(ch.channel ORDER BY n.reported_on, ch.channel)[1] AS first_channel,
                min(n.reported_on) AS reported_on
         FROM ev n JOIN chan ch ON ch.code = n.ch LEFT JOIN cleared c USING (pidx)
-        WHERE n.prio = 0 AND (c.checked_on IS NULL OR c.checked_on < n.reported_on OR n.manual)
+        WHERE n.prio = 0 AND ch.channel NOT IN ({sentence})
+          AND (c.checked_on IS NULL OR c.checked_on < n.reported_on OR n.manual)
         GROUP BY n.pidx
     ),
     dated AS (
@@ -348,7 +384,9 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                CAST(b.day + to_months({v.months}) AS DATE) AS valid_until,
                CAST(b.day + to_months({v.months + v.warning_months}) AS DATE) AS warning_until,
                coalesce(evd.ids, []::VARCHAR[]) AS evidence_event_keys,
-               n.negative_on, n.death_on, n.channels AS negative_channels,
+               n.negative_on, n.death_on, n.left_on, n.channels AS negative_channels,
+               s.sentence_from, s.ids AS sentence_event_keys, s.channel AS sentence_channel,
+               s.reported_on AS sentence_reported_on, r.released_on,
                n.ids AS negative_event_keys, n.first_channel,
                coalesce(n.confirmed, false) AS confirmed_negative,
                n.reported_on AS negative_reported_on
@@ -357,20 +395,25 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
         LEFT JOIN prev pv USING (pidx)
         LEFT JOIN evidence evd USING (pidx)
         LEFT JOIN neg n USING (pidx)
+        LEFT JOIN serving s USING (pidx)
+        LEFT JOIN released r USING (pidx)
     )
     SELECT person_id,
            CASE WHEN negative_on IS NOT NULL THEN 'pending_review'
+                WHEN sentence_from IS NOT NULL THEN 'suspended'
                 WHEN certified_on IS NULL THEN 'suspended'
                 WHEN {as_of_sql} <= valid_until THEN 'certified'
                 WHEN {as_of_sql} <= warning_until THEN 'warning'
                 ELSE 'suspended' END AS status,
            CASE WHEN negative_on IS NOT NULL AND confirmed_negative THEN 'manual'
-                WHEN negative_on IS NOT NULL THEN 'none'
+                WHEN negative_on IS NOT NULL OR sentence_from IS NOT NULL THEN 'none'
                 ELSE coalesce(method, 'none') END AS method,
            certified_on, valid_until,
            CASE WHEN negative_on IS NOT NULL THEN 'negative:' || first_channel
+                WHEN sentence_from IS NOT NULL THEN 'sentence:' || sentence_channel
                 ELSE coalesce(rule_id, 'none') END AS rule,
            CASE WHEN negative_on IS NOT NULL THEN negative_event_keys
+                WHEN sentence_from IS NOT NULL THEN sentence_event_keys
                 ELSE evidence_event_keys END AS evidence_event_keys,
            CASE
              WHEN negative_on IS NOT NULL THEN format(
@@ -383,6 +426,11 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                CASE WHEN certified_on IS NULL THEN ''
                     ELSE format('; last certified {{}} by {{}}', strftime(certified_on, '%Y-%m-%d'),
                                 rule_id) END)
+             WHEN sentence_from IS NOT NULL THEN format(
+               'serving a sentence: {{}} dated {{}} (reported {{}}); payment suspended until '
+               || 'release ({release_names}), the months served not paid as arrears',
+               sentence_channel, strftime(sentence_from, '%Y-%m-%d'),
+               strftime(sentence_reported_on, '%Y-%m-%d'))
              WHEN certified_on IS NULL
              THEN 'never certified: no qualifying evidence and no baseline'
              ELSE format('{{}}: {{}}; valid until {{}}{{}}', rule_id, detail,
@@ -397,7 +445,7 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                                           strftime(warning_until, '%Y-%m-%d')) END)
            END AS explanation,
            warning_until, strong_on, weak_on, previous_on, known_on, negative_on,
-           negative_reported_on, death_on,
+           negative_reported_on, death_on, left_on, sentence_from, released_on,
            coalesce(negative_channels, []::VARCHAR[]) AS negative_channels,
            coalesce(negative_event_keys, []::VARCHAR[]) AS negative_event_keys,
            confirmed_negative

@@ -15,11 +15,13 @@
     finding is evidence like any other visit's.
 
 :func:`record_visits` records the workers' findings (:func:`record_visit` one of
-them). ``seen_alive`` becomes a ``GRID_VISIT`` event and ``deceased`` a
-``VILLAGE_DEATH_REPORT`` event, both with ``linked_by = 'manual'``, that flow through
-:func:`linkgraph.certify.certify` like any other evidence (a manual check certifies,
-and a manual death confirmation is the only negative evidence that may stop a payment).
-``moved`` and ``not_found`` are kept on the task, which stays open for a follow-up; the
+them). ``seen_alive`` becomes a ``GRID_VISIT`` event, ``deceased`` a
+``VILLAGE_DEATH_REPORT`` event and ``left`` (gone from the city for good: settled abroad,
+registration moved out) a ``VILLAGE_LEFT_REPORT`` event, all with ``linked_by =
+'manual'``, that flow through :func:`linkgraph.certify.certify` like any other evidence
+(a manual check certifies, and a manual confirmation of a death or a departure is the only
+negative evidence that may stop a payment). ``moved`` (moved within reach, to be found
+there) and ``not_found`` are kept on the task, which stays open for a follow-up; the
 person stays where the rules put them (held, never stopped).
 
 :func:`village_list` is the monthly list, per village, of persons suspected of no
@@ -42,9 +44,13 @@ from linkgraph.errors import InputError
 from linkgraph.policy import Policy
 from linkgraph.tables import DATE, LINKED_EVENT, PERSON, STR, conform
 
-VisitResult = Literal["seen_alive", "deceased", "moved", "not_found"]
-VISIT_RESULTS = ("seen_alive", "deceased", "moved", "not_found")
-VISIT_CHANNELS = {"seen_alive": "GRID_VISIT", "deceased": "VILLAGE_DEATH_REPORT"}
+VisitResult = Literal["seen_alive", "deceased", "left", "moved", "not_found"]
+VISIT_RESULTS = ("seen_alive", "deceased", "left", "moved", "not_found")
+VISIT_CHANNELS = {
+    "seen_alive": "GRID_VISIT",
+    "deceased": "VILLAGE_DEATH_REPORT",
+    "left": "VILLAGE_LEFT_REPORT",
+}
 
 TASK = pa.schema(
     [
@@ -129,6 +135,7 @@ due AS (
            coalesce(strftime(valid_until, '%Y-%m-%d'), 'never')
     FROM c
     WHERE status IN ('certified', 'warning', 'suspended')
+      AND sentence_from IS NULL  -- in prison: not at the door; the release resumes payment
       AND (valid_until IS NULL OR valid_until - $lead_days <= $as_of)
     UNION ALL
     -- a tip-off is checked at the door unless a death is already confirmed by a human
@@ -233,7 +240,7 @@ def visit_event_id(task_id: str, on: dt.date) -> int:
 VISIT = pa.schema(
     [
         ("task_id", STR),
-        ("result", STR),  # seen_alive | deceased | moved | not_found
+        ("result", STR),  # seen_alive | deceased | left | moved | not_found
         ("worker", STR),
         ("visited_on", DATE),
         ("died_on", DATE),  # for deceased: the day of death when known (else visited_on)
@@ -245,8 +252,9 @@ def record_visits(tasks: pa.Table, visits: pa.Table) -> tuple[pa.Table, pa.Table
     """Record door checks: the visited tasks as the visits left them, and their evidence.
 
     ``visits`` (:data:`VISIT`) names tasks of ``tasks``. ``seen_alive`` becomes a
-    ``GRID_VISIT`` event and ``deceased`` a ``VILLAGE_DEATH_REPORT`` event dated the death,
-    both ``linked_by = 'manual'``, and the task is done; ``moved`` and ``not_found``
+    ``GRID_VISIT`` event, ``deceased`` a ``VILLAGE_DEATH_REPORT`` event dated the death and
+    ``left`` a ``VILLAGE_LEFT_REPORT`` event, all ``linked_by = 'manual'``, and the task is
+    done; ``moved`` and ``not_found``
     produce no event and leave the task open for a follow-up. Returns (visited tasks as
     :data:`TASK`, events as :data:`linkgraph.tables.LINKED_EVENT`), one pass in SQL.
     """

@@ -44,6 +44,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb.sqltypes import VARCHAR
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +62,7 @@ from linkgraph.decisions import (
 from linkgraph.errors import InputError
 from linkgraph.masking import mask_account, mask_id_number, mask_phone
 from linkgraph.policy import Policy
+from linkgraph.recognise import OFFSET
 from linkgraph.tables import DATE, ENROLLMENT, PERSON, STR, STR_LIST, conform
 
 FLAG_KINDS = (
@@ -334,6 +336,28 @@ def history_from_json(text: str | None) -> tuple[Transition, ...]:
 
 def history_to_json(history: tuple[Transition, ...]) -> str:
     return json.dumps([h.model_dump(mode="json", exclude_none=True) for h in history])
+
+
+def offsets(flags: pa.Table) -> pa.Table:
+    """The money kept from arrears against these flags: each ``offset`` step still in effect
+    (not reversed), as :data:`~linkgraph.recognise.OFFSET` rows for
+    :func:`~linkgraph.recognise.keep_offsets`."""
+    flags = conform(flags, FLAG, "flags")
+    some = flags.filter(pc.match_substring(flags["history"], '"offset"'))
+    rows = []
+    for f in flags_from_table(some):
+        undone = {h.reverses for h in f.history if h.reverses is not None}
+        rows += [
+            {
+                "flag_id": f.flag_id,
+                "person_ids": list(f.person_ids),
+                "kept_on": h.at.date(),
+                "amount": h.amount,
+            }
+            for i, h in enumerate(f.history)
+            if h.money == "offset" and h.reverses is None and i not in undone and h.amount
+        ]
+    return pa.Table.from_pylist(rows, schema=OFFSET)
 
 
 def flags_from_table(table: pa.Table) -> list[Flag]:

@@ -3,7 +3,9 @@
 :func:`month_row` reads the core's tables as of the month's last day (the answer of
 :func:`linkgraph.pipeline.decide`) and the visits the ledger holds, and counts the
 month's events: persons certified by data and by hand, reminders due in the month,
-warnings and suspensions, resumptions and the arrears they pay, door visits, tasks
+warnings and suspensions, sentences served and releases from prison, departures for good
+confirmed at the door, resumptions and the arrears they pay (less the offsets kept from
+them against flags, counted apart), door visits, tasks
 still open, tip-offs received and checked at the door, flags raised, confirmed and
 dismissed, and money recovered in cash, kept from arrears owed (offsets) and written
 off, each apart. ``linkgraph run`` writes one such row; ``linkgraph simulate`` one per month.
@@ -32,8 +34,12 @@ MONTHLY_FIELDS = (
     "warning",
     "suspended",
     "pending_review",
+    "serving_sentence",
+    "released",
+    "left_confirmed",
     "resumed",
     "arrears_paid",
+    "arrears_offset",
     "paid_yuan",
     "visits_done",
     "tasks_open",
@@ -72,9 +78,16 @@ SELECT
   (SELECT count(*) FILTER (WHERE status = 'warning') FROM certs) AS warning,
   (SELECT count(*) FILTER (WHERE status = 'suspended') FROM certs) AS suspended,
   (SELECT count(*) FILTER (WHERE status = 'pending_review') FROM certs) AS pending_review,
+  (SELECT count(*) FILTER (WHERE sentence_from IS NOT NULL) FROM certs) AS serving_sentence,
+  (SELECT count(*) FILTER (WHERE released_on BETWEEN $first AND $last) FROM certs) AS released,
+  -- departures for good confirmed at the door in the month (the payment stops)
+  (SELECT count(*) FROM visits WHERE result = 'left' AND visited_on BETWEEN $first AND $last)
+      AS left_confirmed,
   (SELECT count(*) FROM rec WHERE resumed_on BETWEEN $first AND $last) AS resumed,
   (SELECT coalesce(sum(arrears_amount), 0) FROM rec WHERE resumed_on BETWEEN $first AND $last)
       AS arrears_paid,
+  (SELECT coalesce(sum(arrears_offset), 0) FROM rec WHERE resumed_on BETWEEN $first AND $last)
+      AS arrears_offset,
   (SELECT coalesce(sum(monthly_amount), 0) FROM rec WHERE status IN ('pay', 'warning'))
       AS paid_yuan,
   (SELECT count(*) FROM visits WHERE visited_on BETWEEN $first AND $last) AS visits_done,

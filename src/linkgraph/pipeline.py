@@ -43,13 +43,13 @@ from linkgraph.catalogue import Catalogue
 from linkgraph.certify import certify
 from linkgraph.config import Settings, get_settings
 from linkgraph.dispatch import door_tasks
-from linkgraph.flags import FLAG, detect, grade
+from linkgraph.flags import FLAG, detect, grade, offsets
 from linkgraph.identity import KEYS
 from linkgraph.ingest import Ingested, Rejected, read_events, read_rosters
 from linkgraph.ledger import Journal
 from linkgraph.monthly import month_row
 from linkgraph.policy import Policy
-from linkgraph.recognise import recognise
+from linkgraph.recognise import keep_offsets, recognise
 from linkgraph.tables import RESOLUTION, ROSTER, event_keys
 from linkgraph.versions import TABLES, Version, Versions, write_events
 
@@ -151,10 +151,11 @@ def decide(
     """certify → recognise → flag → dispatch, with the ledger's human inputs, timing each.
 
     ``events`` are linked events; the ledger adds its visits' events, its stop
-    requests (recognise), its flag decisions (in order, through the workflow) and
-    its visited tasks. ``with_flags=False`` skips flag detection, which compares
-    persons with one another: the live path decides a few persons at a time and
-    moves flags by the same workflow, one decision at a time.
+    requests (recognise), its flag decisions (in order, through the workflow; the
+    offsets they keep are taken from the arrears a resumption pays) and its visited
+    tasks. ``with_flags=False`` skips flag detection, which compares persons with one
+    another: the live path decides a few persons at a time and moves flags by the same
+    workflow, one decision at a time (the arrears it shows are before offsets).
     """
     ledger = ledger or LedgerInputs()
     timings: dict[str, float] = {}
@@ -178,6 +179,7 @@ def decide(
         )
     else:
         flags = FLAG.empty_table()
+    rec = keep_offsets(rec, offsets(flags), as_of)
     timed("flags", t)
     t = time.perf_counter()
     tasks = apply_visits(

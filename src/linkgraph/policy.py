@@ -149,16 +149,39 @@ class Negative(_Section):
     death_channels: tuple[Code, ...] = Field(
         default=(), description="Negative channels whose occurred_on is the date of death."
     )
+    left_channels: tuple[Code, ...] = Field(
+        default=(),
+        description="Negative channels saying the person left the city for good (emigrated,"
+        " registration moved out); occurred_on is the day they left. Held for a door check"
+        " like a death; confirmed by a human, payment stops after that month.",
+    )
+    sentence_channels: tuple[Code, ...] = Field(
+        default=(),
+        description="Negative channels reporting a prison sentence (occurred_on: its start):"
+        " payment suspended, no door check, until a release event.",
+    )
+    released_by: tuple[Code, ...] = Field(
+        default=(),
+        description="Positive channels of a release from prison: a sentence begun on or"
+        " before it is over; the months served are not paid as arrears.",
+    )
     visit_within_days: int = Field(default=15, ge=1)
     cleared_by: tuple[str, ...] = Field(
         default=(), description="Ids of manual rules whose later evidence clears a hold."
     )
 
     @model_validator(mode="after")
-    def _deaths_are_negative(self) -> Negative:
-        stray = sorted(set(self.death_channels) - set(self.channels))
-        if stray:
-            raise ValueError(f"death_channels not listed in channels: {', '.join(stray)}")
+    def _courses_are_negative(self) -> Negative:
+        for name in ("death_channels", "left_channels", "sentence_channels"):
+            stray = sorted(set(getattr(self, name)) - set(self.channels))
+            if stray:
+                raise ValueError(f"{name} not listed in channels: {', '.join(stray)}")
+        courses = Counter([*self.death_channels, *self.left_channels, *self.sentence_channels])
+        twice = sorted(c for c, n in courses.items() if n > 1)
+        if twice:
+            raise ValueError(f"channel in more than one course (death, left, sentence): {twice}")
+        if self.sentence_channels and not self.released_by:
+            raise ValueError("sentence_channels need released_by: a sentence must be able to end")
         return self
 
 
@@ -313,6 +336,8 @@ class Policy(_Section):
                 self._expect(channels, code, f"rules[{r.id}].channels", polarity, strength)
         for code in self.negative.channels:
             self._expect(channels, code, "negative.channels", Polarity.NEGATIVE, None)
+        for code in self.negative.released_by:
+            self._expect(channels, code, "negative.released_by", Polarity.POSITIVE, None)
         from linkgraph.casework import STOP_FLAG
         from linkgraph.flags import FLAG_KINDS
 

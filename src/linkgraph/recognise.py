@@ -11,13 +11,17 @@ back beside the person's certification).
 
 An enrolment is
 
-* ``stop`` when a human confirmed the person dead (door check) or confirmed a stop
-  request; payment stops after the month of death;
+* ``stop`` when a human confirmed the person dead or gone from the city for good (door
+  check) or confirmed a stop request; payment stops after the month of death or departure;
 * ``hold`` on open negative evidence (pending a door check), an unconfirmed stop
-  request, or a certification past its warning period (suspended);
+  request, a prison sentence being served, or a certification past its warning period
+  (suspended); a release from prison resumes payment without arrears for the sentence;
 * ``warning`` when the certification expired but the warning period runs (paid,
   with a reminder);
 * ``pay`` otherwise, with ``arrears_months`` when a suspension ended.
+
+The arrears a resumption pays are the held months' payments less what a case worker
+kept from them against a flag (a recovery of kind ``offset``): :func:`keep_offsets`.
 
 No machine rule produces ``stop`` (PIPL art. 24): only human confirmations do.
 """
@@ -33,7 +37,7 @@ import pyarrow.compute as pc
 from linkgraph import duck
 from linkgraph.certify import CERTIFICATION
 from linkgraph.policy import Policy
-from linkgraph.tables import DATE, ENROLLMENT, STR, conform
+from linkgraph.tables import DATE, ENROLLMENT, STR, STR_LIST, conform
 
 RECOGNITION_STATUSES = ("pay", "hold", "stop", "warning")
 
@@ -65,7 +69,19 @@ RECOGNITION = pa.schema(
         ("resumed_on", DATE),  # the certification that ended a suspension
         ("arrears_from", DATE),  # the suspension began here
         ("arrears_months", pa.int32()),  # payments held during the suspension, owed now
-        ("arrears_amount", pa.int64()),
+        ("arrears_amount", pa.int64()),  # owed now: the held payments less the offsets kept
+        ("arrears_offset", pa.int64()),  # kept from the held payments against flags (offsets)
+    ]
+)
+
+#: Money a case worker kept from arrears a person is owed, against a flag (one offset step
+#: in effect, from :func:`linkgraph.flags.offsets`).
+OFFSET = pa.schema(
+    [
+        ("flag_id", STR),
+        ("person_ids", STR_LIST),  # the flag's persons, whose arrears it is kept from
+        ("kept_on", DATE),
+        ("amount", pa.int64()),
     ]
 )
 
@@ -116,7 +132,8 @@ WITH stops AS (
 base AS (
     SELECT e.enrollment_id, e.person_id, e.item_code, e.department, e.monthly_amount,
            c.status AS person_status, c.rule, c.explanation, c.confirmed_negative, c.death_on,
-           c.negative_on, o.strong_only, o.months, o.warn,
+           c.left_on, c.negative_on, c.sentence_from, c.released_on, o.strong_only, o.months,
+           o.warn,
            CASE WHEN o.strong_only THEN greatest(c.strong_on, $baseline) ELSE c.certified_on END
                AS eff_on,
            CASE WHEN o.strong_only THEN NULL ELSE c.previous_on END AS previous_on,
@@ -131,17 +148,20 @@ dated AS (
     SELECT *,
            CAST(eff_on + to_months(months) AS DATE) AS valid_until,
            CAST(eff_on + to_months(months + warn) AS DATE) AS warning_until,
-           CAST(previous_on + to_months(months + warn) AS DATE) + 1 AS suspended_from
+           -- months served in prison are not owed: a suspension ends no earlier than release
+           greatest(CAST(previous_on + to_months(months + warn) AS DATE) + 1, released_on + 1)
+               AS suspended_from
     FROM base
 ),
 decided AS (
     SELECT *,
         CASE
           WHEN stop_confirmed THEN 'stop'
-          WHEN person_status = 'pending_review' AND confirmed_negative AND death_on IS NOT NULL
-            THEN 'stop'
+          WHEN person_status = 'pending_review' AND confirmed_negative
+               AND coalesce(death_on, left_on) IS NOT NULL THEN 'stop'
           WHEN requested_on IS NOT NULL THEN 'hold'
           WHEN person_status = 'pending_review' THEN 'hold'
+          WHEN sentence_from IS NOT NULL THEN 'hold'
           WHEN eff_on IS NULL THEN 'hold'
           WHEN $as_of <= valid_until THEN 'pay'
           WHEN $as_of <= warning_until THEN 'warning'
@@ -155,11 +175,14 @@ SELECT enrollment_id, person_id, item_code, department, status, valid_until,
        CASE
          WHEN stop_confirmed THEN format('stop requested by {} on {}, confirmed on {}',
               requested_by, strftime(requested_on, '%Y-%m-%d'), strftime(confirmed_on, '%Y-%m-%d'))
-         WHEN status = 'stop' THEN format('death on {} confirmed by a door check; paid to the end '
-              || 'of that month', strftime(death_on, '%Y-%m-%d'))
+         WHEN status = 'stop' AND death_on IS NOT NULL THEN format('death on {} confirmed by a '
+              || 'door check; paid to the end of that month', strftime(death_on, '%Y-%m-%d'))
+         WHEN status = 'stop' THEN format('left the city for good on {} ({}), confirmed by a '
+              || 'door check; paid to the end of that month', strftime(left_on, '%Y-%m-%d'),
+              replace(rule, 'negative:', ''))
          WHEN requested_on IS NOT NULL THEN format('stop requested by {} on {}; held pending '
               || 'confirmation', requested_by, strftime(requested_on, '%Y-%m-%d'))
-         WHEN person_status = 'pending_review' THEN explanation
+         WHEN person_status = 'pending_review' OR sentence_from IS NOT NULL THEN explanation
          WHEN eff_on IS NULL AND strong_only THEN 'item needs strong evidence; none on record'
          WHEN eff_on IS NULL THEN explanation
          ELSE format('certified {} by {}{}{}; valid until {}{}',
@@ -184,14 +207,15 @@ SELECT enrollment_id, person_id, item_code, department, status, valid_until,
        END AS reason,
        monthly_amount,
        CASE WHEN stop_confirmed THEN confirmed_on
-            WHEN status = 'stop' THEN last_day(death_on) END AS stop_after,
+            WHEN status = 'stop' THEN last_day(coalesce(death_on, left_on)) END AS stop_after,
        CASE WHEN status = 'pay' AND resumed THEN eff_on END AS resumed_on,
        CASE WHEN status = 'pay' AND resumed THEN suspended_from END AS arrears_from,
        CASE WHEN status = 'pay' AND resumed
             THEN date_diff('month', suspended_from - 1, eff_on - 1) ELSE 0 END AS arrears_months,
        CASE WHEN status = 'pay' AND resumed
             THEN date_diff('month', suspended_from - 1, eff_on - 1) * monthly_amount
-            ELSE 0 END AS arrears_amount
+            ELSE 0 END AS arrears_amount,
+       0::BIGINT AS arrears_offset
 FROM decided
 ORDER BY enrollment_id
 """
@@ -253,6 +277,57 @@ def recognise(
         for name in tables:
             db.unregister(name)
     return result.cast(RECOGNITION)
+
+
+def keep_offsets(recognitions: pa.Table, offsets: pa.Table, as_of: dt.date) -> pa.Table:
+    """``recognitions`` with the arrears each resumption pays less the offsets kept from them.
+
+    An offset (:data:`OFFSET`) kept on a day is taken from the arrears of its flag's persons
+    whose suspension had begun by then (``arrears_from`` on or before it: an offset kept
+    earlier was kept from an earlier resumption's arrears), person by person in the flag's
+    order and enrolment by enrolment, never below nothing; offsets kept after ``as_of`` are
+    not known yet. Steps are taken in the order they were kept. What is kept shows in
+    ``arrears_offset``, what is left to pay in ``arrears_amount``.
+    """
+    offsets = conform(offsets, OFFSET, "offsets")
+    offsets = offsets.filter(pc.less_equal(offsets["kept_on"], pa.scalar(as_of, pa.date32())))
+    if offsets.num_rows == 0:
+        return recognitions
+    rec = conform(recognitions, RECOGNITION, "recognitions")
+    persons = pa.array(sorted({p for ps in offsets["person_ids"].to_pylist() for p in ps}))
+    owed = rec.filter(
+        pc.and_(pc.greater(rec["arrears_amount"], 0), pc.is_in(rec["person_id"], persons))
+    )
+    left: dict[str, int] = {}
+    by_person: dict[str, list[tuple[str, dt.date]]] = {}
+    for eid, pid, start, amount in zip(
+        *(
+            owed[k].to_pylist()
+            for k in ("enrollment_id", "person_id", "arrears_from", "arrears_amount")
+        ),
+        strict=True,
+    ):
+        left[eid] = amount
+        by_person.setdefault(pid, []).append((eid, start))
+    kept: dict[str, int] = {}
+    for step in sorted(offsets.to_pylist(), key=lambda o: (o["kept_on"], o["flag_id"])):
+        amount = step["amount"]
+        for pid in step["person_ids"]:
+            for eid, start in by_person.get(pid, ()):
+                take = min(amount, left[eid]) if start <= step["kept_on"] else 0
+                left[eid] -= take
+                kept[eid] = kept.get(eid, 0) + take
+                amount -= take
+    if not kept:
+        return rec
+    ids = rec["enrollment_id"].to_pylist()
+    taken = pa.array([kept.get(i, 0) for i in ids], pa.int64())
+    rec = rec.set_column(
+        rec.schema.get_field_index("arrears_amount"),
+        "arrears_amount",
+        pc.subtract(rec["arrears_amount"], taken),
+    )
+    return rec.set_column(rec.schema.get_field_index("arrears_offset"), "arrears_offset", taken)
 
 
 def payroll(

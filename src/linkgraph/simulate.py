@@ -7,12 +7,14 @@
    own rule), and each roster shows its payments up to that month;
 2. the people beside the product do the month's work on what the last month-end left
    open: grid workers visit door tasks, earliest due first, at the pace of
-   ``[world]`` in ``seed/generator.toml``, and find the person alive, dead or not at
-   home (the city's truth says which; a few persons are away for months, so their warning
+   ``[world]`` in ``seed/generator.toml``, and find the person alive, dead, gone from the
+   city for good or not at home (the city's truth says which; persons living in another
+   city or in prison are never found at home; a few are away for months, so their warning
    runs out, payment is suspended, and resumes with arrears when they are found); flags
    are decided after ``review_months`` by their severity: routine lag is confirmed and
-   kept from the next payroll (an offset), a suspicious case is confirmed, arrears the
-   person is owed are kept against it (an offset) and the rest repaid in instalments or,
+   kept from the next payroll (an offset), a suspicious case is confirmed, a payment held
+   while the person is suspended is kept against it (an offset, which the core takes from
+   the arrears their resumption pays) and the rest repaid in instalments or,
    for a share of the payments after death, written off (no estate); a check is
    dismissed;
    a few persons are the subject of a tip-off (``tipoffs_per_10k_month``; most about
@@ -82,8 +84,9 @@ def _next_month(day: dt.date) -> dt.date:
 def _fates(
     city: Path, enrollments: pa.Table, world: World, first: dt.date, rng: np.random.Generator
 ) -> pa.Table:
-    """Per person: the true date of death (null: alive), from the generated city's truth,
-    and a spell away from home (``away_from`` .. ``away_until``, null for most), drawn
+    """Per person: the true date of death (null: alive) and whereabouts (the day they left
+    the city for good, living in another city, a prison sentence), from the generated
+    city's truth, and a spell away from home (``away_from`` .. ``away_until``, null for most), drawn
     for ``[world] away_share`` of the persons over the year from ``first``."""
     truth = city / "truth"
     if not (truth / "records.parquet").exists():
@@ -93,7 +96,9 @@ def _fates(
     db = duck.connect()
     db.register("enr", enrollments.select(["enrollment_id", "person_id"]))
     fates = db.sql(
-        f"""SELECT e.person_id, min(p.death_date) AS death_date
+        f"""SELECT e.person_id, min(p.death_date) AS death_date, min(p.left_on) AS left_on,
+                   bool_or(p.lives_elsewhere) AS lives_elsewhere,
+                   min(p.sentence_from) AS sentence_from, min(p.released_on) AS released_on
             FROM enr e
             JOIN read_parquet('{truth / "records.parquet"}') r ON r.record_id = e.enrollment_id
             JOIN read_parquet('{truth / "persons.parquet"}') p ON p.person_id = r.person_id
@@ -128,14 +133,16 @@ def _visits(
 ) -> pa.Table:
     """The month's door checks (:data:`VISIT`): each grid's open tasks, earliest due first,
     as many as its worker makes in a month, each on a day of the month after the task
-    was created; the result is what the worker finds."""
+    was created; the result is what the worker finds: dead, gone for good, nobody at home
+    (away, living in another city, in prison, or out), else alive."""
     end = month_end(first)
     db = duck.connect()
     db.register("tasks", last.tasks)
     db.register("fates", fates)
     chosen = db.sql(
         """SELECT t.task_id, greatest(t.created_on, $first) AS earliest, f.death_date,
-                  f.away_from, f.away_until
+                  f.away_from, f.away_until, f.left_on, f.lives_elsewhere, f.sentence_from,
+                  f.released_on
            FROM tasks t LEFT JOIN fates f USING (person_id)
            WHERE t.status = 'open' AND t.created_on <= $end
            QUALIFY row_number() OVER (PARTITION BY t.grid ORDER BY t.due_on, t.task_id) <= $pace
@@ -152,8 +159,20 @@ def _visits(
     away_until = chosen["away_until"].cast(pa.int32()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):  # null spells compare false
         away = (away_from.astype(np.float64) <= day) & (day < away_until.astype(np.float64))
-    missed = away | (rng.random(n) < world.not_found_share)
-    result = np.where(dead, "deceased", np.where(missed, "not_found", "seen_alive"))
+
+    def on_or_before(column: str, later: np.ndarray) -> np.ndarray:
+        """Whether the truth's day in ``column`` has come by ``later`` (null: never)."""
+        values = chosen[column].cast(pa.int32()).to_numpy(zero_copy_only=False)
+        with np.errstate(invalid="ignore"):
+            return values.astype(np.float64) <= later
+
+    gone = on_or_before("left_on", day)
+    in_prison = on_or_before("sentence_from", day) & ~on_or_before("released_on", day)
+    elsewhere = chosen["lives_elsewhere"].fill_null(False).to_numpy(zero_copy_only=False)
+    missed = away | elsewhere | in_prison | (rng.random(n) < world.not_found_share)
+    result = np.where(
+        dead, "deceased", np.where(gone, "left", np.where(missed, "not_found", "seen_alive"))
+    )
     return pa.table(
         {
             "task_id": chosen["task_id"],
@@ -177,15 +196,20 @@ def _dead_by(fates: pa.Table, day: dt.date) -> frozenset[str]:
     return frozenset(died["person_id"].to_pylist())
 
 
-def _arrears_owed(last: CertificationRun) -> dict[str, int]:
-    """Per person, the arrears the last month-end owes them (payments held while suspended)."""
-    rec = last.recognitions.filter(pc.greater(last.recognitions["arrears_amount"], 0))
-    owed: dict[str, int] = {}
+def _held(last: CertificationRun) -> dict[str, int]:
+    """Per person suspended at the last month-end, the month's payments held: owed to them as
+    arrears when they are found again, so a case worker can keep them against a case."""
+    suspended = last.certifications.filter(pc.equal(last.certifications["status"], "suspended"))
+    rec = last.recognitions
+    rec = rec.filter(
+        pc.and_(pc.equal(rec["status"], "hold"), pc.is_in(rec["person_id"], suspended["person_id"]))
+    )
+    held: dict[str, int] = {}
     for person, amount in zip(
-        rec["person_id"].to_pylist(), rec["arrears_amount"].to_pylist(), strict=True
+        rec["person_id"].to_pylist(), rec["monthly_amount"].to_pylist(), strict=True
     ):
-        owed[person] = owed.get(person, 0) + int(amount)
-    return owed
+        held[person] = held.get(person, 0) + int(amount or 0)
+    return held
 
 
 def _flag_moves(
@@ -194,8 +218,9 @@ def _flag_moves(
     """The month's decisions on flags raised ``review_months`` ago or more, by severity.
 
     Routine lag is confirmed and kept whole from the next payroll (an ``offset``); a
-    suspicious case is confirmed, then arrears the person is owed are kept against it
-    (an ``offset``) and the rest repaid month by month in instalments of
+    suspicious case is confirmed, then, while the person's payment is held (suspended), the
+    month's held payment is kept against it (an ``offset``: the core takes it from the
+    arrears their resumption pays) and the rest repaid month by month in instalments of
     ``repayment_share`` of the amount at risk, except that ``write_off_share`` of the
     cases are written off the month after confirmation: nothing to recover the money
     from (the person died with no estate, the truth's ``dead`` say which, or has no
@@ -211,7 +236,7 @@ def _flag_moves(
             pc.is_in(last.flags["status"], pa.array(["open", "confirmed", "recovering"])),
         )
     )
-    owed = _arrears_owed(last)
+    owed = _held(last)
     moves = []
     for f in flags_from_table(flags):
         left = f.amount_at_risk - f.amount_recovered
@@ -240,10 +265,10 @@ def _flag_moves(
         kept = min(left, sum(owed.get(p, 0) for p in f.person_ids))
         if kept > 0:
             rest = kept
-            for p in f.person_ids:  # the arrears kept are owed no more to this month's cases
+            for p in f.person_ids:  # a held payment is kept against one case only
                 used = min(owed.get(p, 0), rest)
                 owed[p], rest = owed.get(p, 0) - used, rest - used
-            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "arrears owed kept against it",
+            moves.append(FlagMove(f.flag_id, "recovered", CLERK, "held payment kept against it",
                                   kept, paid_on, None, "offset"))  # fmt: skip
             left -= kept
         if left > 0:
@@ -335,7 +360,8 @@ def _notices(run: CertificationRun, persons: pa.Table, policy: Policy, first: dt
 def _confirmed(
     run: CertificationRun, persons: pa.Table, visits: pa.Table, first: dt.date
 ) -> pa.Table:
-    """The month's confirmed list: deaths confirmed at the door and cases confirmed."""
+    """The month's confirmed list: deaths and departures for good confirmed at the door, and
+    cases confirmed."""
     db = duck.connect()
     db.register("visits", visits)
     db.register("tasks", run.tasks)
@@ -348,9 +374,10 @@ def _confirmed(
                           AS s
                FROM flags),
            why AS (
-               SELECT t.person_id, 'death confirmed at the door on '
+               SELECT t.person_id, CASE v.result WHEN 'deceased' THEN 'death'
+                      ELSE 'left the city for good' END || ' confirmed at the door on '
                       || strftime(v.visited_on, '%Y-%m-%d') AS reason
-               FROM visits v JOIN tasks t USING (task_id) WHERE v.result = 'deceased'
+               FROM visits v JOIN tasks t USING (task_id) WHERE v.result IN ('deceased', 'left')
                UNION ALL
                SELECT unnest(person_ids), 'flag ' || kind || ' confirmed: ' || detail FROM steps
                WHERE s.to_status = 'confirmed' AND CAST(s.at AS DATE) >= $first)

@@ -201,6 +201,69 @@ def test_a_city_has_bozhous_shape_at_any_size(tmp_path: Path) -> None:
     visits = pq.read_table(tmp_path / "events" / "GRID_VISIT.parquet")
     before = visits.filter(pc.less(visits["occurred_on"], pa.scalar(dt.date(2026, 1, 1))))
     assert before.num_rows == PERSONS  # everyone's last check before the reform
-    months = pc.unique(pc.strftime(before["occurred_on"], format="%Y-%m"))
-    assert len(months) == 12  # ... on dates through the whole year, not one campaign day
+    months = pc.unique(pc.strftime(before["occurred_on"], format="%Y-%m")).to_pylist()
+    # ... on dates through the whole year, not one campaign day (and, for a person in prison
+    # then, before the sentence)
+    assert len([m for m in months if m.startswith("2025")]) == 12
+    earlier = before.filter(pc.less(before["occurred_on"], pa.scalar(dt.date(2025, 1, 1))))
+    assert earlier.num_rows <= persons["sentence_from"].is_valid().to_numpy(False).sum()
     assert summary.situations.get("duplicate_enrolment", 0) <= 2
+
+
+def _events_with_truth(out: Path) -> pa.Table:
+    events = _read(out / "events").select(["event_id", "channel", "occurred_on"])
+    truth = _read(out / "truth" / "events").select(["event_id", "person_id", "by_proxy"])
+    return events.join(truth.cast(pa.schema([("event_id", pa.int64()), ("person_id", pa.string()),
+                                             ("by_proxy", pa.bool_())])), "event_id")  # fmt: skip
+
+
+def test_persons_living_elsewhere_are_certified_by_another_city_or_a_video_call(
+    city: tuple[Path, CitySummary],
+) -> None:
+    """A small share lives in another city: no trace in the city's channels (only last year's
+    check), most certified through another city's data or a video call."""
+    out, _ = city
+    persons = pq.read_table(out / "truth" / "persons.parquet")
+    away = set(persons.filter(persons["lives_elsewhere"])["person_id"].to_pylist())
+    assert 0.01 <= len(away) / PERSONS <= 0.03
+    start = GeneratorConfig.load().start_date
+    joined = _events_with_truth(out)
+    theirs = joined.filter(
+        pc.and_(
+            pc.and_(
+                pc.is_in(joined["person_id"], pa.array(sorted(away))),
+                pc.invert(joined["by_proxy"]),  # their own, not a dead person's card used
+            ),
+            pc.greater_equal(joined["occurred_on"], pa.scalar(start, pa.date32())),
+        )
+    )
+    remote = {"OTHER_CITY", "VIDEO_CALL"}
+    negative = {c.code for c in Catalogue.load().channels if c.polarity == "negative"}
+    assert set(theirs["channel"].to_pylist()) <= remote | negative
+    reached = {p for p, c in zip(theirs["person_id"].to_pylist(),
+                                 theirs["channel"].to_pylist(), strict=True) if c in remote}  # fmt: skip
+    assert len(reached) >= 0.8 * len(away)  # 90 % of them, less those who died early
+
+
+def test_departures_leave_no_trace_and_sentences_end_in_release(
+    city: tuple[Path, CitySummary],
+) -> None:
+    out, _ = city
+    persons = pq.read_table(out / "truth" / "persons.parquet")
+    joined = _events_with_truth(out).join(
+        persons.select(["person_id", "left_on", "sentence_from", "released_on"]), "person_id"
+    )
+    after = joined.filter(
+        pc.and_(
+            pc.fill_null(pc.greater(joined["occurred_on"], joined["left_on"]), False),
+            pc.invert(joined["by_proxy"]),
+        )
+    )
+    assert set(after["channel"].to_pylist()) <= {"HUKOU_MOVED_OUT", "EMIGRATED",
+                                                 "VILLAGE_LEFT_REPORT"}  # fmt: skip
+    left = joined.filter(pc.is_in(joined["channel"], pa.array(["HUKOU_MOVED_OUT", "EMIGRATED"])))
+    assert left.num_rows > 0 and pc.all(pc.equal(left["occurred_on"], left["left_on"])).as_py()
+    for channel, day in (("IMPRISONED", "sentence_from"), ("PRISON_RELEASE", "released_on")):
+        rows = joined.filter(pc.equal(joined["channel"], channel))
+        assert rows.num_rows > 0, channel
+        assert pc.all(pc.equal(rows["occurred_on"], rows[day])).as_py(), channel

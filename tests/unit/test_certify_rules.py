@@ -146,7 +146,7 @@ class TestNegative:
 
     def test_strong_evidence_after_negative_does_not_clear_it(self) -> None:
         t = events(
-            ev("A", "IMPRISONED", D(2026, 4, 1), reported=D(2026, 4, 10)),
+            ev("A", "EMIGRATED", D(2026, 4, 1), reported=D(2026, 4, 10)),
             ev("A", "HOSPITAL_STAY", D(2026, 5, 1)),
         )
         assert status_of(t, "A", D(2026, 6, 1))["status"] == "pending_review"

@@ -103,7 +103,7 @@ def test_build_graph_makes_the_model(catalogue: Catalogue) -> None:
     counts = graph.counts()
     assert counts["Person"] == 1 and counts["Enrollment"] == 1 and counts["Grid"] == 1
     assert counts["EvidenceEvent"] == 1  # the unlinked event is left out
-    assert counts["BenefitItem"] == 22 and counts["Channel"] == 50
+    assert counts["BenefitItem"] == 22 and counts["Channel"] == 56
     has = graph.relationships["HAS"].to_pylist()
     assert has == [{"start": "P1", "end": "HRSS-1"}]
     assert graph.nodes["EvidenceEvent"]["event_id"].type == pa.int64()

@@ -235,7 +235,7 @@ def tipoff_command(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from linkgraph.casework import tipoff_id
+    from linkgraph.casework import tipoff_entry
     from linkgraph.certify import CERTIFICATION
     from linkgraph.dispatch import TIPOFF, door_tasks
     from linkgraph.ledger import Journal
@@ -243,14 +243,8 @@ def tipoff_command(
     from linkgraph.versions import Versions
 
     settings = get_settings()
-    day = on or dt.date.today()
     try:
-        if not by.strip() or not says.strip():
-            raise LinkgraphError(
-                "a tip-off needs who reported it (--by) and what they say (--says)"
-            )
-        if day > dt.date.today():
-            raise LinkgraphError(f"--on {day}: a tip-off cannot be received in the future")
+        tip = tipoff_entry(person_id, by, says, on or dt.date.today(), dt.date.today())
         version = Versions(settings.data_dir).current()
         if version is None:
             raise LinkgraphError(f"{settings.data_dir}: no run yet; run `linkgraph run` first")
@@ -260,30 +254,14 @@ def tipoff_command(
         if person.num_rows == 0:
             raise LinkgraphError(f"no person {person_id!r} in the current version")
         policy = Policy.load(settings.seed_dir / "policy.toml")
-        tip = {
-            "tipoff_id": tipoff_id(person_id, by, says, day),
-            "person_id": person_id,
-            "reported_by": by.strip(),
-            "says": says.strip(),
-            "received_on": day,
-        }
         (task,) = door_tasks(
             CERTIFICATION.empty_table(),
             person,
             policy,
-            day,
-            pa.Table.from_pylist([tip], schema=TIPOFF),
+            tip["on"],
+            pa.Table.from_pylist([{**tip, "received_on": tip["on"]}], schema=TIPOFF),
         ).to_pylist()
-        Journal.of(settings.data_dir).append(
-            "tipoff",
-            "cli",
-            who or by,
-            tipoff_id=tip["tipoff_id"],
-            person_id=person_id,
-            reported_by=tip["reported_by"],
-            says=tip["says"],
-            on=day,
-        )
+        Journal.of(settings.data_dir).append("tipoff", "cli", who or by, **tip)
     except LinkgraphError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc

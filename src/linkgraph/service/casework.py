@@ -1,8 +1,8 @@
-"""Casework: investigators' flags and their workflow, and citizens' stop requests.
+"""Casework: investigators' flags and their workflow, citizens' stop requests, tip-offs.
 
 No adverse decision is made by the machine alone: a stop request holds the
 enrolments at once, but only a case worker's move of its flag (confirmed or
-dismissed) stops or resumes the payments.
+dismissed) stops or resumes the payments; a tip-off holds nothing, it is a door check.
 """
 
 from __future__ import annotations
@@ -253,3 +253,71 @@ def _requester(caller: Caller, ask: StopAsk, subject: str) -> str | None:
     if ask.requested_by != "self" and requester == subject:
         raise Forbidden("requested_by: the requester is the person; send requested_by 'self'")
     return requester
+
+
+# ------------------------------------------------------------------ tip-offs
+
+
+def file_tipoff(
+    ctx: ServiceContext,
+    caller: Caller,
+    id_number: str,
+    reported_by: str,
+    says: str,
+    on: dt.date | None,
+) -> dict[str, Any]:
+    """Record a tip-off about a beneficiary, as ``linkgraph tipoff`` does
+    (:func:`linkgraph.casework.tipoff_entry`); the core makes it a door check for the
+    person's grid worker and holds nothing. A grid worker files only about their grid's
+    persons (anyone else is not found, as for a department's key); the same report
+    again is on record once."""
+    from linkgraph.casework import tipoff_entry
+
+    subject = normalise.canonical_id(id_number)
+    if subject is None:
+        raise NotFound("no beneficiary with this ID number (it is not a valid one)")
+    today = dt.date.today()
+    scope = caller.principal.scope
+    with ctx.write_lock:
+        model = ctx.read_model()
+        person = model.person_of_id_number(subject)
+        if (
+            person is None
+            or not ctx.sees(caller, model, person.person_id)
+            or (scope.kind == "grid" and person.grid != scope.value)
+        ):
+            raise NotFound("no beneficiary with this ID number")
+        tip = tipoff_entry(person.person_id, reported_by, says, on or today, today)
+        assert ctx.live is not None
+        repeat = tip["tipoff_id"] in ctx.live.inputs().tipoffs["tipoff_id"].to_pylist()
+        if not repeat:
+            ctx.commit(caller, model, "tipoff", **tip)
+        tasks = [model.tasks[t] for t in model.tasks_of.get(person.person_id, ())]
+        task = next((t for t in tasks if t.reason == "tip_off" and t.open), None)
+    ctx.audit.write(
+        caller.entry(
+            "tipoff.file",
+            [person.person_id],
+            tipoff_id=tip["tipoff_id"],
+            reported_by=tip["reported_by"],
+        )
+    )
+    return {
+        "tipoff_id": tip["tipoff_id"],
+        "person_id": person.person_id,
+        "received_on": tip["on"],
+        "held": False,
+        "task_id": task.task_id if task else None,
+        "grid": person.grid,
+        "due_on": task.due_on if task else None,
+        "detail": (
+            "payments unchanged; "
+            + (
+                f"a door check for grid {person.grid}, due by {task.due_on}"
+                if task
+                else "no door check now (received after the day the results are as of, so the"
+                " next run gives it; or the person's death is already confirmed at the door)"
+            )
+            + ("; this tip-off was already on record" if repeat else "")
+        ),
+    }

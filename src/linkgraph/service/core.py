@@ -79,6 +79,16 @@ class Service(ServiceContext):
     def stop_request(self, caller: Caller, ask: casework.StopAsk) -> dict[str, Any]:
         return casework.stop_request(self, caller, ask)
 
+    def file_tipoff(
+        self,
+        caller: Caller,
+        id_number: str,
+        reported_by: str,
+        says: str,
+        on: dt.date | None = None,
+    ) -> dict[str, Any]:
+        return casework.file_tipoff(self, caller, id_number, reported_by, says, on)
+
     # ------------------------------------------------------------ grid work
 
     def grid_tasks(

@@ -6,7 +6,8 @@ the person id) with their enrolments, their evidence and the ledger's entries ab
 them, exactly as the live service decides the few persons a write touches
 (:meth:`~linkgraph.casework.LedgerInputs.for_persons`). Flags compare persons with one
 another; :func:`~linkgraph.pipeline.decide_flags` runs once on the driver over the
-shares' certifications.
+shares' certifications, and the offsets its flags keep are taken from the shares'
+arrears (:func:`~linkgraph.recognise.keep_offsets`), as the embedded engine does.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from linkgraph.casework import LedgerInputs, with_visit_events
 from linkgraph.catalogue import Catalogue
 from linkgraph.certify import CERTIFICATION
 from linkgraph.dispatch import TASK
+from linkgraph.flags import offsets
 from linkgraph.pipeline import CertificationRun, decide, decide_flags
 from linkgraph.policy import Policy
-from linkgraph.recognise import RECOGNITION
+from linkgraph.recognise import RECOGNITION, keep_offsets
 from linkgraph.spark.packing import pack, packed_schema, spark_schema, unpack
 from linkgraph.spark.session import shares_for
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
@@ -140,7 +142,7 @@ def decide_on_spark(
     return CertificationRun(
         as_of,
         tables["certifications"],
-        tables["recognitions"],
+        keep_offsets(tables["recognitions"], offsets(flags), as_of),
         flags,
         tables["tasks"],
         with_visit_events(collected, ledger),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linkgraph.errors import read_toml
 
@@ -88,6 +88,9 @@ class Situations(_Section):
     shared_account_rings: float = Field(ge=0, le=1)
     ring_size: tuple[int, int]
     imprisoned: float = Field(ge=0, le=1)
+    sentence_months: tuple[int, int] = (6, 60)
+    left_city: float = Field(default=0.0, ge=0, le=1)
+    lives_elsewhere: float = Field(default=0.0, ge=0, le=1)
     sscard_on_roster: float = Field(ge=0, le=1)
     sscard_departments: tuple[str, ...]
 
@@ -95,6 +98,13 @@ class Situations(_Section):
 class DeathReport(_Section):
     share: float = Field(ge=0, le=1)
     delay_days: tuple[int, int]
+
+
+class ElsewhereReport(_Section):
+    """How persons living in another city are certified through one channel."""
+
+    share: float = Field(ge=0, le=1, description="Of the persons living elsewhere.")
+    per_year: float = Field(gt=0, description="Events a year for each of them.")
 
 
 class Events(_Section):
@@ -105,6 +115,15 @@ class Events(_Section):
     legacy_id_share: float = Field(ge=0, le=1)
     channel_weights: dict[str, float]
     death_reports: dict[str, DeathReport]
+    left_reports: dict[str, DeathReport] = {}
+    release_channel: str | None = None
+    elsewhere_reports: dict[str, ElsewhereReport] = {}
+
+    @model_validator(mode="after")
+    def _shares(self) -> Events:
+        if sum(r.share for r in self.elsewhere_reports.values()) > 1 + 1e-9:
+            raise ValueError("elsewhere_reports: the shares add up to more than 1")
+        return self
 
 
 class Corruption(_Section):

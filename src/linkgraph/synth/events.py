@@ -1,4 +1,4 @@
-"""Evidence events from the 50 channels: the traces of people's lives.
+"""Evidence events from the catalogue's channels: the traces of people's lives.
 
 Each channel's feed is drawn in one vectorised pass: per-person Poisson counts
 from the person's activity rate, ``np.repeat`` to one row per event, uniform
@@ -7,6 +7,10 @@ using their cards go on producing weak events; deaths are reported by the
 negative channels, some late, some after the window (and so not at all). The channel
 named in ``[city] certification_channel`` also carries each person's last in-person
 certification before the window, on a day spread through the year before it.
+Persons who leave the city for good leave no trace after they left, and are reported by
+the ``[events.left_reports]`` channels; a sentence is reported when it begins and a
+release when it ends (``release_channel``); persons living in another city leave no
+trace here but are certified through the ``[events.elsewhere_reports]`` channels.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkgraph.catalogue import Catalogue, Channel, Identifier, Polarity, Strength
-from linkgraph.synth.config import GeneratorConfig
+from linkgraph.synth.config import Events, GeneratorConfig
 from linkgraph.synth.persons import days, window_days
 from linkgraph.tables import EVENT
 
@@ -53,6 +57,20 @@ def _identifiers(
     return columns
 
 
+def _elsewhere_channels(rng: np.random.Generator, ev: Events, persons: pa.Table) -> np.ndarray:
+    """Per person, the channel that certifies them while living in another city ('' for
+    those who live here, leave no trace at all, or fall in none of the shares)."""
+    codes = list(ev.elsewhere_reports)
+    bounds = np.cumsum([ev.elsewhere_reports[c].share for c in codes])
+    pick = np.searchsorted(bounds, rng.random(persons.num_rows), side="right")
+    reached = (
+        persons["lives_elsewhere"].to_numpy(zero_copy_only=False)
+        & ~persons["no_trace"].to_numpy(zero_copy_only=False)
+        & (pick < len(codes))
+    )
+    return np.where(reached, np.array([*codes, ""])[np.minimum(pick, len(codes))], "")
+
+
 def generate_events(
     rng: np.random.Generator,
     cfg: GeneratorConfig,
@@ -67,6 +85,8 @@ def generate_events(
     end = start + window_days(cfg.start_date, months)
     death = persons["death_date"].cast(pa.int32()).to_numpy(zero_copy_only=False)
     death = np.nan_to_num(death.astype(np.float64), nan=end).astype(np.int64)
+    left = persons["left_on"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    left = np.nan_to_num(left.astype(np.float64), nan=end).astype(np.int64)
     alive_until = np.minimum(death, end)
     alive_years = (alive_until - start) / 365.25
     proxy_years = np.where(
@@ -87,6 +107,15 @@ def generate_events(
     }
     person_ids = persons["person_id"].combine_chunks()
     next_id = 1
+    sentence_from, released = (
+        np.nan_to_num(
+            persons[k].cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.float64),
+            nan=end,
+        ).astype(np.int64)
+        for k in ("sentence_from", "released_on")
+    )
+    elsewhere = persons["lives_elsewhere"].to_numpy(zero_copy_only=False)
+    elsewhere_channel: np.ndarray | None = None
 
     for channel in catalogue.channels:
         reported_delay: np.ndarray
@@ -107,24 +136,65 @@ def generate_events(
             hi = np.where(by_proxy, end, alive_until[who])
             occurred = lo + (rng.random(len(who)) * (hi - lo)).astype(np.int64)
             reported_delay = rng.integers(0, 3, len(who))
+            # no trace of one's own in the city while living in another, once left for good, or
+            # in prison (drawn as for everyone, then left out: others' events stay the same)
+            jailed = (sentence_from[who] <= occurred) & (occurred < released[who])
+            here = by_proxy | (~elsewhere[who] & (occurred < left[who]) & ~jailed)
+            who, occurred, by_proxy = who[here], occurred[here], by_proxy[here]
+            reported_delay = reported_delay[here]
         elif channel.code in ev.death_reports:
             report = ev.death_reports[channel.code]
             who = np.flatnonzero((death < end) & (rng.random(n) < report.share))
             occurred = death[who]
             reported_delay = rng.integers(report.delay_days[0], report.delay_days[1] + 1, len(who))
             by_proxy = np.zeros(len(who), bool)
-        else:  # a living person reported ineligible (e.g. serving a sentence)
-            who = np.flatnonzero((death >= end) & (rng.random(n) < cfg.situations.imprisoned))
-            occurred = start + (rng.random(len(who)) * (end - start)).astype(np.int64)
+        elif channel.code in ev.left_reports:
+            report = ev.left_reports[channel.code]
+            who = np.flatnonzero((left < end) & (rng.random(n) < report.share))
+            occurred = left[who]
+            reported_delay = rng.integers(report.delay_days[0], report.delay_days[1] + 1, len(who))
+            by_proxy = np.zeros(len(who), bool)
+        else:  # a living person reported ineligible: a sentence, from the day it began
+            who = np.flatnonzero(sentence_from < end)
+            occurred = sentence_from[who]
             reported_delay = rng.integers(0, 30, len(who))
             by_proxy = np.zeros(len(who), bool)
+
+        if channel.code == ev.release_channel:
+            freed = np.flatnonzero(released < end)
+            who, occurred = (
+                np.concatenate([who, freed]),
+                np.concatenate([occurred, released[freed]]),
+            )
+            by_proxy = np.concatenate([by_proxy, np.zeros(len(freed), bool)])
+            reported_delay = np.concatenate([reported_delay, rng.integers(0, 8, len(freed))])
+        if channel.code in ev.elsewhere_reports:
+            if elsewhere_channel is None:  # each through one channel (or none), by the shares
+                elsewhere_channel = _elsewhere_channels(rng, ev, persons)
+            # persons living in another city, certified through this channel
+            mine = np.flatnonzero(elsewhere_channel == channel.code)
+            # a regular certification, not a chance trace: per_year a year, evenly
+            expected = ev.elsewhere_reports[channel.code].per_year * alive_years[mine]
+            count = np.floor(expected).astype(np.int64)
+            count += rng.random(len(mine)) < expected - count
+            extra = np.repeat(mine, count)
+            at = start + (rng.random(len(extra)) * (alive_until[extra] - start)).astype(np.int64)
+            who, occurred = np.concatenate([who, extra]), np.concatenate([occurred, at])
+            by_proxy = np.concatenate([by_proxy, np.zeros(len(extra), bool)])
+            reported_delay = np.concatenate([reported_delay, rng.integers(0, 3, len(extra))])
 
         if channel.code == cfg.city.certification_channel:
             # everyone's last in-person certification before the window, spread through the year
             who = np.concatenate([who, np.arange(n)])
             by_proxy = np.concatenate([by_proxy, np.zeros(n, bool)])
             before = rng.integers(1, cfg.city.certified_within_days + 1, n)
-            occurred = np.concatenate([occurred, start - before])
+            # checked before a sentence served at the time, not at the door of an empty home
+            last = np.where(
+                (sentence_from < start - before) & (start - before < released),
+                sentence_from - 1,
+                start - before,
+            )
+            occurred = np.concatenate([occurred, last])
             reported_delay = np.concatenate([reported_delay, np.zeros(n, np.int64)])
 
         reported = occurred + reported_delay

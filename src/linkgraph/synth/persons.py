@@ -256,6 +256,25 @@ def generate_persons(
 
     person_id = pc.binary_join_element_wise(pa.scalar("T"), padded(everyone, 7), "")
 
+    # Whereabouts, drawn last: a few live in another city (with their children) and leave no
+    # trace here; a few of the living leave the city for good, or serve a prison sentence.
+    elsewhere = rng.random(n) < sit.lives_elsewhere
+    living = death < 0
+    leaves = living & (rng.random(n) < sit.left_city)
+    left_on = np.where(leaves, start + rng.integers(0, span_days, n), -1)
+    # sentences begun up to the longest sentence before the window, kept if still served in it
+    low, high = sit.sentence_months
+    before = high * 30
+    jailed = (rng.random(n) < sit.imprisoned * (before + span_days) / 365.25) & living & ~leaves
+    jailed &= ~no_trace  # a sentence is a trace
+    sentence_from = start - before + rng.integers(0, before + span_days, n)
+    released = sentence_from + rng.integers(low * 30, high * 30 + 1, n)
+    jailed &= released > start
+    sentence_from, released = np.where(jailed, sentence_from, -1), np.where(jailed, released, -1)
+
+    def day_or_null(day: np.ndarray) -> pa.Array:
+        return pa.array(day, mask=day < 0, type=pa.int32()).cast(pa.date32())
+
     def person_or_null(index: np.ndarray) -> pa.Array:
         return person_id.take(pa.array(index, mask=index < 0, type=pa.int64()))
 
@@ -281,6 +300,10 @@ def generate_persons(
             "strong_rate": pa.array(np.where(no_trace, 0.0, strong_rate)),
             "weak_rate": pa.array(np.where(no_trace, 0.0, weak_rate)),
             "no_trace": pa.array(no_trace),
+            "lives_elsewhere": pa.array(elsewhere),
+            "left_on": day_or_null(left_on),
+            "sentence_from": day_or_null(sentence_from),
+            "released_on": day_or_null(released),
             "proxy_card_use": pa.array(proxy_use),
             "spouse_of": person_or_null(spouse_of),
             "twin_of": person_or_null(twin_of),
