@@ -377,7 +377,12 @@ class Engine(Protocol):
 
     def rows(self, events: Any) -> int: ...
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table: ...
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
+        """Persons of the roster records (the catalogue tells an engine that places work
+        by district where each record lives)."""
+        ...
 
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any: ...
 
@@ -413,7 +418,9 @@ class EmbeddedEngine:
     def rows(self, events: Any) -> int:
         return int(events.num_rows)
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
         from linkgraph.link import resolve
 
         return resolve(records, mapping, state_dir=state_dir)
@@ -472,7 +479,7 @@ def _identity_stages(
         n["rows"] = normalised.num_rows
     with run.stage("link") as n:
         mapping = LinkMapping.from_path(settings.seed_dir / "mappings" / "rosters.toml")
-        t["resolution"] = engine.resolve(t["records"], mapping, version.linkage)
+        t["resolution"] = engine.resolve(t["records"], mapping, version.linkage, catalogue)
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
         t["enrollments"] = apply_roster_edits(
             identity.build_enrollments(t["records"], t["resolution"], catalogue),

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from linkgraph import normalise
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
+from linkgraph.identity import locate
 from linkgraph.ingest import Ingested
 from linkgraph.pipeline import CertificationRun, ledger_rows_unseen
 from linkgraph.spark import link as spark_link
@@ -82,8 +84,13 @@ class SparkEngine:
     def rows(self, events: Any) -> int:
         return int(events.count())
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
-        return spark_link.resolve(self.spark, records, mapping, state_dir=state_dir).persons
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
+        districts = locate(normalise.addresses(records["address"]), catalogue)[2]
+        return spark_link.resolve(
+            self.spark, records, mapping, state_dir=state_dir, districts=districts
+        ).persons
 
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any:
         return link_events_on_spark(self.spark, events, keys, catalogue)
