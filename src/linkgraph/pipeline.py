@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +52,9 @@ from linkgraph.policy import Policy
 from linkgraph.recognise import recognise
 from linkgraph.tables import RESOLUTION, ROSTER, event_keys
 from linkgraph.versions import TABLES, Version, Versions, write_events
+
+if TYPE_CHECKING:
+    from linkgraph.graph import GraphSchema, GraphTables
 
 Progress = Callable[[str], None]
 
@@ -324,7 +327,7 @@ def run_city(
                     tasks=t["tasks"],
                     death_channels=policy.negative.death_channels,
                 )
-                with _store_for(settings, version) as store:
+                with _store_for(settings, version, engine) as store:
                     n["rows"] = store.load_parts(parts).total
     result.version = versions.current()
     assert result.version is not None
@@ -386,6 +389,12 @@ class Engine(Protocol):
 
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any: ...
 
+    def import_files(
+        self, schema: GraphSchema, tables: GraphTables, directory: Path
+    ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
+        """The graph's ``neo4j-admin`` import files (a Neo4j store's bulk load)."""
+        ...
+
     def decide(
         self,
         persons: pa.Table,
@@ -430,6 +439,13 @@ class EmbeddedEngine:
 
         return identity.link_events(events, keys, catalogue)
 
+    def import_files(
+        self, schema: GraphSchema, tables: GraphTables, directory: Path
+    ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
+        from linkgraph.graph.neo4j_store import write_import_csv
+
+        return write_import_csv(schema, tables, directory)
+
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide(*args, **kwargs)
 
@@ -443,11 +459,12 @@ def engine_for(settings: Settings) -> Engine:
     return EmbeddedEngine()
 
 
-def _store_for(settings: Settings, version: Version) -> Any:
-    """The store a run loads: the new version's own embedded file, or the Neo4j server."""
+def _store_for(settings: Settings, version: Version, engine: Engine) -> Any:
+    """The store a run loads: the new version's own embedded file, or the Neo4j server,
+    whose import files the run's engine writes."""
     from linkgraph.graph import open_store
 
-    return open_store(settings, version=version)
+    return open_store(settings, version=version, import_files=engine.import_files)
 
 
 def _identity_stages(
