@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import neo4j
 import neo4j.exceptions as nex
 import neo4j.time
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -155,15 +156,19 @@ def _import_ids(keys: pa.ChunkedArray | pa.Array, ranked: pa.Array | None) -> pa
     return pc.index_in(keys, value_set=ranked).cast(pa.int64())
 
 
-def ranked_keys(keys: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A label's string keys in byte order: a key's import id is its place here, so every
-    writer of the import files (in process, or Spark's) numbers a node alike."""
+def ranked_keys(keys: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """A label's string keys in byte order, and each row's rank among them: a key's import
+    id is its rank, so every writer of the import files (in process, or Spark's) numbers a
+    node alike. The ranks come from the sort itself, not from a lookup of every key."""
     con = duck.connect()
     try:
-        con.register("label_keys", pa.table({"k": keys}))
-        return con.sql("SELECT k FROM label_keys ORDER BY k").to_arrow_table()["k"].combine_chunks()
+        con.register("label_keys", pa.table({"k": keys, "i": np.arange(len(keys))}))
+        ordered = con.sql("SELECT k, i FROM label_keys ORDER BY k").to_arrow_table()
     finally:
         con.close()
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[ordered["i"].to_numpy()] = np.arange(len(keys))
+    return ordered["k"].combine_chunks(), pa.array(rank)
 
 
 def import_table(
@@ -206,15 +211,19 @@ def write_import_csv(
     (directory / "nodes").mkdir(parents=True, exist_ok=True)
     (directory / "rels").mkdir(parents=True, exist_ok=True)
     ranked: dict[str, pa.Array | None] = {}
+    own: dict[str, pa.Array] = {}
     for label, table in tables.nodes.items():
         key = table[schema.node(label).key]
-        ranked[label] = None if pa.types.is_integer(key.type) else ranked_keys(key)
+        if pa.types.is_integer(key.type):
+            ranked[label], own[label] = None, key.cast(pa.int64())
+        else:
+            ranked[label], own[label] = ranked_keys(key)
     jobs: list[tuple[pa.Table, Path]] = []
     nodes, rels = [], []
     for label, table in tables.nodes.items():
         if not table.num_rows:
             continue
-        ids = [_import_ids(table[schema.node(label).key], ranked[label])]
+        ids = [own[label]]
         path = directory / "nodes" / f"{label}.csv"
         jobs.append((import_table(schema, "node", label, table, ids), path))
         nodes.append((label, [path]))

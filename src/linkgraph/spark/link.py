@@ -351,7 +351,7 @@ def _compared_by_block(
     m(m-1)/2 pairs, numbered row by row; it is cut into units of at most ``block_pairs``
     consecutive pairs, so no task holds more of one block than that, and the units are
     dealt to tasks by (district, rule, key, unit). How big the blocks, units, tasks and
-    districts came is put in ``skew``.
+    districts came is put in ``skew``. Returns the compared pairs, persisted.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -413,10 +413,13 @@ def _compared_by_block(
         "m",
         F.explode(F.sequence(F.lit(0), units.cast("int") - 1)).alias("unit"),
     ).repartition(tasks, DISTRICT, "rule", "key", "unit")
-    sizes.unpersist()
     schema = {"l": "long", "r": "long"} | {f"g{k}": "byte" for k in range(len(plan.comparisons))}
     schema |= {f"r_{c}": "string" for c in plan.tf_columns} | {DISTRICT: "string"}
-    return work.mapInArrow(_block_batches(plan, block_pairs, over_keys), _schema(schema))
+    compared = work.mapInArrow(_block_batches(plan, block_pairs, over_keys), _schema(schema))
+    compared = compared.persist(StorageLevel.MEMORY_AND_DISK)
+    skew |= _task_sizes(compared)  # compares every pair, so the block sizes can go
+    sizes.unpersist()
+    return compared
 
 
 def _task_sizes(pairs: DataFrame) -> dict[str, float]:
@@ -486,7 +489,6 @@ def resolve(
 
     ``districts`` (aligned with ``table``: where each record lives) only places the
     comparison work; without it every block is placed by its key alone."""
-    from pyspark import StorageLevel
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -514,10 +516,7 @@ def resolve(
 
     skew: dict[str, float] = {}
     block_pairs = int(spark.conf.get(BLOCK_PAIRS) or DEFAULT_BLOCK_PAIRS)
-    pairs = _compared_by_block(prep, plan, max_block, block_pairs, skew).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    skew |= _task_sizes(pairs)
+    pairs = _compared_by_block(prep, plan, max_block, block_pairs, skew)
     gathered = _gathered(pairs, plan)
     lap("block_and_compare")
     _train(model, gathered, prep, plan, n)
