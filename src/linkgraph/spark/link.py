@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 IDX = "idx"  # a record's position in the input table: the embedded frame's index
 RID = "record_id"
 DISTRICT = "district"  # where a record lives: places its blocks' work
+KEYS = "earlier_keys"  # a block member's keys of the rules before its block's
 DECISION_COLUMNS = ("record_a", "record_b", "rule", "detail")
 
 
@@ -243,11 +244,14 @@ def _block_batches(
             i, j = pair_at(p, size[unit])
             a, b = first[unit] + i, first[unit] + j
             rule = batch.column("rule").to_numpy()[unit]
+            keys = members.column(KEYS).combine_chunks()
+            values, at = keys.values.to_numpy(), keys.offsets.to_numpy()
             owned = np.ones(len(a), dtype=bool)
             for r in range(int(rule.max()) if len(rule) else 0):
-                key = members.column(f"k{r}").to_numpy()
-                shared = (rule > r) & (key[a] == key[b]) & (key[a] >= 0)
-                shared &= ~np.isin(key[a], over_keys[r])
+                asked = rule > r  # these pairs' members carry rule r's key
+                key_a = np.where(asked, values[np.where(asked, at[a] + r, 0)], -1)
+                key_b = np.where(asked, values[np.where(asked, at[b] + r, 0)], -2)
+                shared = (key_a == key_b) & (key_a >= 0) & ~np.isin(key_a, over_keys[r])
                 owned &= ~shared
             a, b = a[owned], b[owned]
             if not len(a):
@@ -395,9 +399,10 @@ def _compared_by_block(
         "block_units": float(unit_count or 0),
         "blocks_split": float(split or 0),
     }
-    member = F.struct(
-        IDX, RID, *[F.col(f"`{c}`") for c in plan.columns], *[F.col(f"k{i}") for i in rules]
-    )
+    # a member carries the keys of the rules before its block's only: all the first-rule
+    # test reads (half the keys' bytes, on average, in the shuffle)
+    earlier = F.slice(F.array(*[F.col(f"k{i}") for i in rules]), 1, F.col("rule"))
+    member = F.struct(IDX, RID, *[F.col(f"`{c}`") for c in plan.columns], earlier.alias(KEYS))
     blocks = (
         keyed.join(kept, ["rule", "key"])
         .join(prep, IDX)
