@@ -377,8 +377,7 @@ def _compared_by_block(
     sizes = sizes.persist(StorageLevel.MEMORY_AND_DISK)
     over = sizes.where(F.col("size") > max_block).select("rule", "key").toArrow()
     over_keys = {
-        i: np.sort(pc.filter(over.column("key"), pc.equal(over.column("rule"), i)).to_numpy())
-        for i in rules
+        i: pc.filter(over.column("key"), pc.equal(over.column("rule"), i)).to_numpy() for i in rules
     }
     pairs = F.col("size") * (F.col("size") - 1) / 2
     units = F.ceil(pairs / block_pairs)
