@@ -195,6 +195,20 @@ def _project(rows: list[dict[str, Any]], cores: int, executors: int) -> None:
         )
 
 
+def _spread(skew: dict[str, float]) -> str:
+    """How evenly the comparison work spread: the largest block's pairs and the largest
+    task's against the mean and the median task."""
+    if not skew.get("task_pairs_mean"):
+        return ""
+    mean, median = skew["task_pairs_mean"], skew["task_pairs_median"] or 1.0
+    return (
+        f"comparison tasks: largest block {skew['largest_block_pairs'] / mean:.2f}x the mean"
+        f" task's pairs; largest task {skew['task_pairs_max'] / median:.2f}x the median,"
+        f" {skew['task_pairs_max'] / mean:.2f}x the mean; {skew['blocks_split']:,.0f} blocks"
+        f" split into units of at most {skew['block_pairs_bound']:,.0f} pairs"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[340_000, 1_360_000, 2_720_000])
@@ -253,6 +267,7 @@ def main() -> None:
                         f"{'':>37} skew: "
                         + ", ".join(f"{k} {v:,.0f}" for k, v in run["skew"].items())
                     )
+                    print(f"{'':>37} {_spread(run['skew'])}")
                 rows.append({"persons": persons, "engine": engine, **run} | {"on": _today()})
                 args.results.parent.mkdir(parents=True, exist_ok=True)
                 args.results.write_text(json.dumps(earlier + rows, indent=1))

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Rows (records, persons' rows, events) a worker's function takes at once.",
     )
+    spark_block_pairs: int = Field(
+        default=2_000,
+        ge=1,
+        description="Candidate pairs of one block a comparison task takes at most: a bigger"
+        " block is cut into ranges of its pairs, each a unit of work of its own.",
+    )
 
     neo4j_home: Path = Field(
         default=REPO_ROOT / "var" / "neo4j", description="Neo4j home (jars, conf, data)."

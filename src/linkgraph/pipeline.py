@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +52,9 @@ from linkgraph.policy import Policy
 from linkgraph.recognise import keep_offsets, recognise
 from linkgraph.tables import RESOLUTION, ROSTER, event_keys
 from linkgraph.versions import TABLES, Version, Versions, write_events
+
+if TYPE_CHECKING:
+    from linkgraph.graph import GraphSchema, GraphTables
 
 Progress = Callable[[str], None]
 
@@ -326,7 +329,7 @@ def run_city(
                     tasks=t["tasks"],
                     death_channels=policy.negative.death_channels,
                 )
-                with _store_for(settings, version) as store:
+                with _store_for(settings, version, engine) as store:
                     n["rows"] = store.load_parts(parts).total
     result.version = versions.current()
     assert result.version is not None
@@ -379,9 +382,20 @@ class Engine(Protocol):
 
     def rows(self, events: Any) -> int: ...
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table: ...
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
+        """Persons of the roster records (the catalogue tells an engine that places work
+        by district where each record lives)."""
+        ...
 
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any: ...
+
+    def import_files(
+        self, schema: GraphSchema, tables: GraphTables, directory: Path
+    ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
+        """The graph's ``neo4j-admin`` import files (a Neo4j store's bulk load)."""
+        ...
 
     def decide(
         self,
@@ -415,7 +429,9 @@ class EmbeddedEngine:
     def rows(self, events: Any) -> int:
         return int(events.num_rows)
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
         from linkgraph.link import resolve
 
         return resolve(records, mapping, state_dir=state_dir)
@@ -424,6 +440,13 @@ class EmbeddedEngine:
         from linkgraph import identity
 
         return identity.link_events(events, keys, catalogue)
+
+    def import_files(
+        self, schema: GraphSchema, tables: GraphTables, directory: Path
+    ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
+        from linkgraph.graph.neo4j_store import write_import_csv
+
+        return write_import_csv(schema, tables, directory)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide(*args, **kwargs)
@@ -438,11 +461,12 @@ def engine_for(settings: Settings) -> Engine:
     return EmbeddedEngine()
 
 
-def _store_for(settings: Settings, version: Version) -> Any:
-    """The store a run loads: the new version's own embedded file, or the Neo4j server."""
+def _store_for(settings: Settings, version: Version, engine: Engine) -> Any:
+    """The store a run loads: the new version's own embedded file, or the Neo4j server,
+    whose import files the run's engine writes."""
     from linkgraph.graph import open_store
 
-    return open_store(settings, version=version)
+    return open_store(settings, version=version, import_files=engine.import_files)
 
 
 def _identity_stages(
@@ -474,7 +498,7 @@ def _identity_stages(
         n["rows"] = normalised.num_rows
     with run.stage("link") as n:
         mapping = LinkMapping.from_path(settings.seed_dir / "mappings" / "rosters.toml")
-        t["resolution"] = engine.resolve(t["records"], mapping, version.linkage)
+        t["resolution"] = engine.resolve(t["records"], mapping, version.linkage, catalogue)
         t["persons"] = identity.build_persons(normalised, t["resolution"], catalogue)
         t["enrollments"] = apply_roster_edits(
             identity.build_enrollments(t["records"], t["resolution"], catalogue),

@@ -32,7 +32,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,10 +41,12 @@ from urllib.parse import urlsplit
 import neo4j
 import neo4j.exceptions as nex
 import neo4j.time
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from linkgraph import duck
 from linkgraph.errors import StoreError, StoreUnavailable
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery
@@ -54,7 +56,7 @@ from linkgraph.graph.store import GraphStore, Row
 if TYPE_CHECKING:
     from linkgraph.config import Settings
 
-__all__ = ["Neo4jStore", "map_driver_errors", "write_import_csv"]
+__all__ = ["ImportFiles", "Neo4jStore", "import_table", "map_driver_errors", "write_import_csv"]
 
 log = logging.getLogger(__name__)
 # The driver warns at each retry it makes; its last failure reaches the caller as a
@@ -147,69 +149,107 @@ def _csv_column(column: pa.ChunkedArray, typ: str) -> pa.ChunkedArray | pa.Array
     return column
 
 
-def _import_ids(keys: pa.ChunkedArray | pa.Array, value_set: pa.Array | None) -> pa.Array:
-    """Integer import ids: an integer key itself, else the key's row in its label's table."""
-    if value_set is None:
+def _import_ids(keys: pa.ChunkedArray | pa.Array, ranked: pa.Array | None) -> pa.Array:
+    """Integer import ids: an integer key itself, else the key's rank among its label's keys."""
+    if ranked is None:
         return keys.cast(pa.int64())
-    return pc.index_in(keys, value_set=value_set).cast(pa.int64())
+    return pc.index_in(keys, value_set=ranked).cast(pa.int64())
+
+
+def ranked_keys(keys: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """A label's string keys in byte order, and each row's rank among them: a key's import
+    id is its rank, so every writer of the import files (in process, or Spark's) numbers a
+    node alike. The ranks come from the sort itself, not from a lookup of every key."""
+    con = duck.connect()
+    try:
+        con.register("label_keys", pa.table({"k": keys, "i": np.arange(len(keys))}))
+        ordered = con.sql("SELECT k, i FROM label_keys ORDER BY k").to_arrow_table()
+    finally:
+        con.close()
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[ordered["i"].to_numpy()] = np.arange(len(keys))
+    return ordered["k"].combine_chunks(), pa.array(rank)
+
+
+def import_table(
+    schema: GraphSchema, kind: Literal["node", "rel"], name: str, table: pa.Table, ids: list[Any]
+) -> pa.Table:
+    """A label's (``kind="node"``) or type's rows as its import file holds them: the import
+    ids given (a node's; a relationship's start and end), then every property of ``table``
+    typed for ``neo4j-admin`` (``person_id:string``, ``event_id:long``; lists joined by ``;``).
+    """
+    if kind == "node":
+        props = schema.node(name).properties
+        names = [f":ID({name})"]
+    else:
+        rspec = schema.rel(name)
+        props = rspec.properties
+        names = [f":START_ID({rspec.start})", f":END_ID({rspec.end})"]
+    cols = list(ids)
+    for column in table.column_names:
+        if kind == "rel" and column in ("start", "end"):
+            continue
+        typ = props[column]
+        cols.append(_csv_column(table[column], typ))
+        names.append(f"{column}:{_IMPORT_TYPES[typ]}")
+    return pa.Table.from_arrays(cols, names=names)
 
 
 def write_import_csv(
     schema: GraphSchema, tables: GraphTables, directory: Path
-) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
     """One CSV per non-empty label and relationship type, in ``neo4j-admin`` header format.
 
     ``nodes/Person.csv`` starts ``:ID(Person),person_id:string,name:string,...``;
-    ``rels/HAS.csv`` starts ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``.
-    Import ids are integers (``--id-type=integer``): an integer key as it is, a string
-    key replaced by its row number in the label's file. The importer then maps ids
-    without hashing 45 M strings; the key itself stays a node property. Files are
-    written in parallel threads (Arrow's CSV writer releases the GIL).
-    Returns the ``(label, path)`` and ``(type, path)`` pairs ``admin_import`` takes.
+    ``rels/HAS.csv`` starts ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``
+    (:func:`import_table`). Import ids are integers (``--id-type=integer``): an integer
+    key as it is, a string key its rank among its label's keys (:func:`ranked_keys`).
+    The importer then maps ids without hashing 45 M strings; the key itself stays a node
+    property. Files are written in parallel threads (Arrow's CSV writer releases the GIL).
+    Returns the ``(label, files)`` and ``(type, files)`` pairs ``admin_import`` takes.
     """
     (directory / "nodes").mkdir(parents=True, exist_ok=True)
     (directory / "rels").mkdir(parents=True, exist_ok=True)
-    value_sets: dict[str, pa.Array | None] = {}
+    ranked: dict[str, pa.Array | None] = {}
+    own: dict[str, pa.Array] = {}
     for label, table in tables.nodes.items():
         key = table[schema.node(label).key]
-        value_sets[label] = None if pa.types.is_integer(key.type) else key.combine_chunks()
+        if pa.types.is_integer(key.type):
+            ranked[label], own[label] = None, key.cast(pa.int64())
+        else:
+            ranked[label], own[label] = ranked_keys(key)
     jobs: list[tuple[pa.Table, Path]] = []
     nodes, rels = [], []
     for label, table in tables.nodes.items():
         if not table.num_rows:
             continue
-        spec = schema.node(label)
-        cols = [_import_ids(table[spec.key], value_sets[label])]
-        names = [f":ID({label})"]
-        for name in table.column_names:
-            typ = spec.properties[name]
-            cols.append(_csv_column(table[name], typ))
-            names.append(f"{name}:{_IMPORT_TYPES[typ]}")
+        ids = [own[label]]
         path = directory / "nodes" / f"{label}.csv"
-        jobs.append((pa.Table.from_arrays(cols, names=names), path))
-        nodes.append((label, path))
+        jobs.append((import_table(schema, "node", label, table, ids), path))
+        nodes.append((label, [path]))
     for rtype, table in tables.relationships.items():
         if not table.num_rows:
             continue
         rspec = schema.rel(rtype)
-        cols = [
-            _import_ids(table["start"], value_sets[rspec.start]),
-            _import_ids(table["end"], value_sets[rspec.end]),
+        ends = [
+            _import_ids(table["start"], ranked[rspec.start]),
+            _import_ids(table["end"], ranked[rspec.end]),
         ]
-        names = [f":START_ID({rspec.start})", f":END_ID({rspec.end})"]
-        for name in table.column_names:
-            if name in ("start", "end"):
-                continue
-            typ = rspec.properties[name]
-            cols.append(_csv_column(table[name], typ))
-            names.append(f"{name}:{_IMPORT_TYPES[typ]}")
         path = directory / "rels" / f"{rtype}.csv"
-        jobs.append((pa.Table.from_arrays(cols, names=names), path))
-        rels.append((rtype, path))
+        jobs.append((import_table(schema, "rel", rtype, table, ends), path))
+        rels.append((rtype, [path]))
     jobs.sort(key=lambda job: -job[0].num_rows)  # the largest first, so the threads end together
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(lambda job: pacsv.write_csv(*job), jobs))
     return nodes, rels
+
+
+#: What writes a graph's import files: ``(schema, tables, directory)`` ->
+#: ``(label, files)`` and ``(type, files)`` pairs (:func:`write_import_csv`, or an engine's).
+ImportFiles = Callable[
+    [GraphSchema, GraphTables, Path],
+    tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]],
+]
 
 
 #: Graph rows from which a bulk load goes through ``neo4j-admin database import``.
@@ -231,9 +271,11 @@ class Neo4jStore(GraphStore):
         settings: Settings | None = None,
         bulk: Literal["admin", "cypher"] = "admin",
         schema: GraphSchema | None = None,
+        import_files: ImportFiles | None = None,
     ) -> None:
         super().__init__(schema)
         self.uri = uri
+        self.import_files = import_files or write_import_csv
         self.database = database
         self.settings = settings
         self.bulk = bulk
@@ -308,7 +350,7 @@ class Neo4jStore(GraphStore):
         directory = Path(tempfile.mkdtemp(prefix="neo4j-import-", dir=settings.data_dir))
         try:
             started = time.perf_counter()
-            nodes, rels = write_import_csv(self.schema, tables, directory)
+            nodes, rels = self.import_files(self.schema, tables, directory)
             log.info("import CSV written in %.1f s", time.perf_counter() - started)
             try:
                 started = time.perf_counter()

@@ -41,6 +41,7 @@ from linkgraph.graph.schema import GraphSchema, load_schema
 
 if TYPE_CHECKING:
     from linkgraph.config import Settings
+    from linkgraph.graph.neo4j_store import ImportFiles
     from linkgraph.versions import Version
 
 __all__ = ["GraphStore", "LoadReport", "open_store"]
@@ -205,12 +206,18 @@ class GraphStore(ABC):
     def _close(self) -> None: ...
 
 
-def open_store(settings: Settings | None = None, *, version: Version | None = None) -> GraphStore:
+def open_store(
+    settings: Settings | None = None,
+    *,
+    version: Version | None = None,
+    import_files: ImportFiles | None = None,
+) -> GraphStore:
     """The store ``settings.backend`` names: ``embedded`` or ``neo4j``.
 
     The embedded graph is a DuckDB file of a version (``version``, else the current
     one; ``<data_dir>/graph.duckdb`` before the first run), so a run writes its own
-    file while the service reads the previous one. Neo4j is one server.
+    file while the service reads the previous one. Neo4j is one server; its bulk load's
+    import files are written by ``import_files`` (the run's engine), else in process.
     """
     from linkgraph.config import get_settings
     from linkgraph.versions import Versions
@@ -219,7 +226,7 @@ def open_store(settings: Settings | None = None, *, version: Version | None = No
     if settings.backend == "neo4j":
         from linkgraph.graph.neo4j_store import Neo4jStore
 
-        return Neo4jStore.from_settings(settings)
+        return Neo4jStore.from_settings(settings, import_files=import_files)
     from linkgraph.graph.embedded_store import EmbeddedStore
 
     version = version or Versions(settings.data_dir).current()

@@ -591,9 +591,14 @@ def status(settings: Settings | None = None) -> ServerStatus:
 # --------------------------------------------------------------------------- import
 
 
+def _files(paths: Path | Sequence[Path]) -> str:
+    """One import input's files, as ``neo4j-admin`` takes them: comma-separated, header first."""
+    return ",".join(str(p.resolve()) for p in ([paths] if isinstance(paths, Path) else paths))
+
+
 def admin_import(
-    nodes: Sequence[tuple[str, Path]],
-    relationships: Sequence[tuple[str, Path]],
+    nodes: Sequence[tuple[str, Path | Sequence[Path]]],
+    relationships: Sequence[tuple[str, Path | Sequence[Path]]],
     database: str = "neo4j",
     *,
     extra_args: Sequence[str] = (),
@@ -612,6 +617,8 @@ def admin_import(
 
     ``nodes`` are ``(labels, csv)`` pairs (labels ``"Person"`` or ``"Person:Actor"``, or ``""``
     to take them from the file's :LABEL column); ``relationships`` are ``(type, csv)`` pairs.
+    A csv may be several files, read as one: the first holds the header (Spark writes a
+    label's rows in parts).
     Files use Neo4j's import header format (``id:ID``, ``:START_ID``, ``:END_ID``, ...).
     Returns the tool's output.
     """
@@ -624,9 +631,10 @@ def admin_import(
     args = ["database", "import", "full", database, "--overwrite-destination=true"]
     args.append(f"--report-file={home / 'logs' / f'import-{database}.report'}")
     for labels, path in nodes:
-        args.append(f"--nodes={labels}={path.resolve()}" if labels else f"--nodes={path.resolve()}")
+        resolved = _files(path)
+        args.append(f"--nodes={labels}={resolved}" if labels else f"--nodes={resolved}")
     for rel_type, path in relationships:
-        resolved = path.resolve()
+        resolved = _files(path)
         args.append(
             f"--relationships={rel_type}={resolved}" if rel_type else f"--relationships={resolved}"
         )

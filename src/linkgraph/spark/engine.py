@@ -12,7 +12,9 @@ Where each stage runs:
 - certify, recognise, dispatch: workers, by shares of persons
   (:func:`~linkgraph.pipeline.decide`);
 - flag: the driver (:func:`~linkgraph.pipeline.decide_flags`: flags compare persons
-  with one another).
+  with one another);
+- the graph's Neo4j import files: numbered and written by the workers
+  (:mod:`linkgraph.spark.graph`), from the graph tables the driver builds.
 
 Events stay on Spark from ingest to the core's decisions; the driver collects them once,
 for the version's tables and the graph.
@@ -26,13 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from linkgraph import normalise
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
+from linkgraph.graph import GraphSchema, GraphTables
+from linkgraph.identity import locate
 from linkgraph.ingest import Ingested
 from linkgraph.pipeline import CertificationRun, ledger_rows_unseen
 from linkgraph.spark import link as spark_link
 from linkgraph.spark.decide import decide_on_spark
 from linkgraph.spark.events import link_events_on_spark
+from linkgraph.spark.graph import write_import_files
 from linkgraph.spark.ingest import EVENTS, FILE, ROSTERS, ROW, Feed, in_read_order, read_on_spark
 from linkgraph.spark.session import spark_session
 from linkgraph.tables import EVENT, ROSTER
@@ -82,11 +88,21 @@ class SparkEngine:
     def rows(self, events: Any) -> int:
         return int(events.count())
 
-    def resolve(self, records: pa.Table, mapping: Any, state_dir: Path) -> pa.Table:
-        return spark_link.resolve(self.spark, records, mapping, state_dir=state_dir).persons
+    def resolve(
+        self, records: pa.Table, mapping: Any, state_dir: Path, catalogue: Catalogue
+    ) -> pa.Table:
+        districts = locate(normalise.addresses(records["address"]), catalogue)[2]
+        return spark_link.resolve(
+            self.spark, records, mapping, state_dir=state_dir, districts=districts
+        ).persons
 
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any:
         return link_events_on_spark(self.spark, events, keys, catalogue)
+
+    def import_files(
+        self, schema: GraphSchema, tables: GraphTables, directory: Path
+    ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
+        return write_import_files(self.spark, schema, tables, directory)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide_on_spark(self.spark, *args, **kwargs)

@@ -6,11 +6,12 @@ written again here, only where it runs:
 1. *prepare*: records are normalised in Arrow batches on the workers
    (:func:`~linkgraph.link.frame.prepare`), and each blocking rule's key is hashed there
    (content hashes, so keys from different batches meet).
-2. *block*: records sharing a rule's key, at most ``max_block`` of them, become
-   candidate pairs: one shuffle by key, pairs expanded in SQL.
-3. *compare*: each pair's comparison levels, on Arrow batches of joined pairs with
-   rapidfuzz's batch functions (the same :class:`~linkgraph.link.comparisons.Comparison`
-   objects).
+2. *block*: records sharing a rule's key, at most ``max_block`` of them, make a block;
+   each block is one or more units of work of at most ``spark_block_pairs`` pairs (ranges
+   of its pair index), dealt to tasks by district and key (:func:`_compared_by_block`).
+3. *compare*: in each unit, its pairs' comparison levels with rapidfuzz's batch
+   functions (the same :class:`~linkgraph.link.comparisons.Comparison` objects); a pair
+   two rules propose is compared once, in the first rule's block.
 4. *train*: u from the same random pairs as in process; m and the prior by the same
    EM (:func:`~linkgraph.link.model.train`) on the driver, over the pairs' levels (one
    byte per comparison).
@@ -64,13 +65,15 @@ from linkgraph.link.model import (
 )
 from linkgraph.link.state import StateStore, effective_overrides
 from linkgraph.spark.components import connected_components
-from linkgraph.spark.session import shares_for
+from linkgraph.spark.session import BLOCK_PAIRS, DEFAULT_BLOCK_PAIRS, shares_for
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 IDX = "idx"  # a record's position in the input table: the embedded frame's index
 RID = "record_id"
+DISTRICT = "district"  # where a record lives: places its blocks' work
+KEYS = "earlier_keys"  # a block member's keys of the rules before its block's
 DECISION_COLUMNS = ("record_a", "record_b", "rule", "detail")
 
 
@@ -141,6 +144,7 @@ def _prepare_batches(plan: Plan) -> Callable[[Iterator[pa.RecordBatch]], Iterato
             table = pa.Table.from_batches([batch])
             frame = prepare(table, plan.mapping, plan.chinese_id)
             columns = {IDX: table.column(IDX), RID: pa.array(frame.record_id, pa.string())}
+            columns[DISTRICT] = table.column(DISTRICT)
             columns |= {c: frame.col(c).values for c in plan.columns}
             columns |= {f"k{i}": rule.key_codes(frame) for i, rule in enumerate(plan.rules)}
             yield from pa.table(columns).to_batches()
@@ -194,6 +198,71 @@ def _score_batches(
             _, score, prob = model.predict(PairContext(right, right, every, every), tf, gamma)
             columns = {"l": table.column("l"), "r": table.column("r"), "score": score}
             columns |= {"prob": prob} | {f"g{i}": table.column(f"g{i}") for i in range(k)}
+            yield from pa.table(columns).to_batches()
+
+    return run
+
+
+def pair_at(p: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``p``-th pair (i < j) of ``m`` members, pairs numbered row by row:
+    (0, 1), (0, 2), …, (0, m-1), (1, 2), …  Row i starts at pair i(2m - i - 1)/2.
+
+    >>> pair_at(np.array([0, 1, 2, 3]), np.array([3, 3, 3, 4]))
+    (array([0, 0, 1, 0]), array([1, 2, 2, 4]))
+    """
+    p, m = p.astype(np.int64), m.astype(np.int64)
+    width = 2 * m - 1
+    i = np.floor((width - np.sqrt(np.maximum(width**2 - 8 * p, 0))) / 2).astype(np.int64)
+
+    def start(row: np.ndarray) -> np.ndarray:
+        return row * (2 * m - row - 1) // 2
+
+    i -= start(i) > p  # the float root may be one row off either way
+    i += start(i + 1) <= p
+    return i, p - start(i) + i + 1
+
+
+def _block_batches(
+    plan: Plan, block_pairs: int, over_keys: dict[int, np.ndarray]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Each unit's pairs (its range of its block's pairs) and their comparison levels; a
+    pair is kept only in the block of the first rule that proposes it (the union of the
+    rules' pairs, as :func:`~linkgraph.link.blocking.candidate_pairs` makes it)."""
+    model = plan.model()
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            lists = batch.column("m")
+            size = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+            members = pa.Table.from_struct_array(lists.flatten())
+            first = np.cumsum(size) - size
+            total = size * (size - 1) // 2
+            low = np.minimum(batch.column("unit").to_numpy().astype(np.int64) * block_pairs, total)
+            count = np.minimum(low + block_pairs, total) - low
+            unit = np.repeat(np.arange(len(size)), count)
+            p = low[unit] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+            i, j = pair_at(p, size[unit])
+            a, b = first[unit] + i, first[unit] + j
+            rule = batch.column("rule").to_numpy()[unit]
+            keys = members.column(KEYS).combine_chunks()
+            values, at = keys.values.to_numpy(), keys.offsets.to_numpy()
+            owned = np.ones(len(a), dtype=bool)
+            for r in range(int(rule.max()) if len(rule) else 0):
+                asked = rule > r  # these pairs' members carry rule r's key
+                key_a = np.where(asked, values[np.where(asked, at[a] + r, 0)], -1)
+                key_b = np.where(asked, values[np.where(asked, at[b] + r, 0)], -2)
+                shared = (key_a == key_b) & (key_a >= 0) & ~np.isin(key_a, over_keys[r])
+                owned &= ~shared
+            a, b = a[owned], b[owned]
+            if not len(a):
+                continue
+            frame = plan.frame(members, RID)
+            gamma = model.gamma(PairContext(frame, frame, a, b))
+            position = members.column(IDX)
+            columns = {"l": position.take(a), "r": position.take(b)}
+            columns |= {f"g{k}": pa.array(gamma[:, k], pa.int8()) for k in range(gamma.shape[1])}
+            columns |= {f"r_{c}": members.column(c).take(b) for c in plan.tf_columns}
+            columns[DISTRICT] = batch.column(DISTRICT).take(pa.array(unit[owned]))
             yield from pa.table(columns).to_batches()
 
     return run
@@ -276,41 +345,106 @@ def _with_levels(pairs: DataFrame, prep: DataFrame, plan: Plan) -> DataFrame:
     return joined.mapInArrow(_gamma_batches(plan), _schema(schema))
 
 
-def _candidate_pairs(
-    prep: DataFrame, plan: Plan, max_block: int, skew: dict[str, float]
+def _compared_by_block(
+    prep: DataFrame, plan: Plan, max_block: int, block_pairs: int, skew: dict[str, float]
 ) -> DataFrame:
-    """(l, r) with l < r for records sharing some rule's key, each group at most ``max_block``
-    (the embedded rule: a bigger group is a common value, not a person). How big the
-    blocks came is put in ``skew``: the largest, and how many were over the cap."""
+    """Every candidate pair's comparison levels, compared where its block is.
+
+    Records sharing a rule's key make a block of at most ``max_block`` (the embedded rule:
+    a bigger group is a common value, not a person). A block of m records is
+    m(m-1)/2 pairs, numbered row by row; it is cut into units of at most ``block_pairs``
+    consecutive pairs, so no task holds more of one block than that, and the units are
+    dealt to tasks by (district, rule, key, unit). How big the blocks, units, tasks and
+    districts came is put in ``skew``. Returns the compared pairs, persisted.
+    """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    keyed = prep.select(
-        IDX,
-        F.explode(
-            F.array(
-                *[
-                    F.struct(F.lit(i).alias("rule"), F.col(f"k{i}").alias("key"))
-                    for i in range(len(plan.rules))
-                ]
-            )
-        ).alias("k"),
-    ).select(IDX, "k.rule", "k.key")
-    sizes = keyed.where(F.col("key") >= 0).groupBy("rule", "key").count()
-    largest, over = sizes.select(
-        F.max("count"), F.sum((F.col("count") > max_block).cast("long"))
-    ).first() or (0, 0)
-    skew |= {"largest_block": float(largest or 0), "blocks_over_cap": float(over or 0)}
-    groups = (
-        keyed.where(F.col("key") >= 0)
-        .groupBy("rule", "key")
-        .agg(F.collect_list(IDX).alias("m"))
-        .where((F.size("m") >= 2) & (F.size("m") <= max_block))
+    rules = range(len(plan.rules))
+    keyed = (
+        prep.select(
+            IDX,
+            F.explode(
+                F.array(
+                    *[F.struct(F.lit(i).alias("rule"), F.col(f"k{i}").alias("key")) for i in rules]
+                )
+            ).alias("k"),
+        )
+        .select(IDX, "k.rule", "k.key")
+        .where(F.col("key") >= 0)
     )
-    expand = (
-        "flatten(transform(sequence(0, size(m) - 2), i -> transform(sequence(i + 1, size(m) - 1),"
-        " j -> named_struct('l', least(m[i], m[j]), 'r', greatest(m[i], m[j])))))"
+    sizes = keyed.groupBy("rule", "key").agg(F.count("*").alias("size"))
+    sizes = sizes.persist(StorageLevel.MEMORY_AND_DISK)
+    over = sizes.where(F.col("size") > max_block).select("rule", "key").toArrow()
+    over_keys = {
+        i: pc.filter(over.column("key"), pc.equal(over.column("rule"), i)).to_numpy() for i in rules
+    }
+    pairs = F.col("size") * (F.col("size") - 1) / 2
+    units = F.ceil(pairs / block_pairs)
+    in_cap = (F.col("size") >= 2) & (F.col("size") <= max_block)
+    kept = sizes.where(in_cap)
+    figures = sizes.select(
+        F.max("size"),
+        F.max(F.when(in_cap, pairs)),
+        F.sum(F.when(in_cap, units)),
+        F.sum(F.when(in_cap & (units > 1), 1)),
+    ).first()
+    largest, largest_pairs, unit_count, split = figures or (0, 0, 0, 0)
+    skew |= {
+        "largest_block": float(largest or 0),
+        "blocks_over_cap": float(over.num_rows),
+        "largest_block_pairs": float(largest_pairs or 0),
+        "block_pairs_bound": float(block_pairs),
+        "block_units": float(unit_count or 0),
+        "blocks_split": float(split or 0),
+    }
+    # a member carries the keys of the rules before its block's only: all the first-rule
+    # test reads (half the keys' bytes, on average, in the shuffle)
+    earlier = F.slice(F.array(*[F.col(f"k{i}") for i in rules]), 1, F.col("rule"))
+    member = F.struct(IDX, RID, *[F.col(f"`{c}`") for c in plan.columns], earlier.alias(KEYS))
+    blocks = (
+        keyed.join(kept, ["rule", "key"])
+        .join(prep, IDX)
+        .groupBy("rule", "key", "size")
+        # sorted by position: every unit of a block numbers its pairs alike
+        .agg(F.array_sort(F.collect_list(member)).alias("m"), F.min(DISTRICT).alias(DISTRICT))
     )
-    return groups.select(F.explode(F.expr(expand)).alias("p")).select("p.l", "p.r").distinct()
+    tasks = int(prep.sparkSession.conf.get("spark.sql.shuffle.partitions") or 1)
+    work = blocks.select(
+        DISTRICT,
+        "rule",
+        "key",
+        "m",
+        F.explode(F.sequence(F.lit(0), units.cast("int") - 1)).alias("unit"),
+    ).repartition(tasks, DISTRICT, "rule", "key", "unit")
+    schema = {"l": "long", "r": "long"} | {f"g{k}": "byte" for k in range(len(plan.comparisons))}
+    schema |= {f"r_{c}": "string" for c in plan.tf_columns} | {DISTRICT: "string"}
+    compared = work.mapInArrow(_block_batches(plan, block_pairs, over_keys), _schema(schema))
+    compared = compared.persist(StorageLevel.MEMORY_AND_DISK)
+    skew |= _task_sizes(compared)  # compares every pair, so the block sizes can go
+    sizes.unpersist()
+    return compared
+
+
+def _task_sizes(pairs: DataFrame) -> dict[str, float]:
+    """Compared pairs per task and per district: how evenly the comparison work spread."""
+    from pyspark.sql import functions as F
+
+    tasks = pairs.groupBy(F.spark_partition_id().alias("task")).count().toArrow()
+    districts = pairs.groupBy(DISTRICT).count().toArrow()
+    per_task = tasks.column("count").to_numpy()
+    per_district = districts.column("count").to_numpy()
+    if not len(per_task):
+        return {}
+    return {
+        "tasks": float(len(per_task)),
+        "task_pairs_max": float(per_task.max()),
+        "task_pairs_median": float(np.median(per_task)),
+        "task_pairs_mean": round(float(per_task.mean()), 1),
+        "districts": float(len(per_district)),
+        "district_pairs_max": float(per_district.max()),
+        "district_pairs_mean": round(float(per_district.mean()), 1),
+    }
 
 
 def _value_counts(prep: DataFrame, column: str) -> Counted:
@@ -353,9 +487,12 @@ def resolve(
     mapping: MappingLike,
     state_dir: str | Path | None = None,
     max_block: int = DEFAULT_MAX_BLOCK,
+    districts: pa.Array | None = None,
 ) -> SparkResolution:
-    """:func:`linkgraph.link.resolve` on Spark: the same persons, IDs and saved state."""
-    from pyspark import StorageLevel
+    """:func:`linkgraph.link.resolve` on Spark: the same persons, IDs and saved state.
+
+    ``districts`` (aligned with ``table``: where each record lives) only places the
+    comparison work; without it every block is placed by its key alone."""
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -371,7 +508,8 @@ def resolve(
     n = table.num_rows
     kept = [link_mapping.record_id] + ([link_mapping.source] if link_mapping.source else [])
     records = table.select(kept + [c for c in link_mapping.fields if c not in kept])
-    prep = _prepared(spark, records, plan)
+    placed = districts if districts is not None else pa.nulls(n, pa.string())
+    prep = _prepared(spark, records.append_column(DISTRICT, placed.cast(pa.string())), plan)
     lap("prepare")
 
     counted = {
@@ -381,9 +519,8 @@ def resolve(
     lap("estimate_u")
 
     skew: dict[str, float] = {}
-    pairs = _with_levels(_candidate_pairs(prep, plan, max_block, skew), prep, plan).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    block_pairs = int(spark.conf.get(BLOCK_PAIRS) or DEFAULT_BLOCK_PAIRS)
+    pairs = _compared_by_block(prep, plan, max_block, block_pairs, skew)
     gathered = _gathered(pairs, plan)
     lap("block_and_compare")
     _train(model, gathered, prep, plan, n)
@@ -435,7 +572,7 @@ def _prepared(spark: SparkSession, records: pa.Table, plan: Plan) -> DataFrame:
 
     n = records.num_rows
     source = spark.createDataFrame(records.append_column(IDX, pa.array(np.arange(n), pa.int64())))
-    schema = {IDX: "long", RID: "string"} | {c: "string" for c in plan.columns}
+    schema = {IDX: "long", RID: "string", DISTRICT: "string"} | {c: "string" for c in plan.columns}
     schema |= {f"k{i}": "long" for i in range(len(plan.rules))}
     prep = source.mapInArrow(_prepare_batches(plan), _schema(schema))
     prep = prep.persist(StorageLevel.MEMORY_AND_DISK)

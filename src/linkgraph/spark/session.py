@@ -61,12 +61,15 @@ def spark_session(settings: Settings) -> SparkSession:
     spark = builder.getOrCreate()
     spark.conf.set(PARTITIONS, str(settings.spark_partitions))
     spark.conf.set(SHARE_ROWS, str(settings.spark_share_rows))
+    spark.conf.set(BLOCK_PAIRS, str(settings.spark_block_pairs))
     fit_partitions(spark, 0)
     return spark
 
 
 PARTITIONS = "linkgraph.partitions"  # the setting; 0: fitted to the data
 SHARE_ROWS = "linkgraph.share.rows"
+BLOCK_PAIRS = "linkgraph.block.pairs"
+DEFAULT_BLOCK_PAIRS = Settings.model_fields["spark_block_pairs"].default
 ROWS_PER_PARTITION = 500_000
 
 
