@@ -36,9 +36,11 @@ from rich.table import Table
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings, get_settings
-from linkgraph.graph import GraphStore, GraphTables, build_graph
+from linkgraph.graph import GraphStore, GraphTables, load_schema
 from linkgraph.graph.embedded_store import EmbeddedStore
-from linkgraph.pipeline import run_city
+from linkgraph.graph.model import merge
+from linkgraph.pipeline import graph_parts_of_run, run_city
+from linkgraph.policy import Policy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _measure import ensure_city
@@ -51,17 +53,9 @@ def _graph(city: Path, data: Path) -> tuple[GraphTables, dict[str, float]]:
     result = run_city(city, settings=settings, load_store=False)
     t = result.tables
     started = time.perf_counter()
-    graph = build_graph(
-        Catalogue(settings.catalogue_dir),
-        t["persons"],
-        t["records"],
-        t["resolution"],
-        t["enrollments"],
-        t["events"],
-        certifications=t["certifications"],
-        enrollment_status=t["recognitions"],
-        flags=t["flags"],
-        tasks=t["tasks"],
+    policy = Policy.load(settings.seed_dir / "policy.toml")
+    graph = merge(graph_parts_of_run(t, Catalogue(settings.catalogue_dir), policy)).conformed(
+        load_schema()
     )
     times = {s.name: s.seconds for s in result.stages}
     times["build_graph"] = time.perf_counter() - started

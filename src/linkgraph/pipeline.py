@@ -234,7 +234,6 @@ def run_city(
     whole. The store named by ``settings.backend`` is replaced by the result when
     ``load_store`` is true. Returns every stage's table and timing.
     """
-    from linkgraph.graph.model import graph_parts
     from linkgraph.report import build_report, write_report
 
     settings = settings or get_settings()
@@ -316,25 +315,35 @@ def run_city(
             n["rows"] = 1
         if load_store:
             with run.stage("graph") as n:
-                parts = graph_parts(
-                    catalogue,
-                    t["persons"],
-                    t.get("records", ROSTER.empty_table()),
-                    t.get("resolution", RESOLUTION.empty_table()),
-                    t["enrollments"],
-                    t["events"],
-                    certifications=t["certifications"],
-                    enrollment_status=t["recognitions"],
-                    flags=t["flags"],
-                    tasks=t["tasks"],
-                    death_channels=policy.negative.death_channels,
-                )
+                parts = graph_parts_of_run(t, catalogue, policy)
                 with _store_for(settings, version, engine) as store:
                     n["rows"] = store.load_parts(parts).total
     result.version = versions.current()
     assert result.version is not None
     journal.append("city", "run", "linkgraph run", version=result.version.id, **city_identity)
     return result
+
+
+def graph_parts_of_run(
+    tables: dict[str, pa.Table], catalogue: Catalogue, policy: Policy
+) -> Iterator[GraphTables]:
+    """The graph of a run's tables, in parts: what the graph stage loads, and what a test
+    or a benchmark builds to look at that graph (``graph.model.merge`` makes it one)."""
+    from linkgraph.graph.model import graph_parts  # the graph's modules load only to build it
+
+    return graph_parts(
+        catalogue,
+        tables["persons"],
+        tables.get("records", ROSTER.empty_table()),
+        tables.get("resolution", RESOLUTION.empty_table()),
+        tables["enrollments"],
+        tables["events"],
+        certifications=tables["certifications"],
+        enrollment_status=tables["recognitions"],
+        flags=tables["flags"],
+        tasks=tables["tasks"],
+        death_channels=policy.negative.death_channels,
+    )
 
 
 #: each timing of a :class:`CertificationRun`: the stage it reports and the table it made

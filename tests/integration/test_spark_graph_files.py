@@ -14,10 +14,10 @@ import pytest
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
-from linkgraph.graph import build_graph, load_schema, open_store
-from linkgraph.graph.model import GraphTables
+from linkgraph.graph import load_schema, open_store
+from linkgraph.graph.model import GraphTables, merge
 from linkgraph.graph.neo4j_store import write_import_csv
-from linkgraph.pipeline import run_city
+from linkgraph.pipeline import graph_parts_of_run, run_city
 from linkgraph.policy import Policy
 from linkgraph.spark.graph import write_import_files
 from linkgraph.spark.session import spark_session
@@ -33,19 +33,8 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> GraphTables:
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
     t = run_city(city, settings=settings, load_store=False).tables
     policy = Policy.load(settings.seed_dir / "policy.toml")
-    return build_graph(
-        Catalogue(settings.catalogue_dir),
-        t["persons"],
-        t["records"],
-        t["resolution"],
-        t["enrollments"],
-        t["events"],
-        certifications=t["certifications"],
-        enrollment_status=t["recognitions"],
-        flags=t["flags"],
-        tasks=t["tasks"],
-        death_channels=policy.negative.death_channels,
-    )
+    parts = graph_parts_of_run(t, Catalogue(settings.catalogue_dir), policy)
+    return merge(parts).conformed(load_schema())
 
 
 def _lines(files: list[Path]) -> tuple[str, list[str]]:
