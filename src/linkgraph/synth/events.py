@@ -142,16 +142,14 @@ def generate_events(
             here = by_proxy | (~elsewhere[who] & (occurred < left[who]) & ~jailed)
             who, occurred, by_proxy = who[here], occurred[here], by_proxy[here]
             reported_delay = reported_delay[here]
-        elif channel.code in ev.death_reports:
-            report = ev.death_reports[channel.code]
-            who = np.flatnonzero((death < end) & (rng.random(n) < report.share))
-            occurred = death[who]
-            reported_delay = rng.integers(report.delay_days[0], report.delay_days[1] + 1, len(who))
-            by_proxy = np.zeros(len(who), bool)
-        elif channel.code in ev.left_reports:
-            report = ev.left_reports[channel.code]
-            who = np.flatnonzero((left < end) & (rng.random(n) < report.share))
-            occurred = left[who]
+        elif channel.code in ev.death_reports or channel.code in ev.left_reports:
+            # a death or a departure, reported by a share of them some days after the day
+            if channel.code in ev.death_reports:
+                report, day = ev.death_reports[channel.code], death
+            else:
+                report, day = ev.left_reports[channel.code], left
+            who = np.flatnonzero((day < end) & (rng.random(n) < report.share))
+            occurred = day[who]
             reported_delay = rng.integers(report.delay_days[0], report.delay_days[1] + 1, len(who))
             by_proxy = np.zeros(len(who), bool)
         else:  # a living person reported ineligible: a sentence, from the day it began
