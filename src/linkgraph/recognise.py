@@ -320,8 +320,9 @@ def keep_offsets(recognitions: pa.Table, offsets: pa.Table, as_of: dt.date) -> p
                 amount -= take
     if not kept:
         return rec
-    ids = rec["enrollment_id"].to_pylist()
-    taken = pa.array([kept.get(i, 0) for i in ids], pa.int64())
+    # the few enrolments offsets touched, joined to the city's by a hash look-up
+    where = pc.index_in(rec["enrollment_id"], value_set=pa.array(list(kept), pa.string()))
+    taken = pc.fill_null(pa.array(list(kept.values()), pa.int64()).take(where), 0)
     rec = rec.set_column(
         rec.schema.get_field_index("arrears_amount"),
         "arrears_amount",
