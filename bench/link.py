@@ -215,14 +215,15 @@ def run_system(
     name: str, fn: Callable[..., dict[str, Any]], city: Path, truth: pa.Table, limit: int | None
 ) -> tuple[str, float, float, Any]:
     """One measured run of one system, printed: (name, wall s, peak GiB, pairwise scores)."""
-    state = tempfile.mkdtemp(prefix="linkgraph-state-")
-    extra = (state,) if fn is run_linkgraph else ()
-    wall, peak, result = measure(fn, city, limit, *extra)
     if fn is run_linkgraph:
+        state = tempfile.mkdtemp(prefix="linkgraph-state-")
+        wall, peak, result = measure(fn, city, limit, state)
         cli, work = time_explain(state, result["persons"])
         result["timings"]["explain (command)"] = round(cli, 2)
         result["timings"]["explain (in process)"] = round(work, 2)
-    shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+    else:
+        wall, peak, result = measure(fn, city, limit)
     s = pairwise_scores(truth, result["persons"])
     print(
         f"{name:18s} wall {wall:7.1f} s  peak {peak:5.2f} GiB  "
