@@ -36,6 +36,7 @@ changes the answer only from the day it arrives.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import duckdb
 import numpy as np
@@ -79,6 +80,12 @@ CERTIFICATION = pa.schema(
 )
 
 _PRIORITY = {"manual": 3, "strong": 2, "corroborated_weak": 1}
+
+
+def _in_list(channels: Iterable[str]) -> str:
+    """Channel codes as the body of a SQL ``IN (...)``; NULL when there are none (no row
+    is in it)."""
+    return ", ".join(_lit(c) for c in channels) or "NULL"
 
 
 def _lit(value: str) -> str:
@@ -277,10 +284,10 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
     index = {r.id: i for i, r in enumerate(policy.rules)}
     cleared_by = ", ".join(str(index[r]) for r in policy.negative.cleared_by) or "NULL"
     neg = policy.negative
-    death = ", ".join(_lit(c) for c in neg.death_channels) or "NULL"
-    left = ", ".join(_lit(c) for c in neg.left_channels) or "NULL"
-    sentence = ", ".join(_lit(c) for c in neg.sentence_channels) or "NULL"
-    release = ", ".join(_lit(c) for c in neg.released_by) or "NULL"
+    death = _in_list(neg.death_channels)
+    left = _in_list(neg.left_channels)
+    sentence = _in_list(neg.sentence_channels)
+    release = _in_list(neg.released_by)
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     release_names = ", ".join(neg.released_by).replace("'", "''")
     return f"""
