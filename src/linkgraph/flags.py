@@ -237,7 +237,7 @@ def transition(
                 f" (¥{flag.amount_recovered:,} recovered so far); give the reason for the"
                 " excess (interest, other months) as the over-recovery reason"
             )
-        status = "recovered" if total >= at_risk else "recovering"
+        status = _recovery_status(total, at_risk)
         extra = {"money": recovery_kind or "cash", "over_recovery_reason": over_recovery_reason}
     elif to == "written_off":
         assert amount is not None
