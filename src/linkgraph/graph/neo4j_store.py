@@ -338,7 +338,8 @@ class Neo4jStore(GraphStore):
         # Below ADMIN_IMPORT_MIN_ROWS, batched Cypher beats the importer's stop and restart,
         # unless the database holds a big graph: the importer replaces a store, where the
         # Cypher wipe deletes it row by row (a city's 31 M rows ran out of heap).
-        if self.bulk == "cypher" or max(tables.num_rows, self._held_rows()) < ADMIN_IMPORT_MIN_ROWS:
+        small = tables.num_rows < ADMIN_IMPORT_MIN_ROWS  # and the database asked only then
+        if self.bulk == "cypher" or (small and self._held_rows() < ADMIN_IMPORT_MIN_ROWS):
             self._wipe()
             self._apply_schema()
             for batch in tables.batches(50_000):
