@@ -87,3 +87,30 @@ def test_a_cut_short_name_without_id_meets_its_record_by_birth_date_and_address(
     frame = prepare(table, m)
     a, b = candidate_pairs(frame, default_rules(frame))
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == {(0, 1)}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1100, 4000), st.integers(2, 6))
+def test_pairs_from_codes_on_many_records_skips_only_keys_nobody_shares(
+    seed: int, n: int, cap: int
+) -> None:
+    """Above a thousand records, keys held once are dropped before the sort: the pairs
+    stay those of every key two or more records share (up to the cap)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 2**62, size=n)
+    shared = rng.integers(0, n, size=n // 3)
+    codes[shared] = codes[rng.integers(0, 40, size=len(shared))]  # some keys held many times
+    codes[rng.integers(0, n, size=n // 10)] = -1
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(codes.tolist()):
+        if c >= 0:
+            groups.setdefault(c, []).append(i)
+    expected = {
+        pair
+        for members in groups.values()
+        if 2 <= len(members) <= cap
+        for pair in itertools.combinations(members, 2)
+    }
+    a, b = pairs_from_codes(codes, cap)
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == expected
+    assert len(a) == len(expected)

@@ -8,10 +8,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from link_city import MAPPING, build_city
+from rapidfuzz.distance import OSA, Levenshtein
 
 from linkgraph.link import Linker
 from linkgraph.link.comparisons import Comparison
+from linkgraph.link.frame import Column
 from linkgraph.link.levels import (
     And,
     ElseLevel,
@@ -21,6 +25,7 @@ from linkgraph.link.levels import (
     Or,
     PairContext,
     SimilarityLevel,
+    bag_distance,
 )
 from linkgraph.link.mapping import LinkMapping
 from linkgraph.link.model import _combine_prior_and_bfs
@@ -118,3 +123,25 @@ def test_mapping_errors_name_the_field(tmp_path: Path) -> None:
         m.check_columns(["rid", "given_name"])
     with pytest.raises(MappingError, match="field 'record_id'"):
         LinkMapping.from_dict({"fields": {"surname": "name"}})
+
+
+_TEXT = st.text(alphabet="0123456789X@pq王秀英三组", max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=30))
+def test_bag_distance_never_exceeds_an_edit_distance(pairs: list[tuple[str, str]]) -> None:
+    """The bound that lets distance levels skip scoring a pair: never more than the
+    pair's OSA or Levenshtein distance, so no pair is ruled out that a level would hold."""
+    left = Column.from_array(pa.array([a or "-" for a, _ in pairs]))
+    right = Column.from_array(pa.array([b or "-" for _, b in pairs]))
+    bound = bag_distance(left, left.codes, right, right.codes)
+    for k, (a, b) in enumerate(pairs):
+        a, b = a or "-", b or "-"
+        assert bound[k] <= OSA.distance(a, b)
+        assert bound[k] <= Levenshtein.distance(a, b)
+    disjoint_digits = [
+        k for k, (a, b) in enumerate(pairs) if a.isdigit() and b.isdigit() and not set(a) & set(b)
+    ]
+    for k in disjoint_digits:  # nothing in common: the bound is the distance itself
+        assert bound[k] == max(len(pairs[k][0]), len(pairs[k][1]))

@@ -199,6 +199,12 @@ def pairs_from_codes(
     (array([0, 0, 2]), array([2, 4, 4]))
     """
     idx = np.flatnonzero(codes >= 0)
+    if len(idx) > 1024:
+        # A key only one record holds pairs with nothing (most keys of an ID number's
+        # cuts): counting keys by their low bits drops those records before the sort.
+        buckets = 1 << int(len(idx) * 2).bit_length()
+        low = codes[idx] & (buckets - 1)
+        idx = idx[np.bincount(low, minlength=buckets)[low] > 1]
     if len(idx) < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty

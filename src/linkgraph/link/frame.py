@@ -37,6 +37,7 @@ class Column:
     uniques: np.ndarray  # object array of str
     _index: dict[str, int] | None = field(default=None, repr=False)
     _counts: np.ndarray | None = field(default=None, repr=False)
+    _bins: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def from_array(cls, values: pa.Array | pa.ChunkedArray) -> Column:
@@ -60,6 +61,24 @@ class Column:
             ok = self.codes[self.codes >= 0]
             self._counts = np.bincount(ok, minlength=len(self.uniques))
         return self._counts
+
+    def char_bins(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per distinct value, how many of its characters fall in each of 16 bins (code
+        point mod 16), and its length; length -1 where unknown (a value that is not ASCII
+        or longer than 255). Two values' bins bound their edit distance from below."""
+        if self._bins is None:
+            arr = pa.array(self.uniques, pa.string())
+            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[: len(arr) + 1]
+            data = arr.buffers()[2]
+            raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+            raw = raw[offsets[0] : offsets[-1]]
+            length = np.diff(offsets).astype(np.int32)
+            owner = np.repeat(np.arange(len(arr)), length)
+            bins = np.bincount(owner * 16 + (raw & 15), minlength=len(arr) * 16)
+            wide = np.bincount(owner, weights=raw >= 128, minlength=len(arr)) > 0
+            length[wide | (length > 255)] = -1
+            self._bins = (bins.reshape(len(arr), 16).astype(np.uint8), length)
+        return self._bins
 
     def translate(self, other: Column) -> np.ndarray:
         """This column's codes expressed in ``other``'s code space (-2 when unseen there)."""
@@ -133,9 +152,10 @@ def _date_text(arr: pa.Array) -> pa.Array:
     fn = _normaliser("dates")
     if fn is not None:
         try:
-            parsed = fn(arr)
+            encoded = pc.dictionary_encode(arr)  # a city's birth dates: few distinct values
+            parsed = fn(encoded.dictionary)
             if pa.types.is_date(parsed.type) or pa.types.is_timestamp(parsed.type):
-                return pc.strftime(parsed, format="%Y%m%d")
+                return pc.strftime(parsed, format="%Y%m%d").take(encoded.indices)
         except Exception:
             pass
     return _digits(arr)
@@ -172,17 +192,6 @@ def prepare(
     ``<id>__sex`` (the sex the 17th digit encodes: odd = "M").
     """
     mapping.check_columns(table.column_names)
-    rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
-    if rid.null_count:
-        raise_missing(mapping.record_id)
-    record_id = np.array(rid.to_pylist(), dtype=object)
-    if pc.count_distinct(rid).as_py() != len(record_id):
-        from linkgraph.link.mapping import MappingError
-
-        raise MappingError(f"field 'record_id': column {mapping.record_id!r} has duplicate ids")
-    source = None
-    if mapping.source is not None:
-        source = np.array(table.column(mapping.source).cast(pa.string()).to_pylist(), dtype=object)
     columns: dict[str, Column] = {}
     chinese: dict[str, bool] = {}
     fields = list(mapping.fields.items())
@@ -190,13 +199,16 @@ def prepare(
     if len(table) >= PARALLEL_ROWS:
         # pyarrow kernels release the GIL: one field's kernels overlap another's Python.
         # Names and addresses, whose normalisers are mostly Python, start first, so the
-        # other fields' kernels fill the second core beside them rather than after them.
+        # other fields' kernels fill the second core beside them rather than after them;
+        # the record ids are read meanwhile, while the two wait for the GIL.
         order = sorted(range(len(work)), key=lambda i: work[i][1] not in GIL_BOUND_KINDS)
         with ThreadPoolExecutor(max_workers=2) as pool:
             prepared = pool.map(lambda i: _prepare_field(*work[i]), order)
+            record_id, source = _record_ids(table, mapping)
             done = dict(zip(order, prepared, strict=True))
         results = [done[i] for i in range(len(work))]
     else:
+        record_id, source = _record_ids(table, mapping)
         results = [_prepare_field(*w) for w in work]
     for (col, _), (cols, is_chinese) in zip(fields, results, strict=True):
         columns.update(cols)
@@ -213,6 +225,23 @@ def prepare(
 
 
 PARALLEL_ROWS = 50_000
+
+
+def _record_ids(table: pa.Table, mapping: LinkMapping) -> tuple[np.ndarray, np.ndarray | None]:
+    """The record ids (present and unique, else a mapping error) and the sources."""
+    rid = table.column(mapping.record_id).cast(pa.string()).combine_chunks()
+    if rid.null_count:
+        raise_missing(mapping.record_id)
+    if len(pc.unique(rid)) != len(rid):
+        from linkgraph.link.mapping import MappingError
+
+        raise MappingError(f"field 'record_id': column {mapping.record_id!r} has duplicate ids")
+    source = None
+    if mapping.source is not None:
+        source = table.column(mapping.source).cast(pa.string()).to_numpy(zero_copy_only=False)
+    return rid.to_numpy(zero_copy_only=False), source
+
+
 GIL_BOUND_KINDS = ("address", "name")
 
 

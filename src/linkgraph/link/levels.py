@@ -17,7 +17,7 @@ import numpy as np
 from rapidfuzz.distance import OSA, Indel, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
-from linkgraph.link.frame import Frame
+from linkgraph.link.frame import Column, Frame
 
 SCORERS: dict[str, Callable[..., Any]] = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
@@ -79,8 +79,15 @@ class PairContext:
             out &= np.isin(lc if s == "left" else rc, codes)
         return out
 
-    def score(self, col: str, scorer: str, where: np.ndarray) -> np.ndarray:
-        """``scorer`` of the two values for pairs in ``where`` (nan elsewhere / null)."""
+    def score(
+        self, col: str, scorer: str, where: np.ndarray, at_most: int | None = None
+    ) -> np.ndarray:
+        """``scorer`` of the two values for pairs in ``where`` (nan elsewhere / null).
+
+        ``at_most``: only distances up to this matter (an edit-distance scorer). A pair
+        whose characters alone put it further apart (:func:`bag_distance`) is not
+        scored: it gets inf, and stays unscored for a later call that asks further.
+        """
         key = (col, scorer)
         cached = self._scores.get(key)
         if cached is None:
@@ -89,6 +96,13 @@ class PairContext:
         out, done = cached
         lc, _, rc = self.codes(col)
         todo = where & ~done & (lc >= 0) & (rc >= 0)
+        far = np.empty(0, dtype=np.int64)
+        if at_most is not None and todo.any():
+            idx = np.flatnonzero(todo)
+            bound = bag_distance(self.left.col(col), lc[idx], self.right.col(col), rc[idx])
+            far = idx[bound > at_most]
+            out[far] = np.inf
+            todo[far] = False
         if todo.any():
             idx = np.flatnonzero(todo)
             a, b = lc[idx].astype(np.int64), rc[idx].astype(np.int64)
@@ -104,7 +118,26 @@ class PairContext:
             scores = cpdist(sa, sb, scorer=SCORERS[scorer], workers=workers)
             out[idx] = np.asarray(scores, dtype=np.float64)[inv]
         done |= where
+        done[far] = False
         return out
+
+
+def bag_distance(left: Column, lc: np.ndarray, right: Column, rc: np.ndarray) -> np.ndarray:
+    """A lower bound of the Levenshtein and OSA distances of each value pair (codes
+    ``lc`` in ``left``, ``rc`` in ``right``): half of how many characters the two do not
+    share, counted in 16 bins (each edit changes a bin's count by one on at most two
+    bins, a swap changes none), plus their length difference. 0 where unknown.
+
+    Random pairs of ID numbers or accounts lie many characters apart: the bound rules
+    them out without scoring them (an 18-digit number against another: ~6).
+    """
+    lbins, llen = left.char_bins()
+    rbins, rlen = right.char_bins()
+    a_len, b_len = llen[lc], rlen[rc]
+    apart = np.abs(lbins[lc].astype(np.int16) - rbins[rc]).sum(axis=1, dtype=np.int32)
+    bound = (apart + np.abs(a_len - b_len)) // 2
+    bound[(a_len < 0) | (b_len < 0)] = 0
+    return bound
 
 
 class ComparisonLevel(ABC):
@@ -190,7 +223,7 @@ class DistanceLevel(ComparisonLevel):
         self._label = label
 
     def _matches(self, ctx: PairContext, where: np.ndarray) -> np.ndarray:
-        return ctx.score(self.col, self.scorer, where) <= self.max_distance
+        return ctx.score(self.col, self.scorer, where, self.max_distance) <= self.max_distance
 
     def _describe(self) -> str:
         return self._label or f"{self.col} {self.scorer} <= {self.max_distance}"
