@@ -699,9 +699,17 @@ _ADDR_PREFIX_RE = re.compile(
     "(?:谯城区|涡阳县|蒙城县|利辛县|亳县)?"
 )
 _ADDR_NUM = f"[0-9]+|[{_CN_NUM_CLASS}]+"
+_ADDR_UNIT = "村民小组|村民组|小组|组|号"
 # Village groups and house numbers, one pass: 三组 / 第3组 / 第三村民组 / 03村民小组 -> 3组;
-# 十二号 / 第12号 / 012号 -> 12号.
-_ADDR_NUMBERED_RE = re.compile(f"第?({_ADDR_NUM})(村民小组|村民组|小组|组|号)")
+# 十二号 / 第12号 / 012号 -> 12号.  The rule is ``第?(number)(unit)``; to spare a Python
+# call per address, only the forms it changes are matched: with 第, with a leading zero
+# or Chinese numerals, or with a long unit (a number is never matched from its middle).
+# tests/unit/test_normalise.py holds the two to the same results.
+_ADDR_NUMBERED_RE = re.compile(
+    f"第({_ADDR_NUM})({_ADDR_UNIT})"
+    f"|((?<![0-9])0[0-9]*|[{_CN_NUM_CLASS}]+)({_ADDR_UNIT})"
+    "|((?<![0-9])[1-9][0-9]*)(村民小组|村民组|小组)"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -712,7 +720,8 @@ def _arabic(num: str) -> str:
 
 def _numbered(m: re.Match[str]) -> str:
     """``第三村民组`` -> ``3组``, ``十二号`` -> ``12号``."""
-    return _arabic(m[1]) + ("号" if m[2] == "号" else "组")
+    number, unit = m[1] or m[3] or m[5], m[2] or m[4] or m[6]
+    return _arabic(number) + ("号" if unit == "号" else "组")
 
 
 def address(raw: str | None) -> str | None:
