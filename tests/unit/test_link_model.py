@@ -131,15 +131,18 @@ _TEXT = st.text(alphabet="0123456789X@pq王秀英三组", max_size=20)
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=30))
 def test_bag_distance_never_exceeds_an_edit_distance(pairs: list[tuple[str, str]]) -> None:
-    """The bound that lets distance levels skip scoring a pair: never more than the
-    pair's OSA or Levenshtein distance, so no pair is ruled out that a level would hold."""
+    """The bound that lets distance and similarity levels skip scoring a pair: never
+    more than the pair's OSA or Levenshtein distance (in characters, Han included), so
+    no pair is ruled out that a level would hold."""
     left = Column.from_array(pa.array([a or "-" for a, _ in pairs]))
     right = Column.from_array(pa.array([b or "-" for _, b in pairs]))
-    bound = bag_distance(left, left.codes, right, right.codes)
+    bound, longer = bag_distance(left, left.codes, right, right.codes)
     for k, (a, b) in enumerate(pairs):
         a, b = a or "-", b or "-"
         assert bound[k] <= OSA.distance(a, b)
         assert bound[k] <= Levenshtein.distance(a, b)
+        assert longer[k] == max(len(a), len(b))
+        assert 1 - bound[k] / longer[k] >= Levenshtein.normalized_similarity(a, b) - 1e-9
     disjoint_digits = [
         k for k, (a, b) in enumerate(pairs) if a.isdigit() and b.isdigit() and not set(a) & set(b)
     ]

@@ -64,20 +64,28 @@ class Column:
 
     def char_bins(self) -> tuple[np.ndarray, np.ndarray]:
         """Per distinct value, how many of its characters fall in each of 16 bins (code
-        point mod 16), and its length; length -1 where unknown (a value that is not ASCII
-        or longer than 255). Two values' bins bound their edit distance from below."""
+        point mod 16), and its length in characters; -1 where over 255. Two values'
+        bins bound their edit distance from below (:func:`levels.bag_distance`)."""
         if self._bins is None:
             arr = pa.array(self.uniques, pa.string())
-            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[: len(arr) + 1]
+            n = len(arr)
+            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[: n + 1]
             data = arr.buffers()[2]
             raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
             raw = raw[offsets[0] : offsets[-1]]
-            length = np.diff(offsets).astype(np.int32)
-            owner = np.repeat(np.arange(len(arr)), length)
-            bins = np.bincount(owner * 16 + (raw & 15), minlength=len(arr) * 16)
-            wide = np.bincount(owner, weights=raw >= 128, minlength=len(arr)) > 0
-            length[wide | (length > 255)] = -1
-            self._bins = (bins.reshape(len(arr), 16).astype(np.uint8), length)
+            owner = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
+            # A code point mod 16 is the low 4 bits of its character's last UTF-8 byte; a
+            # byte ends a character unless the next one continues it (10xxxxxx).
+            ends = np.ones(raw.size, dtype=bool)
+            ends[:-1] = (raw[1:] & 0xC0) != 0x80
+            if ends.all():
+                length = np.diff(offsets).astype(np.int32)
+            else:
+                owner, raw = owner[ends], raw[ends]
+                length = np.bincount(owner, minlength=n).astype(np.int32)
+            bins = np.bincount(owner * 16 + (raw & 15), minlength=n * 16)
+            length[length > 255] = -1
+            self._bins = (bins.reshape(n, 16).astype(np.uint8), length)
         return self._bins
 
     def translate(self, other: Column) -> np.ndarray:

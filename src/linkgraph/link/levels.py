@@ -80,13 +80,19 @@ class PairContext:
         return out
 
     def score(
-        self, col: str, scorer: str, where: np.ndarray, at_most: int | None = None
+        self,
+        col: str,
+        scorer: str,
+        where: np.ndarray,
+        at_most: int | None = None,
+        at_least: float | None = None,
     ) -> np.ndarray:
         """``scorer`` of the two values for pairs in ``where`` (nan elsewhere / null).
 
-        ``at_most``: only distances up to this matter (an edit-distance scorer). A pair
-        whose characters alone put it further apart (:func:`bag_distance`) is not
-        scored: it gets inf, and stays unscored for a later call that asks further.
+        ``at_most`` (an edit distance) or ``at_least`` (the Levenshtein similarity): only
+        scores up to, or from, this value matter. A pair whose characters alone put it
+        beyond (:func:`bag_distance`) is not scored: it gets inf (or -inf), and stays
+        unscored for a later call that asks further.
         """
         key = (col, scorer)
         cached = self._scores.get(key)
@@ -97,11 +103,16 @@ class PairContext:
         lc, _, rc = self.codes(col)
         todo = where & ~done & (lc >= 0) & (rc >= 0)
         far = np.empty(0, dtype=np.int64)
-        if at_most is not None and todo.any():
+        if (at_most is not None or at_least is not None) and todo.any():
             idx = np.flatnonzero(todo)
-            bound = bag_distance(self.left.col(col), lc[idx], self.right.col(col), rc[idx])
-            far = idx[bound > at_most]
-            out[far] = np.inf
+            bound, longer = bag_distance(self.left.col(col), lc[idx], self.right.col(col), rc[idx])
+            if at_most is not None:
+                far = idx[bound > at_most]
+                out[far] = np.inf
+            else:  # similarity = 1 - distance / the longer length
+                assert at_least is not None
+                far = idx[bound > (1.0 - at_least) * longer + 1e-9]
+                out[far] = -np.inf
             todo[far] = False
         if todo.any():
             idx = np.flatnonzero(todo)
@@ -122,22 +133,33 @@ class PairContext:
         return out
 
 
-def bag_distance(left: Column, lc: np.ndarray, right: Column, rc: np.ndarray) -> np.ndarray:
+def bag_distance(
+    left: Column, lc: np.ndarray, right: Column, rc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A lower bound of the Levenshtein and OSA distances of each value pair (codes
-    ``lc`` in ``left``, ``rc`` in ``right``): half of how many characters the two do not
-    share, counted in 16 bins (each edit changes a bin's count by one on at most two
-    bins, a swap changes none), plus their length difference. 0 where unknown.
+    ``lc`` in ``left``, ``rc`` in ``right``), and the longer value's length: half of how
+    many characters the two do not share, counted in 16 bins (an edit changes one bin's
+    count on each side at most, a swap none), plus their length difference. Both 0
+    where a value is over 255 characters.
 
-    Random pairs of ID numbers or accounts lie many characters apart: the bound rules
-    them out without scoring them (an 18-digit number against another: ~6).
+    Random pairs of ID numbers or accounts lie many characters apart, addresses of two
+    villages many of their characters: the bound rules them out without scoring them.
     """
     lbins, llen = left.char_bins()
     rbins, rlen = right.char_bins()
     a_len, b_len = llen[lc], rlen[rc]
     apart = np.abs(lbins[lc].astype(np.int16) - rbins[rc]).sum(axis=1, dtype=np.int32)
     bound = (apart + np.abs(a_len - b_len)) // 2
-    bound[(a_len < 0) | (b_len < 0)] = 0
-    return bound
+    longer = np.maximum(a_len, b_len)
+    unknown = (a_len < 0) | (b_len < 0)
+    bound[unknown], longer[unknown] = 0, 0
+    return bound, longer
+
+
+#: Scorers :func:`bag_distance` bounds: these edit distances from below, the Levenshtein
+#: similarity from above.
+BOUNDED_DISTANCES = ("levenshtein_distance", "osa_distance")
+BOUNDED_SIMILARITIES = ("levenshtein",)
 
 
 class ComparisonLevel(ABC):
@@ -209,7 +231,9 @@ class SimilarityLevel(ComparisonLevel):
         self._label = label
 
     def _matches(self, ctx: PairContext, where: np.ndarray) -> np.ndarray:
-        return ctx.score(self.col, self.scorer, where) >= self.threshold
+        bounded = self.scorer in BOUNDED_SIMILARITIES
+        at_least = self.threshold if bounded else None
+        return ctx.score(self.col, self.scorer, where, at_least=at_least) >= self.threshold
 
     def _describe(self) -> str:
         return self._label or f"{self.col} {self.scorer} >= {self.threshold}"
@@ -223,7 +247,8 @@ class DistanceLevel(ComparisonLevel):
         self._label = label
 
     def _matches(self, ctx: PairContext, where: np.ndarray) -> np.ndarray:
-        return ctx.score(self.col, self.scorer, where, self.max_distance) <= self.max_distance
+        at_most = self.max_distance if self.scorer in BOUNDED_DISTANCES else None
+        return ctx.score(self.col, self.scorer, where, at_most) <= self.max_distance
 
     def _describe(self) -> str:
         return self._label or f"{self.col} {self.scorer} <= {self.max_distance}"
