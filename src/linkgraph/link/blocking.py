@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkgraph.link.frame import PINYIN, Column, Frame
+from linkgraph.link.frame import PINYIN, Column, Frame, string_bytes
 
 DEFAULT_MAX_BLOCK = 100
 MIN_CATEGORY_VALUES = 50
@@ -87,11 +87,7 @@ def hash_strings(
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     n = len(arr)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + n + 1].astype(
-        np.int64
-    )
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    offsets, data = string_bytes(arr)
     if len(data) == 0:
         data = np.zeros(1, np.uint8)
     length = offsets[1:] - offsets[:-1]

@@ -67,12 +67,8 @@ class Column:
         point mod 16), and its length in characters; -1 where over 255. Two values'
         bins bound their edit distance from below (:func:`levels.bag_distance`)."""
         if self._bins is None:
-            arr = pa.array(self.uniques, pa.string())
-            n = len(arr)
-            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[: n + 1]
-            data = arr.buffers()[2]
-            raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
-            raw = raw[offsets[0] : offsets[-1]]
+            n = len(self.uniques)
+            offsets, raw = string_bytes(pa.array(self.uniques, pa.string()))
             owner = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
             # A code point mod 16 is the low 4 bits of its character's last UTF-8 byte; a
             # byte ends a character unless the next one continues it (10xxxxxx).
@@ -98,6 +94,17 @@ class Column:
         ok = self.codes >= 0
         out[ok] = mapped[self.codes[ok]]
         return out
+
+
+def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's UTF-8 bytes, and where each value starts and ends in them
+    (``len(arr) + 1`` offsets from 0), without copying the bytes."""
+    bufs = arr.buffers()
+    if bufs[1] is None:  # an empty array may carry no offsets
+        return np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.uint8)
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
+    return offsets.astype(np.int64) - offsets[0], data[offsets[0] : offsets[-1]]
 
 
 def _blank_to_null(arr: pa.Array) -> pa.Array:
