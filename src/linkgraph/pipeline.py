@@ -19,7 +19,7 @@ import json
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,9 +401,10 @@ class Engine(Protocol):
     def link_events(self, events: Any, keys: pa.Table, catalogue: Catalogue) -> Any: ...
 
     def import_files(
-        self, schema: GraphSchema, tables: GraphTables, directory: Path
+        self, schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
     ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
-        """The graph's ``neo4j-admin`` import files (a Neo4j store's bulk load)."""
+        """The graph's ``neo4j-admin`` import files (a Neo4j store's bulk load), from its
+        conformed parts (see ``linkgraph.graph.neo4j_store.ImportFiles``)."""
         ...
 
     def decide(
@@ -451,11 +452,11 @@ class EmbeddedEngine:
         return identity.link_events(events, keys, catalogue)
 
     def import_files(
-        self, schema: GraphSchema, tables: GraphTables, directory: Path
+        self, schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
     ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
         from linkgraph.graph.neo4j_store import write_import_csv
 
-        return write_import_csv(schema, tables, directory)
+        return write_import_csv(schema, parts, directory)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide(*args, **kwargs)

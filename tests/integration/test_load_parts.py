@@ -1,13 +1,18 @@
-"""The embedded store's part-by-part load: the same store as one ``load``, the same refusals.
+"""The part-by-part load: the same store as one ``load``, the same refusals.
 
 ``GraphStore.load_parts`` writes :func:`~linkgraph.graph.model.graph_parts` one part
-at a time; the checks ``load`` makes over the whole graph (a key repeated across
-parts, a dangling reference) run in SQL before the commit.
+at a time. The embedded store runs the checks ``load`` makes over the whole graph (a
+key repeated across parts, a dangling reference) in SQL before the commit; Neo4j
+writes each part's import files as it comes and checks across parts before importing.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -15,11 +20,13 @@ from graph_city import truth_records
 from truth_inputs import truth_inputs
 
 from linkgraph.catalogue import Catalogue
+from linkgraph.config import get_settings
 from linkgraph.errors import InputError
-from linkgraph.graph import GraphStore, GraphTables
+from linkgraph.graph import GraphStore, GraphTables, load_schema, neo4j_store
 from linkgraph.graph import model as graph_model
 from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import build_graph, graph_parts
+from linkgraph.graph.neo4j_store import Neo4jStore, write_import_csv
 from linkgraph.synth import generate_city
 
 pytestmark = pytest.mark.embedded
@@ -106,3 +113,100 @@ def test_the_default_load_parts_merges_the_parts(tmp_path: Path) -> None:
     report = GraphStore.load_parts(store, parts)
     assert report.rows["EvidenceEvent"] == 2
     assert store.counts()["EvidenceEvent"] == 2
+
+
+# ---------------------------------------------------------------- Neo4j, part by part
+
+
+@pytest.fixture
+def neo4j_big(neo4j_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Neo4jStore]:
+    """A Neo4j store for which any graph is big enough for the importer."""
+    monkeypatch.setattr(neo4j_store, "ADMIN_IMPORT_MIN_ROWS", 1)
+    store = Neo4jStore(
+        neo4j_server.uri,
+        neo4j_server.user,
+        neo4j_server.password,
+        database=neo4j_server.database,
+        settings=get_settings(),
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _import_files() -> list[Path]:
+    return sorted(get_settings().data_dir.glob("neo4j-import-*/*/*/part-*.csv"))
+
+
+@pytest.mark.neo4j
+def test_neo4j_writes_each_part_before_the_next_is_made_and_holds_the_whole_graph(
+    inputs: Inputs, neo4j_big: Neo4jStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = EmbeddedStore(tmp_path / "whole.duckdb")
+    whole.load(build_graph(*inputs))
+    monkeypatch.setattr(graph_model, "EVENT_PART_ROWS", 1000)
+    files_before_part: list[int] = []
+
+    def watched() -> Iterator[GraphTables]:
+        for part in graph_parts(*inputs):
+            files_before_part.append(len(_import_files()))
+            yield part
+
+    report = neo4j_big.load_parts(watched())
+    assert len(files_before_part) > 5  # the events came in several parts
+    # each part after the first was asked for only once the one before it was on disk
+    assert files_before_part[1] > 0
+    assert all(a < b for a, b in itertools.pairwise(files_before_part[1:]))
+    assert report.rows == {k: v for k, v in whole.counts().items() if k in report.rows}
+    assert neo4j_big.counts() == whole.counts()
+    person = inputs[1]["person_id"][0].as_py()
+    assert neo4j_big.query("person_360", person_id=person) == whole.query(
+        "person_360", person_id=person
+    )
+
+
+@pytest.mark.neo4j
+def test_neo4j_refuses_a_dangling_reference_or_a_repeated_key_across_parts_and_keeps_its_graph(
+    neo4j_big: Neo4jStore,
+) -> None:
+    neo4j_big.load_parts([_part({"Person": ["P1"]})])
+    before = neo4j_big.counts()
+    dangling = [
+        _part({"Person": ["P2"], "EvidenceEvent": ["RAIL:1"]}),
+        _part({"EvidenceEvent": ["RAIL:2"]}, HAS_EVIDENCE=[("P2", "RAIL:1"), ("P9", "RAIL:2")]),
+    ]
+    with pytest.raises(
+        InputError,
+        match=r"HAS_EVIDENCE relationship Person 'P9' -> EvidenceEvent 'RAIL:2': start node",
+    ):
+        neo4j_big.load_parts(dangling)
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:7': key 'event_key' repeated"):
+        neo4j_big.load_parts(
+            [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:7"]})]
+        )
+    assert neo4j_big.counts() == before
+    assert not _import_files()  # nothing left behind
+
+
+def test_a_relationship_may_come_before_its_end_node(tmp_path: Path) -> None:
+    """The in-process import files: ends found in a later part; ids read back as keys."""
+    parts = [
+        _part({"Person": ["P1", "P2"]}, HAS_EVIDENCE=[("P2", "RAIL:5"), ("P1", "RAIL:1")]),
+        _part({"EvidenceEvent": ["RAIL:1", "RAIL:5"]}, HAS_EVIDENCE=[("P1", "RAIL:5")]),
+    ]
+    schema = load_schema()
+    nodes, rels = write_import_csv(schema, [p.conformed(schema) for p in parts], tmp_path)
+    files = dict(nodes + rels)
+
+    def rows(name: str) -> list[list[str]]:
+        return [row for f in files[name] for row in csv.reader(f.open(encoding="utf-8"))]
+
+    person = {i: key for i, key in rows("Person")[1:]}
+    event = {i: key for i, key, *_ in rows("EvidenceEvent")[1:]}
+    assert rows("HAS_EVIDENCE")[0] == [":START_ID(Person)", ":END_ID(EvidenceEvent)"]
+    assert sorted((person[s], event[e]) for s, e in rows("HAS_EVIDENCE")[1:]) == [
+        ("P1", "RAIL:1"),
+        ("P1", "RAIL:5"),
+        ("P2", "RAIL:5"),
+    ]

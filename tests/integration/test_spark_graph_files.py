@@ -1,13 +1,15 @@
-"""Spark's ``neo4j-admin`` import files are the in-process writer's, row for row.
+"""Spark's ``neo4j-admin`` import files hold the in-process writer's rows.
 
 A small city's graph, written once by :func:`linkgraph.graph.neo4j_store.write_import_csv`
-and once by Spark (:func:`linkgraph.spark.graph.write_import_files`, in parts): every
-label and type has the same header and the same rows, as sets. No Neo4j server is
-started: the files are compared as files.
+(in the parts the run makes) and once by Spark (:func:`linkgraph.spark.graph.write_import_files`,
+in its tasks' parts): every label and type has the same header and the same rows, as sets,
+once each writer's import ids are read back as the nodes' keys (the two number nodes
+differently). No Neo4j server is started: the files are compared as files.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -27,37 +29,64 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory: pytest.TempPathFactory) -> GraphTables:
+def parts(tmp_path_factory: pytest.TempPathFactory) -> list[GraphTables]:
     city = tmp_path_factory.mktemp("city")
     generate_city(city, 400, months=3, seed=41, fraud=20)
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
     t = run_city(city, settings=settings, load_store=False).tables
     policy = Policy.load(settings.seed_dir / "policy.toml")
-    parts = graph_parts_of_run(t, Catalogue(settings.catalogue_dir), policy)
-    return merge(parts).conformed(load_schema())
+    return [
+        p.conformed(load_schema())
+        for p in graph_parts_of_run(t, Catalogue(settings.catalogue_dir), policy)
+    ]
 
 
-def _lines(files: list[Path]) -> tuple[str, list[str]]:
-    """A label's header and its rows, sorted, from its files (the first holds the header)."""
-    text = [f.read_text(encoding="utf-8").splitlines() for f in files]
-    return text[0][0], sorted(line for part in [text[0][1:], *text[1:]] for line in part)
+def _read(files: list[Path]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """A label's or type's header and rows, every field as written, from its files (the
+    first holds the header alone)."""
+    header = next(csv.reader(files[0].open(encoding="utf-8")))
+    rows = [tuple(r) for f in files[1:] for r in csv.reader(f.open(encoding="utf-8"))]
+    return header, rows
 
 
-def test_spark_writes_the_import_files_the_embedded_path_writes(
-    graph: GraphTables, tmp_path: Path
+def _by_key(
+    nodes: list[tuple[str, list[Path]]], rels: list[tuple[str, list[Path]]]
+) -> dict[str, tuple[list[str], list[tuple[str, ...]]]]:
+    """Every label's and type's header and sorted rows, each import id read back as the
+    key of the node it numbers."""
+    schema = load_schema()
+    key_of: dict[str, dict[str, str]] = {}
+    out = {}
+    for label, files in nodes:
+        header, rows = _read(files)
+        key = next(i for i, h in enumerate(header) if h.split(":")[0] == schema.node(label).key)
+        key_of[label] = {r[0]: r[key] for r in rows}
+        out[label] = (header, sorted(r[1:] for r in rows))
+    for rtype, files in rels:
+        header, rows = _read(files)
+        start, end = schema.rel(rtype).start, schema.rel(rtype).end
+        out[rtype] = (
+            header,
+            sorted((key_of[start][r[0]], key_of[end][r[1]], *r[2:]) for r in rows),
+        )
+    return out
+
+
+def test_spark_writes_the_rows_the_embedded_path_writes(
+    parts: list[GraphTables], tmp_path: Path
 ) -> None:
     schema = load_schema()
-    here_nodes, here_rels = write_import_csv(schema, graph, tmp_path / "embedded")
+    here = _by_key(*write_import_csv(schema, parts, tmp_path / "embedded"))
     spark = spark_session(Settings(data_dir=tmp_path, spark_partitions=3))
-    spark_nodes, spark_rels = write_import_files(spark, schema, graph, tmp_path / "spark")
-    for here, there in ((here_nodes, spark_nodes), (here_rels, spark_rels)):
-        assert [name for name, _ in here] == [name for name, _ in there]
-        for (name, files), (_, parts) in zip(here, there, strict=True):
-            header, rows = _lines(files)
-            assert _lines(parts) == (header, rows), name
-            assert len(rows) == graph.counts()[name]
+    spark_nodes, spark_rels = write_import_files(spark, schema, parts, tmp_path / "spark")
+    there = _by_key(spark_nodes, spark_rels)
+    assert sorted(here) == sorted(there)
+    counts = merge(parts).counts()
+    for name, (header, rows) in here.items():
+        assert there[name] == (header, rows), name
+        assert len(rows) == counts[name]
     assert {"EvidenceEvent", "Person"} <= {name for name, _ in spark_nodes}
-    assert max(len(parts) for _, parts in spark_nodes + spark_rels) > 2  # tasks wrote parts
+    assert max(len(files) for _, files in spark_nodes + spark_rels) > 2  # tasks wrote parts
 
 
 def test_a_neo4j_store_takes_its_import_files_from_the_runs_engine(tmp_path: Path) -> None:
@@ -72,7 +101,6 @@ def test_a_neo4j_store_takes_its_import_files_from_the_runs_engine(tmp_path: Pat
 def test_keys_are_ranked_across_the_sorts_parts(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from linkgraph.graph.neo4j_store import ranked_keys
     from linkgraph.spark.graph import _ranked
 
     spark = spark_session(Settings(data_dir=tmp_path))
@@ -85,6 +113,4 @@ def test_keys_are_ranked_across_the_sorts_parts(tmp_path: Path) -> None:
         spark.conf.unset("spark.sql.adaptive.enabled")
     ranks = ranks.sort_by("_rank")
     assert ranks["_rank"].to_pylist() == list(range(1000))
-    ordered, rank = ranked_keys(keys)
-    assert ranks["k"].to_pylist() == ordered.to_pylist()
-    assert ordered.take(rank).to_pylist() == keys.to_pylist()
+    assert ranks["k"].to_pylist() == sorted(keys.to_pylist())

@@ -246,14 +246,19 @@ def _conform_nodes(schema: GraphSchema, label: str, table: pa.Table) -> pa.Table
         for name in (n for n in spec.properties if n in table.column_names)
     }
     out = pa.table(columns)
-    if out.num_rows and pc.count_distinct(out[key]).as_py() != out.num_rows:
-        counts = pc.value_counts(out[key])
+    check_unique_keys(label, key, out[key])
+    return out
+
+
+def check_unique_keys(label: str, key: str, keys: pa.ChunkedArray) -> None:
+    """Raise InputError naming a key of ``label`` that ``keys`` holds more than once."""
+    if len(keys) and pc.count_distinct(keys).as_py() != len(keys):
+        counts = pc.value_counts(keys)
         repeated = counts.filter(pc.greater(counts.field("counts"), 1))
         raise InputError(
             f"{label} {repeated[0]['values'].as_py()!r}: key {key!r} repeated"
             f" ({len(repeated)} repeated key(s) in {label})"
         )
-    return out
 
 
 def _conform_rels(schema: GraphSchema, rtype: str, table: pa.Table) -> pa.Table:

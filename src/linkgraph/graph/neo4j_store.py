@@ -26,13 +26,15 @@ connection) into
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,17 +48,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from linkgraph import duck
-from linkgraph.errors import StoreError, StoreUnavailable
-from linkgraph.graph.model import GraphTables
+from linkgraph.errors import InputError, StoreError, StoreUnavailable
+from linkgraph.graph.model import GraphTables, check_unique_keys, merge
 from linkgraph.graph.queries import LibraryQuery
 from linkgraph.graph.schema import GraphSchema
-from linkgraph.graph.store import GraphStore, Row
+from linkgraph.graph.store import GraphStore, LoadReport, Row
 
 if TYPE_CHECKING:
     from linkgraph.config import Settings
 
-__all__ = ["ImportFiles", "Neo4jStore", "import_table", "map_driver_errors", "write_import_csv"]
+__all__ = [
+    "ImportFileWriter",
+    "ImportFiles",
+    "Neo4jStore",
+    "import_table",
+    "map_driver_errors",
+    "write_import_csv",
+]
 
 log = logging.getLogger(__name__)
 # The driver warns at each retry it makes; its last failure reaches the caller as a
@@ -149,26 +157,7 @@ def _csv_column(column: pa.ChunkedArray, typ: str) -> pa.ChunkedArray | pa.Array
     return column
 
 
-def _import_ids(keys: pa.ChunkedArray | pa.Array, ranked: pa.Array | None) -> pa.Array:
-    """Integer import ids: an integer key itself, else the key's rank among its label's keys."""
-    if ranked is None:
-        return keys.cast(pa.int64())
-    return pc.index_in(keys, value_set=ranked).cast(pa.int64())
-
-
-def ranked_keys(keys: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
-    """A label's string keys in byte order, and each row's rank among them: a key's import
-    id is its rank, so every writer of the import files (in process, or Spark's) numbers a
-    node alike. The ranks come from the sort itself, not from a lookup of every key."""
-    con = duck.connect()
-    try:
-        con.register("label_keys", pa.table({"k": keys, "i": np.arange(len(keys))}))
-        ordered = con.sql("SELECT k, i FROM label_keys ORDER BY k").to_arrow_table()
-    finally:
-        con.close()
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[ordered["i"].to_numpy()] = np.arange(len(keys))
-    return ordered["k"].combine_chunks(), pa.array(rank)
+Files = list[tuple[str, list[Path]]]
 
 
 def import_table(
@@ -195,61 +184,147 @@ def import_table(
     return pa.Table.from_arrays(cols, names=names)
 
 
-def write_import_csv(
-    schema: GraphSchema, tables: GraphTables, directory: Path
-) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
-    """One CSV per non-empty label and relationship type, in ``neo4j-admin`` header format.
+class ImportFileWriter:
+    """The graph's ``neo4j-admin`` import files, written part by part as the parts come, so
+    a city's graph is never in memory whole (:func:`write_import_csv`).
 
-    ``nodes/Person.csv`` starts ``:ID(Person),person_id:string,name:string,...``;
-    ``rels/HAS.csv`` starts ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``
-    (:func:`import_table`). Import ids are integers (``--id-type=integer``): an integer
-    key as it is, a string key its rank among its label's keys (:func:`ranked_keys`).
-    The importer then maps ids without hashing 45 M strings; the key itself stays a node
-    property. Files are written in parallel threads (Arrow's CSV writer releases the GIL).
-    Returns the ``(label, files)`` and ``(type, files)`` pairs ``admin_import`` takes.
+    Each label and type gets ``nodes/<Label>/`` or ``rels/<TYPE>/``: a ``header.csv`` and
+    one headerless ``part-<n>.csv`` per part that holds its rows (the layout Spark's
+    writer uses too). Import ids are integers (``--id-type=integer``): a label's nodes are
+    numbered in the order they come, and a relationship's ends are found among the keys
+    written so far, the newest part's first. The key itself stays a node property.
+
+    What :meth:`GraphStore.load` checks over the whole graph is checked here across
+    parts: a relationship whose end node has not come yet waits for the later parts, and
+    :meth:`finish` raises InputError (naming the record) for a key repeated across parts
+    or an end node that never came. Nothing is imported before :meth:`finish` returns.
     """
-    (directory / "nodes").mkdir(parents=True, exist_ok=True)
-    (directory / "rels").mkdir(parents=True, exist_ok=True)
-    ranked: dict[str, pa.Array | None] = {}
-    own: dict[str, pa.Array] = {}
-    for label, table in tables.nodes.items():
-        key = table[schema.node(label).key]
-        if pa.types.is_integer(key.type):
-            ranked[label], own[label] = None, key.cast(pa.int64())
-        else:
-            ranked[label], own[label] = ranked_keys(key)
-    jobs: list[tuple[pa.Table, Path]] = []
-    nodes, rels = [], []
-    for label, table in tables.nodes.items():
+
+    def __init__(self, schema: GraphSchema, directory: Path) -> None:
+        self.schema = schema
+        self.directory = directory
+        self._keys: dict[str, list[pa.Array]] = {}  # label -> its parts' keys, in id order
+        self._files: dict[tuple[str, str], list[Path]] = {}  # (kind, name) -> header, parts
+        self._columns: dict[str, list[str]] = {}
+        self._waiting: dict[str, list[pa.Table]] = {}  # type -> rows whose ends come later
+
+    def add(self, part: GraphTables) -> None:
+        """Write one conformed part's rows; keep only its keys."""
+        jobs: list[tuple[pa.Table, Path]] = []
+        for label, table in part.nodes.items():
+            if table.num_rows:
+                key = table[self.schema.node(label).key].combine_chunks()
+                first = sum(len(k) for k in self._keys.get(label, []))
+                self._keys.setdefault(label, []).append(key)
+                ids = pa.array(np.arange(first, first + table.num_rows, dtype=np.int64))
+                jobs.append(self._rows("node", label, table, [ids]))
+        for rtype, table in part.relationships.items():
+            ready = self._with_ends(rtype, table, wait=True)
+            if ready is not None:
+                jobs.append(ready)
+        _write_all(jobs)
+
+    def finish(self) -> tuple[Files, Files]:
+        """Write the rows that waited for later parts; check keys across parts; return the
+        ``(label, files)`` and ``(type, files)`` pairs ``admin_import`` takes."""
+        for label, chunks in self._keys.items():
+            if len(chunks) > 1:
+                check_unique_keys(label, self.schema.node(label).key, pa.chunked_array(chunks))
+        jobs = []
+        for rtype, tables in self._waiting.items():
+            table = pa.concat_tables(tables)
+            GraphTables({}, {rtype: table}).check_references(self.schema, existing=self._known)
+            ready = self._with_ends(rtype, table, wait=False)
+            if ready is not None:
+                jobs.append(ready)
+        _write_all(jobs)
+        by_kind: dict[str, Files] = {"node": [], "rel": []}
+        for (kind, name), files in self._files.items():
+            by_kind[kind].append((name, files))
+        return by_kind["node"], by_kind["rel"]
+
+    def _with_ends(
+        self, rtype: str, table: pa.Table, *, wait: bool
+    ) -> tuple[pa.Table, Path] | None:
+        """A relationship table's rows with both ends' import ids; rows whose end node has
+        not come yet wait (``wait``) for :meth:`finish`."""
         if not table.num_rows:
-            continue
-        ids = [own[label]]
-        path = directory / "nodes" / f"{label}.csv"
-        jobs.append((import_table(schema, "node", label, table, ids), path))
-        nodes.append((label, [path]))
-    for rtype, table in tables.relationships.items():
-        if not table.num_rows:
-            continue
-        rspec = schema.rel(rtype)
-        ends = [
-            _import_ids(table["start"], ranked[rspec.start]),
-            _import_ids(table["end"], ranked[rspec.end]),
-        ]
-        path = directory / "rels" / f"{rtype}.csv"
-        jobs.append((import_table(schema, "rel", rtype, table, ends), path))
-        rels.append((rtype, [path]))
+            return None
+        rspec = self.schema.rel(rtype)
+        start, end = self._ids(rspec.start, table["start"]), self._ids(rspec.end, table["end"])
+        found = pc.and_(pc.is_valid(start), pc.is_valid(end))
+        if wait and not pc.all(found).as_py():
+            self._waiting.setdefault(rtype, []).append(table.filter(pc.invert(found)))
+            table, start, end = table.filter(found), start.filter(found), end.filter(found)
+            if not table.num_rows:
+                return None
+        return self._rows("rel", rtype, table, [start, end])
+
+    def _ids(self, label: str, keys: pa.ChunkedArray) -> pa.Array:
+        """Each key's import id among ``label``'s nodes written so far (null: not yet)."""
+        ids = pa.nulls(len(keys), pa.int64())
+        chunks = self._keys.get(label, [])
+        first = np.cumsum([0, *map(len, chunks)])
+        for chunk, offset in zip(reversed(chunks), reversed(first[:-1]), strict=True):
+            at = pc.index_in(keys, value_set=chunk)
+            ids = pc.coalesce(ids, pc.add(at.cast(pa.int64()), int(offset)))
+            if not ids.null_count:
+                break
+        return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+    def _known(self, label: str, keys: pa.Array) -> pa.Array:
+        return keys.filter(pc.is_valid(self._ids(label, keys)))
+
+    def _rows(
+        self, kind: Literal["node", "rel"], name: str, table: pa.Table, ids: list[pa.Array]
+    ) -> tuple[pa.Table, Path]:
+        """``table`` as its next part file holds it; the header file on its first part."""
+        if name not in self._columns:
+            self._columns[name] = table.column_names
+        elif table.column_names != self._columns[name]:
+            if set(table.column_names) != set(self._columns[name]):
+                raise InputError(
+                    f"{name}: one part gives the properties {', '.join(table.column_names)},"
+                    f" an earlier one {', '.join(self._columns[name])}"
+                )
+            table = table.select(self._columns[name])
+        folder = self.directory / ("nodes" if kind == "node" else "rels") / name
+        files = self._files.get((kind, name))
+        if files is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            header = import_table(self.schema, kind, name, table.slice(0, 0), [i[:0] for i in ids])
+            pacsv.write_csv(header, folder / "header.csv")
+            files = self._files[(kind, name)] = [folder / "header.csv"]
+        files.append(folder / f"part-{len(files) - 1:05d}.csv")
+        return import_table(self.schema, kind, name, table, ids), files[-1]
+
+
+def _write_all(jobs: list[tuple[pa.Table, Path]]) -> None:
+    """Write headerless CSV files side by side (Arrow's CSV writer releases the GIL)."""
     jobs.sort(key=lambda job: -job[0].num_rows)  # the largest first, so the threads end together
+    options = pacsv.WriteOptions(include_header=False)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(lambda job: pacsv.write_csv(*job), jobs))
-    return nodes, rels
+        list(pool.map(lambda job: pacsv.write_csv(*job, write_options=options), jobs))
 
 
-#: What writes a graph's import files: ``(schema, tables, directory)`` ->
-#: ``(label, files)`` and ``(type, files)`` pairs (:func:`write_import_csv`, or an engine's).
-ImportFiles = Callable[
-    [GraphSchema, GraphTables, Path],
-    tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]],
-]
+def write_import_csv(
+    schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
+) -> tuple[Files, Files]:
+    """The import files of conformed ``parts`` (:class:`ImportFileWriter`), in ``neo4j-admin``
+    header format: ``nodes/Person/header.csv`` holds ``:ID(Person),person_id:string,...``,
+    ``rels/HAS/header.csv`` ``:START_ID(Person),:END_ID(Enrollment)[,prop:type...]``
+    (:func:`import_table`). Returns the ``(label, files)`` and ``(type, files)`` pairs
+    ``admin_import`` takes."""
+    writer = ImportFileWriter(schema, directory)
+    for part in parts:
+        writer.add(part)
+    return writer.finish()
+
+
+#: What writes a graph's import files: ``(schema, conformed parts, directory)`` ->
+#: ``(label, files)`` and ``(type, files)`` pairs (:func:`write_import_csv`, or an engine's);
+#: it raises InputError for a key repeated across parts or an end node that is not there.
+ImportFiles = Callable[[GraphSchema, Iterable[GraphTables], Path], tuple[Files, Files]]
 
 
 #: Graph rows from which a bulk load goes through ``neo4j-admin database import``.
@@ -334,6 +409,38 @@ class Neo4jStore(GraphStore):
 
     # ------------------------------------------------------------------- hooks
 
+    def load_parts(self, parts: Iterable[GraphTables]) -> LoadReport:
+        """Write each part's import files as it comes (:class:`ImportFileWriter`), so the
+        whole graph is never in memory at once; a graph too small for the importer is
+        merged and loaded as one (:meth:`_bulk_load`)."""
+        started = time.perf_counter()
+        coming, head, rows = iter(parts), deque[GraphTables](), 0
+        for part in coming:
+            head.append(part)
+            rows += part.num_rows
+            if rows >= ADMIN_IMPORT_MIN_ROWS:
+                break
+        else:
+            return self.load(merge(head))
+        if self.bulk == "cypher":
+            return self.load(merge(itertools.chain(head, coming)))
+        counts: dict[str, int] = {}
+
+        def conformed() -> Iterator[GraphTables]:
+            while head:  # let each part go once written
+                yield self._counted(head.popleft(), counts)
+            for part in coming:
+                yield self._counted(part, counts)
+
+        self._admin_load(lambda directory: self.import_files(self.schema, conformed(), directory))
+        return LoadReport(counts, 1, time.perf_counter() - started)
+
+    def _counted(self, part: GraphTables, counts: dict[str, int]) -> GraphTables:
+        part = part.conformed(self.schema)
+        for name, n in part.counts().items():
+            counts[name] = counts.get(name, 0) + n
+        return part
+
     def _bulk_load(self, tables: GraphTables) -> None:
         # Below ADMIN_IMPORT_MIN_ROWS, batched Cypher beats the importer's stop and restart,
         # unless the database holds a big graph: the importer replaces a store, where the
@@ -345,6 +452,11 @@ class Neo4jStore(GraphStore):
             for batch in tables.batches(50_000):
                 self._write_batch(batch)
             return
+        self._admin_load(lambda directory: self.import_files(self.schema, [tables], directory))
+
+    def _admin_load(self, write_files: Callable[[Path], tuple[Files, Files]]) -> None:
+        """Replace the database with the files ``write_files`` writes into a folder, through
+        ``neo4j-admin database import``; then the schema. A failure keeps the old graph."""
         from linkgraph import neo4j_server
         from linkgraph.config import get_settings
 
@@ -353,7 +465,7 @@ class Neo4jStore(GraphStore):
         directory = Path(tempfile.mkdtemp(prefix="neo4j-import-", dir=settings.data_dir))
         try:
             started = time.perf_counter()
-            nodes, rels = self.import_files(self.schema, tables, directory)
+            nodes, rels = write_files(directory)
             log.info("import CSV written in %.1f s", time.perf_counter() - started)
             try:
                 started = time.perf_counter()

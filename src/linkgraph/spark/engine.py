@@ -22,6 +22,7 @@ for the version's tables and the graph.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,9 +101,9 @@ class SparkEngine:
         return link_events_on_spark(self.spark, events, keys, catalogue)
 
     def import_files(
-        self, schema: GraphSchema, tables: GraphTables, directory: Path
+        self, schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
     ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
-        return write_import_files(self.spark, schema, tables, directory)
+        return write_import_files(self.spark, schema, parts, directory)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide_on_spark(self.spark, *args, **kwargs)

@@ -1,13 +1,12 @@
 """The graph's ``neo4j-admin database import`` files, numbered and written by Spark.
 
-The same files the in-process writer makes (:func:`linkgraph.graph.neo4j_store.write_import_csv`):
-the same header and the same rows, each label's and type's rows in parts, one per task,
-beside a header file. Nothing about the files is written here: each task's rows go
-through the core's :func:`~linkgraph.graph.neo4j_store.import_table` and Arrow's CSV
-writer. What Spark does is the numbering: a string key's import id is its rank among its
-label's keys (:func:`~linkgraph.graph.neo4j_store.ranked_keys`), found by a distributed
-sort, and every relationship's ends are mapped to ids by joins, where in process one
-``index_in`` over the whole city's keys does it.
+The rows the in-process writer makes (:class:`linkgraph.graph.neo4j_store.ImportFileWriter`)
+under the same headers, each label's and type's rows in parts, one per task, beside a
+header file. Nothing about the files is written here: each task's rows go through the
+core's :func:`~linkgraph.graph.neo4j_store.import_table` and Arrow's CSV writer. What
+Spark does is the numbering: a string key's import id is its rank among its label's keys,
+found by a distributed sort, and every relationship's ends are mapped to ids by joins
+(in process, a label's nodes are numbered in the order they come).
 
 The folder must be one every executor writes to and the Neo4j server reads (a shared
 file system on a cluster).
@@ -16,14 +15,14 @@ file system on a cluster).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from linkgraph.graph.model import GraphTables
+from linkgraph.graph.model import GraphTables, merge
 from linkgraph.graph.neo4j_store import import_table
 from linkgraph.graph.schema import GraphSchema
 
@@ -36,11 +35,16 @@ Files = list[tuple[str, list[Path]]]
 
 
 def write_import_files(
-    spark: SparkSession, schema: GraphSchema, tables: GraphTables, directory: Path
+    spark: SparkSession, schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
 ) -> tuple[Files, Files]:
     """Each non-empty label's and type's import files under ``directory``: ``nodes/<Label>/``
     and ``rels/<TYPE>/``, a ``header.csv`` and one ``part-<task>.csv`` per task.
-    Returns the ``(label, files)`` and ``(type, files)`` pairs ``admin_import`` takes."""
+    Returns the ``(label, files)`` and ``(type, files)`` pairs ``admin_import`` takes.
+
+    The conformed ``parts`` are joined and checked whole first (a key repeated across
+    parts, an end node that is not there): a join would drop such a row unsaid."""
+    tables = merge(parts).conformed(schema)
+    tables.check_references(schema)
     frames = {label: spark.createDataFrame(t) for label, t in tables.nodes.items() if t.num_rows}
     ranks = {
         label: _ranked(frame, schema.node(label).key)
