@@ -22,7 +22,7 @@ from truth_inputs import truth_inputs
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import get_settings
 from linkgraph.errors import InputError
-from linkgraph.graph import GraphStore, GraphTables, load_schema, neo4j_store
+from linkgraph.graph import GraphTables, load_schema, neo4j_store
 from linkgraph.graph import model as graph_model
 from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import build_graph, graph_parts
@@ -101,18 +101,6 @@ def test_a_key_repeated_across_parts_is_refused(tmp_path: Path) -> None:
         store.load_parts(
             [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:7"]})]
         )
-
-
-def test_the_default_load_parts_merges_the_parts(tmp_path: Path) -> None:
-    """What Neo4j does: one ``load`` of the merged parts."""
-    store = EmbeddedStore(tmp_path / "g.duckdb")
-    parts = [
-        _part({"Person": ["P1"], "EvidenceEvent": ["RAIL:1"]}),
-        _part({"EvidenceEvent": ["RAIL:2"]}),
-    ]
-    report = GraphStore.load_parts(store, parts)
-    assert report.rows["EvidenceEvent"] == 2
-    assert store.counts()["EvidenceEvent"] == 2
 
 
 # ---------------------------------------------------------------- Neo4j, part by part

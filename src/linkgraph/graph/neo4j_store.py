@@ -1,12 +1,13 @@
 """The Neo4j graph store: the official driver, parameterised Cypher only.
 
-* Bulk initial load (:meth:`GraphStore.load`) writes one CSV per label and per
-  relationship type in ``neo4j-admin`` import format, hands them to
+* Bulk initial load (:meth:`GraphStore.load`, :meth:`Neo4jStore.load_parts`) writes
+  CSV files per label and per relationship type in ``neo4j-admin`` import format, part
+  by part as the graph's parts come (:class:`ImportFileWriter`), hands them to
   :func:`linkgraph.neo4j_server.admin_import` (which stops the server, imports,
   starts it again), then applies ``cypher/schema.cypher`` and waits for the
   indexes. Each node file carries an unnamed integer ``:ID(Label)`` column (the
-  id space; see :func:`write_import_csv`) and the key as a typed property
-  (``event_id:long``), so integer keys stay integers. ``bulk="cypher"`` instead
+  id space) and the key as a typed property (``event_id:long``), so integer keys
+  stay integers. ``bulk="cypher"`` instead
   deletes everything and upserts in batches, for a server this process cannot
   stop (a remote one).
 * Incremental writes (:meth:`GraphStore.upsert`) are ``UNWIND $rows`` + ``MERGE``

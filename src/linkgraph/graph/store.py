@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from linkgraph.graph.model import GraphTables, merge
+from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery, library_query
 from linkgraph.graph.schema import GraphSchema, load_schema
 
@@ -89,14 +89,14 @@ class GraphStore(ABC):
         self._bulk_load(graph)
         return LoadReport(graph.counts(), 1, time.perf_counter() - started)
 
+    @abstractmethod
     def load_parts(self, parts: Iterable[GraphTables]) -> LoadReport:
         """:meth:`load` the union of ``parts`` (``linkgraph.graph.model.graph_parts``).
 
-        A label or type in several parts gets the rows of all of them. This default
-        merges the parts and loads them as one; an adapter that can write part by
-        part overrides it so the whole graph is never in memory at once.
+        A label or type in several parts gets the rows of all of them. Each adapter
+        writes part by part, so the whole graph is never in memory at once, and makes
+        :meth:`load`'s checks across the parts before anything is replaced.
         """
-        return self.load(merge(parts))
 
     def upsert(self, tables: GraphTables, *, batch_size: int = 50_000) -> LoadReport:
         """Merge ``tables`` into the store: nodes by key, relationships by (start, end).
