@@ -123,21 +123,35 @@ def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
     return {"wall": wall, "peak_gib": peak / 1024**3, **figures}
 
 
-def _same(embedded: Path, other: Path) -> tuple[int, int]:
-    """Records with another person, enrolments with another status (Spark against embedded)."""
+def _same(embedded: Path, other: Path) -> tuple[int, int, int]:
+    """Records placed with other records, records with another person_id, enrolments with
+    another status (Spark against embedded).
+
+    The first is the partition: a record counts when the records its person holds are not
+    the same set on both engines. The second also counts a person numbered differently."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    def differing(name: str, key: str, column: str) -> int:
+    def both(name: str, key: str) -> tuple[Any, Any] | None:
         a, b = (pq.read_table(f / f"{name}.parquet").sort_by(key) for f in (embedded, other))
-        if a.num_rows != b.num_rows:
-            return abs(a.num_rows - b.num_rows) or -1
+        return (a, b) if a.num_rows == b.num_rows else None
+
+    def differing(a: Any, b: Any, column: str) -> int:
         return int(pc.sum(pc.not_equal(a[column], b[column])).as_py() or 0)
 
-    return (
-        differing("resolution", "record_id", "person_id"),
-        differing("recognitions", "enrollment_id", "status"),
-    )
+    def first_record(persons: Any) -> Any:
+        """Per record, the first record_id of its person: the partition, without numbers."""
+        first = persons.group_by("person_id").aggregate([("record_id", "min")])
+        at = pc.index_in(persons["person_id"], first["person_id"])
+        return pc.take(first["record_id_min"], at)
+
+    resolution = both("resolution", "record_id")
+    recognitions = both("recognitions", "enrollment_id")
+    if resolution is None or recognitions is None:
+        return -1, -1, -1
+    a, b = resolution
+    apart = int(pc.sum(pc.not_equal(first_record(a), first_record(b))).as_py() or 0)
+    return apart, differing(a, b, "person_id"), differing(*recognitions, "status")
 
 
 def _today() -> str:
@@ -227,6 +241,9 @@ def main() -> None:
         help="Rows of earlier runs, read for the projection and added to (the curve grows"
         " across sessions; each row says when it was measured).",
     )
+    parser.add_argument(
+        "--keep", type=Path, help="Folder to keep each run's answers in (resolution, recognitions)."
+    )
     args = parser.parse_args()
     earlier = json.loads(args.results.read_text()) if args.results.exists() else []
     rows: list[dict[str, Any]] = []
@@ -234,7 +251,7 @@ def main() -> None:
         cities = args.cities or Path(tmp) / "cities"
         print(
             f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} "
-            f"{'shuffle MiB':>12} {'×embedded':>10} {'persons≠':>9} {'statuses≠':>10}"
+            f"{'shuffle MiB':>12} {'×embedded':>10} {'grouped≠':>9} {'ids≠':>9} {'statuses≠':>10}"
         )
         for persons in args.sizes:
             city = cities / f"city-{persons}"
@@ -242,14 +259,14 @@ def main() -> None:
             embedded_out: Path | None = None
             embedded_wall = 0.0
             for engine in args.engines:
-                out = Path(tmp) / f"out-{persons}-{engine}"
-                out.mkdir(parents=True)
+                out = (args.keep or Path(tmp)) / f"out-{persons}-{engine}"
+                out.mkdir(parents=True, exist_ok=True)
                 try:
                     run = _run(city, Path(tmp) / f"data-{persons}-{engine}", engine, out)
                 except RuntimeError as exc:
                     print(f"{persons:>10,} {engine:>26} failed: {exc}")
                     continue
-                differs = ("", "")
+                differs = ("", "", "")
                 if engine == "embedded":
                     embedded_out, embedded_wall = out, run["wall"]
                 elif embedded_out is not None:
@@ -258,7 +275,7 @@ def main() -> None:
                 shuffle = f"{run['shuffle'] / 1024**2:.0f}" if run["shuffle"] > 0 else ""
                 print(
                     f"{persons:>10,} {engine:>26} {run['wall']:>8.0f} {run['peak_gib']:>9.2f}"
-                    f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>10}",
+                    f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>9} {differs[2]:>10}",
                     flush=True,
                 )
                 print(f"{'':>37} stages: " + ", ".join(f"{n} {t:.0f}" for n, t in run["stages"]))

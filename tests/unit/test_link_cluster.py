@@ -3,6 +3,8 @@ bridges; components as sets."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import networkx as nx
 import numpy as np
 from hypothesis import given, settings
@@ -242,3 +244,19 @@ def test_two_numbers_of_a_personal_card_are_two_people() -> None:
     # a card and a resident ID are different things: no conflict between them
     assert id_conflict(card("B19602388"), IdNumber(TWIN_A, CHECKED)) is None
     assert not card("B19602388").checked  # a card is no checksum-valid resident ID
+
+
+def test_a_number_somebody_holds_valid_is_no_slip_though_they_are_not_among_the_records() -> None:
+    # 0: twin A's valid number; 1: twin B's as a legacy number; the names agree (vouched)
+    a, b, p, named = np.array([0]), np.array([1]), np.array([0.99999]), np.array([True])
+    pair = ids((TWIN_A, CHECKED), (TWIN_B, LEGACY))
+    slip = cluster(2, a, b, p, pair, vouched=named, policy=POLICY)
+    assert as_sets(slip.labels) == {frozenset({0, 1})}  # nobody holds B valid: a slip
+    # a third record, linked to neither, holds twin B's number valid: B is somebody's
+    city = ids((TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, CHECKED))
+    two = cluster(3, a, b, p, city, vouched=named, policy=POLICY)
+    assert as_sets(two.labels) == {frozenset({0}), frozenset({1}), frozenset({2})}
+    # the two records alone, told so by the city (as a share of it is, on Spark)
+    told = dataclasses.replace(pair, held=np.array([False, True]))
+    share = cluster(2, a, b, p, told, vouched=named, policy=POLICY)
+    assert as_sets(share.labels) == {frozenset({0}), frozenset({1})}

@@ -401,10 +401,23 @@ class RecordIds:
     typos: np.ndarray  # int8
     code: np.ndarray  # int64 code of value, -1 for None
     cards: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    #: per record: its number is some record's checksum-valid number, among all the
+    #: records linked together (a city), not only these; None: among these
+    held: np.ndarray | None = None
 
     @property
     def checked(self) -> np.ndarray:
         return (self.typos == CHECKED) & (self.code >= 0)
+
+    @property
+    def somebodys(self) -> np.ndarray:
+        """Per record: its number is somebody's checksum-valid number (:attr:`held`)."""
+        if self.held is not None:
+            return self.held
+        checked = self.checked
+        by_code = np.zeros(int(self.code.max(initial=-1)) + 2, dtype=bool)  # -1: the last
+        by_code[self.code[checked]] = True
+        return by_code[self.code]
 
     def of(self, i: int) -> list[IdNumber]:
         v = self.value[i]
@@ -619,16 +632,13 @@ def _vouched_numbers(
     """Pairs of near ID numbers held by two records that vouch for one holder (edges
     ``vouched``), one of them nobody's checksum-valid number, and no two records holding
     them differ in gender (edges ``differs``): evidence that one was mistyped."""
-    checked = ids.checked
-    held = np.zeros(int(ids.code.max()) + 2, dtype=bool)  # by code; code -1 is the last
-    held[ids.code[checked]] = True
     # an unchecked number that is somebody's checksum-valid number is no typo
-    nobodys = lambda i: ~checked[i] & ~held[ids.code[i]]  # noqa: E731
+    nobodys = ~ids.checked & ~ids.somebodys
 
     def pairs(edges: np.ndarray) -> set[frozenset[str]]:
         x, y = a[edges], b[edges]
         near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
-        near &= nobodys(x) | nobodys(y)
+        near &= nobodys[x] | nobodys[y]
         vx, vy = ids.value[x[near]].tolist(), ids.value[y[near]].tolist()
         return {frozenset(p) for p in zip(vx, vy, strict=True)}
 

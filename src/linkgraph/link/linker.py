@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, candidate_pairs, default_rules
 from linkgraph.link.cluster import (
+    CHECKED,
     FORCED,
     NO_MARGIN,
     SIBLING_NAMES,
@@ -58,6 +59,10 @@ MappingLike = str | Path | AbcMapping[str, Any] | LinkMapping
 #: the frame's ID status -> the trust of :data:`linkgraph.link.cluster.TYPOS`: "repaired"
 #: is left only for legacy 15-digit numbers (see :func:`linkgraph.link.frame.prepare`)
 STATUS_TRUST = {"valid": "checked", "repaired": "legacy", "invalid": "fails check"}
+#: the statuses whose number is checksum-valid (:attr:`RecordIds.checked`), and the form
+#: a resident ID must have to be compared with another at all
+CHECKED_STATUSES = tuple(s for s, trust in STATUS_TRUST.items() if TYPOS[trust] == CHECKED)
+WELL_FORMED_ID = "^[0-9]{17}[0-9X]$"
 
 
 @dataclass
@@ -141,10 +146,12 @@ class LinkerClustering:
         self._linker = linker
         self.decisions: pa.Table = pa.table(describe([], linker.frame.record_id))
 
-    def record_ids(self) -> RecordIds | None:
+    def record_ids(self, held: np.ndarray | None = None) -> RecordIds | None:
         """Per record, its resident ID in canonical form and the typos it may carry:
         checksum-valid, a legacy 15-digit number upgraded to 18, or a well-formed number
-        whose check fails; and its personal cards' numbers."""
+        whose check fails; and its personal cards' numbers. ``held``: per record, whether
+        its number is somebody's checksum-valid number in the whole city, when this frame
+        holds only some of the city's records (:attr:`RecordIds.held`)."""
         fr = self._linker.frame
         for col, chinese in fr.chinese_id.items():
             if chinese:
@@ -157,9 +164,7 @@ class LinkerClustering:
                 typos = typos_of_status[status.codes]  # code -1 (null) takes the last
                 column = fr.col(col)
                 well_formed = pc.fill_null(
-                    pc.match_substring_regex(
-                        pa.array(column.uniques, pa.string()), "^[0-9]{17}[0-9X]$"
-                    ),
+                    pc.match_substring_regex(pa.array(column.uniques, pa.string()), WELL_FORMED_ID),
                     False,
                 ).to_numpy(zero_copy_only=False)
                 usable = (column.codes >= 0) & (typos >= 0)
@@ -172,7 +177,7 @@ class LinkerClustering:
                     for c in self._linker.policy.personal_identifiers
                     if fr.kinds.get(c) == "national_id"
                 }
-                return RecordIds(value=value, typos=typos, code=code, cards=cards)
+                return RecordIds(value=value, typos=typos, code=code, cards=cards, held=held)
         return None
 
     def sibling_pairs(
@@ -233,12 +238,15 @@ class LinkerClustering:
         return out
 
     def cluster(
-        self, predictions: Predictions, overrides: pa.Table | None = None
+        self,
+        predictions: Predictions,
+        overrides: pa.Table | None = None,
+        held: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(labels, best probability to a record of its own person, best to any) per record
         (:func:`record_bands` reads them), honouring the reviewers' decisions (``overrides``:
         the saved ones unless given, as a preview gives them); the guard's decisions are
-        kept in ``self.decisions``."""
+        kept in ``self.decisions``. ``held``: see :meth:`record_ids`."""
         lk = self._linker
         n = len(lk.frame)
         overrides = lk.store.overrides() if overrides is None else overrides
@@ -251,7 +259,7 @@ class LinkerClustering:
                 continue
             (aparts if decision == "apart" else links).append((index[ids[0]], index[ids[1]]))
         match = predictions.probability >= MATCH_THRESHOLD
-        record_ids = self.record_ids()
+        record_ids = self.record_ids(held)
         siblings = self.sibling_pairs(predictions.left, predictions.right, match, record_ids)
         match &= ~siblings
         a, b, p = predictions.left[match], predictions.right[match], predictions.probability[match]

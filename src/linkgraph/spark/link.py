@@ -42,9 +42,11 @@ import pyarrow.compute as pc
 from linkgraph.link.blocking import DEFAULT_MAX_BLOCK, BlockingRule, default_rules
 from linkgraph.link.cluster import GuardPolicy
 from linkgraph.link.comparisons import Comparison, comparisons_for
-from linkgraph.link.frame import Column, Frame, prepare
+from linkgraph.link.frame import STATUS, Column, Frame, prepare
 from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.linker import (
+    CHECKED_STATUSES,
+    WELL_FORMED_ID,
     Linker,
     MappingLike,
     Predictions,
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
 IDX = "idx"  # a record's position in the input table: the embedded frame's index
 RID = "record_id"
 DISTRICT = "district"  # where a record lives: places its blocks' work
+HELD = "held"  # a record's resident ID is somebody's checksum-valid number in the city
 KEYS = "earlier_keys"  # a block member's keys of the rules before its block's
 DECISION_COLUMNS = ("record_a", "record_b", "rule", "detail")
 
@@ -297,7 +300,10 @@ def _cluster_share(
             probability=pairs.column("prob").to_numpy(),
         )
         clustering = Linker.clustering_of(frame, plan.policy, model)
-        labels, best_same, _ = clustering.cluster(predictions, overrides=overrides)
+        held = None
+        if HELD in records.column_names:  # the city's answer, not this share's
+            held = records.column(HELD).fill_null(False).to_numpy(zero_copy_only=False)
+        labels, best_same, _ = clustering.cluster(predictions, overrides=overrides, held=held)
         decisions = clustering.decisions
         nothing = pa.nulls(records.num_rows, pa.string())
         persons = pa.table(
@@ -665,6 +671,9 @@ def _clustered(
     )
     skew |= _share_sizes(share_of)
     members = prep.join(share_of, IDX).drop("component")
+    held = _held_numbers(prep, plan)
+    if held is not None:
+        members = members.join(held, held.columns[0], "left")
     inside = (
         predictions.join(
             share_of.select(F.col(IDX).alias("l"), F.col("component").alias("cl")), "l"
@@ -688,6 +697,21 @@ def _clustered(
     best_same[at] = rows.column("best_same").to_numpy()
     decisions = clustered.filter(pc.less(clustered.column(IDX), 0)).select(list(DECISION_COLUMNS))
     return labels, best_same, decisions
+
+
+def _held_numbers(prep: DataFrame, plan: Plan) -> DataFrame | None:
+    """``(id, held)``: the city's checksum-valid resident IDs. The guard asks whether a
+    mistyped-looking number is somebody's valid one, which a share of the city's
+    components cannot tell from its own records (:attr:`RecordIds.held`)."""
+    from pyspark.sql import functions as F
+
+    column = next((c for c, chinese in plan.chinese_id.items() if chinese), None)
+    if column is None:
+        return None
+    valid = F.col(column + STATUS).isin(list(CHECKED_STATUSES)) & F.col(column).rlike(
+        WELL_FORMED_ID
+    )
+    return prep.where(valid).select(column).distinct().withColumn(HELD, F.lit(True))
 
 
 def _share_sizes(share_of: DataFrame) -> dict[str, float]:
