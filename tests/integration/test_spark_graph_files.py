@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from linkgraph.catalogue import Catalogue
-from linkgraph.config import Settings
-from linkgraph.graph import load_schema, open_store
+from linkgraph.config import Settings, get_settings
+from linkgraph.graph import load_schema, neo4j_store, open_store
+from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import GraphTables, merge
 from linkgraph.graph.neo4j_store import write_import_csv
 from linkgraph.pipeline import graph_parts_of_run, run_city
@@ -87,6 +89,38 @@ def test_spark_writes_the_rows_the_embedded_path_writes(
         assert len(rows) == counts[name]
     assert {"EvidenceEvent", "Person"} <= {name for name, _ in spark_nodes}
     assert max(len(files) for _, files in spark_nodes + spark_rels) > 2  # tasks wrote parts
+
+
+@pytest.mark.neo4j
+def test_neo4j_imports_sparks_files_and_answers_as_the_embedded_store(
+    parts: list[GraphTables], neo4j_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(neo4j_store, "ADMIN_IMPORT_MIN_ROWS", 1)  # the importer, at any size
+    spark = spark_session(Settings(data_dir=tmp_path, spark_partitions=3))
+    store = neo4j_store.Neo4jStore(
+        neo4j_server.uri,
+        neo4j_server.user,
+        neo4j_server.password,
+        database=neo4j_server.database,
+        settings=get_settings(),
+        import_files=lambda schema, graph, folder: write_import_files(spark, schema, graph, folder),
+    )
+    embedded = EmbeddedStore(tmp_path / "embedded.duckdb")
+    embedded.load(merge(parts))
+    try:
+        report = store.load_parts(parts)
+        assert store.counts() == embedded.counts()
+        assert report.rows == {k: v for k, v in embedded.counts().items() if k in report.rows}
+        for name in ("paid_after_death", "shared_identifiers"):
+            rows = embedded.query(name)
+            assert rows, name  # the city has fraud: each query has rows to compare
+            assert store.query(name) == rows, name
+        person = merge(parts).nodes["Person"]["person_id"][0].as_py()
+        assert store.query("person_360", person_id=person) == embedded.query(
+            "person_360", person_id=person
+        )
+    finally:
+        store.close()
 
 
 def test_a_neo4j_store_takes_its_import_files_from_the_runs_engine(tmp_path: Path) -> None:

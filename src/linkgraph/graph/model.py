@@ -497,10 +497,13 @@ def graph_parts(
             from linkgraph.policy import Policy
 
             death_channels = Policy.load().negative.death_channels
+        # every node before the relationships that end at it, so a store writing part by
+        # part finds each end among the parts written (certifications and flags cite events)
         yield _catalogue_part(con, tasks, all_grids, death_channels)
         yield _person_part(con, certifications, flags)
-        yield _record_part(con)
         yield _enrollment_part(con, enrollment_status)
+        yield _record_part(con)
+        yield from _event_parts(events)
         if certifications is not None:
             yield _certification_part(con, certifications)
         if flags is not None:
@@ -509,7 +512,6 @@ def graph_parts(
             yield _task_part(con, tasks)
     finally:
         con.close()
-    yield from _event_parts(events)
 
 
 def _catalogue_part(

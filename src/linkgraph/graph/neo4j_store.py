@@ -261,17 +261,23 @@ class ImportFileWriter:
                 return None
         return self._rows("rel", rtype, table, [start, end])
 
-    def _ids(self, label: str, keys: pa.ChunkedArray) -> pa.Array:
-        """Each key's import id among ``label``'s nodes written so far (null: not yet)."""
-        ids = pa.nulls(len(keys), pa.int64())
+    def _ids(self, label: str, keys: pa.ChunkedArray | pa.Array) -> pa.Array:
+        """Each key's import id among ``label``'s nodes written so far (null: not yet).
+
+        Looked up in the newest part's keys first (a part's relationships mostly end at
+        its own nodes), then, if some are not there, in all earlier parts' keys at once:
+        one hash of them per relationship table, not one per part."""
+        keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
         chunks = self._keys.get(label, [])
-        first = np.cumsum([0, *map(len, chunks)])
-        for chunk, offset in zip(reversed(chunks), reversed(first[:-1]), strict=True):
-            at = pc.index_in(keys, value_set=chunk)
-            ids = pc.coalesce(ids, pc.add(at.cast(pa.int64()), int(offset)))
-            if not ids.null_count:
-                break
-        return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        if not chunks:
+            return pa.nulls(len(keys), pa.int64())
+        newest = len(chunks[-1])
+        before = sum(map(len, chunks)) - newest
+        ids = pc.add(pc.index_in(keys, value_set=chunks[-1]).cast(pa.int64()), before)
+        if ids.null_count and len(chunks) > 1:
+            older = pc.index_in(keys, value_set=pa.concat_arrays(chunks[:-1]))
+            ids = pc.coalesce(ids, older.cast(pa.int64()))
+        return ids
 
     def _known(self, label: str, keys: pa.Array) -> pa.Array:
         return keys.filter(pc.is_valid(self._ids(label, keys)))
