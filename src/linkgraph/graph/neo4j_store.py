@@ -264,20 +264,22 @@ class ImportFileWriter:
     def _ids(self, label: str, keys: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Each key's import id among ``label``'s nodes written so far (null: not yet).
 
-        Looked up in the newest part's keys first (a part's relationships mostly end at
-        its own nodes), then, if some are not there, in all earlier parts' keys at once:
-        one hash of them per relationship table, not one per part."""
+        Looked up part by part, the newest first (a part's relationships mostly end at its
+        own nodes), each time only the keys not found yet: no copy of all of a label's
+        keys (a city's 37.5 M events) is ever made."""
         keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+        ids = np.full(len(keys), -1, dtype=np.int64)
         chunks = self._keys.get(label, [])
-        if not chunks:
-            return pa.nulls(len(keys), pa.int64())
-        newest = len(chunks[-1])
-        before = sum(map(len, chunks)) - newest
-        ids = pc.add(pc.index_in(keys, value_set=chunks[-1]).cast(pa.int64()), before)
-        if ids.null_count and len(chunks) > 1:
-            older = pc.index_in(keys, value_set=pa.concat_arrays(chunks[:-1]))
-            ids = pc.coalesce(ids, older.cast(pa.int64()))
-        return ids
+        offsets = np.cumsum([0, *map(len, chunks)])
+        for chunk, offset in zip(reversed(chunks), reversed(offsets[:-1].tolist()), strict=True):
+            missing = np.flatnonzero(ids < 0)
+            if not len(missing):
+                break
+            asked = keys if len(missing) == len(keys) else keys.take(pa.array(missing))
+            found = pc.index_in(asked, value_set=chunk)
+            there = found.is_valid().to_numpy(zero_copy_only=False)
+            ids[missing[there]] = found.drop_null().to_numpy() + offset
+        return pa.array(ids, mask=ids < 0)
 
     def _known(self, label: str, keys: pa.Array) -> pa.Array:
         return keys.filter(pc.is_valid(self._ids(label, keys)))
