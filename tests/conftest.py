@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from linkgraph.graph.neo4j_store import Neo4jStore
 
 # =============================================================================
 # Neo4j server (linkgraph.neo4j_server)
@@ -35,6 +39,20 @@ class Neo4jConnection:
     @property
     def auth(self) -> tuple[str, str]:
         return (self.user, self.password)
+
+    def store(self, **kwargs: Any) -> Neo4jStore:
+        """A store on this server with the session's settings (``kwargs``: Neo4jStore's)."""
+        from linkgraph.config import get_settings
+        from linkgraph.graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore(
+            self.uri,
+            self.user,
+            self.password,
+            database=self.database,
+            settings=get_settings(),
+            **kwargs,
+        )
 
 
 @contextmanager

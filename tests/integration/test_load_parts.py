@@ -110,13 +110,7 @@ def test_a_key_repeated_across_parts_is_refused(tmp_path: Path) -> None:
 def neo4j_big(neo4j_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Neo4jStore]:
     """A Neo4j store for which any graph is big enough for the importer."""
     monkeypatch.setattr(neo4j_store, "ADMIN_IMPORT_MIN_ROWS", 1)
-    store = Neo4jStore(
-        neo4j_server.uri,
-        neo4j_server.user,
-        neo4j_server.password,
-        database=neo4j_server.database,
-        settings=get_settings(),
-    )
+    store = neo4j_server.store()
     try:
         yield store
     finally:

@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from linkgraph.config import get_settings
 from linkgraph.graph import GraphTables, neo4j_store
 
 
@@ -28,13 +27,7 @@ def test_a_small_load_onto_a_big_database_replaces_it_by_import(
     neo4j_server: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(neo4j_store, "ADMIN_IMPORT_MIN_ROWS", 200)  # "big" at this size
-    store = neo4j_store.Neo4jStore(
-        neo4j_server.uri,
-        neo4j_server.user,
-        neo4j_server.password,
-        database=neo4j_server.database,
-        settings=get_settings(),
-    )
+    store = neo4j_server.store()
     try:
         store.load(_persons(300, "BIG"))
         assert store.counts()["Person"] == 300

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from linkgraph.catalogue import Catalogue
-from linkgraph.config import Settings, get_settings
+from linkgraph.config import Settings
 from linkgraph.graph import load_schema, neo4j_store, open_store
 from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import GraphTables, merge
@@ -97,13 +97,8 @@ def test_neo4j_imports_sparks_files_and_answers_as_the_embedded_store(
 ) -> None:
     monkeypatch.setattr(neo4j_store, "ADMIN_IMPORT_MIN_ROWS", 1)  # the importer, at any size
     spark = spark_session(Settings(data_dir=tmp_path, spark_partitions=3))
-    store = neo4j_store.Neo4jStore(
-        neo4j_server.uri,
-        neo4j_server.user,
-        neo4j_server.password,
-        database=neo4j_server.database,
-        settings=get_settings(),
-        import_files=lambda schema, graph, folder: write_import_files(spark, schema, graph, folder),
+    store = neo4j_server.store(
+        import_files=lambda schema, graph, folder: write_import_files(spark, schema, graph, folder)
     )
     embedded = EmbeddedStore(tmp_path / "embedded.duckdb")
     embedded.load(merge(parts))
