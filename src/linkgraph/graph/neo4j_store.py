@@ -233,9 +233,7 @@ class ImportFileWriter:
                 check_unique_keys(label, self.schema.node(label).key, pa.chunked_array(chunks))
         jobs = []
         for rtype, tables in self._waiting.items():
-            table = pa.concat_tables(tables)
-            GraphTables({}, {rtype: table}).check_references(self.schema, existing=self._known)
-            ready = self._with_ends(rtype, table, wait=False)
+            ready = self._with_ends(rtype, pa.concat_tables(tables), wait=False)
             if ready is not None:
                 jobs.append(ready)
         _write_all(jobs)
@@ -248,14 +246,17 @@ class ImportFileWriter:
         self, rtype: str, table: pa.Table, *, wait: bool
     ) -> tuple[pa.Table, Path] | None:
         """A relationship table's rows with both ends' import ids; rows whose end node has
-        not come yet wait (``wait``) for :meth:`finish`."""
+        not come yet wait (``wait``) for :meth:`finish`, or are refused, named."""
         if not table.num_rows:
             return None
         rspec = self.schema.rel(rtype)
         start, end = self._ids(rspec.start, table["start"]), self._ids(rspec.end, table["end"])
         found = pc.and_(pc.is_valid(start), pc.is_valid(end))
-        if wait and not pc.all(found).as_py():
-            self._waiting.setdefault(rtype, []).append(table.filter(pc.invert(found)))
+        if not pc.all(found).as_py():
+            later = table.filter(pc.invert(found))
+            if not wait:  # raises, naming the first relationship whose end never came
+                GraphTables({}, {rtype: later}).check_references(self.schema, existing=self._known)
+            self._waiting.setdefault(rtype, []).append(later)
             table, start, end = table.filter(found), start.filter(found), end.filter(found)
             if not table.num_rows:
                 return None
@@ -288,15 +289,12 @@ class ImportFileWriter:
         self, kind: Literal["node", "rel"], name: str, table: pa.Table, ids: list[pa.Array]
     ) -> tuple[pa.Table, Path]:
         """``table`` as its next part file holds it; the header file on its first part."""
-        if name not in self._columns:
-            self._columns[name] = table.column_names
-        elif table.column_names != self._columns[name]:
-            if set(table.column_names) != set(self._columns[name]):
-                raise InputError(
-                    f"{name}: one part gives the properties {', '.join(table.column_names)},"
-                    f" an earlier one {', '.join(self._columns[name])}"
-                )
-            table = table.select(self._columns[name])
+        # conformed tables keep the schema's order: the same properties, the same columns
+        if table.column_names != self._columns.setdefault(name, table.column_names):
+            raise InputError(
+                f"{name}: one part gives the properties {', '.join(table.column_names)},"
+                f" an earlier one {', '.join(self._columns[name])}"
+            )
         folder = self.directory / ("nodes" if kind == "node" else "rels") / name
         files = self._files.get((kind, name))
         if files is None:
