@@ -133,7 +133,8 @@ def id_conflict(
     names, see :func:`sibling_names`), or a pair of records holding the two numbers vouch
     for one holder (their names agree, exactly or in sound, and twins' names differ; or a
     card issued to one person only is the same) while the unchecked number is nobody's
-    checksum-valid number (``vouched_numbers``: then one more slip is allowed too).
+    checksum-valid number (``vouched_numbers``, :func:`may_be_slip`: then one more slip is
+    allowed too).
     """
     if x.card != y.card or x.value == y.value:
         return None
@@ -154,6 +155,32 @@ def id_conflict(
     ):
         return SEQUENCE_ONLY
     return None
+
+
+def nobodys(checked: Any, somebodys: Any) -> Any:
+    """A resident ID no check character guards (not ``checked``) that is no record's
+    checksum-valid number (not ``somebodys``, among all the records linked: a city): it may
+    be another number mistyped. Of one number (bools), or of each of many (numpy arrays)."""
+    return np.logical_and(np.logical_not(checked), np.logical_not(somebodys))
+
+
+def may_be_slip(x_checked: Any, x_somebodys: Any, y_checked: Any, y_somebodys: Any) -> Any:
+    """Two different resident IDs held by two records that vouch for one holder are
+    evidence that one was mistyped (a pair of :func:`id_conflict`'s ``vouched_numbers``)
+    only when one of them is nobody's checksum-valid number (:func:`nobodys`): a number
+    somebody holds valid is that somebody's, not a slip. Of one pair (bools: the live
+    resolver, :func:`vouched_slip`), or of each of many (numpy arrays: the batch,
+    :func:`_vouched_numbers`)."""
+    return np.logical_or(nobodys(x_checked, x_somebodys), nobodys(y_checked, y_somebodys))
+
+
+def vouched_slip(x: IdNumber, y: IdNumber, somebodys: Container[str]) -> bool:
+    """:func:`may_be_slip` for two numbers of two records that vouch for one holder:
+    different resident IDs (no card), one of them nobody's checksum-valid number
+    (``somebodys``: the numbers some record holds checksum-valid)."""
+    if x.card or y.card or x.value == y.value:
+        return False
+    return bool(may_be_slip(x.checked, x.value in somebodys, y.checked, y.value in somebodys))
 
 
 def adjacent_swap(x: str, y: str) -> bool:
@@ -414,10 +441,14 @@ class RecordIds:
         """Per record: its number is somebody's checksum-valid number (:attr:`held`)."""
         if self.held is not None:
             return self.held
-        checked = self.checked
-        by_code = np.zeros(int(self.code.max(initial=-1)) + 2, dtype=bool)  # -1: the last
-        by_code[self.code[checked]] = True
-        return by_code[self.code]
+        return np.r_[self.valid_codes(), False][self.code]  # code -1 takes the last
+
+    def valid_codes(self) -> np.ndarray:
+        """Per code of :attr:`code`: it is some record's checksum-valid number, among these
+        records."""
+        by_code = np.zeros(int(self.code.max(initial=-1)) + 1, dtype=bool)
+        by_code[self.code[self.checked]] = True
+        return by_code
 
     def of(self, i: int) -> list[IdNumber]:
         v = self.value[i]
@@ -632,13 +663,12 @@ def _vouched_numbers(
     """Pairs of near ID numbers held by two records that vouch for one holder (edges
     ``vouched``), one of them nobody's checksum-valid number, and no two records holding
     them differ in gender (edges ``differs``): evidence that one was mistyped."""
-    # an unchecked number that is somebody's checksum-valid number is no typo
-    nobodys = ~ids.checked & ~ids.somebodys
+    checked, somebodys = ids.checked, ids.somebodys  # the rule: :func:`may_be_slip`
 
     def pairs(edges: np.ndarray) -> set[frozenset[str]]:
         x, y = a[edges], b[edges]
         near = (ids.code[x] >= 0) & (ids.code[y] >= 0) & (ids.code[x] != ids.code[y])
-        near &= nobodys[x] | nobodys[y]
+        near &= may_be_slip(checked[x], somebodys[x], checked[y], somebodys[y])
         vx, vy = ids.value[x[near]].tolist(), ids.value[y[near]].tolist()
         return {frozenset(p) for p in zip(vx, vy, strict=True)}
 

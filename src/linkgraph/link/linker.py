@@ -153,32 +153,36 @@ class LinkerClustering:
         its number is somebody's checksum-valid number in the whole city, when this frame
         holds only some of the city's records (:attr:`RecordIds.held`)."""
         fr = self._linker.frame
-        for col, chinese in fr.chinese_id.items():
-            if chinese:
-                status = fr.col(col + STATUS)
-                typos_of_status = np.array(
-                    [TYPOS.get(STATUS_TRUST.get(v, ""), -1) for v in status.uniques.tolist()]
-                    + [-1],
-                    dtype=np.int8,
-                )
-                typos = typos_of_status[status.codes]  # code -1 (null) takes the last
-                column = fr.col(col)
-                well_formed = pc.fill_null(
-                    pc.match_substring_regex(pa.array(column.uniques, pa.string()), WELL_FORMED_ID),
-                    False,
-                ).to_numpy(zero_copy_only=False)
-                usable = (column.codes >= 0) & (typos >= 0)
-                usable[usable] = well_formed[column.codes[usable]]
-                code = np.where(usable, column.codes, -1).astype(np.int64)
-                value = np.full(len(fr), None, dtype=object)
-                value[usable] = column.uniques[column.codes[usable]]
-                cards = {
-                    c: (fr.col(c).codes, fr.col(c).uniques)
-                    for c in self._linker.policy.personal_identifiers
-                    if fr.kinds.get(c) == "national_id"
-                }
-                return RecordIds(value=value, typos=typos, code=code, cards=cards, held=held)
-        return None
+        col = self.id_column()
+        if col is None:
+            return None
+        status = fr.col(col + STATUS)
+        typos_of_status = np.array(
+            [TYPOS.get(STATUS_TRUST.get(v, ""), -1) for v in status.uniques.tolist()] + [-1],
+            dtype=np.int8,
+        )
+        typos = typos_of_status[status.codes]  # code -1 (null) takes the last
+        column = fr.col(col)
+        well_formed = pc.fill_null(
+            pc.match_substring_regex(pa.array(column.uniques, pa.string()), WELL_FORMED_ID),
+            False,
+        ).to_numpy(zero_copy_only=False)
+        usable = (column.codes >= 0) & (typos >= 0)
+        usable[usable] = well_formed[column.codes[usable]]
+        code = np.where(usable, column.codes, -1).astype(np.int64)
+        value = np.full(len(fr), None, dtype=object)
+        value[usable] = column.uniques[column.codes[usable]]
+        cards = {
+            c: (fr.col(c).codes, fr.col(c).uniques)
+            for c in self._linker.policy.personal_identifiers
+            if fr.kinds.get(c) == "national_id"
+        }
+        return RecordIds(value=value, typos=typos, code=code, cards=cards, held=held)
+
+    def id_column(self) -> str | None:
+        """The resident-ID column the guard reads (the first Chinese one), if any: the codes
+        of :meth:`record_ids` are its codes."""
+        return next((c for c, chinese in self._linker.frame.chinese_id.items() if chinese), None)
 
     def sibling_pairs(
         self, left: np.ndarray, right: np.ndarray, where: np.ndarray, ids: RecordIds | None
