@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from link_city import MAPPING, City, build_city
+from link_city import MAPPING, City, build_city, make_id
 
 from linkgraph.link import Linker, Resolver, StateStore, explain, pairwise_scores, resolve
 from linkgraph.link.state import PERSONS_SCHEMA
@@ -202,6 +202,67 @@ def test_resolve_one_sends_a_record_fitting_both_twins_to_review(
             assert out.new_person and out.band == "review"
             return
     pytest.skip("no twin pair that a surname-only record fits both of")
+
+
+def group_of(persons: pa.Table, record: str) -> set[str]:
+    """The records of the person holding ``record``."""
+    pid = person_of(persons)
+    return {r for r, p in pid.items() if p == pid[record]}
+
+
+def slip_or_somebodys(city: City) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A person's key; a record of another holding valid a number one sequence step from
+    that person's; and a new record of that person by name, birth date and address with
+    that number as a legacy 15-digit one (no check character: a slip, or the other's)."""
+    twins = {key for pair in city.twins for key in pair}
+    key = next(k for k in city.persons if k not in twins and len(city.persons[k].name) == 3)
+    p = city.persons[key]
+    near = make_id(p.id_number[:6], p.birth, (int(p.id_number[14:17]) + 2) % 1000)
+    holder = {
+        "record_id": "OTHER-1",
+        "source": "HRSS",
+        "name": "赵志强",
+        "id_number": near,
+        "birth_date": p.birth.isoformat(),
+        "phone": None,
+        "address": "亳州市谯城区古井村5号",
+        "gender": p.gender,
+    }
+    new = {
+        "record_id": "NEW-1",
+        "source": "CA",
+        "name": p.name,
+        "id_number": near[:6] + near[8:17],
+        "birth_date": p.birth.isoformat(),
+        "phone": None,
+        "address": p.address,
+        "gender": p.gender,
+    }
+    return key, holder, new
+
+
+@pytest.mark.parametrize("holder_arrives", ["in the city", "live"])
+def test_resolve_one_takes_a_number_somebody_holds_valid_for_no_slip_as_the_batch_does(
+    city: City, tmp_path: Path, holder_arrives: str
+) -> None:
+    """The names agree (they vouch for one holder), but the new record's unchecked number
+    is another record's checksum-valid number: no evidence of a slip, so the sequence
+    digits keep it from the person (a twin's number), live as in a batch re-link."""
+    key, holder, new = slip_or_somebodys(city)
+    base = city.records + ([holder] if holder_arrives == "in the city" else [])
+    resolve(city.table(base), MAPPING, state_dir=tmp_path / "live")
+    resolver = Resolver.from_state(tmp_path / "live")
+    if holder_arrives == "live":
+        resolver.resolve_one(holder)
+    resolver.resolve_one(new)
+    resolver.save()
+    live = StateStore(tmp_path / "live").load()
+    assert live is not None
+    batch = resolve(city.table([*city.records, holder, new]), MAPPING, state_dir=tmp_path / "b")
+    assert group_of(live.persons, "NEW-1") == group_of(batch, "NEW-1") == {"NEW-1"}
+    # without the holder the legacy number is nobody's valid one: a slip, the same person
+    alone = resolve(city.table([*city.records, new]), MAPPING, state_dir=tmp_path / "alone")
+    assert group_of(alone, "NEW-1") == {"NEW-1", *city.records_of(key)}
 
 
 def test_explain_from_the_saved_state_agrees_with_the_run(city: City, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ two such persons with no decisive margin goes to review as a person of its own.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Container
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkgraph.link.cluster import NO_MARGIN, IdNumber, constrained_groups, sibling_names
+from linkgraph.link.cluster import (
+    NO_MARGIN,
+    IdNumber,
+    RecordIds,
+    constrained_groups,
+    sibling_names,
+    vouched_slip,
+)
 from linkgraph.link.explain import Explanation, explain_pair
 from linkgraph.link.frame import PINYIN, Frame, prepare_one
 from linkgraph.link.ids import format_person_id, person_number
@@ -63,6 +70,31 @@ class KeyIndex:
 
 
 @dataclass
+class ValidNumbers:
+    """The resident IDs some record holds checksum-valid in the live state (the city's, as
+    :attr:`~linkgraph.link.cluster.RecordIds.somebodys` reads them in a batch run, and those
+    of the records resolved since): ``number in valid``."""
+
+    index: Mapping[str, int]  # value -> code of the ID column (its look-up, built anyway)
+    by_code: np.ndarray  # per code: some city record's checksum-valid number
+    added: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, ids: RecordIds | None, index: Mapping[str, int]) -> ValidNumbers:
+        return cls(index, ids.valid_codes() if ids is not None else np.zeros(0, dtype=bool))
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, str):
+            return False
+        code = self.index.get(number, -1)
+        return bool(0 <= code < len(self.by_code) and self.by_code[code]) or number in self.added
+
+    def add(self, numbers: Iterable[IdNumber]) -> None:
+        """A resolved record's numbers: its checksum-valid one is somebody's from now on."""
+        self.added.update(x.value for x in numbers if x.checked)
+
+
+@dataclass
 class Resolution:
     record_id: str
     person_id: str
@@ -93,6 +125,10 @@ class Resolver:
         self.next_person = next_person
         self.run = run
         self.ids = linker.clustering.record_ids()
+        id_col = linker.clustering.id_column()
+        self.valid = ValidNumbers.of(
+            self.ids, self.frame.col(id_col).index() if id_col is not None else {}
+        )
         self.indexes = {r.name: KeyIndex.build(r.key_codes(self.frame)) for r in linker.rules}
         self.tf = linker.term_frequencies()
         # build lazy look-ups now, so the first resolve_one is as fast as the rest
@@ -262,6 +298,7 @@ class Resolver:
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)
         self.added_ids_of.setdefault(person, set()).update(my_ids)
+        self.valid.add(my_ids)
         for rule_key in keys:
             self.added_index.setdefault(rule_key, []).append(len(self.added) - 1)
         self.events.append(
@@ -288,7 +325,9 @@ class Resolver:
         A record of a person that vouches for this one's holder (names agree, or a personal
         identifier: :meth:`~linkgraph.link.linker.LinkerClustering.vouched`) is evidence of a
         slip in a near ID number, unless a record of that person differs from this one in
-        gender (``unlike``)."""
+        gender (``unlike``), and only for a pair of numbers one of which is nobody's
+        checksum-valid number (:func:`~linkgraph.link.cluster.vouched_slip`, the batch's
+        rule)."""
         forbidden = self.apart.get(rid, set())
         best: dict[str, float] = {}
         for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
@@ -312,7 +351,7 @@ class Resolver:
             if vouched and person in ids and person not in unlike
             for x in my_ids
             for y in ids[person]
-            if not ((x.checked and y.checked) or x.card or y.card)
+            if vouched_slip(x, y, self.valid)
         }
         groups, _, decisions = constrained_groups(
             ["", *best],
