@@ -7,7 +7,7 @@ import dataclasses
 
 import networkx as nx
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from linkgraph.link.cluster import (
@@ -22,10 +22,12 @@ from linkgraph.link.cluster import (
     GuardPolicy,
     IdNumber,
     RecordIds,
+    _vouched_numbers,
     cluster,
     connected_labels,
     id_conflict,
     sibling_names,
+    vouched_slip,
 )
 from linkgraph.normalise import check_character
 
@@ -260,3 +262,41 @@ def test_a_number_somebody_holds_valid_is_no_slip_though_they_are_not_among_the_
     told = dataclasses.replace(pair, held=np.array([False, True]))
     share = cluster(2, a, b, p, told, vouched=named, policy=POLICY)
     assert as_sets(share.labels) == {frozenset({0}), frozenset({1})}
+
+
+TWIN_C = "34122119490101127" + check_character("34122119490101127")
+NUMBERS = st.tuples(
+    st.sampled_from([TWIN_A, TWIN_B, TWIN_C, None]),
+    st.sampled_from([CHECKED, LEGACY, FAILS_CHECK]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(NUMBERS, min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=8),
+)
+@example([(TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # somebody's
+@example([(TWIN_A, CHECKED), (TWIN_B, LEGACY)], [(0, 1)])  # nobody's: a slip
+@example([(TWIN_A, LEGACY), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # A nobody's
+def test_the_live_resolvers_vouched_slip_is_the_batchs_rule(
+    records: list[tuple[str | None, int]], edges: list[tuple[int, int]]
+) -> None:
+    """One rule: the pairs of numbers the batch takes for vouched slips are the pairs
+    :func:`vouched_slip` (the live resolver's) takes, told the numbers some record holds
+    checksum-valid."""
+    n = len(records)
+    edges = [(x % n, y % n) for x, y in edges]
+    a = np.array([x for x, _ in edges], dtype=np.int64)
+    b = np.array([y for _, y in edges], dtype=np.int64)
+    city = ids(*records)
+    batch = _vouched_numbers(a, b, city, np.ones(len(a), bool), np.zeros(len(a), bool))
+    valid = {v for v, t in records if v is not None and t == CHECKED}
+    live = {
+        frozenset((x.value, y.value))
+        for i, j in edges
+        for x in city.of(i)
+        for y in city.of(j)
+        if vouched_slip(x, y, valid)
+    }
+    assert batch == live
