@@ -263,3 +263,24 @@ def test_find_person_on_an_analysts_graph_finds_by_the_last_four_digits_or_says_
             analyst_reading(text)
     with pytest.raises(InputError, match="unknown audience"):
         for_audience(GraphTables(), "nobody", KEY)  # type: ignore[arg-type]
+
+
+def test_the_neo4j_store_for_analysts_masks_every_write_once_and_refuses_a_name_search(
+    graph: GraphTables,
+) -> None:
+    """Every write of the store passes ``_projected`` once: a load and an upsert (through
+    ``GraphStore``) and each part of the importer's load (``_counted``). find_person by
+    name is refused before the server is asked (none runs here)."""
+    store = Neo4jStore("bolt://127.0.0.1:1", "neo4j", "x", audience="analyst", pseudonym_key=KEY)
+    try:
+        counts: dict[str, int] = {}
+        part = store._counted(graph, counts)
+        assert _rows(part, "Person")["P1"]["name"] == "王*英"
+        assert sorted(_rows(part, "Phone")) == sorted(
+            _rows(for_audience(graph, "analyst", KEY), "Phone")
+        )
+        assert counts["Person"] == 3 and counts["Phone"] == 2
+        with pytest.raises(InputError, match=r"loaded for\s+analysts"):
+            store.query("find_person", text="王秀英")
+    finally:
+        store.close()
