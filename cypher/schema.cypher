@@ -62,6 +62,10 @@
 //     pinyin (toneless syllables run together, "wangxiuying") for the name search.
 //   * Address is a node, so two persons of one household are one hop apart, as with
 //     phones and accounts (the connection query walks them).
+//   * The graph in Neo4j is written for an audience (LINKGRAPH_NEO4J_AUDIENCE): for
+//     analysts, names, ID numbers and card numbers hold their masked forms, address and
+//     pinyin are left out, and Phone, BankAccount and Address are keyed by a pseudonym
+//     (masked number and keyed hash); the model above is the same (cypher/README.md).
 //   * person_search is a full-text index (CJK analyzer: Chinese names in bigrams) over
 //     name, pinyin and ID number: find_person asks it instead of scanning every Person.
 //   * No index on EvidenceEvent beyond its key: every library query reaches events

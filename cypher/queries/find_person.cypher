@@ -10,6 +10,8 @@
 //   the candidates, the rule above keeps those that match. Exact matches (the whole
 //   name, pinyin or ID number) first, then by person_id; at most `limit` rows.
 //   id_number is masked: its first 4 and last 4 characters kept.
+//   On a graph loaded for analysts (LINKGRAPH_NEO4J_AUDIENCE=analyst) names are masked and
+//   no pinyin is kept: only an ID number's last 4 digits find anyone (cypher/README.md).
 // Parameters:
 //   :param text => '秀英'                    (required) a name, pinyin or an ID number's last digits
 //   :param limit => 20                      most rows returned

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     neo4j_heap_max: str = Field(default="4g", description="JVM -Xmx of the server and import tool.")
     neo4j_pagecache: str = Field(default="4g", description="server.memory.pagecache.size.")
     neo4j_start_timeout: float = Field(default=180.0, description="Seconds to wait for Bolt.")
+    neo4j_audience: Literal["investigator", "analyst"] = Field(
+        default="investigator",
+        description="Who the graph written into Neo4j is for. investigator: persons whole"
+        " (the query library's find_person needs names). analyst: only masked names, ID"
+        " numbers, phones and accounts, no address or pinyin; phones, accounts and addresses"
+        " keyed by a keyed hash (linkgraph.graph.model.for_audience). Neo4j Community has no"
+        " property-level security: a server analysts browse is loaded as analyst.",
+    )
     browser_guide_port: int | None = Field(
         default=None,
         ge=1,
@@ -95,6 +103,12 @@ class Settings(BaseSettings):
     def neo4j_browser_url(self) -> str:
         """The Neo4j Browser of the project's server (its HTTP port)."""
         return f"http://127.0.0.1:{self.neo4j_http_port}/browser/"
+
+    @property
+    def pseudonym_key_file(self) -> Path:
+        """The key of the pseudonyms an analysts' graph keys phones, accounts and addresses
+        by (created 0600 at its first load): every load into one server must use the same."""
+        return self.data_dir / "neo4j-pseudonym.key"
 
     @property
     def catalogue_dir(self) -> Path:

@@ -21,6 +21,7 @@ import datetime as dt
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -31,9 +32,9 @@ from neo4j import GraphDatabase
 
 from linkgraph import browser
 from linkgraph.catalogue import Catalogue
-from linkgraph.config import REPO_ROOT, get_settings
+from linkgraph.config import REPO_ROOT, Settings, get_settings
 from linkgraph.errors import StoreUnavailable
-from linkgraph.graph import QUERIES, build_graph
+from linkgraph.graph import QUERIES, GraphTables, build_graph
 from linkgraph.graph.neo4j_store import Neo4jStore
 from linkgraph.neo4j_server import wait_for_bolt
 from linkgraph.neo4j_server.server import BROWSER_CSP
@@ -101,13 +102,35 @@ def chromium_executable() -> str:
 CITY_LAST_DAY = dt.date(2026, 12, 31)
 
 
-@pytest.fixture(scope="module")
-def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Load a small city into the project's Neo4j; return a well-linked person's id.
+@dataclass(frozen=True)
+class City:
+    """The small city of the module, built once: its graph (persons whole) and the settings
+    it is loaded with."""
 
-    The pipeline runs linkage, certification and recognition; the graph goes in through the
-    store's batched upserts (``bulk="cypher"``), which need no server restart.
-    """
+    graph: GraphTables
+    settings: Settings
+
+    def load(self, audience: str = "investigator") -> None:
+        """Replace the server's graph with this city's, for ``audience``, through the store's
+        batched upserts (``bulk="cypher"``), which need no server restart."""
+        settings = self.settings.model_copy(update={"neo4j_audience": audience})
+        for attempt in range(3):  # StoreUnavailable means: retry later (e.g. a restart is on)
+            wait_for_bolt(settings)
+            store = Neo4jStore.from_settings(settings, bulk="cypher")
+            try:
+                store.load(self.graph)
+                return
+            except StoreUnavailable:
+                if attempt == 2:
+                    raise
+                time.sleep(5)
+            finally:
+                store.close()
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    """A small city through the pipeline: linkage, certification and recognition."""
     tmp = tmp_path_factory.mktemp("browser-city")
     # planted irregularities three hundred times the calibrated rate: a city this small
     # then holds a duplicate claim and an exclusive conflict for their views to draw
@@ -126,18 +149,14 @@ def person_id(neo4j_server: Any, tmp_path_factory: pytest.TempPathFactory) -> st
         flags=tables["flags"],
         tasks=tables["tasks"],
     )
-    for attempt in range(3):  # StoreUnavailable means: retry later (e.g. a restart is on)
-        wait_for_bolt(settings)
-        store = Neo4jStore.from_settings(settings, bulk="cypher")
-        try:
-            store.load(graph)
-            break
-        except StoreUnavailable:
-            if attempt == 2:
-                raise
-            time.sleep(5)
-        finally:
-            store.close()
+    return City(graph, settings)
+
+
+@pytest.fixture(scope="module")
+def person_id(neo4j_server: Any, city: City) -> str:
+    """Load the city into the project's Neo4j, for investigators; return a well-linked
+    person's id."""
+    city.load()
     with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
         records = driver.execute_query(PICK_PERSON).records
     assert records, "the loaded city has no enrolled, certified person with a phone"
@@ -564,3 +583,170 @@ def test_one_click_never_runs_a_statement_that_writes(
     finally:
         with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
             driver.execute_query("MATCH (x:LinkgraphProbe) DETACH DELETE x")
+
+
+def drawn(page: Page, command: str) -> tuple[Locator, list[dict[str, str]]]:
+    """Run ``command``, wait for its graph; its frame and each node's fill and caption."""
+    run_in_editor(page, command)
+    graph = frame_for(page, command)
+    graph.locator("svg g.node").first.wait_for()
+    page.wait_for_timeout(1_500)  # the layout settles; captions are laid out with it
+    nodes = graph.locator("svg g.node").evaluate_all(
+        """gs => gs.map(g => {
+            const fills = Array.from(g.querySelectorAll('circle')).map(
+                c => (c.getAttribute('fill') || '').toUpperCase());
+            return {
+                fill: fills.find(f => f.startsWith('#')) || '',
+                caption: Array.from(g.querySelectorAll('text')).map(t => t.textContent).join(' ')
+            };
+        })"""
+    )
+    for node in nodes:
+        node["caption"] = " ".join(str(node["caption"]).split())
+    return graph, nodes
+
+
+def caption_of(nodes: list[dict[str, str]], label: str) -> list[str]:
+    """The captions of the drawn nodes of ``label`` (told apart by the style's colour)."""
+    color = browser.read_style()[f"node.{label}"]["color"].upper()
+    return [n["caption"] for n in nodes if n["fill"] == color]
+
+
+#: One node of each label whose caption carries a date, an amount or a number: a dead
+#: person, a certification, an event, a flag with money at risk, a bank account, a phone,
+#: a grid, a task.
+CAPTIONED = """
+MATCH (p:Person) WHERE p.death_date IS NOT NULL
+WITH p ORDER BY p.person_id LIMIT 1
+MATCH (c:Certification) WITH p, c ORDER BY c.cert_id LIMIT 1
+MATCH (e:EvidenceEvent) WITH p, c, e ORDER BY size(e.channel) DESC, e.event_key LIMIT 1
+MATCH (f:Flag) WHERE f.amount_at_risk >= 1000
+WITH p, c, e, f ORDER BY size(f.kind) DESC, f.amount_at_risk DESC LIMIT 1
+MATCH (a:BankAccount) WITH p, c, e, f, a ORDER BY size(a.number) DESC, a.number LIMIT 1
+MATCH (n:Phone) WITH p, c, e, f, a, n ORDER BY n.number LIMIT 1
+MATCH (g:Grid) WITH p, c, e, f, a, n, g ORDER BY g.code LIMIT 1
+MATCH (t:Task) WHERE t.due_on IS NOT NULL WITH p, c, e, f, a, n, g, t ORDER BY t.task_id LIMIT 1
+RETURN p, c, e, f, a, n, g, t
+"""
+
+
+def captioned(
+    page: Page, neo4j: Any, bundle: browser.GuideServer, screenshot: str
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Draw :data:`CAPTIONED` in the linkgraph style: what each caption should read (the
+    style's caption with the node's values) and what each reads, by label."""
+    with GraphDatabase.driver(neo4j.uri, auth=neo4j.auth) as driver:
+        row = driver.execute_query(CAPTIONED).records[0]
+    p, c, e, f, a, n, g, t = (row[k] for k in ("p", "c", "e", "f", "a", "n", "g", "t"))
+    expected = {
+        "Person": f"{p['masked_name']} {p['death_date']}",
+        "Certification": f"{c['status']} {c['valid_until']}",
+        "EvidenceEvent": f"{e['channel']} {e['occurred_on']}",
+        "Flag": f"{f['kind']} ¥{f['amount_at_risk']}",
+        "BankAccount": a["number"],
+        "Phone": n["number"],
+        "Grid": f"{g['village_name']} {g['code']}",
+        "Task": f"{t['kind']} {t['due_on']}",
+    }
+    connect(page, neo4j)
+    run_in_editor(page, f":style {bundle.url}/style.grass")
+    frame_for(page, ":style").get_by_text("node.Person").first.wait_for()
+    graph, nodes = drawn(page, " ".join(CAPTIONED.split()))
+    graph.locator('[aria-label="zoom-to-fit"]').click()
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(ARTIFACTS / screenshot))
+    return expected, {label: caption_of(nodes, label) for label in expected}
+
+
+def test_captions_show_amounts_and_numbers_whole(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, person_id: str
+) -> None:
+    """Issue 13: captions cut amounts and account numbers ("62170000…", "exclusive_con…"):
+    the Browser fits a caption into its node's circle and ends it with "…" where it runs out.
+    Each node whose caption carries a number is now big enough (or its text small enough)
+    for the longest the data holds: the caption reads whole (quotes round a date aside)."""
+    expected, shown = captioned(page, neo4j_server, bundle, "captions_whole.png")
+    unquoted = {label: [c.replace('"', "") for c in cs] for label, cs in shown.items()}
+    assert unquoted == {label: [text] for label, text in expected.items()}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Neo4j Browser 5 writes a temporal property into a caption with quotes"
+    " (stringModifier of its graph view: '\"2026-06-14\"'); GraSS cannot format it, so a"
+    " date shows bare only from a string property, which the graph does not hold (issue 13)",
+)
+def test_captions_show_dates_without_quotes(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, person_id: str
+) -> None:
+    expected, shown = captioned(page, neo4j_server, bundle, "captions_dates.png")
+    dated = ("Person", "Certification", "EvidenceEvent", "Task")
+    assert {k: shown[k] for k in dated} == {k: [expected[k]] for k in dated}
+
+
+def test_an_analysts_graph_shows_no_personal_data_in_the_property_panel(
+    page: Page, neo4j_server: Any, bundle: browser.GuideServer, city: City, person_id: str
+) -> None:
+    """Issue 13: the property panel showed a person's full name, ID number and address (the
+    masking was the captions' only). Loaded for analysts (``neo4j_audience="analyst"``), the
+    graph holds only masked forms: a person opened in the panel, with their phone, account
+    and address drawn beside them, shows no name, ID number, phone, account or address whole,
+    in the panel, the captions or the table view. The city is loaded back for investigators
+    after it, for the tests that follow."""
+    graph = city.graph
+    phones: dict[str, list[str]] = {}
+    for r in graph.relationships["REACHABLE_AT"].to_pylist():
+        phones.setdefault(r["start"], []).append(r["end"])
+    held = {r["end"]: r["start"] for r in graph.relationships["HAS"].to_pylist()}
+    accounts: dict[str, list[str]] = {}
+    for r in graph.relationships["PAID_TO"].to_pylist():
+        accounts.setdefault(held[r["start"]], []).append(r["end"])
+    # the first person with everything to hide: a name of three characters or more (its
+    # mask differs from it), an ID number, an address, a phone and an account
+    person = next(
+        p
+        for p in sorted(graph.nodes["Person"].to_pylist(), key=lambda p: p["person_id"])
+        if len(p["name"] or "") >= 3 and p["id_number"] and p["address"]
+        and p["person_id"] in phones and p["person_id"] in accounts
+    )  # fmt: skip
+    pid = person["person_id"]
+    whole = [person["name"], person["id_number"], person["address"], person["pinyin"]]
+    whole += phones[pid] + accounts[pid]
+
+    city.load("analyst")
+    try:
+        connect(page, neo4j_server)
+        run_in_editor(page, f":style {bundle.url}/style.grass")
+        frame_for(page, ":style").get_by_text("node.Person").first.wait_for()
+        command = (
+            f"MATCH (p:Person {{person_id: '{pid}'}}) "
+            "OPTIONAL MATCH path = (p)-[:REACHABLE_AT|LIVES_AT|LIVES_IN|HAS|PAID_TO*1..2]->() "
+            "RETURN p, collect(path) AS paths"
+        )
+        frame, nodes = drawn(page, command)
+        person_color = browser.read_style()["node.Person"]["color"].upper()
+        index = next(i for i, n in enumerate(nodes) if n["fill"] == person_color)
+        frame.locator("svg g.node").nth(index).locator("circle.b-outline").click()
+        panel = frame.locator('[data-testid="viz-details-pane-properties-table"]')
+        panel.get_by_text(pid).first.wait_for()
+        panel_text = panel.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "analyst_property_panel.png"))
+        frame.locator('[data-testid="cypherFrameSidebarTable"]').click()
+        page.wait_for_timeout(1_000)
+        table_text = frame.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "analyst_table_view.png"))
+        captions = " | ".join(n["caption"] for n in nodes)
+        seen = {
+            where: sorted(w for w in whole if w and w in text)
+            for where, text in (("panel", panel_text), ("captions", captions),
+                                ("table", table_text))
+        }  # fmt: skip
+        assert seen == {"panel": [], "captions": [], "table": []}
+        # the pseudonyms of the phone, account and address read whole in their captions
+        assert captions.count("#") >= 3 and "…" not in captions, captions
+        # what the panel does show: the masked name and ID number, the grid, no address
+        assert person["masked_name"] in panel_text
+        assert f"{person['id_number'][:4]}**********{person['id_number'][-4:]}" in panel_text
+        assert person["grid"] in panel_text
+    finally:
+        city.load()

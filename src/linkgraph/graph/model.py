@@ -13,20 +13,23 @@ the same graph in parts, for a store to load one part at a time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from duckdb.func import ARROW
+from duckdb.sqltypes import VARCHAR
 
 from linkgraph import duck
 from linkgraph.catalogue import Catalogue
 from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
 from linkgraph.link.cluster import connected_labels
+from linkgraph.masking import mask_account, mask_id_number, mask_name, mask_phone, pseudonym
 from linkgraph.normalise import pinyin_keys
 from linkgraph.tables import (
     ENROLLMENT,
@@ -42,8 +45,10 @@ __all__ = [
     "DOOR_KNOCK",
     "EVENT_PART_ROWS",
     "SETTLED_FLAG_STATUSES",
+    "Audience",
     "GraphTables",
     "build_graph",
+    "for_audience",
     "graph_parts",
     "merge",
 ]
@@ -295,10 +300,14 @@ def _conform_rels(schema: GraphSchema, rtype: str, table: pa.Table) -> pa.Table:
 # --------------------------------------------------------------------------- build
 
 
-#: 王秀英 -> 王*英, 欧阳秀英 -> 欧**英, 李明 -> 李*: what the Browser shows an analyst.
-MASKED_NAME_SQL = """CASE WHEN length(name) <= 1 THEN name
-     WHEN length(name) = 2 THEN left(name, 1) || '*'
-     ELSE left(name, 1) || repeat('*', length(name) - 2) || right(name, 1) END"""
+def _masked(mask: Callable[[str | None], str | None]) -> Callable[[Any], pa.Array]:
+    """``mask`` (a function of :mod:`linkgraph.masking`) over a column: a DuckDB Arrow
+    function, or applied to an Arrow column directly."""
+
+    def apply(values: Any) -> pa.Array:
+        return pa.array([mask(v) for v in values.to_pylist()], pa.string())
+
+    return apply
 
 
 def _arrow(
@@ -438,6 +447,86 @@ def merge(parts: Iterable[GraphTables]) -> GraphTables:
     return GraphTables({k: one(v) for k, v in nodes.items()}, {k: one(v) for k, v in rels.items()})
 
 
+#: Who a graph projected into Neo4j is for (``Settings.neo4j_audience``): investigators
+#: see persons whole; analysts browse a graph that holds no more than they may see.
+Audience = Literal["investigator", "analyst"]
+
+
+def _flag_detail(kind: str | None, detail: str | None) -> str | None:
+    """A flag's detail as analysts keep it: an ``id_name_mismatch`` lists the names an ID
+    number is carried by (``…carried by 2 names: 王秀英, 王秀音``), so the list is cut (a
+    detail written without its kind, when it reads so)."""
+    names = kind == "id_name_mismatch" or (kind is None and " names: " in (detail or ""))
+    return detail.split(": ", 1)[0] if names and detail else detail
+
+
+def for_audience(tables: GraphTables, audience: Audience, key: bytes | None = None) -> GraphTables:
+    """``tables`` as a graph for ``audience`` holds them.
+
+    ``investigator``: unchanged (the same object). ``analyst``: only the masked forms of
+    :mod:`linkgraph.masking`, so the Browser's property panel has nothing to unmask (Neo4j
+    Community has no property-level security):
+
+    * Person and SourceRecord: ``name`` as ``mask_name`` (王*英), ``id_number`` (and a
+      record's ``sscard_no``) as ``mask_id_number``; ``address`` and the Person's
+      ``pinyin`` (which spells the name) not kept. District, village and grid stay.
+    * Phone, BankAccount, Address nodes and the REACHABLE_AT, PAID_TO, LIVES_AT ends that
+      name them: keyed by :func:`~linkgraph.masking.pseudonym` under ``key``, the masked
+      number and a keyed hash (``138****5678 #5f0c…``; an address by its hash alone), so
+      a phone, account or address two persons share is still one node.
+    * Flag: an ``id_name_mismatch``'s detail without the names it lists.
+
+    A table may carry only some columns (an upsert): those present are rewritten. Apply it
+    once: a pseudonym of a pseudonym is another node.
+    """
+    if audience == "investigator":
+        return tables
+    if audience != "analyst":
+        raise InputError(f"unknown audience {audience!r} (known: investigator, analyst)")
+    if key is None:
+        raise InputError("a graph for analysts needs the pseudonyms' key")
+    secret = key
+
+    def keyed(mask: Callable[[str | None], str | None] | None) -> Callable[[Any], pa.Array]:
+        return _masked(lambda v: pseudonym(secret, v, mask(v) if mask else None))
+
+    phone, account, address = keyed(mask_phone), keyed(mask_account), keyed(None)
+
+    def dropped(values: Any) -> pa.Array:
+        return pa.nulls(len(values), pa.string())
+
+    person = {"name": _masked(mask_name), "id_number": _masked(mask_id_number)}
+    columns: dict[str, dict[str, Callable[[Any], pa.Array]]] = {
+        "Person": {**person, "address": dropped, "pinyin": dropped},
+        "SourceRecord": {**person, "address": dropped, "sscard_no": _masked(mask_id_number)},
+        "Phone": {"number": phone},
+        "BankAccount": {"number": account},
+        "Address": {"address": address},
+        "REACHABLE_AT": {"end": phone},
+        "PAID_TO": {"end": account},
+        "LIVES_AT": {"end": address},
+    }
+
+    def rewritten(name: str, table: pa.Table) -> pa.Table:
+        for column, apply in columns.get(name, {}).items():
+            if column in table.column_names:
+                i = table.column_names.index(column)
+                table = table.set_column(i, column, apply(table[column]))
+        if name == "Flag" and "detail" in table.column_names:
+            kinds = table["kind"].to_pylist() if "kind" in table.column_names else None
+            details = table["detail"].to_pylist()
+            kept = [_flag_detail(kinds[i] if kinds else None, d) for i, d in enumerate(details)]
+            table = table.set_column(
+                table.column_names.index("detail"), "detail", pa.array(kept, pa.string())
+            )
+        return table
+
+    return GraphTables(
+        {label: rewritten(label, t) for label, t in tables.nodes.items()},
+        {rtype: rewritten(rtype, t) for rtype, t in tables.relationships.items()},
+    )
+
+
 #: Evidence events per part of :func:`graph_parts`: the city's 37.5 M in parts of this
 #: size keep the graph's copy of them to a few hundred MiB at a time.
 EVENT_PART_ROWS = 2_000_000
@@ -483,6 +572,8 @@ def graph_parts(
     if tasks is not None:
         _require(tasks, "tasks", ("task_id", "person_id", "grid"))
     con = duck.connect()
+    # 王秀英 -> 王*英: the Person's caption in the Browser, by the masking module's rule
+    con.create_function("mask_name", _masked(mask_name), [VARCHAR], VARCHAR, type=ARROW)
     try:
         for name, table in {
             "persons": persons,
@@ -584,7 +675,7 @@ def _person_part(
             "Person": _arrow(
                 con,
                 "SELECT p.person_id, p.name, p.id_number, p.birth_date, p.gender, p.address,"
-                f" p.village, p.grid, p.district, {MASKED_NAME_SQL} AS masked_name, y.pinyin,"
+                " p.village, p.grid, p.district, mask_name(p.name) AS masked_name, y.pinyin,"
                 " d.death_on AS death_date, coalesce(f.open_flags, 0)::BIGINT AS open_flags,"
                 " coalesce(f.money_at_risk, 0)::BIGINT AS money_at_risk, r.ring_id"
                 " FROM persons p JOIN person_pinyin y USING (person_id)"

@@ -50,10 +50,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from linkgraph.errors import InputError, StoreError, StoreUnavailable
-from linkgraph.graph.model import GraphTables, check_unique_keys, merge
-from linkgraph.graph.queries import LibraryQuery
+from linkgraph.graph.model import Audience, GraphTables, check_unique_keys, for_audience, merge
+from linkgraph.graph.queries import LibraryQuery, analyst_reading
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore, LoadReport, Row
+from linkgraph.masking import secret_key
 
 if TYPE_CHECKING:
     from linkgraph.config import Settings
@@ -354,8 +355,12 @@ class Neo4jStore(GraphStore):
         bulk: Literal["admin", "cypher"] = "admin",
         schema: GraphSchema | None = None,
         import_files: ImportFiles | None = None,
+        audience: Audience = "investigator",
+        pseudonym_key: bytes | None = None,
     ) -> None:
         super().__init__(schema)
+        self.audience = audience
+        self._pseudonym_key = pseudonym_key
         self.uri = uri
         self.import_files = import_files or write_import_csv
         self.database = database
@@ -378,6 +383,7 @@ class Neo4jStore(GraphStore):
         kwargs.setdefault(
             "bulk", "admin" if host in ("127.0.0.1", "localhost", "::1") else "cypher"
         )
+        kwargs.setdefault("audience", settings.neo4j_audience)
         return cls(
             settings.neo4j_uri,
             settings.neo4j_user,
@@ -442,8 +448,21 @@ class Neo4jStore(GraphStore):
         self._admin_load(lambda directory: self.import_files(self.schema, conformed(), directory))
         return LoadReport(counts, 1, time.perf_counter() - started)
 
+    def _projected(self, tables: GraphTables) -> GraphTables:
+        """For analysts, only the masked forms (:func:`linkgraph.graph.model.for_audience`),
+        phones, accounts and addresses keyed under the key of ``Settings.pseudonym_key_file``
+        (made at the first analysts' load)."""
+        if self.audience == "investigator":
+            return tables
+        if self._pseudonym_key is None:
+            from linkgraph.config import get_settings
+
+            path = (self.settings or get_settings()).pseudonym_key_file
+            self._pseudonym_key = secret_key(path)
+        return for_audience(tables, self.audience, self._pseudonym_key)
+
     def _counted(self, part: GraphTables, counts: dict[str, int]) -> GraphTables:
-        part = part.conformed(self.schema)
+        part = self._projected(part.conformed(self.schema))
         for name, n in part.counts().items():
             counts[name] = counts.get(name, 0) + n
         return part
@@ -677,6 +696,8 @@ class Neo4jStore(GraphStore):
         self._whole = True
 
     def _run_query(self, spec: LibraryQuery, params: dict[str, Any]) -> list[Row]:
+        if self.audience == "analyst" and spec.name == "find_person":
+            analyst_reading(params["text"])  # a name on a graph of masked names: refused
         self._ensure_whole()
         cypher = spec.cypher
 

@@ -479,6 +479,26 @@ def _reading(text: str) -> tuple[str, str] | None:
     return None
 
 
+def analyst_reading(text: str) -> tuple[str, str] | None:
+    """:func:`_reading` of ``text`` on a graph loaded for analysts, where names are masked,
+    pinyin is not kept and an ID number keeps its first and last 4 characters: only the last
+    4 (or fewer) digits can find a person; a name, pinyin or a longer ending is refused, so
+    "nobody" is never the answer of a search that could not match.
+
+    Raises InputError saying a server loaded for investigators answers it.
+    """
+    reading = _reading(text)
+    if reading is not None and (reading[0] != "id_number" or len(reading[1]) > 4):
+        what = "an ID number's last digits beyond 4" if reading[0] == "id_number" else reading[0]
+        raise InputError(
+            f"find_person by {what} ({text.strip()!r}): this Neo4j graph is loaded for"
+            " analysts (LINKGRAPH_NEO4J_AUDIENCE=analyst), with names masked, no pinyin"
+            " and ID numbers keeping their last 4 digits; search by those 4 digits, or ask"
+            " a server loaded for investigators"
+        )
+    return reading
+
+
 _SETTLED = ", ".join(f"'{status}'" for status in SETTLED_FLAG_STATUSES)
 
 

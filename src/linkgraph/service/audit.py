@@ -35,7 +35,6 @@ import hmac
 import json
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -45,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from linkgraph.masking import secret_key
 from linkgraph.service.auditindex import AuditIndex
 
 
@@ -137,7 +137,7 @@ class AuditLog:
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         self._end_torn_line()
         self._seq = self._last_seq()
-        self._mac = hmac.new(_secret(path.with_name("audit.key")), digestmod=hashlib.sha256)
+        self._mac = hmac.new(secret_key(path.with_name("audit.key")), digestmod=hashlib.sha256)
         self.index = AuditIndex(path, path.with_name(path.stem + ".index.sqlite"))
         #: Requests in progress (see :meth:`request_started`), and those of them whose
         #: entry is not written yet: a sync waits for them (a little).
@@ -372,22 +372,6 @@ class AuditLog:
             since=since,
             limit=limit,
         )
-
-
-def _secret(path: Path) -> bytes:
-    """The audit log's hashing key: read, or created 0600 on first use (written aside and
-    linked into place, so a process starting alongside never reads half a key)."""
-    if not path.exists():
-        aside = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(aside, path)
-        aside.unlink()
-    return path.read_bytes()
 
 
 def _fdatasync(fd: int) -> OSError | None:
