@@ -29,7 +29,7 @@ from linkgraph.catalogue import Catalogue
 from linkgraph.errors import InputError
 from linkgraph.graph.schema import ARROW_TYPES, GraphSchema, load_schema
 from linkgraph.link.cluster import connected_labels
-from linkgraph.masking import mask_account, mask_id_number, mask_name, mask_phone, pseudonym
+from linkgraph.masking import mask_account, mask_id_number, mask_names, mask_phone, pseudonym
 from linkgraph.normalise import pinyin_keys
 from linkgraph.tables import (
     ENROLLMENT,
@@ -467,7 +467,7 @@ def for_audience(tables: GraphTables, audience: Audience, key: bytes | None = No
     :mod:`linkgraph.masking`, so the Browser's property panel has nothing to unmask (Neo4j
     Community has no property-level security):
 
-    * Person and SourceRecord: ``name`` as ``mask_name`` (王*英), ``id_number`` (and a
+    * Person and SourceRecord: ``name`` as ``mask_names`` (王*英), ``id_number`` (and a
       record's ``sscard_no``) as ``mask_id_number``; ``address`` and the Person's
       ``pinyin`` (which spells the name) not kept. District, village and grid stay.
     * Phone, BankAccount, Address nodes and the REACHABLE_AT, PAID_TO, LIVES_AT ends that
@@ -495,7 +495,7 @@ def for_audience(tables: GraphTables, audience: Audience, key: bytes | None = No
     def dropped(values: Any) -> pa.Array:
         return pa.nulls(len(values), pa.string())
 
-    person = {"name": _masked(mask_name), "id_number": _masked(mask_id_number)}
+    person = {"name": mask_names, "id_number": _masked(mask_id_number)}
     columns: dict[str, dict[str, Callable[[Any], pa.Array]]] = {
         "Person": {**person, "address": dropped, "pinyin": dropped},
         "SourceRecord": {**person, "address": dropped, "sscard_no": _masked(mask_id_number)},
@@ -573,7 +573,7 @@ def graph_parts(
         _require(tasks, "tasks", ("task_id", "person_id", "grid"))
     con = duck.connect()
     # 王秀英 -> 王*英: the Person's caption in the Browser, by the masking module's rule
-    con.create_function("mask_name", _masked(mask_name), [VARCHAR], VARCHAR, type=ARROW)
+    con.create_function("mask_name", mask_names, [VARCHAR], VARCHAR, type=ARROW)
     try:
         for name, table in {
             "persons": persons,
