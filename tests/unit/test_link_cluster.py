@@ -22,10 +22,10 @@ from linkgraph.link.cluster import (
     GuardPolicy,
     IdNumber,
     RecordIds,
-    _vouched_numbers,
     cluster,
     connected_labels,
     id_conflict,
+    numbers_vouched,
     sibling_names,
     vouched_slip,
 )
@@ -290,7 +290,7 @@ def test_the_live_resolvers_vouched_slip_is_the_batchs_rule(
     a = np.array([x for x, _ in edges], dtype=np.int64)
     b = np.array([y for _, y in edges], dtype=np.int64)
     city = ids(*records)
-    batch = _vouched_numbers(a, b, city, np.ones(len(a), bool), np.zeros(len(a), bool))
+    batch = numbers_vouched(a, b, city, np.ones(len(a), bool), np.zeros(len(a), bool))
     valid = {v for v, t in records if v is not None and t == CHECKED}
     live = {
         frozenset((x.value, y.value))
