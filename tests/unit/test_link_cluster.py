@@ -27,7 +27,6 @@ from linkgraph.link.cluster import (
     id_conflict,
     numbers_vouched,
     sibling_names,
-    vouched_slip,
 )
 from linkgraph.normalise import check_character
 
@@ -279,24 +278,24 @@ NUMBERS = st.tuples(
 @example([(TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # somebody's
 @example([(TWIN_A, CHECKED), (TWIN_B, LEGACY)], [(0, 1)])  # nobody's: a slip
 @example([(TWIN_A, LEGACY), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # A nobody's
-def test_the_live_resolvers_vouched_slip_is_the_batchs_rule(
+def test_the_live_resolvers_reading_of_a_few_records_gives_the_batchs_vouched_numbers(
     records: list[tuple[str | None, int]], edges: list[tuple[int, int]]
 ) -> None:
-    """One rule: the pairs of numbers the batch takes for vouched slips are the pairs
-    :func:`vouched_slip` (the live resolver's) takes, told the numbers some record holds
-    checksum-valid."""
+    """One rule (:func:`numbers_vouched`), two readings of the records: the pairs of numbers
+    the batch takes for vouched slips among a city's records are the pairs the live
+    resolver takes reading the records of the edges alone (:meth:`RecordIds.of_records`),
+    told the numbers some record holds checksum-valid."""
     n = len(records)
     edges = [(x % n, y % n) for x, y in edges]
     a = np.array([x for x, _ in edges], dtype=np.int64)
     b = np.array([y for _, y in edges], dtype=np.int64)
+    vouched, differs = np.ones(len(a), bool), np.zeros(len(a), bool)
     city = ids(*records)
-    batch = numbers_vouched(a, b, city, np.ones(len(a), bool), np.zeros(len(a), bool))
+    batch = numbers_vouched(a, b, city, vouched, differs)
     valid = {v for v, t in records if v is not None and t == CHECKED}
-    live = {
-        frozenset((x.value, y.value))
-        for i, j in edges
-        for x in city.of(i)
-        for y in city.of(j)
-        if vouched_slip(x, y, valid)
-    }
+    live = set()
+    for k, (i, j) in enumerate(edges):  # each edge read alone, as a new record and one candidate
+        few = RecordIds.of_records([city.of(i), city.of(j)], valid)
+        one = np.zeros(1, np.int64)
+        live |= numbers_vouched(one, one + 1, few, vouched[k : k + 1], differs[k : k + 1])
     assert batch == live

@@ -16,7 +16,8 @@
    unless a reviewer's force-apart stands between them.
 
 Incremental resolution (:mod:`linkgraph.link.incremental`) places a new record with
-the same :func:`constrained_groups`, its candidate persons standing as nodes.
+the same :func:`constrained_groups`, its candidate persons standing as nodes, and the
+same slip evidence of its match edges (:func:`numbers_vouched`).
 
 Every refusal and every review is a :class:`Decision` naming its rule and evidence.
 
@@ -168,19 +169,9 @@ def may_be_slip(x_checked: Any, x_somebodys: Any, y_checked: Any, y_somebodys: A
     """Two different resident IDs held by two records that vouch for one holder are
     evidence that one was mistyped (a pair of :func:`id_conflict`'s ``vouched_numbers``)
     only when one of them is nobody's checksum-valid number (:func:`nobodys`): a number
-    somebody holds valid is that somebody's, not a slip. Of one pair (bools: the live
-    resolver, :func:`vouched_slip`), or of each of many (numpy arrays: the batch,
-    :func:`numbers_vouched`)."""
+    somebody holds valid is that somebody's, not a slip. Of one pair (bools), or of each
+    of many (numpy arrays: :func:`numbers_vouched`)."""
     return np.logical_or(nobodys(x_checked, x_somebodys), nobodys(y_checked, y_somebodys))
-
-
-def vouched_slip(x: IdNumber, y: IdNumber, somebodys: Container[str]) -> bool:
-    """:func:`may_be_slip` for two numbers of two records that vouch for one holder:
-    different resident IDs (no card), one of them nobody's checksum-valid number
-    (``somebodys``: the numbers some record holds checksum-valid)."""
-    if x.card or y.card or x.value == y.value:
-        return False
-    return bool(may_be_slip(x.checked, x.value in somebodys, y.checked, y.value in somebodys))
 
 
 def adjacent_swap(x: str, y: str) -> bool:
