@@ -26,6 +26,7 @@ from linkgraph.link.cluster import (
     connected_labels,
     id_conflict,
     numbers_vouched,
+    one_valid_id,
     sibling_names,
 )
 from linkgraph.normalise import check_character
@@ -175,6 +176,28 @@ def test_a_siblings_name_is_not_a_slip() -> None:
     assert not sibling_names("xia bao guo", "xia bao")  # a dropped character
     assert not sibling_names("xia bao guo", "xia guo bao")  # two characters swapped
     assert not sibling_names("xia bao guo", "xia bao guo")
+
+
+def test_only_one_number_valid_on_both_joins_a_siblings_name_whatever_the_order() -> None:
+    """The legacy (or failing) copy of a valid number may be a twin's slip onto it."""
+    valid, legacy, fails = (TWIN_A, CHECKED), (TWIN_A, LEGACY), (TWIN_A, FAILS_CHECK)
+    other = (TWIN_B, CHECKED)
+    for x, y, joins in [(valid, valid, True), (valid, legacy, False), (valid, fails, False)]:
+        for (vx, tx), (vy, ty) in [(x, y), (y, x)]:
+            assert bool(one_valid_id(tx == CHECKED, vx, ty == CHECKED, vy)) is joins
+    assert not one_valid_id(True, other[0], True, TWIN_A)
+    # of many, by codes, as the batch reads them
+    city = ids(valid, legacy, fails, other)
+    left, right = np.array([0, 1, 0, 0]), np.array([1, 0, 2, 3])
+    checked = city.checked
+    got = one_valid_id(checked[left], city.code[left], checked[right], city.code[right])
+    assert got.tolist() == [False, False, False, False]
+    assert one_valid_id(checked, city.code, checked, city.code).tolist() == [
+        True,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_a_forced_link_between_twins_moves_no_other_record_out_of_its_person() -> None:

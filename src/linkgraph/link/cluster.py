@@ -195,6 +195,17 @@ SIBLING_NAMES = (
 )
 
 
+def one_valid_id(x_checked: Any, x_number: Any, y_checked: Any, y_number: Any) -> Any:
+    """Two records hold one resident ID, checksum-valid on both: the one thing that joins
+    two records whose names are a sibling's (:func:`sibling_names`, :data:`SIBLING_NAMES`).
+    Not a number one of them holds legacy or failing its check: a twin's slip in the
+    sequence digits lands on the sibling's number, and only a check character rules that
+    out. Symmetric (the order of the two records changes nothing); of one pair (bools) or
+    of each of many (numpy arrays); numbers as values or codes (``-1``: none, never
+    checked)."""
+    return np.logical_and(np.logical_and(x_checked, y_checked), np.equal(x_number, y_number))
+
+
 def sibling_names(x: str | None, y: str | None) -> bool:
     """Two names' pinyin keys differ in exactly one syllable, with the same syllable count.
 

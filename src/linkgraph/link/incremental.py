@@ -34,6 +34,7 @@ from linkgraph.link.cluster import (
     RecordIds,
     constrained_groups,
     numbers_vouched,
+    one_valid_id,
     sibling_names,
 )
 from linkgraph.link.explain import Explanation, explain_pair
@@ -235,16 +236,17 @@ class Resolver:
 
     def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
         """Per candidate: a sibling's name (:func:`sibling_names`) and no one checksum-valid
-        ID between them -- not a match, as in the bulk run."""
+        ID between them (:func:`one_valid_id`) -- not a match, as in the bulk run."""
         out = np.zeros(len(cand), dtype=bool)
-        mine = self._id_of(one)
+        mine = next((x for x in self._id_of(one) if not x.card), None)
         for col, kind in self.frame.kinds.items():
             if kind == "name":
                 key = one.col(col + PINYIN).values[0].as_py()
                 theirs = self.frame.col(col + PINYIN).values.take(pa.array(cand)).to_pylist()
                 out |= np.array([sibling_names(key, t) for t in theirs], dtype=bool)
-        if mine and mine[0].checked and self.ids is not None:
-            out &= ~(self.ids.checked[cand] & (self.ids.value[cand] == mine[0].value))
+        if mine is not None and self.ids is not None:
+            theirs = self.ids.checked[cand], self.ids.value[cand]
+            out &= ~one_valid_id(mine.checked, mine.value, *theirs)
         return out
 
     def current(self, person: str) -> str:
