@@ -389,6 +389,31 @@ def test_a_siblings_name_is_kept_apart_from_one_number_held_legacy_whatever_the_
     assert groups == [{"NEW-1"}] * 3
 
 
+def test_a_siblings_name_resolved_live_is_no_match_for_the_next_record_as_in_the_batch(
+    city: City, tmp_path: Path
+) -> None:
+    """A record under a sibling's name of a person (no number) resolved live stays apart;
+    the person's next record, resolved live too, fits both -- but a sibling's name is no
+    match edge, for a record resolved since as for a city record: no merge of the two."""
+    key, fields, _ = slipped_in_sequence(city)
+    p = city.persons[key]
+    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    x = fields | {"record_id": "NEW-X", "name": sibling, "id_number": None, "phone": p.phone}
+    y = fields | {"record_id": "NEW-Y", "source": "VA"}
+    resolve(city.table(), MAPPING, state_dir=tmp_path / "live")
+    resolver = Resolver.from_state(tmp_path / "live")
+    assert resolver.resolve_one(x).new_person
+    out = resolver.resolve_one(y)
+    assert any(q >= MATCH_THRESHOLD for r, _, q in out.candidates if r == "NEW-X")
+    resolver.save()
+    live = StateStore(tmp_path / "live").load()
+    assert live is not None
+    batch = resolve(city.table([*city.records, x, y]), MAPPING, state_dir=tmp_path / "b")
+    for r in ("NEW-X", "NEW-Y"):
+        assert group_of(live.persons, r) == group_of(batch, r)
+    assert group_of(batch, "NEW-X") == {"NEW-X"}
+
+
 def test_explain_from_the_saved_state_agrees_with_the_run(city: City, tmp_path: Path) -> None:
     lk = Linker(city.table(), MAPPING, state_dir=tmp_path)
     lk.resolve()

@@ -185,6 +185,7 @@ class Resolver:
                 self.apart.setdefault(x, set()).add(y)
                 self.apart.setdefault(y, set()).add(x)
         self.added: list[tuple[Frame, str, str, float]] = []  # frame, person, band, prob
+        self.added_numbers: list[list[IdNumber]] = []  # per added record, as _id_of reads it
         self.added_index: dict[tuple[str, int], list[int]] = {}
         self.events: list[dict[str, Any]] = []
         self.added_ids: set[str] = set()
@@ -234,18 +235,27 @@ class Resolver:
         """City record ``i``'s ID number and cards as the clustering reads them."""
         return self.ids.of(i) if self.ids is not None else []
 
-    def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
-        """Per candidate: a sibling's name (:func:`sibling_names`) and no one checksum-valid
-        ID between them (:func:`one_valid_id`) -- not a match, as in the bulk run."""
-        out = np.zeros(len(cand), dtype=bool)
-        mine = next((x for x in self._id_of(one) if not x.card), None)
+    def _siblings(
+        self,
+        one: Frame,
+        my_ids: list[IdNumber],
+        other: Frame,
+        ids: RecordIds | None,
+        rows: np.ndarray,
+    ) -> np.ndarray:
+        """Per candidate (``rows`` of ``other``: the city's frame, or a record resolved
+        since, with their ``ids``): a sibling's name (:func:`sibling_names`) and no one
+        checksum-valid ID between them (:func:`one_valid_id`) -- not a match, as in the
+        bulk run."""
+        out = np.zeros(len(rows), dtype=bool)
+        mine = next((x for x in my_ids if not x.card), None)
         for col, kind in self.frame.kinds.items():
             if kind == "name":
                 key = one.col(col + PINYIN).values[0].as_py()
-                theirs = self.frame.col(col + PINYIN).values.take(pa.array(cand)).to_pylist()
+                theirs = other.col(col + PINYIN).values.take(pa.array(rows)).to_pylist()
                 out |= np.array([sibling_names(key, t) for t in theirs], dtype=bool)
-        if mine is not None and self.ids is not None:
-            theirs = self.ids.checked[cand], self.ids.value[cand]
+        if mine is not None and ids is not None:
+            theirs = ids.checked[rows], ids.value[rows]
             out &= ~one_valid_id(mine.checked, mine.value, *theirs)
         return out
 
@@ -277,6 +287,7 @@ class Resolver:
             found.append(self.indexes[rule.name].lookup(key, limit))
             added_hits.update(self.added_index.get((rule.name, key), []))
         cand = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        my_ids = self._id_of(one)
         scored: list[tuple[str, str, float]] = []
         edges: list[Edge] = []
         vouches = self.linker.clustering.vouched
@@ -286,7 +297,7 @@ class Resolver:
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
             vouched = vouches(gamma)
             unlike = differs(gamma)
-            sibling = self._siblings(one, cand)
+            sibling = self._siblings(one, my_ids, self.frame, self.ids, cand)
             for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
                 person = self.current(self.person_of[i])
                 scored.append((str(self.frame.record_id[i]), person, p))
@@ -304,8 +315,11 @@ class Resolver:
                 )
         for j in sorted(added_hits):
             other, person, _, _ = self.added[j]
+            theirs = self.added_numbers[j]
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
+            first = np.zeros(1, dtype=np.int64)
+            sib = self._siblings(one, my_ids, other, RecordIds.of_records([theirs], ()), first)
             person = self.current(person)
             p = float(prob[0])
             scored.append((str(other.record_id[0]), person, p))
@@ -314,15 +328,14 @@ class Resolver:
                     person,
                     p,
                     float(score[0]),
-                    False,
+                    bool(sib[0]),
                     bool(vouches(gamma)[0]),
                     bool(differs(gamma)[0]),
-                    partial(self._id_of, other),
+                    partial(list, theirs),
                 )
             )
         order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
         scored, edges = [scored[k] for k in order], [edges[k] for k in order]
-        my_ids = self._id_of(one)
         joined, review_note, merged = self._place(rid, my_ids, edges)
         best = scored[0][2] if scored else 0.0
         if joined is not None:
@@ -357,6 +370,7 @@ class Resolver:
                 }
             )
         self.added.append((one, person, band, prob_out))
+        self.added_numbers.append(my_ids)
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)
         self.added_ids_of.setdefault(person, set()).update(my_ids)
