@@ -22,12 +22,12 @@ from linkgraph.link.cluster import (
     GuardPolicy,
     IdNumber,
     RecordIds,
-    _vouched_numbers,
     cluster,
     connected_labels,
     id_conflict,
+    numbers_vouched,
+    one_valid_id,
     sibling_names,
-    vouched_slip,
 )
 from linkgraph.normalise import check_character
 
@@ -178,6 +178,28 @@ def test_a_siblings_name_is_not_a_slip() -> None:
     assert not sibling_names("xia bao guo", "xia bao guo")
 
 
+def test_only_one_number_valid_on_both_joins_a_siblings_name_whatever_the_order() -> None:
+    """The legacy (or failing) copy of a valid number may be a twin's slip onto it."""
+    valid, legacy, fails = (TWIN_A, CHECKED), (TWIN_A, LEGACY), (TWIN_A, FAILS_CHECK)
+    other = (TWIN_B, CHECKED)
+    for x, y, joins in [(valid, valid, True), (valid, legacy, False), (valid, fails, False)]:
+        for (vx, tx), (vy, ty) in [(x, y), (y, x)]:
+            assert bool(one_valid_id(tx == CHECKED, vx, ty == CHECKED, vy)) is joins
+    assert not one_valid_id(True, other[0], True, TWIN_A)
+    # of many, by codes, as the batch reads them
+    city = ids(valid, legacy, fails, other)
+    left, right = np.array([0, 1, 0, 0]), np.array([1, 0, 2, 3])
+    checked = city.checked
+    got = one_valid_id(checked[left], city.code[left], checked[right], city.code[right])
+    assert got.tolist() == [False, False, False, False]
+    assert one_valid_id(checked, city.code, checked, city.code).tolist() == [
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
 def test_a_forced_link_between_twins_moves_no_other_record_out_of_its_person() -> None:
     # Twin A: records 0 (no valid ID), 1, 2 (TWIN_A); twin B: records 3, 4 (TWIN_B).
     # A reviewer links 0 with 3: both persons become one, every record with them.
@@ -279,24 +301,24 @@ NUMBERS = st.tuples(
 @example([(TWIN_A, CHECKED), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # somebody's
 @example([(TWIN_A, CHECKED), (TWIN_B, LEGACY)], [(0, 1)])  # nobody's: a slip
 @example([(TWIN_A, LEGACY), (TWIN_B, LEGACY), (TWIN_B, CHECKED)], [(0, 1)])  # A nobody's
-def test_the_live_resolvers_vouched_slip_is_the_batchs_rule(
+def test_the_live_resolvers_reading_of_a_few_records_gives_the_batchs_vouched_numbers(
     records: list[tuple[str | None, int]], edges: list[tuple[int, int]]
 ) -> None:
-    """One rule: the pairs of numbers the batch takes for vouched slips are the pairs
-    :func:`vouched_slip` (the live resolver's) takes, told the numbers some record holds
-    checksum-valid."""
+    """One rule (:func:`numbers_vouched`), two readings of the records: the pairs of numbers
+    the batch takes for vouched slips among a city's records are the pairs the live
+    resolver takes reading the records of the edges alone (:meth:`RecordIds.of_records`),
+    told the numbers some record holds checksum-valid."""
     n = len(records)
     edges = [(x % n, y % n) for x, y in edges]
     a = np.array([x for x, _ in edges], dtype=np.int64)
     b = np.array([y for _, y in edges], dtype=np.int64)
+    vouched, differs = np.ones(len(a), bool), np.zeros(len(a), bool)
     city = ids(*records)
-    batch = _vouched_numbers(a, b, city, np.ones(len(a), bool), np.zeros(len(a), bool))
+    batch = numbers_vouched(a, b, city, vouched, differs)
     valid = {v for v, t in records if v is not None and t == CHECKED}
-    live = {
-        frozenset((x.value, y.value))
-        for i, j in edges
-        for x in city.of(i)
-        for y in city.of(j)
-        if vouched_slip(x, y, valid)
-    }
+    live = set()
+    for k, (i, j) in enumerate(edges):  # each edge read alone, as a new record and one candidate
+        few = RecordIds.of_records([city.of(i), city.of(j)], valid)
+        one = np.zeros(1, np.int64)
+        live |= numbers_vouched(one, one + 1, few, vouched[k : k + 1], differs[k : k + 1])
     assert batch == live

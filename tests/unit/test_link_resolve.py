@@ -8,9 +8,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from link_city import MAPPING, City, build_city, make_id
+from link_city import MAPPING, VILLAGES, City, build_city, make_id
 
 from linkgraph.link import Linker, Resolver, StateStore, explain, pairwise_scores, resolve
+from linkgraph.link.incremental import Resolution
+from linkgraph.link.model import MATCH_THRESHOLD
 from linkgraph.link.state import PERSONS_SCHEMA
 
 
@@ -263,6 +265,153 @@ def test_resolve_one_takes_a_number_somebody_holds_valid_for_no_slip_as_the_batc
     # without the holder the legacy number is nobody's valid one: a slip, the same person
     alone = resolve(city.table([*city.records, new]), MAPPING, state_dir=tmp_path / "alone")
     assert group_of(alone, "NEW-1") == {"NEW-1", *city.records_of(key)}
+
+
+def live_and_batch(
+    city: City, tmp_path: Path, extra: list[dict[str, Any]], new: dict[str, Any]
+) -> tuple[Resolution, set[str], set[str]]:
+    """``new`` resolved live against a batch run of the city and ``extra``: its answer, and
+    the new record's group live and in a batch re-link of the same records."""
+    resolve(city.table([*city.records, *extra]), MAPPING, state_dir=tmp_path / "live")
+    resolver = Resolver.from_state(tmp_path / "live")
+    out = resolver.resolve_one(new)
+    resolver.save()
+    live = StateStore(tmp_path / "live").load()
+    assert live is not None
+    batch = resolve(city.table([*city.records, *extra, new]), MAPPING, state_dir=tmp_path / "b")
+    return out, group_of(live.persons, new["record_id"]), group_of(batch, new["record_id"])
+
+
+def slipped_in_sequence(city: City) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A person's key; a record of that person's fields (no phone) to build on; and a new
+    record of that person by name, birth date and address whose number is the person's
+    one sequence step off, as a legacy 15-digit one (a slip, or a twin's number)."""
+    key, _, new = slip_or_somebodys(city)
+    p = city.persons[key]
+    fields = {k: new[k] for k in ("source", "birth_date", "phone", "address", "gender")}
+    return key, fields | {"name": p.name, "id_number": p.id_number}, new
+
+
+@pytest.mark.parametrize("vouching", ["holds no number", "another record holds another number"])
+def test_resolve_one_pairs_only_the_numbers_of_two_records_that_vouch_as_the_batch_does(
+    city: City, tmp_path: Path, vouching: str
+) -> None:
+    """A record of the person that vouches for the new record's holder (the same name) is
+    evidence of a slip between the two records' own numbers only, as in the batch, not
+    between the new number and every number of the person: the vouching record holds no
+    number (the person's records holding one do not vouch: another name), or it holds the
+    person's number while another record of the person (its name cut short: no vouching)
+    holds one the sequence digits keep the new number from."""
+    key, fields, new = slipped_in_sequence(city)
+    p = city.persons[key]
+    if vouching == "holds no number":
+        # known by a cut-short name, the phone and the address; the new record, cut short
+        # alike, fits the person's other records by birth date, address and number
+        extra = fields | {"record_id": "P-3", "name": p.name[:2], "id_number": None}
+        extra |= {"phone": p.phone, "birth_date": None}
+        new = new | {"name": p.name[:2]}
+    else:
+        # the person's legacy number with two sequence digits swapped (a swap: the same
+        # person); it is two steps from the new number, in the sequence digits
+        seq = p.id_number[14:17]
+        swapped = p.id_number[:6] + p.id_number[8:14] + seq[1] + seq[0] + seq[2]
+        extra = fields | {"record_id": "P-2", "name": p.name[:2], "id_number": swapped}
+        extra |= {"phone": p.phone}
+        new = new | {"address": None}
+    out, live, batch = live_and_batch(city, tmp_path, [extra], new)
+    assert any(q >= MATCH_THRESHOLD for r, _, q in out.candidates if r in city.records_of(key))
+    assert live == batch == {"NEW-1"}
+
+
+def test_resolve_one_takes_no_candidate_below_the_match_threshold_for_a_slip_as_the_batch_does(
+    city: City, tmp_path: Path
+) -> None:
+    """A record of the person by the new record's name vouches for one holder, but fits the
+    new record below the match threshold (no match edge in the batch: another phone, a
+    near address): no evidence of a slip, live as in a batch re-link."""
+    key, fields, new = slipped_in_sequence(city)
+    p = city.persons[key]
+    village = next(v for v in VILLAGES if v in p.address)
+    near_address = p.address.replace(village, "双沟村" if village != "双沟村" else "古井村")
+    vouching = fields | {"record_id": "P-3", "name": p.name[:2], "phone": p.phone}
+    vouching |= {"birth_date": None, "address": near_address, "gender": None}
+    new = new | {"name": p.name[:2], "phone": "13800001111"}
+    out, live, batch = live_and_batch(city, tmp_path, [vouching], new)
+    below = [q for r, _, q in out.candidates if r == "P-3"]
+    assert below and below[0] < MATCH_THRESHOLD
+    assert live == batch == {"NEW-1"}
+
+
+def test_resolve_one_vetoes_a_slip_by_gender_only_on_the_numbers_of_the_records_that_differ(
+    city: City, tmp_path: Path
+) -> None:
+    """One record of the person has the other gender (a slip of its own) and no number:
+    the batch drops the slip evidence only of the numbers the differing records hold (none
+    here); the live resolver did not take the person's other records' evidence."""
+    key, fields, new = slipped_in_sequence(city)
+    p = city.persons[key]
+    other = "男" if p.gender == "女" else "女"
+    slip = fields | {"record_id": "P-4", "id_number": None, "phone": p.phone, "gender": other}
+    _, live, batch = live_and_batch(city, tmp_path, [slip], new)
+    assert live == batch == {"NEW-1", "P-4", *city.records_of(key)}
+
+
+@pytest.mark.parametrize("valid_record", ["in the city", "new"])
+def test_a_siblings_name_is_kept_apart_from_one_number_held_legacy_whatever_the_order(
+    city: City, tmp_path: Path, valid_record: str
+) -> None:
+    """A sibling's name (one syllable off) with the person's number as a legacy 15-digit
+    one, or the person's number valid while the person's records hold it legacy: no one
+    checksum-valid number joins them (a twin's slip lands on the sibling's number, and
+    only a check character on both rules that out), so a sibling, apart -- live, and in a
+    batch re-link whichever of the two records comes first."""
+    key, fields, _ = slipped_in_sequence(city)
+    p = city.persons[key]
+    legacy = p.id_number[:6] + p.id_number[8:17]
+    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    new = fields | {"record_id": "NEW-1", "source": "CA", "name": sibling}
+    records = city.records
+    if valid_record == "in the city":
+        new |= {"id_number": legacy}
+    else:  # the person's records hold the number legacy, the sibling-named one valid
+        mine = set(city.records_of(key))
+        records = [r | {"id_number": legacy} if r["record_id"] in mine else r for r in records]
+    resolve(city.table(records), MAPPING, state_dir=tmp_path / "live")
+    resolver = Resolver.from_state(tmp_path / "live")
+    out = resolver.resolve_one(new)
+    assert any(q >= MATCH_THRESHOLD for r, _, q in out.candidates if r in city.records_of(key))
+    resolver.save()
+    live = StateStore(tmp_path / "live").load()
+    assert live is not None
+    last = resolve(city.table([*records, new]), MAPPING, state_dir=tmp_path / "last")
+    first = resolve(city.table([new, *records]), MAPPING, state_dir=tmp_path / "first")
+    groups = [group_of(t, "NEW-1") for t in (live.persons, last, first)]
+    assert groups == [{"NEW-1"}] * 3
+
+
+def test_a_siblings_name_resolved_live_is_no_match_for_the_next_record_as_in_the_batch(
+    city: City, tmp_path: Path
+) -> None:
+    """A record under a sibling's name of a person (no number) resolved live stays apart;
+    the person's next record, resolved live too, fits both -- but a sibling's name is no
+    match edge, for a record resolved since as for a city record: no merge of the two."""
+    key, fields, _ = slipped_in_sequence(city)
+    p = city.persons[key]
+    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    x = fields | {"record_id": "NEW-X", "name": sibling, "id_number": None, "phone": p.phone}
+    y = fields | {"record_id": "NEW-Y", "source": "VA"}
+    resolve(city.table(), MAPPING, state_dir=tmp_path / "live")
+    resolver = Resolver.from_state(tmp_path / "live")
+    assert resolver.resolve_one(x).new_person
+    out = resolver.resolve_one(y)
+    assert any(q >= MATCH_THRESHOLD for r, _, q in out.candidates if r == "NEW-X")
+    resolver.save()
+    live = StateStore(tmp_path / "live").load()
+    assert live is not None
+    batch = resolve(city.table([*city.records, x, y]), MAPPING, state_dir=tmp_path / "b")
+    for r in ("NEW-X", "NEW-Y"):
+        assert group_of(live.persons, r) == group_of(batch, r)
+    assert group_of(batch, "NEW-X") == {"NEW-X"}
 
 
 def test_explain_from_the_saved_state_agrees_with_the_run(city: City, tmp_path: Path) -> None:

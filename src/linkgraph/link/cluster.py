@@ -16,7 +16,8 @@
    unless a reviewer's force-apart stands between them.
 
 Incremental resolution (:mod:`linkgraph.link.incremental`) places a new record with
-the same :func:`constrained_groups`, its candidate persons standing as nodes.
+the same :func:`constrained_groups`, its candidate persons standing as nodes, and the
+same slip evidence of its match edges (:func:`numbers_vouched`).
 
 Every refusal and every review is a :class:`Decision` naming its rule and evidence.
 
@@ -27,7 +28,7 @@ components that need it.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Container, Hashable, Iterable, Mapping
+from collections.abc import Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -133,8 +134,8 @@ def id_conflict(
     names, see :func:`sibling_names`), or a pair of records holding the two numbers vouch
     for one holder (their names agree, exactly or in sound, and twins' names differ; or a
     card issued to one person only is the same) while the unchecked number is nobody's
-    checksum-valid number (``vouched_numbers``, :func:`may_be_slip`: then one more slip is
-    allowed too).
+    checksum-valid number (``vouched_numbers``, :func:`numbers_vouched`: then one more slip
+    is allowed too).
     """
     if x.card != y.card or x.value == y.value:
         return None
@@ -168,19 +169,9 @@ def may_be_slip(x_checked: Any, x_somebodys: Any, y_checked: Any, y_somebodys: A
     """Two different resident IDs held by two records that vouch for one holder are
     evidence that one was mistyped (a pair of :func:`id_conflict`'s ``vouched_numbers``)
     only when one of them is nobody's checksum-valid number (:func:`nobodys`): a number
-    somebody holds valid is that somebody's, not a slip. Of one pair (bools: the live
-    resolver, :func:`vouched_slip`), or of each of many (numpy arrays: the batch,
-    :func:`_vouched_numbers`)."""
+    somebody holds valid is that somebody's, not a slip. Of one pair (bools), or of each
+    of many (numpy arrays: :func:`numbers_vouched`)."""
     return np.logical_or(nobodys(x_checked, x_somebodys), nobodys(y_checked, y_somebodys))
-
-
-def vouched_slip(x: IdNumber, y: IdNumber, somebodys: Container[str]) -> bool:
-    """:func:`may_be_slip` for two numbers of two records that vouch for one holder:
-    different resident IDs (no card), one of them nobody's checksum-valid number
-    (``somebodys``: the numbers some record holds checksum-valid)."""
-    if x.card or y.card or x.value == y.value:
-        return False
-    return bool(may_be_slip(x.checked, x.value in somebodys, y.checked, y.value in somebodys))
 
 
 def adjacent_swap(x: str, y: str) -> bool:
@@ -202,6 +193,17 @@ SIBLING_NAMES = (
     "names that differ in one syllable of the same length (a sibling's name: twins share "
     "the surname and generation character), and no checksum-valid ID number joins them"
 )
+
+
+def one_valid_id(x_checked: Any, x_number: Any, y_checked: Any, y_number: Any) -> Any:
+    """Two records hold one resident ID, checksum-valid on both: the one thing that joins
+    two records whose names are a sibling's (:func:`sibling_names`, :data:`SIBLING_NAMES`).
+    Not a number one of them holds legacy or failing its check: a twin's slip in the
+    sequence digits lands on the sibling's number, and only a check character rules that
+    out. Symmetric (the order of the two records changes nothing); of one pair (bools) or
+    of each of many (numpy arrays); numbers as values or codes (``-1``: none, never
+    checked)."""
+    return np.logical_and(np.logical_and(x_checked, y_checked), np.equal(x_number, y_number))
 
 
 def sibling_names(x: str | None, y: str | None) -> bool:
@@ -450,6 +452,26 @@ class RecordIds:
         by_code[self.code[self.checked]] = True
         return by_code
 
+    @classmethod
+    def of_records(
+        cls, numbers: Sequence[Iterable[IdNumber]], somebodys: Container[str]
+    ) -> RecordIds:
+        """The resident IDs of a few records, each given as :meth:`of` lists its numbers
+        (cards left out), told the numbers some record holds checksum-valid among all the
+        records linked (``somebodys``, read into :attr:`held`): the live resolver reads a
+        new record and its candidates so, for the batch's rules."""
+        resident = [next((x for x in xs if not x.card), None) for xs in numbers]
+        codes: dict[str, int] = {}
+        return cls(
+            value=np.array([None if x is None else x.value for x in resident], dtype=object),
+            typos=np.array([-1 if x is None else x.typos for x in resident], dtype=np.int8),
+            code=np.array(
+                [-1 if x is None else codes.setdefault(x.value, len(codes)) for x in resident],
+                dtype=np.int64,
+            ),
+            held=np.array([x is not None and x.value in somebodys for x in resident], dtype=bool),
+        )
+
     def of(self, i: int) -> list[IdNumber]:
         v = self.value[i]
         out = [] if v is None else [IdNumber(str(v), int(self.typos[i]))]
@@ -575,7 +597,7 @@ def _data_persons(
             if vouched is not None:
                 inside = two[labels[a]]
                 vetoed = np.zeros_like(inside) if differs is None else differs & inside
-                vouched_numbers = _vouched_numbers(a, b, ids, vouched & inside, vetoed)
+                vouched_numbers = numbers_vouched(a, b, ids, vouched & inside, vetoed)
             suspect[labels[_conflicting(pair_x, pair_y, ids, vouched_numbers)]] = True
         for codes, _ in ids.cards.values():
             suspect[_two_cards(labels, codes)] = True
@@ -657,12 +679,21 @@ def _two_cards(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return labels[rec][codes[rec] != one[labels[rec]]]
 
 
-def _vouched_numbers(
+def numbers_vouched(
     a: np.ndarray, b: np.ndarray, ids: RecordIds, vouched: np.ndarray, differs: np.ndarray
 ) -> set[frozenset[str]]:
-    """Pairs of near ID numbers held by two records that vouch for one holder (edges
-    ``vouched``), one of them nobody's checksum-valid number, and no two records holding
-    them differ in gender (edges ``differs``): evidence that one was mistyped."""
+    """Pairs of near ID numbers held by the two records of a match edge ``(a, b)`` that
+    vouch for one holder (edges ``vouched``), one of them nobody's checksum-valid number
+    (:func:`may_be_slip`), and no two records of a match edge holding them differ in gender
+    (edges ``differs``): evidence that one was mistyped (:func:`id_conflict`'s
+    ``vouched_numbers``). Only the two records' own numbers are paired, and only on match
+    edges: a record without a number vouches for no pair, a pair scored under the match
+    threshold (or a sibling's name) is no edge, and a gender that differs drops the pair of
+    those two records' numbers only.
+
+    One rule for the batch (a city's match edges, :func:`cluster`) and the live resolver
+    (a new record's match edges to its candidates, their numbers read by
+    :meth:`RecordIds.of_records`)."""
     checked, somebodys = ids.checked, ids.somebodys  # the rule: :func:`may_be_slip`
 
     def pairs(edges: np.ndarray) -> set[frozenset[str]]:

@@ -18,8 +18,9 @@ two such persons with no decisive margin goes to review as a person of its own.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from linkgraph.link.cluster import (
     IdNumber,
     RecordIds,
     constrained_groups,
+    numbers_vouched,
+    one_valid_id,
     sibling_names,
-    vouched_slip,
 )
 from linkgraph.link.explain import Explanation, explain_pair
 from linkgraph.link.frame import PINYIN, Frame, prepare_one
@@ -94,6 +96,47 @@ class ValidNumbers:
         self.added.update(x.value for x in numbers if x.checked)
 
 
+@dataclass(frozen=True)
+class Edge:
+    """The new record and one candidate record, as the batch's clustering reads a pair:
+    the candidate's person, the log2 odds (``-inf``: a sibling's name, no match edge
+    whatever the probability), whether the two vouch for one holder and whether their
+    gender differs (:meth:`~linkgraph.link.linker.LinkerClustering.vouched`, ``differs``),
+    whether it is a match edge, and the candidate's ID numbers (read for a match edge
+    only)."""
+
+    person: str
+    score: float
+    vouched: bool
+    differs: bool
+    match: bool
+    numbers: tuple[IdNumber, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        person: str,
+        prob: float,
+        score: float,
+        sibling: bool,
+        vouched: bool,
+        differs: bool,
+        numbers: Callable[[], Iterable[IdNumber]],
+    ) -> Edge:
+        """The pair as an edge: a match edge, as the batch's
+        (:meth:`~linkgraph.link.linker.LinkerClustering.cluster`), at or above the match
+        threshold and no sibling's name (scored ``-inf``)."""
+        match = prob >= MATCH_THRESHOLD and not sibling
+        return cls(
+            person,
+            -np.inf if sibling else score,
+            vouched,
+            differs,
+            match,
+            tuple(numbers()) if match else (),
+        )
+
+
 @dataclass
 class Resolution:
     record_id: str
@@ -142,6 +185,7 @@ class Resolver:
                 self.apart.setdefault(x, set()).add(y)
                 self.apart.setdefault(y, set()).add(x)
         self.added: list[tuple[Frame, str, str, float]] = []  # frame, person, band, prob
+        self.added_numbers: list[list[IdNumber]] = []  # per added record, as _id_of reads it
         self.added_index: dict[tuple[str, int], list[int]] = {}
         self.events: list[dict[str, Any]] = []
         self.added_ids: set[str] = set()
@@ -187,18 +231,32 @@ class Resolver:
         ids = Linker.clustering_of(one, self.linker.policy).record_ids()
         return ids.of(0) if ids is not None else []
 
-    def _siblings(self, one: Frame, cand: np.ndarray) -> np.ndarray:
-        """Per candidate: a sibling's name (:func:`sibling_names`) and no one checksum-valid
-        ID between them -- not a match, as in the bulk run."""
-        out = np.zeros(len(cand), dtype=bool)
-        mine = self._id_of(one)
+    def _numbers_of(self, i: int) -> list[IdNumber]:
+        """City record ``i``'s ID number and cards as the clustering reads them."""
+        return self.ids.of(i) if self.ids is not None else []
+
+    def _siblings(
+        self,
+        one: Frame,
+        my_ids: list[IdNumber],
+        other: Frame,
+        ids: RecordIds | None,
+        rows: np.ndarray,
+    ) -> np.ndarray:
+        """Per candidate (``rows`` of ``other``: the city's frame, or a record resolved
+        since, with their ``ids``): a sibling's name (:func:`sibling_names`) and no one
+        checksum-valid ID between them (:func:`one_valid_id`) -- not a match, as in the
+        bulk run."""
+        out = np.zeros(len(rows), dtype=bool)
+        mine = next((x for x in my_ids if not x.card), None)
         for col, kind in self.frame.kinds.items():
             if kind == "name":
                 key = one.col(col + PINYIN).values[0].as_py()
-                theirs = self.frame.col(col + PINYIN).values.take(pa.array(cand)).to_pylist()
+                theirs = other.col(col + PINYIN).values.take(pa.array(rows)).to_pylist()
                 out |= np.array([sibling_names(key, t) for t in theirs], dtype=bool)
-        if mine and mine[0].checked and self.ids is not None:
-            out &= ~(self.ids.checked[cand] & (self.ids.value[cand] == mine[0].value))
+        if mine is not None and ids is not None:
+            theirs = ids.checked[rows], ids.value[rows]
+            out &= ~one_valid_id(mine.checked, mine.value, *theirs)
         return out
 
     def current(self, person: str) -> str:
@@ -229,46 +287,63 @@ class Resolver:
             found.append(self.indexes[rule.name].lookup(key, limit))
             added_hits.update(self.added_index.get((rule.name, key), []))
         cand = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        my_ids = self._id_of(one)
         scored: list[tuple[str, str, float]] = []
-        scores: list[tuple[str, float, bool]] = []  # person, log2 odds, vouched
+        edges: list[Edge] = []
         vouches = self.linker.clustering.vouched
         differs = self.linker.clustering.differs
-        unlike: set[str] = set()  # persons a record of which differs from this one in gender
         if len(cand):
             ctx = PairContext(one, self.frame, np.zeros(len(cand), dtype=np.int64), cand)
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
             vouched = vouches(gamma)
-            unlike_k = differs(gamma)
-            sibling = self._siblings(one, cand)
+            unlike = differs(gamma)
+            sibling = self._siblings(one, my_ids, self.frame, self.ids, cand)
             for k, (i, p) in enumerate(zip(cand.tolist(), prob.tolist(), strict=True)):
                 person = self.current(self.person_of[i])
-                if unlike_k[k]:
-                    unlike.add(person)
                 scored.append((str(self.frame.record_id[i]), person, p))
                 # a sibling's name is no match, as in the bulk run: scored -inf
-                scores.append(
-                    (person, -np.inf if sibling[k] else float(score[k]), bool(vouched[k]))
+                edges.append(
+                    Edge.of(
+                        person,
+                        p,
+                        float(score[k]),
+                        bool(sibling[k]),
+                        bool(vouched[k]),
+                        bool(unlike[k]),
+                        partial(self._numbers_of, i),
+                    )
                 )
         for j in sorted(added_hits):
             other, person, _, _ = self.added[j]
+            theirs = self.added_numbers[j]
             ctx = PairContext(one, other, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
             gamma, score, prob = self.linker.model.predict(ctx, self.tf)
+            first = np.zeros(1, dtype=np.int64)
+            sib = self._siblings(one, my_ids, other, RecordIds.of_records([theirs], ()), first)
             person = self.current(person)
-            if differs(gamma)[0]:
-                unlike.add(person)
-            scored.append((str(other.record_id[0]), person, float(prob[0])))
-            scores.append((person, float(score[0]), bool(vouches(gamma)[0])))
+            p = float(prob[0])
+            scored.append((str(other.record_id[0]), person, p))
+            edges.append(
+                Edge.of(
+                    person,
+                    p,
+                    float(score[0]),
+                    bool(sib[0]),
+                    bool(vouches(gamma)[0]),
+                    bool(differs(gamma)[0]),
+                    partial(list, theirs),
+                )
+            )
         order = sorted(range(len(scored)), key=lambda k: -scored[k][2])
-        scored, scores = [scored[k] for k in order], [scores[k] for k in order]
-        my_ids = self._id_of(one)
-        joined, review_note, merged = self._place(rid, my_ids, scored, scores, unlike)
+        scored, edges = [scored[k] for k in order], [edges[k] for k in order]
+        joined, review_note, merged = self._place(rid, my_ids, edges)
         best = scored[0][2] if scored else 0.0
         if joined is not None:
             person, band, new = joined, "match", False
             prob_out = max(
                 p
-                for (_, q, p), (_, sc, _) in zip(scored, scores, strict=True)
-                if self.current(q) in {joined, *merged} and sc > -np.inf
+                for (_, q, p), edge in zip(scored, edges, strict=True)
+                if self.current(q) in {joined, *merged} and edge.score > -np.inf
             )
         else:
             person = format_person_id(self.next_person)
@@ -295,6 +370,7 @@ class Resolver:
                 }
             )
         self.added.append((one, person, band, prob_out))
+        self.added_numbers.append(my_ids)
         self.added_ids.add(rid)
         self.added_members.setdefault(person, []).append(len(self.added) - 1)
         self.added_ids_of.setdefault(person, set()).update(my_ids)
@@ -313,26 +389,19 @@ class Resolver:
         return Resolution(rid, person, band, prob_out, new, scored[:10])
 
     def _place(
-        self,
-        rid: str,
-        my_ids: list[IdNumber],
-        scored: list[tuple[str, str, float]],
-        scores: list[tuple[str, float, bool]],
-        unlike: Container[str] = (),
+        self, rid: str, my_ids: list[IdNumber], edges: list[Edge]
     ) -> tuple[str | None, str, list[str]]:
         """(person joined or None, why it went to review, persons merged into it).
 
-        A record of a person that vouches for this one's holder (names agree, or a personal
-        identifier: :meth:`~linkgraph.link.linker.LinkerClustering.vouched`) is evidence of a
-        slip in a near ID number, unless a record of that person differs from this one in
-        gender (``unlike``), and only for a pair of numbers one of which is nobody's
-        checksum-valid number (:func:`~linkgraph.link.cluster.vouched_slip`, the batch's
-        rule)."""
+        The new record's match edges (candidates at or above the match threshold, not a
+        sibling's name) are the batch's: the numbers they vouch for as one holder's (evidence
+        of a slip in a near ID number) are the batch's rule, of the two records' own numbers
+        on each edge (:func:`~linkgraph.link.cluster.numbers_vouched`)."""
         forbidden = self.apart.get(rid, set())
+        match = [e for e in edges if e.match]
         best: dict[str, float] = {}
-        for (_, person, p), (_, score, _) in zip(scored, scores, strict=True):
-            if p >= MATCH_THRESHOLD and score > -np.inf:
-                best[person] = max(best.get(person, -np.inf), score)
+        for e in match:
+            best[e.person] = max(best.get(e.person, -np.inf), e.score)
         if not best:
             return None, "", []
         ids: dict[str, list[IdNumber]] = {"": my_ids}
@@ -345,14 +414,15 @@ class Resolver:
         for x, y in itertools.combinations(best, 2):  # a reviewer kept them apart
             if any(self.apart.get(r, set()) & records[y] for r in records[x]):
                 apart.append((x, y))
-        vouched_numbers = {
-            frozenset((x.value, y.value))
-            for person, _, vouched in scores
-            if vouched and person in ids and person not in unlike
-            for x in my_ids
-            for y in ids[person]
-            if vouched_slip(x, y, self.valid)
-        }
+        # the new record is 0, its match edges' candidates 1..k
+        k = len(match)
+        vouched_numbers = numbers_vouched(
+            np.zeros(k, dtype=np.int64),
+            np.arange(1, k + 1, dtype=np.int64),
+            RecordIds.of_records([my_ids, *(e.numbers for e in match)], self.valid),
+            np.array([e.vouched for e in match], dtype=bool),
+            np.array([e.differs for e in match], dtype=bool),
+        )
         groups, _, decisions = constrained_groups(
             ["", *best],
             [("", person, score) for person, score in best.items()],

@@ -37,6 +37,7 @@ from linkgraph.link.cluster import (
     RecordIds,
     cluster,
     describe,
+    one_valid_id,
     sibling_names,
 )
 from linkgraph.link.comparisons import Comparison, comparisons_for
@@ -188,7 +189,8 @@ class LinkerClustering:
         self, left: np.ndarray, right: np.ndarray, where: np.ndarray, ids: RecordIds | None
     ) -> np.ndarray:
         """Pairs (among ``where``) whose names are :func:`sibling_names` and that hold no
-        one checksum-valid ID between them: not a match, whatever else agrees."""
+        one checksum-valid ID between them (:func:`one_valid_id`): not a match, whatever
+        else agrees."""
         fr = self._linker.frame
         out = np.zeros(len(left), dtype=bool)
         for col, kind in fr.kinds.items():
@@ -210,8 +212,8 @@ class LinkerClustering:
             )
             out[todo] |= flag[inverse]
         if ids is not None and out.any():
-            same_valid = ids.checked[left] & (ids.code[left] == ids.code[right])
-            out &= ~same_valid
+            checked = ids.checked
+            out &= ~one_valid_id(checked[left], ids.code[left], checked[right], ids.code[right])
         return out
 
     def vouched(self, gamma: np.ndarray) -> np.ndarray:
