@@ -242,11 +242,13 @@ def write_events(version: Version, events: pa.Table) -> None:
         " AS offset, count(*)::BIGINT AS n FROM ev WHERE person_id IS NOT NULL"
         " GROUP BY person_id ORDER BY person_id"
     ).to_arrow_table()
-    by_id = db.sql(
-        "SELECT event_id, (row_number() OVER (ORDER BY person_id NULLS LAST, i) - 1)::BIGINT"
-        " AS row FROM ev ORDER BY event_id, row"
-    ).to_arrow_table()
     db.close()
+    # by event id, then row: the ids in row order, sorted stably (no second sort of the
+    # person ids in DuckDB beside the tables the run holds)
+    ids_by_row = linked["event_id"].take(order).to_numpy()
+    rows = np.argsort(ids_by_row, kind="stable")
+    event_ids = ids_by_row[rows]
+    del ids_by_row
     with (
         pa.OSFile(str(version.path / "events.arrow"), "wb") as sink,
         pa.ipc.new_file(sink, LINKED_EVENT) as writer,
@@ -255,8 +257,8 @@ def write_events(version: Version, events: pa.Table) -> None:
             part = linked.take(order.slice(start, _GATHER_ROWS))
             writer.write_table(part.cast(LINKED_EVENT))
     version.write_table("event_index", index)
-    np.save(version.path / "event_ids.npy", by_id["event_id"].to_numpy())
-    np.save(version.path / "event_rows.npy", by_id["row"].to_numpy())
+    np.save(version.path / "event_ids.npy", event_ids)
+    np.save(version.path / "event_rows.npy", rows.astype(np.int64, copy=False))
 
 
 _GATHER_ROWS = 2_000_000
