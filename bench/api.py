@@ -17,7 +17,10 @@ What it does (loopback only, a bounded number of requests):
 4. times bulk recognition of 10,000 ID numbers (``POST /v1/recognition/bulk``);
 5. times an audit search by person over the entries the run wrote (the first search
    brings the index up to date), against a scan of the whole file as the search did
-   before it had an index.
+   before it had an index;
+6. with the servers stopped, calls both apps in this process, no socket and no sync
+   (entries only written, ``LINKGRAPH_API_AUDIT_READS=write``): the CPU an answer costs
+   the application itself, apart from HTTP on sockets and the audit's ``fdatasync``.
 
 Prints requests/s, p50 and p99 latency and the server's CPU per request (user + system,
 all threads) for both, the ratio (target ≥ 60 % at concurrency 1, ≥ 80 % at 8 and 32),
@@ -237,6 +240,91 @@ def _audit_search(port: int, admin: str, data: Path, pairs: list[tuple[str, str]
         print(f"{label:44}{count:8}{times[0]:9.3f}{statistics.median(times[1:]):8.3f}{took:8.3f}")
 
 
+def _asgi_request(body: bytes, key: str | None) -> dict[str, Any]:
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    if key:
+        headers.append((b"x-api-key", key.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/recognition",
+        "raw_path": b"/v1/recognition",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "state": {},
+    }
+
+
+async def _call(app: Any, body: bytes, key: str | None) -> None:
+    """One request through an ASGI app, as a server would hand it over."""
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client stays: never a disconnect
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_asgi_request(body, key), receive, send)
+    if sent[0]["status"] != 200:
+        raise RuntimeError(f"{sent[0]['status']} from the app: {sent[-1].get('body')!r}")
+
+
+def _app_cpu(data: Path, key: str, requests: list[bytes], rounds: int) -> None:
+    """CPU per answer of the linkgraph app and of the bare app, called in this process."""
+    sys.path.remove(str(Path(__file__).resolve().parent))  # `api` is the service here
+    sys.path.insert(0, str(REPO))
+    os.environ.update(LINKGRAPH_DATA_DIR=str(data), LINKGRAPH_BACKEND="embedded")
+    os.environ["LINKGRAPH_API_AUDIT_READS"] = "write"
+    from linkgraph.config import get_settings
+
+    get_settings.cache_clear()  # the settings above, not this process's earlier ones
+    from api.main import app
+    from fastapi import FastAPI
+
+    bare = FastAPI()
+
+    @bare.post("/v1/recognition")
+    async def same_request(body: dict[str, Any]) -> dict[str, str]:
+        return {"status": "recognised"}
+
+    bodies = [r.split(b"\r\n\r\n", 1)[1] for r in requests]
+
+    async def per_answer(target: Any, with_key: str | None) -> float:
+        started = time.process_time()
+        for body in bodies:
+            await _call(target, body, with_key)
+        return 1e6 * (time.process_time() - started) / len(bodies)
+
+    async def run() -> dict[str, float]:
+        async with app.router.lifespan_context(app):
+            await per_answer(app, key)  # warm-up
+            await per_answer(bare, None)
+            api_us, bare_us = [], []
+            for _ in range(rounds):
+                api_us.append(await per_answer(app, key))
+                bare_us.append(await per_answer(bare, None))
+        return {"api": statistics.median(api_us), "bare": statistics.median(bare_us)}
+
+    cpu = asyncio.run(run())
+    print(
+        f"\napplication CPU per answer, no socket, entries written not synced ({len(bodies):,}"
+        f" requests x {rounds} rounds, medians): recognition {cpu['api']:.0f} us,"
+        f" bare FastAPI same POST {cpu['bare']:.0f} us"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=2000)
@@ -380,6 +468,7 @@ def main() -> None:
             for s in servers:
                 s.wait(timeout=30)
             log.close()
+        _app_cpu(data, key, api_requests, args.rounds)
 
 
 if __name__ == "__main__":
