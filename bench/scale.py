@@ -97,19 +97,28 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
+def _own_rss(pid: int) -> int:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
 def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
-    """Wall seconds, the process tree's peak GiB, and the run's own figures."""
+    """Wall seconds, the process tree's peak GiB, the driver's (the job's Python process
+    alone: on Spark, not its JVM nor its workers) peak GiB, and the run's own figures."""
     ctx = mp.get_context("spawn")  # a clean interpreter: no Spark or Arrow state inherited
     process = ctx.Process(target=_job, args=(str(city), str(data), engine, str(out)))
-    peak = 0
+    peak = driver = 0
     started = time.perf_counter()
     process.start()
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, driver
         while not stop.wait(0.5):
             peak = max(peak, _tree_rss(process.pid or 0))
+            driver = max(driver, _own_rss(process.pid or 0))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -120,7 +129,7 @@ def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
     if process.exitcode != 0:
         raise RuntimeError(f"{engine} on {city} exited with {process.exitcode}")
     figures = json.loads((out / "run.json").read_text())
-    return {"wall": wall, "peak_gib": peak / 1024**3, **figures}
+    return {"wall": wall, "peak_gib": peak / 1024**3, "driver_gib": driver / 1024**3, **figures}
 
 
 def _same(embedded: Path, other: Path) -> tuple[int, int, int]:
@@ -250,7 +259,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cities = args.cities or Path(tmp) / "cities"
         print(
-            f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} "
+            f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} {'py GiB':>7} "
             f"{'shuffle MiB':>12} {'×embedded':>10} {'grouped≠':>9} {'ids≠':>9} {'statuses≠':>10}"
         )
         for persons in args.sizes:
@@ -275,6 +284,7 @@ def main() -> None:
                 shuffle = f"{run['shuffle'] / 1024**2:.0f}" if run["shuffle"] > 0 else ""
                 print(
                     f"{persons:>10,} {engine:>26} {run['wall']:>8.0f} {run['peak_gib']:>9.2f}"
+                    f" {run['driver_gib']:>7.2f}"
                     f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>9} {differs[2]:>10}",
                     flush=True,
                 )
