@@ -256,11 +256,7 @@ def write_sorted_events(version: Version, parts: Iterable[pa.Table | pa.RecordBa
         pa.OSFile(str(version.path / "events.arrow"), "wb") as sink,
         pa.ipc.new_file(sink, LINKED_EVENT) as writer,
     ):
-        for given in parts:
-            part = pa.Table.from_batches([given]) if isinstance(given, pa.RecordBatch) else given
-            part = part.select(LINKED_EVENT.names).cast(LINKED_EVENT)
-            if part.num_rows == 0:
-                continue
+        for part in _at_least(parts, _WRITE_ROWS):
             writer.write_table(part)
             rows += part.num_rows
             runs = pc.run_end_encode(part["person_id"].combine_chunks())
@@ -286,6 +282,22 @@ def write_sorted_events(version: Version, parts: Iterable[pa.Table | pa.RecordBa
     return rows
 
 
+def _at_least(parts: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """``parts`` as events tables of at least ``rows`` rows (but the last): a stream of
+    small batches (Spark's) is written in batches a reader slices cheaply."""
+    held: list[pa.Table] = []
+    n = 0
+    for given in parts:
+        part = pa.Table.from_batches([given]) if isinstance(given, pa.RecordBatch) else given
+        held.append(part.select(LINKED_EVENT.names).cast(LINKED_EVENT))
+        n += part.num_rows
+        if n >= rows:
+            yield pa.concat_tables(held).combine_chunks()
+            held, n = [], 0
+    if n:
+        yield pa.concat_tables(held).combine_chunks()
+
+
 def events_of(version: Version) -> pa.Table:
     """The version's events file as one table, memory-mapped (zero-copy: a slice read is
     read from the file, and the pages are the file's, not the process's)."""
@@ -307,6 +319,7 @@ def events_in_batches(version: Version, columns: list[str]) -> pa.RecordBatchRea
 
 
 _GATHER_ROWS = 2_000_000
+_WRITE_ROWS = 250_000  # the events file's smallest record batch (but the last)
 
 
 class EventsByPerson:
