@@ -73,7 +73,15 @@ def _job(city: str, data: str, engine: str, out: str) -> None:
     pq.write_table(result.tables["resolution"], f"{out}/resolution.parquet")
     pq.write_table(result.tables["recognitions"], f"{out}/recognitions.parquet")
     stages = [(s.name, round(s.seconds, 1)) for s in result.stages]
-    figures = {"stages": stages, "shuffle": shuffle, "skew": skew, "serial": serial}
+    # the driver's peak so far (its own, ru_maxrss) as each stage ended: where it was set
+    peaks = [(s.name, round(s.peak_gib, 2)) for s in result.stages]
+    figures = {
+        "stages": stages,
+        "driver_peaks": peaks,
+        "shuffle": shuffle,
+        "skew": skew,
+        "serial": serial,
+    }
     Path(out, "run.json").write_text(json.dumps(figures))
 
 
@@ -289,6 +297,9 @@ def main() -> None:
                     flush=True,
                 )
                 print(f"{'':>37} stages: " + ", ".join(f"{n} {t:.0f}" for n, t in run["stages"]))
+                if run.get("driver_peaks"):
+                    peaks = ", ".join(f"{n} {g:.2f}" for n, g in run["driver_peaks"])
+                    print(f"{'':>37} driver peak GiB after: {peaks}")
                 if run.get("skew"):
                     print(
                         f"{'':>37} skew: "
