@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     seed_dir: Path = Field(default=REPO_ROOT / "seed", description="Catalogue and policy files.")
     backend: Literal["embedded", "neo4j"] = "embedded"
     duckdb_memory_limit: str = Field(
-        default="5GB", description="DuckDB's share of memory; Arrow tables live beside it."
+        default="2.5GB",
+        description="DuckDB's share of memory; Arrow tables live beside it (a city's 38 M"
+        " events and the stages' tables: at 1.36 M persons the job's floor is ~5 GiB before"
+        " DuckDB's, which spills its sorts and joins to disk beyond this share).",
     )
     duckdb_threads: int = Field(default=2, ge=1)
     engine: Literal["embedded", "spark"] = Field(

@@ -9,6 +9,9 @@ background threads on, so memory a query freed goes back to the system.
 
 from __future__ import annotations
 
+import itertools
+import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -28,5 +31,16 @@ def connect(
         # so a query's peak stays resident under the Arrow and numpy work after it
         "allocator_background_threads": True,
     }
+    if path is None:
+        # where its sorts and joins spill beyond the share: the system's temp folder, not
+        # DuckDB's default ``.tmp`` in whatever folder the command runs in; DuckDB makes
+        # the folder on the first spill and removes it on close
+        config["temp_directory"] = str(
+            Path(tempfile.gettempdir()) / f"linkgraph-duckdb-{os.getpid()}-{next(_instances)}"
+        )
     database = ":memory:" if path is None else str(path)
     return duckdb.connect(database, read_only=read_only, config=config)
+
+
+#: numbers each in-memory connection's spill folder apart from the others' of this process
+_instances = itertools.count()

@@ -173,6 +173,9 @@ def decide(
 
     def timed(name: str, start: float) -> None:
         timings[name] = round(time.perf_counter() - start, 3)
+        # what a step freed goes back before the next one's DuckDB queries (Arrow's pool
+        # keeps freed pages otherwise, and they would count beside DuckDB's)
+        pa.default_memory_pool().release_unused()
 
     events = with_visit_events(events, ledger)
     t = time.perf_counter()
@@ -517,10 +520,11 @@ def _identity_stages(
         rosters = engine.read_rosters(city / "rosters", catalogue, ledger.roster_records)
         feeds = engine.read_events(city / "events", catalogue, ledger.raw_events)
         t["records"], raw_events = rosters.table, feeds.table
-        for ingested in (rosters, feeds):
-            result.rejected += ingested.rejected
-            result.repeated += ingested.repeated
-        del rosters, feeds  # the tables live in ``t`` only, so a stage can free them
+        result.rejected += rosters.rejected + feeds.rejected
+        result.repeated += rosters.repeated + feeds.repeated
+        # the tables live in ``t`` and ``raw_events`` only, so a stage can free them (a loop
+        # variable over the two kept the raw events until the link stage had returned)
+        del rosters, feeds
         n["rows"] = t["records"].num_rows + engine.rows(raw_events)
     with run.stage("normalise") as n:
         normalised = identity.normalised_records(t["records"])
