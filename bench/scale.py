@@ -73,7 +73,15 @@ def _job(city: str, data: str, engine: str, out: str) -> None:
     pq.write_table(result.tables["resolution"], f"{out}/resolution.parquet")
     pq.write_table(result.tables["recognitions"], f"{out}/recognitions.parquet")
     stages = [(s.name, round(s.seconds, 1)) for s in result.stages]
-    figures = {"stages": stages, "shuffle": shuffle, "skew": skew, "serial": serial}
+    # the driver's peak so far (its own, ru_maxrss) as each stage ended: where it was set
+    peaks = [(s.name, round(s.peak_gib, 2)) for s in result.stages]
+    figures = {
+        "stages": stages,
+        "driver_peaks": peaks,
+        "shuffle": shuffle,
+        "skew": skew,
+        "serial": serial,
+    }
     Path(out, "run.json").write_text(json.dumps(figures))
 
 
@@ -97,19 +105,28 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
+def _own_rss(pid: int) -> int:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
 def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
-    """Wall seconds, the process tree's peak GiB, and the run's own figures."""
+    """Wall seconds, the process tree's peak GiB, the driver's (the job's Python process
+    alone: on Spark, not its JVM nor its workers) peak GiB, and the run's own figures."""
     ctx = mp.get_context("spawn")  # a clean interpreter: no Spark or Arrow state inherited
     process = ctx.Process(target=_job, args=(str(city), str(data), engine, str(out)))
-    peak = 0
+    peak = driver = 0
     started = time.perf_counter()
     process.start()
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, driver
         while not stop.wait(0.5):
             peak = max(peak, _tree_rss(process.pid or 0))
+            driver = max(driver, _own_rss(process.pid or 0))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -120,7 +137,7 @@ def _run(city: Path, data: Path, engine: str, out: Path) -> dict[str, Any]:
     if process.exitcode != 0:
         raise RuntimeError(f"{engine} on {city} exited with {process.exitcode}")
     figures = json.loads((out / "run.json").read_text())
-    return {"wall": wall, "peak_gib": peak / 1024**3, **figures}
+    return {"wall": wall, "peak_gib": peak / 1024**3, "driver_gib": driver / 1024**3, **figures}
 
 
 def _same(embedded: Path, other: Path) -> tuple[int, int, int]:
@@ -250,7 +267,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cities = args.cities or Path(tmp) / "cities"
         print(
-            f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} "
+            f"{'persons':>10} {'engine':>26} {'wall s':>8} {'peak GiB':>9} {'py GiB':>7} "
             f"{'shuffle MiB':>12} {'×embedded':>10} {'grouped≠':>9} {'ids≠':>9} {'statuses≠':>10}"
         )
         for persons in args.sizes:
@@ -275,10 +292,14 @@ def main() -> None:
                 shuffle = f"{run['shuffle'] / 1024**2:.0f}" if run["shuffle"] > 0 else ""
                 print(
                     f"{persons:>10,} {engine:>26} {run['wall']:>8.0f} {run['peak_gib']:>9.2f}"
+                    f" {run['driver_gib']:>7.2f}"
                     f" {shuffle:>12} {ratio:>10} {differs[0]:>9} {differs[1]:>9} {differs[2]:>10}",
                     flush=True,
                 )
                 print(f"{'':>37} stages: " + ", ".join(f"{n} {t:.0f}" for n, t in run["stages"]))
+                if run.get("driver_peaks"):
+                    peaks = ", ".join(f"{n} {g:.2f}" for n, g in run["driver_peaks"])
+                    print(f"{'':>37} driver peak GiB after: {peaks}")
                 if run.get("skew"):
                     print(
                         f"{'':>37} skew: "

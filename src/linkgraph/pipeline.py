@@ -51,7 +51,14 @@ from linkgraph.monthly import month_row
 from linkgraph.policy import Policy
 from linkgraph.recognise import keep_offsets, recognise
 from linkgraph.tables import RESOLUTION, ROSTER, event_keys
-from linkgraph.versions import TABLES, Version, Versions, write_events
+from linkgraph.versions import (
+    TABLES,
+    Version,
+    Versions,
+    events_in_batches,
+    events_of,
+    write_events,
+)
 
 if TYPE_CHECKING:
     from linkgraph.graph import GraphSchema, GraphTables
@@ -134,7 +141,7 @@ class CertificationRun:
     recognitions: pa.Table
     flags: pa.Table
     tasks: pa.Table
-    events: pa.Table
+    events: Any  # an Arrow table; on Spark, where Spark keeps them (``Engine.write_events``)
     timings: dict[str, float] = field(default_factory=dict)
     skipped_moves: int = 0
 
@@ -292,18 +299,22 @@ def run_city(
             result.ledger_skipped = decided.skipped_moves
             t["certifications"], t["recognitions"] = decided.certifications, decided.recognitions
             t["flags"], t["tasks"] = decided.flags, decided.tasks
-            t["events"] = decided.events  # as the core saw them, visits included
             n["rows"] = decided.certifications.num_rows
+        del events  # the decided events (visits included) are the ones kept from here
         result.stages.pop()  # replaced by the certification stages' own timings
         for timed_as, seconds in decided.timings.items():
             stage, table = DECISION_STAGES[timed_as]
             result.stages.append(StageTiming(stage, seconds, t[table].num_rows, _peak_gib()))
         with run.stage("report") as n:
+            # the events as the core saw them, visits included, written where the engine
+            # holds them; from here they are read from the version's file, not held
+            engine.write_events(version, decided.events)
+            t["events"] = decided.events = events_of(version)
             result.report = build_report(
                 decided,
                 t["persons"],
                 t["enrollments"],
-                t["events"],
+                events_in_batches(version, ["event_id", "channel", "person_id"]),
                 catalogue,
                 city=str(city),
                 months=months_for(city),
@@ -312,7 +323,6 @@ def run_city(
             json_path, html_path = write_report(result.report, version.report)
             for name in TABLES:
                 version.write_table(name, t[name])
-            write_events(version, t["events"])
             final = settings.data_dir / "report"
             result.report_paths = {"json": final / json_path.name, "html": final / html_path.name}
             n["rows"] = 1
@@ -410,6 +420,11 @@ class Engine(Protocol):
         conformed parts (see ``linkgraph.graph.neo4j_store.ImportFiles``)."""
         ...
 
+    def write_events(self, version: Version, events: Any) -> None:
+        """The events a run weighed (its :class:`CertificationRun`'s ``events``, wherever
+        the engine keeps them) as the version's events file and index (:func:`write_events`)."""
+        ...
+
     def decide(
         self,
         persons: pa.Table,
@@ -422,7 +437,8 @@ class Engine(Protocol):
         *,
         previous_flags: pa.Table | None,
     ) -> CertificationRun:
-        """:func:`decide` over a whole city (its ``events`` as Arrow in the answer)."""
+        """:func:`decide` over a whole city (its ``events`` wherever the engine keeps
+        them, for :meth:`write_events`: an Arrow table in process)."""
         ...
 
 
@@ -460,6 +476,9 @@ class EmbeddedEngine:
         from linkgraph.graph.neo4j_store import write_import_csv
 
         return write_import_csv(schema, parts, directory)
+
+    def write_events(self, version: Version, events: Any) -> None:
+        write_events(version, events)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide(*args, **kwargs)

@@ -41,7 +41,7 @@ def build_report(
     run: CertificationRun,
     persons: pa.Table,
     enrollments: pa.Table,
-    events: pa.Table,
+    events: pa.Table | pa.RecordBatchReader,
     catalogue: Catalogue,
     *,
     city: str = "",
@@ -53,7 +53,10 @@ def build_report(
 
     ``months`` is how many months of feeds the run covers (the flags it finds arose over
     them); ``monthly`` the month-by-month rows (:func:`linkgraph.monthly.month_row`);
-    ``reform`` the figures compared against (default ``seed/reform.toml``).
+    ``reform`` the figures compared against (default ``seed/reform.toml``). ``events``
+    (``event_id``, ``channel`` and ``person_id`` at least) may be a table or a stream of
+    record batches (read once, into a count per channel: a version's events file is read
+    so, a batch at a time).
     """
     reform = reform or Reform.load()
     db = duck.connect()
@@ -64,7 +67,9 @@ def build_report(
         "tasks": run.tasks,
         "persons": persons.select(["person_id", "village", "grid"]),
         "enr": enrollments,
-        "events": events.select(["event_id", "channel", "person_id"]),
+        "event_rows": events.select(["event_id", "channel", "person_id"])
+        if isinstance(events, pa.Table)
+        else events,
         "items": pa.table(
             {
                 "item_code": [i.code for i in catalogue.benefit_items],
@@ -88,6 +93,13 @@ def build_report(
         ),
     }.items():
         db.register(name, table)
+    # the events' figures, read once: a stream of batches is read no more than that
+    db.execute(
+        """CREATE TEMP TABLE events AS
+           SELECT channel, count(event_id) AS events, count(DISTINCT person_id) AS persons,
+                  count(*) AS n
+           FROM event_rows GROUP BY channel"""
+    )
     # each flag's money written off (in effect: a reversed write-off nets to nothing)
     db.execute(
         """CREATE TEMP VIEW written_off AS
@@ -148,7 +160,8 @@ def build_report(
                      FROM certs WHERE status = 'certified') c
                GROUP BY c.channel)
            SELECT ch.channel, ch.channel_name AS name, ch.polarity, ch.strength,
-                  count(e.event_id) AS events, count(DISTINCT e.person_id) AS persons,
+                  coalesce(any_value(e.events), 0) AS events,
+                  coalesce(any_value(e.persons), 0) AS persons,
                   coalesce(any_value(u.certifying), 0) AS persons_certified_by
            FROM channels ch LEFT JOIN events e USING (channel) LEFT JOIN used u USING (channel)
            GROUP BY ch.channel, ch.channel_name, ch.polarity, ch.strength
@@ -174,7 +187,7 @@ def build_report(
         db,
         """SELECT (SELECT count(*) FROM certs) AS persons,
                   (SELECT count(*) FROM enr) AS enrolments,
-                  (SELECT count(*) FROM events) AS events,
+                  (SELECT coalesce(sum(n), 0)::BIGINT FROM events) AS events,
                   (SELECT count(*) FROM tasks) AS tasks,
                   (SELECT count(DISTINCT grid) FROM tasks) AS grids_with_tasks,
                   (SELECT count(*) FROM flags) AS flags,
@@ -197,7 +210,7 @@ def build_report(
              (SELECT count(*) FILTER (WHERE status = 'certified'
                                       AND method IN ('strong', 'corroborated_weak'))
                      / greatest(count(*), 1) FROM certs) AS certified_by_data_share,
-             ((SELECT count(*) FROM events) + (SELECT count(*) FROM enr))
+             ((SELECT coalesce(sum(n), 0)::BIGINT FROM events) + (SELECT count(*) FROM enr))
                  / greatest((SELECT count(*) FROM certs), 1) AS records_per_person,
              (SELECT sum(monthly_amount) FROM payroll)
                  / greatest((SELECT count(*) FROM certs), 1) AS paid_per_person_month,

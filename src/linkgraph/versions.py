@@ -22,13 +22,14 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkgraph import duck
@@ -222,54 +223,110 @@ def write_events(version: Version, events: pa.Table) -> None:
     channel sending one again with another body is a conflict (:meth:`EventsByPerson.find`).
     Only the person ids and row numbers are sorted (in DuckDB, in parallel); the rows are
     then gathered a slice of the order at a time, so no sorted copy of the whole table is
-    ever held.
+    ever held (:func:`write_sorted_events` writes them).
     """
     linked = events.select(LINKED_EVENT.names)
     db = duck.connect()
     db.register(
         "ev",
-        pa.table(
-            {
-                "person_id": linked["person_id"],
-                "event_id": linked["event_id"],
-                "i": np.arange(linked.num_rows),
-            }
-        ),
+        pa.table({"person_id": linked["person_id"], "i": np.arange(linked.num_rows)}),
     )
     order = db.sql("SELECT i FROM ev ORDER BY person_id NULLS LAST, i").to_arrow_table()["i"]
-    index = db.sql(
-        "SELECT person_id, (sum(count(*)) OVER (ORDER BY person_id) - count(*))::BIGINT"
-        " AS offset, count(*)::BIGINT AS n FROM ev WHERE person_id IS NOT NULL"
-        " GROUP BY person_id ORDER BY person_id"
-    ).to_arrow_table()
     db.close()
-    # by event id, then row: the ids in row order, sorted stably (no second sort of the
-    # person ids in DuckDB beside the tables the run holds)
-    ids_by_row = linked["event_id"].take(order).to_numpy()
-    rows = np.argsort(ids_by_row, kind="stable")
-    event_ids = ids_by_row[rows]
-    del ids_by_row
+    write_sorted_events(
+        version,
+        (
+            linked.take(order.slice(start, _GATHER_ROWS))
+            for start in range(0, len(order), _GATHER_ROWS)
+        ),
+    )
+
+
+def write_sorted_events(version: Version, parts: Iterable[pa.Table | pa.RecordBatch]) -> int:
+    """:func:`write_events` of events already sorted by person (ties in any order, events
+    tied to no person last), streamed: ``parts`` are written one after the other, in
+    order, and only the person ids' runs and the event ids are kept to index them (an
+    engine that sorts its events elsewhere, as Spark's workers do, hands them over a part
+    at a time; no part is held after it is written). Returns the rows written."""
+    persons: list[pa.Array] = []  # each part's persons, run by run
+    counts: list[np.ndarray] = []
+    event_ids: list[np.ndarray] = []
+    rows = 0
     with (
         pa.OSFile(str(version.path / "events.arrow"), "wb") as sink,
         pa.ipc.new_file(sink, LINKED_EVENT) as writer,
     ):
-        for start in range(0, len(order), _GATHER_ROWS):
-            part = linked.take(order.slice(start, _GATHER_ROWS))
-            writer.write_table(part.cast(LINKED_EVENT))
+        for part in _at_least(parts, _WRITE_ROWS):
+            writer.write_table(part)
+            rows += part.num_rows
+            runs = pc.run_end_encode(part["person_id"].combine_chunks())
+            persons.append(runs.values)
+            counts.append(np.diff(runs.run_ends.to_numpy(), prepend=0))
+            event_ids.append(part["event_id"].to_numpy())
+    person = pa.concat_arrays([pa.array([], pa.string()), *persons])
+    n = np.concatenate([np.zeros(0, np.int64), *counts]).astype(np.int64)
+    db = duck.connect()  # a person whose rows straddle two parts is one run of the index
+    db.register("runs", pa.table({"person_id": person, "n": n, "r": np.arange(len(n))}))
+    index = db.sql(
+        "SELECT person_id, (sum(sum(n)) OVER (ORDER BY min(r)) - sum(n))::BIGINT AS offset,"
+        " sum(n)::BIGINT AS n FROM runs WHERE person_id IS NOT NULL"
+        " GROUP BY person_id ORDER BY person_id"
+    ).to_arrow_table()
+    db.close()
+    ids = np.concatenate([np.zeros(0, np.int64), *event_ids])
+    del event_ids
+    by_id = np.argsort(ids, kind="stable")  # by event id, then row
     version.write_table("event_index", index)
-    np.save(version.path / "event_ids.npy", event_ids)
-    np.save(version.path / "event_rows.npy", rows.astype(np.int64, copy=False))
+    np.save(version.path / "event_ids.npy", ids[by_id])
+    np.save(version.path / "event_rows.npy", by_id.astype(np.int64))
+    return rows
+
+
+def _at_least(parts: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """``parts`` as events tables of at least ``rows`` rows (but the last): a stream of
+    small batches (Spark's) is written in batches a reader slices cheaply."""
+    held: list[pa.Table] = []
+    n = 0
+    for given in parts:
+        part = pa.Table.from_batches([given]) if isinstance(given, pa.RecordBatch) else given
+        held.append(part.select(LINKED_EVENT.names).cast(LINKED_EVENT))
+        n += part.num_rows
+        if n >= rows:
+            yield pa.concat_tables(held).combine_chunks()
+            held, n = [], 0
+    if n:
+        yield pa.concat_tables(held).combine_chunks()
+
+
+def events_of(version: Version) -> pa.Table:
+    """The version's events file as one table, memory-mapped (zero-copy: a slice read is
+    read from the file, and the pages are the file's, not the process's)."""
+    return pa.ipc.open_file(pa.memory_map(str(version.path / "events.arrow"))).read_all()
+
+
+def events_in_batches(version: Version, columns: list[str]) -> pa.RecordBatchReader:
+    """The version's events, ``columns`` only, a record batch at a time (read, not mapped:
+    a batch is let go once the reader has moved on)."""
+    schema = pa.schema([LINKED_EVENT.field(c) for c in columns])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(version.path / "events.arrow")) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).select(columns)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 _GATHER_ROWS = 2_000_000
+_WRITE_ROWS = 250_000  # the events file's smallest record batch (but the last)
 
 
 class EventsByPerson:
     """A version's events, a person at a time, or by event id (see :func:`write_events`)."""
 
     def __init__(self, version: Version) -> None:
-        source = pa.memory_map(str(version.path / "events.arrow"))
-        self.table = pa.ipc.open_file(source).read_all()
+        self.table = events_of(version)
         index = version.table("event_index")
         self.rows = dict(
             zip(

@@ -2,7 +2,8 @@
 
 The same city through both engines (Spark in local mode, real shuffles and Python
 workers): the same person for every record, the same answer for every enrolment,
-person, task and flag; a reviewer's decision honoured alike on the next run.
+person, task and flag, the same events file and report; a reviewer's decision honoured
+alike on the next run. Spark's driver never collects the city's events.
 """
 
 from __future__ import annotations
@@ -50,12 +51,27 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("engines")
 
 
+#: what the Spark run's driver collected with ``DataFrame.toArrow``: each table's columns
+#: and rows (filled by the ``runs`` fixture)
+COLLECTED: list[tuple[list[str], int]] = []
+
+
 @pytest.fixture(scope="module")
 def runs(city: Path, root: Path) -> dict[str, RunResult]:
-    return {
-        engine: run_city(city, settings=_settings(root, engine), load_store=False)
-        for engine in ("embedded", "spark")
-    }
+    from pyspark.sql.classic.dataframe import DataFrame  # the frames of a local session
+
+    to_arrow = DataFrame.toArrow
+
+    def recorded(frame: DataFrame) -> pa.Table:
+        table = to_arrow(frame)
+        COLLECTED.append((table.column_names, table.num_rows))
+        return table
+
+    found = {"embedded": run_city(city, settings=_settings(root, "embedded"), load_store=False)}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DataFrame, "toArrow", recorded)
+        found["spark"] = run_city(city, settings=_settings(root, "spark"), load_store=False)
+    return found
 
 
 def _differences(a: pa.Table, b: pa.Table, key: str) -> list[str]:
@@ -79,6 +95,63 @@ def test_spark_gives_the_same_answer_for_every_enrolment_person_task_and_flag(
     embedded, spark = runs["embedded"].tables[table], runs["spark"].tables[table]
     assert embedded.num_rows > 0
     assert _differences(embedded, spark, KEYS[table]) == []
+
+
+def _events_file(run: RunResult) -> pa.Table:
+    """The version's events file, in its order."""
+    assert run.version is not None
+    return pa.ipc.open_file(pa.memory_map(str(run.version.path / "events.arrow"))).read_all()
+
+
+def test_spark_writes_the_same_events_file_and_index(runs: dict[str, RunResult]) -> None:
+    """The same events, in the same persons' order, indexed alike (a person's events may
+    come in another order: the file is ordered by person only)."""
+    import pyarrow.parquet as pq
+
+    by_person = [("person_id", "ascending"), ("channel", "ascending"), ("event_id", "ascending")]
+    files = {engine: _events_file(run) for engine, run in runs.items()}
+    assert files["embedded"].num_rows > 10_000
+    assert files["spark"].sort_by(by_person).equals(files["embedded"].sort_by(by_person))
+    assert files["spark"]["person_id"].equals(files["embedded"]["person_id"])
+    by_id = {}
+    index = {}
+    for engine, run in runs.items():
+        assert run.version is not None
+        index[engine] = pq.read_table(run.version.path / "event_index.parquet")
+        ids = np.load(run.version.path / "event_ids.npy")
+        rows = np.load(run.version.path / "event_rows.npy")
+        events = files[engine].take(pa.array(rows))
+        assert np.array_equal(events["event_id"].to_numpy(), ids)  # each id finds its row
+        by_id[engine] = events.sort_by([("event_id", "ascending"), ("channel", "ascending")])
+    assert index["spark"].equals(index["embedded"])
+    assert by_id["spark"].equals(by_id["embedded"])
+
+
+def test_spark_reports_the_same_figures(runs: dict[str, RunResult]) -> None:
+    embedded, spark = runs["embedded"].report, runs["spark"].report
+    assert embedded["totals"]["events"] > 10_000
+    for key in ("totals", "reform", "certification"):
+        assert spark[key] == embedded[key]
+    by_channel = {
+        engine: sorted(run.report["channels"], key=lambda c: c["channel"])
+        for engine, run in runs.items()
+    }
+    assert by_channel["spark"] == by_channel["embedded"]
+
+
+def test_the_spark_driver_never_collects_the_events(runs: dict[str, RunResult]) -> None:
+    """The workers write the events file's parts; the driver streams them: no frame of
+    events (nor any frame as long) reaches the driver whole."""
+    from linkgraph.tables import LINKED_EVENT
+
+    events = runs["embedded"].report["totals"]["events"]
+    assert COLLECTED, "the driver collects the decisions with toArrow"
+    collected = [
+        (columns, rows)
+        for columns, rows in COLLECTED
+        if set(LINKED_EVENT.names) <= set(columns) or ("event_id" in columns and rows >= events)
+    ]
+    assert not collected
 
 
 def test_the_guard_decides_alike_on_both_engines(runs: dict[str, RunResult]) -> None:

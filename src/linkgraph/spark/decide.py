@@ -27,6 +27,7 @@ from linkgraph.flags import offsets
 from linkgraph.pipeline import CertificationRun, decide, decide_flags
 from linkgraph.policy import Policy
 from linkgraph.recognise import RECOGNITION, keep_offsets
+from linkgraph.spark.events import EventsOnSpark
 from linkgraph.spark.packing import pack, packed_schema, spark_schema, unpack
 from linkgraph.spark.session import shares_for
 from linkgraph.tables import ENROLLMENT, LINKED_EVENT, PERSON, conform
@@ -88,7 +89,10 @@ def decide_on_spark(
     *,
     previous_flags: pa.Table | None = None,
 ) -> CertificationRun:
-    """:func:`linkgraph.pipeline.decide` for a whole city, the persons' part on Spark."""
+    """:func:`linkgraph.pipeline.decide` for a whole city, the persons' part on Spark.
+
+    The answer's events are not collected: they are :class:`EventsOnSpark`, which the
+    engine writes into the version (:meth:`SparkEngine.write_events`)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -124,8 +128,11 @@ def decide_on_spark(
         name: unpack(packed, name, schema).sort_by([(c, "ascending") for c in ORDER[name]])
         for name, schema in ANSWERS.items()
     }
-    collected = events.toArrow().select(LINKED_EVENT.names).cast(LINKED_EVENT)
-    events.unpersist()
+    # the evidence the core weighed stays on Spark (persisted) until the version is written
+    visits = with_visit_events(LINKED_EVENT.empty_table(), ledger)  # the ledger's alone
+    weighed = events.select(*LINKED_EVENT.names)
+    if visits.num_rows:
+        weighed = weighed.unionByName(spark.createDataFrame(visits, weighed.schema))
     timings = {"decide (spark)": round(time.perf_counter() - started, 3)}
     started = time.perf_counter()
     flags, skipped = decide_flags(
@@ -145,7 +152,7 @@ def decide_on_spark(
         keep_offsets(tables["recognitions"], offsets(flags), as_of),
         flags,
         tables["tasks"],
-        with_visit_events(collected, ledger),
+        EventsOnSpark(weighed, events),
         timings,
         skipped,
     )

@@ -16,8 +16,10 @@ Where each stage runs:
 - the graph's Neo4j import files: numbered and written by the workers
   (:mod:`linkgraph.spark.graph`), from the graph tables the driver builds.
 
-Events stay on Spark from ingest to the core's decisions; the driver collects them once,
-for the version's tables and the graph.
+Events stay on Spark from ingest to the core's decisions, and after: the workers write
+them sorted by person, in parts, under the version being built, and the driver streams
+the parts into the version's events file (:class:`~linkgraph.spark.events.EventsOnSpark`);
+the report and the graph read that file. The driver never holds the city's events.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from linkgraph.ingest import Ingested
 from linkgraph.pipeline import CertificationRun, ledger_rows_unseen
 from linkgraph.spark import link as spark_link
 from linkgraph.spark.decide import decide_on_spark
-from linkgraph.spark.events import link_events_on_spark
+from linkgraph.spark.events import EventsOnSpark, link_events_on_spark
 from linkgraph.spark.graph import write_import_files
 from linkgraph.spark.ingest import EVENTS, FILE, ROSTERS, ROW, Feed, in_read_order, read_on_spark
 from linkgraph.spark.session import spark_session
 from linkgraph.tables import EVENT, ROSTER
+from linkgraph.versions import Version
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -104,6 +107,9 @@ class SparkEngine:
         self, schema: GraphSchema, parts: Iterable[GraphTables], directory: Path
     ) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, list[Path]]]]:
         return write_import_files(self.spark, schema, parts, directory)
+
+    def write_events(self, version: Version, events: EventsOnSpark) -> None:
+        events.write(version)
 
     def decide(self, *args: Any, **kwargs: Any) -> CertificationRun:
         return decide_on_spark(self.spark, *args, **kwargs)
