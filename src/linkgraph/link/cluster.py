@@ -81,7 +81,7 @@ class GuardPolicy:
         return cls(decisive_margin=float(margin), personal_identifiers=tuple(personal))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class IdNumber:
     """A resident ID in canonical 18-character form and the typos it may carry, or (with
     ``card``) the number of a card issued to one person only
@@ -286,12 +286,21 @@ class _Sets(Generic[N]):
             return FORCED_APART
         if forced:
             return None
-        for x in self.held[ra]:
-            for y in self.held[rb]:
-                reason = id_conflict(x, y, self.vouched_numbers)
-                if reason is not None:
-                    return f"{reason}: {x.value} and {y.value}"
-        return None
+        # the least pair in conflict, not the first a set gives: the explanation must not
+        # depend on the hash seed
+        pair = min(
+            (
+                (x, y)
+                for x in self.held[ra]
+                for y in self.held[rb]
+                if id_conflict(x, y, self.vouched_numbers) is not None
+            ),
+            default=None,
+        )
+        if pair is None:
+            return None
+        x, y = pair
+        return f"{id_conflict(x, y, self.vouched_numbers)}: {x.value} and {y.value}"
 
     def union(self, ra: N, rb: N) -> None:
         if len(self.members[ra]) < len(self.members[rb]):
