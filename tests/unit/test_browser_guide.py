@@ -424,7 +424,10 @@ def test_examples_come_from_the_loaded_data(queries: list[browser.GuideQuery]) -
     first = _slides(page)[0]
     step = next(b for b in _blocks(first) if b.startswith(":param "))
     assert step.startswith(":param [{person_id, other_id, text}] => { MATCH (:Flag)-[:CONCERNS]->")
-    assert step.endswith("RETURN p.person_id AS person_id, other_id AS other_id, p.name AS text }")
+    assert step.endswith(
+        "RETURN p.person_id AS person_id, other_id AS other_id,"
+        " CASE WHEN p.name = p.masked_name THEN right(p.id_number, 4) ELSE p.name END AS text }"
+    )
     assert "Start with a flagged person" in first
     for name in ("person_id", "other_id"):
         assert f'<span value-key="lg-{name}"></span>' in page
