@@ -8,7 +8,7 @@
 // Types: string, int, float, date, boolean, string[], int[]. A `!` marks the key.
 //
 // Identity and enrolment
-// NODE (:Person {person_id: string!, name: string, masked_name: string, pinyin: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string, death_date: date, open_flags: int, money_at_risk: int, ring_id: string})
+// NODE (:Person {person_id: string!, name: string, masked_name: string, pinyin: string, id_number: string, birth_date: date, gender: string, address: string, village: string, grid: string, district: string, death_date: date, death_date_text: string, open_flags: int, money_at_risk: int, ring_id: string})
 // NODE (:SourceRecord {record_id: string!, source: string, name: string, id_number: string, birth_date: string, address: string, sscard_no: string})
 // NODE (:Department {code: string!, name: string, name_en: string})
 // NODE (:BenefitItem {code: string!, name: string, name_en: string, department: string, monthly_amount: int, exclusive_group: string})
@@ -20,10 +20,10 @@
 //
 // Evidence and what is concluded from it
 // NODE (:Channel {code: string!, name: string, name_en: string, polarity: string, strength: string, identifier: string, reports_death: boolean})
-// NODE (:EvidenceEvent {event_key: string!, event_id: int, channel: string, occurred_on: date, reported_on: date, linked_by: string})
-// NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, warning_until: date, rule: string})
+// NODE (:EvidenceEvent {event_key: string!, event_id: int, channel: string, occurred_on: date, occurred_on_text: string, reported_on: date, linked_by: string})
+// NODE (:Certification {cert_id: string!, status: string, method: string, certified_on: date, valid_until: date, valid_until_text: string, warning_until: date, rule: string})
 // NODE (:Flag {flag_id: string!, kind: string, amount_at_risk: int, amount_recovered: int, months: int, status: string, detail: string, raised_on: date})
-// NODE (:Task {task_id: string!, kind: string, due_on: date, status: string, reason: string})
+// NODE (:Task {task_id: string!, kind: string, due_on: date, due_on_text: string, status: string, reason: string})
 //
 // REL (:SourceRecord)-[:RESOLVES_TO {band: string, match_probability: float}]->(:Person)
 // REL (:SourceRecord)-[:RECORDS]->(:Enrollment)
@@ -66,6 +66,11 @@
 //     analysts, names, ID numbers and card numbers hold their masked forms, address and
 //     pinyin are left out, and Phone, BankAccount and Address are keyed by a pseudonym
 //     (masked number and keyed hash); the model above is the same (cypher/README.md).
+//   * A date a Browser caption shows has a text copy beside it, <date>_text ("2026-06-14"):
+//     Neo4j Browser 5 writes a DATE into a caption in quotes and GraSS cannot format it, so
+//     cypher/browser/style.grass captions the copy. The Neo4j store writes it on every write
+//     (linkgraph.graph.model.with_date_texts); no library query reads it, and the embedded
+//     store, which no Browser shows, leaves it empty.
 //   * person_search is a full-text index (CJK analyzer: Chinese names in bigrams) over
 //     name, pinyin and ID number: find_person asks it instead of scanning every Person.
 //   * No index on EvidenceEvent beyond its key: every library query reaches events

@@ -257,10 +257,13 @@ FLAGGED_PERSON = (
     "ORDER BY other_id IS NULL, coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 1"
 )
 #: Parameters whose example comes from :data:`FLAGGED_PERSON`, and the expression giving it.
+#: ``text`` is what ``find_person`` finds the person by: their name, unless the graph holds it
+#: masked (loaded for analysts, where only an ID number's last 4 digits find anyone:
+#: :func:`linkgraph.graph.queries.analyst_reading`), then those 4 digits.
 FROM_DATA: dict[str, str] = {
     "person_id": "p.person_id",
     "other_id": "other_id",
-    "text": "p.name",
+    "text": "CASE WHEN p.name = p.masked_name THEN right(p.id_number, 4) ELSE p.name END",
 }
 #: Of those, the identifiers: the guide proposes no literal for them.
 ID_PARAMS = frozenset({"person_id", "other_id"})
@@ -340,7 +343,7 @@ class GuideQuery:
     @property
     def example_command(self) -> str | None:
         """One command that sets every parameter to an example, each with its type: ids (and
-        a name to search for) from a flagged person of the loaded data, the rest from the
+        the text to search for) from a flagged person of the loaded data, the rest from the
         header's literals (``date('2026-07-01')`` a DATE, ``2`` an INTEGER)."""
         if not self.params:
             return None
@@ -644,7 +647,9 @@ How many of each the loaded graph holds:</p>
 <p>The examples come from the data, not from this page: this reads a flagged person (one tied
 to another person through a phone or an address, most money at risk first) and sets
 <code>$person_id</code>, <code>$other_id</code> (the person they are tied to) and
-<code>$text</code> (their name, for <code>find_person</code>). It only reads.</p>
+<code>$text</code> (what <code>find_person</code> finds them by: their name, or on a graph
+loaded for analysts, whose names are masked, the last 4 digits of their ID number). It only
+reads.</p>
 {_runnable(FLAGGED_PERSON_COMMAND, "sets $person_id, $other_id, $text from the loaded data")}
 {_runnable(FLAGGED_PERSON_VIEW, "that person, their flags and the tie")}
 <p>Each of the next slides is one query of <code>cypher/queries/</code>: set its parameters

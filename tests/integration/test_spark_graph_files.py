@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from neo4j import GraphDatabase
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
@@ -114,6 +115,14 @@ def test_neo4j_imports_sparks_files_and_answers_as_the_embedded_store(
         assert store.query("person_360", person_id=person) == embedded.query(
             "person_360", person_id=person
         )
+        # the store gave Spark its parts with the Browser's captions' dates as text too
+        with GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver:
+            events = driver.execute_query(
+                "MATCH (e:EvidenceEvent) RETURN count(e) AS events,"
+                " count(CASE WHEN e.occurred_on_text = toString(e.occurred_on) THEN 1 END)"
+                " AS texts"
+            ).records[0]
+        assert events["texts"] == events["events"] > 0
     finally:
         store.close()
 

@@ -424,7 +424,10 @@ def test_examples_come_from_the_loaded_data(queries: list[browser.GuideQuery]) -
     first = _slides(page)[0]
     step = next(b for b in _blocks(first) if b.startswith(":param "))
     assert step.startswith(":param [{person_id, other_id, text}] => { MATCH (:Flag)-[:CONCERNS]->")
-    assert step.endswith("RETURN p.person_id AS person_id, other_id AS other_id, p.name AS text }")
+    assert step.endswith(
+        "RETURN p.person_id AS person_id, other_id AS other_id,"
+        " CASE WHEN p.name = p.masked_name THEN right(p.id_number, 4) ELSE p.name END AS text }"
+    )
     assert "Start with a flagged person" in first
     for name in ("person_id", "other_id"):
         assert f'<span value-key="lg-{name}"></span>' in page
@@ -454,5 +457,28 @@ def test_style_tells_an_enrolment_from_its_item_and_a_dead_person_from_the_livin
     assert enrolment != item and re.findall(r"\{(\w+)\}", enrolment) == ["status", "item_code"]
     assert re.findall(r"\{(\w+)\}", style["node.Person"]["caption"]) == [
         "masked_name",
-        "death_date",
+        "death_date_text",
     ]
+
+
+def test_captions_show_a_date_through_its_text_copy() -> None:
+    """Issue 13: the Browser writes a DATE into a caption in quotes ("2026-06-14"), which
+    GraSS cannot format: a caption shows the date's text copy (``<date>_text``), never the
+    date itself."""
+    from linkgraph.graph import load_schema
+
+    schema = load_schema()
+    shown: dict[str, list[str]] = {}
+    for selector, rule in browser.read_style().items():
+        label = selector.removeprefix("node.")
+        if label in schema.nodes:
+            spec = schema.node(label)
+            names = re.findall(r"\{(\w+)\}", rule["caption"])
+            assert all(spec.properties[n] != "date" for n in names), selector
+            shown |= {label: [spec.date_texts[n] for n in names if n in spec.date_texts]}
+    assert {label: dates for label, dates in shown.items() if dates} == {
+        "Person": ["death_date"],
+        "Certification": ["valid_until"],
+        "EvidenceEvent": ["occurred_on"],
+        "Task": ["due_on"],
+    }

@@ -51,6 +51,7 @@ __all__ = [
     "for_audience",
     "graph_parts",
     "merge",
+    "with_date_texts",
 ]
 
 #: Negative channels that report a death; the death date is the earliest among them.
@@ -524,6 +525,29 @@ def for_audience(tables: GraphTables, audience: Audience, key: bytes | None = No
     return GraphTables(
         {label: rewritten(label, t) for label, t in tables.nodes.items()},
         {rtype: rewritten(rtype, t) for rtype, t in tables.relationships.items()},
+    )
+
+
+def with_date_texts(tables: GraphTables, schema: GraphSchema) -> GraphTables:
+    """``tables`` (conformed) with the text copy of each date the schema gives one
+    (``NodeSpec.date_texts``: ``death_date_text``), where a table carries the date.
+
+    Neo4j Browser 5 writes a DATE into a node's caption in quotes (``"2026-06-14"``) and GraSS
+    cannot format it, so the style captions the copy. One Arrow cast per column (ISO 8601),
+    no loop per row; a null date gives a null copy, so an upsert clearing one clears both.
+    """
+
+    def copied(label: str, table: pa.Table) -> pa.Table:
+        spec = schema.node(label)
+        texts = {t: d for t, d in spec.date_texts.items() if d in table.column_names}
+        if not texts:
+            return table
+        columns = {name: table[name] for name in table.column_names}
+        columns |= {text: table[date].cast(pa.string()) for text, date in texts.items()}
+        return pa.table({name: columns[name] for name in spec.properties if name in columns})
+
+    return GraphTables(
+        {label: copied(label, t) for label, t in tables.nodes.items()}, tables.relationships
     )
 
 

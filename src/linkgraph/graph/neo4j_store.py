@@ -50,7 +50,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from linkgraph.errors import InputError, StoreError, StoreUnavailable
-from linkgraph.graph.model import Audience, GraphTables, check_unique_keys, for_audience, merge
+from linkgraph.graph.model import (
+    Audience,
+    GraphTables,
+    check_unique_keys,
+    for_audience,
+    merge,
+    with_date_texts,
+)
 from linkgraph.graph.queries import LibraryQuery, analyst_reading
 from linkgraph.graph.schema import GraphSchema
 from linkgraph.graph.store import GraphStore, LoadReport, Row
@@ -449,9 +456,12 @@ class Neo4jStore(GraphStore):
         return LoadReport(counts, 1, time.perf_counter() - started)
 
     def _projected(self, tables: GraphTables) -> GraphTables:
-        """For analysts, only the masked forms (:func:`linkgraph.graph.model.for_audience`),
-        phones, accounts and addresses keyed under the key of ``Settings.pseudonym_key_file``
-        (made at the first analysts' load)."""
+        """The graph as the Browser shows it: each date a caption shows with its text copy
+        (:func:`linkgraph.graph.model.with_date_texts`) and, for analysts, only the masked
+        forms (:func:`linkgraph.graph.model.for_audience`), phones, accounts and addresses
+        keyed under the key of ``Settings.pseudonym_key_file`` (made at the first analysts'
+        load)."""
+        tables = with_date_texts(tables, self.schema)
         if self.audience == "investigator":
             return tables
         if self._pseudonym_key is None:

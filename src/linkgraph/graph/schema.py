@@ -38,6 +38,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "int[]": pa.list_(pa.int64()),
 }
 
+#: What names a date's text copy: ``death_date`` -> ``death_date_text`` (``cypher/schema.cypher``).
+DATE_TEXT_SUFFIX = "_text"
+
 _CONSTRAINT = re.compile(
     r"CREATE\s+CONSTRAINT\s+(\w+)\s+IF\s+NOT\s+EXISTS\s+FOR\s*\(\s*\w+\s*:\s*(\w+)\s*\)"
     r"\s+REQUIRE\s+\w+\.(\w+)\s+IS\s+UNIQUE",
@@ -62,6 +65,16 @@ class NodeSpec:
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([(name, ARROW_TYPES[t]) for name, t in self.properties.items()])
+
+    @property
+    def date_texts(self) -> dict[str, str]:
+        """Each text copy of a date (a ``<date>_text: string`` beside a ``<date>: date``) and
+        its date: ``{"death_date_text": "death_date"}``, what a Browser caption shows."""
+        return {
+            f"{name}{DATE_TEXT_SUFFIX}": name
+            for name, t in self.properties.items()
+            if t == "date" and self.properties.get(f"{name}{DATE_TEXT_SUFFIX}") == "string"
+        }
 
 
 @dataclass(frozen=True, slots=True)

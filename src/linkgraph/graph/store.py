@@ -155,7 +155,8 @@ class GraphStore(ABC):
 
     def _projected(self, tables: GraphTables) -> GraphTables:
         """``tables`` (conformed) as this store keeps them; every write passes here once.
-        As they are, unless an adapter's audience keeps less (:meth:`Neo4jStore._projected`)."""
+        As they are, unless an adapter keeps them otherwise (:meth:`Neo4jStore._projected`:
+        dates as text too for the Browser's captions, less for an analysts' audience)."""
         return tables
 
     def _write_batch(self, batch: GraphTables) -> None:
