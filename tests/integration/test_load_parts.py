@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from graph_city import truth_records
@@ -192,3 +193,26 @@ def test_a_relationship_may_come_before_its_end_node(tmp_path: Path) -> None:
         ("P1", "RAIL:5"),
         ("P2", "RAIL:5"),
     ]
+
+
+def test_the_import_files_refuse_a_key_repeated_across_parts(tmp_path: Path) -> None:
+    parts = [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:7"]})]
+    schema = load_schema()
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:7': key 'event_key' repeated \(1 "):
+        write_import_csv(schema, [p.conformed(schema) for p in parts], tmp_path)
+
+
+def test_keys_that_only_share_a_hash_are_not_repeated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Across parts, only keys whose hashes meet are compared: a meeting is no repeat."""
+    monkeypatch.setattr(
+        neo4j_store, "_key_hashes", lambda con, keys: np.zeros(len(keys), dtype=np.uint64)
+    )
+    parts = [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:9"]})]
+    schema = load_schema()
+    nodes, _ = write_import_csv(schema, [p.conformed(schema) for p in parts], tmp_path)
+    assert [len(files) for label, files in nodes] == [3]  # the header and two parts
+    repeated = [*parts, _part({"EvidenceEvent": ["RAIL:8"]})]
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:8': key 'event_key' repeated"):
+        write_import_csv(schema, [p.conformed(schema) for p in repeated], tmp_path / "again")
