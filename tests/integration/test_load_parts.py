@@ -29,6 +29,7 @@ from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import build_graph, graph_parts
 from linkgraph.graph.neo4j_store import Neo4jStore, write_import_csv
 from linkgraph.synth import generate_city
+from linkgraph.tables import LINKED_EVENT
 
 pytestmark = pytest.mark.embedded
 
@@ -65,6 +66,27 @@ def test_parts_load_the_same_store_as_one_load(
     assert (
         parts.con.execute("SELECT event_key FROM n_evidenceevent LIMIT 1").fetchall()[0][0] == first
     )
+
+
+def test_events_read_from_a_reader_make_the_same_parts_as_the_table(
+    inputs: Inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version's events file is read a batch at a time; the slices stay the table's."""
+    monkeypatch.setattr(graph_model, "EVENT_PART_ROWS", 1000)
+    *tables, events = inputs
+    events = events.select(LINKED_EVENT.names).cast(LINKED_EVENT)
+    reader = pa.RecordBatchReader.from_batches(LINKED_EVENT, events.to_batches(max_chunksize=700))
+
+    def event_parts(events: pa.Table | pa.RecordBatchReader) -> list[GraphTables]:
+        return [p for p in graph_parts(*tables, events) if "EvidenceEvent" in p.nodes]
+
+    from_table = event_parts(events)
+    assert len(from_table) > 5
+    assert event_parts(reader) == from_table
+    with pytest.raises(
+        InputError, match=r"events: a reader of \['event_id'\], not of LINKED_EVENT"
+    ):
+        event_parts(pa.RecordBatchReader.from_batches(events.select(["event_id"]).schema, []))
 
 
 def _part(
