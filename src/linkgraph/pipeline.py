@@ -50,7 +50,7 @@ from linkgraph.ledger import Journal
 from linkgraph.monthly import month_row
 from linkgraph.policy import Policy
 from linkgraph.recognise import keep_offsets, recognise
-from linkgraph.tables import RESOLUTION, ROSTER, event_keys
+from linkgraph.tables import LINKED_EVENT, RESOLUTION, ROSTER, event_keys
 from linkgraph.versions import (
     TABLES,
     Version,
@@ -328,7 +328,9 @@ def run_city(
             n["rows"] = 1
         if load_store:
             with run.stage("graph") as n:
-                parts = graph_parts_of_run(t, catalogue, policy)
+                # the events read from the version's file a batch at a time, not mapped
+                events = events_in_batches(version, LINKED_EVENT.names)
+                parts = graph_parts_of_run(t, catalogue, policy, events)
                 with _store_for(settings, version, engine) as store:
                     n["rows"] = store.load_parts(parts).total
     result.version = versions.current()
@@ -338,10 +340,14 @@ def run_city(
 
 
 def graph_parts_of_run(
-    tables: dict[str, pa.Table], catalogue: Catalogue, policy: Policy
+    tables: dict[str, pa.Table],
+    catalogue: Catalogue,
+    policy: Policy,
+    events: pa.Table | pa.RecordBatchReader | None = None,
 ) -> Iterator[GraphTables]:
     """The graph of a run's tables, in parts: what the graph stage loads, and what a test
-    or a benchmark builds to look at that graph (``graph.model.merge`` makes it one)."""
+    or a benchmark builds to look at that graph (``graph.model.merge`` makes it one).
+    ``events``: the run's events read otherwise than ``tables["events"]``."""
     from linkgraph.graph.model import graph_parts  # the graph's modules load only to build it
 
     return graph_parts(
@@ -350,7 +356,7 @@ def graph_parts_of_run(
         tables.get("records", ROSTER.empty_table()),
         tables.get("resolution", RESOLUTION.empty_table()),
         tables["enrollments"],
-        tables["events"],
+        tables["events"] if events is None else events,
         certifications=tables["certifications"],
         enrollment_status=tables["recognitions"],
         flags=tables["flags"],

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from graph_city import truth_records
@@ -28,6 +29,7 @@ from linkgraph.graph.embedded_store import EmbeddedStore
 from linkgraph.graph.model import build_graph, graph_parts
 from linkgraph.graph.neo4j_store import Neo4jStore, write_import_csv
 from linkgraph.synth import generate_city
+from linkgraph.tables import LINKED_EVENT
 
 pytestmark = pytest.mark.embedded
 
@@ -64,6 +66,27 @@ def test_parts_load_the_same_store_as_one_load(
     assert (
         parts.con.execute("SELECT event_key FROM n_evidenceevent LIMIT 1").fetchall()[0][0] == first
     )
+
+
+def test_events_read_from_a_reader_make_the_same_parts_as_the_table(
+    inputs: Inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version's events file is read a batch at a time; the slices stay the table's."""
+    monkeypatch.setattr(graph_model, "EVENT_PART_ROWS", 1000)
+    *tables, events = inputs
+    events = events.select(LINKED_EVENT.names).cast(LINKED_EVENT)
+    reader = pa.RecordBatchReader.from_batches(LINKED_EVENT, events.to_batches(max_chunksize=700))
+
+    def event_parts(events: pa.Table | pa.RecordBatchReader) -> list[GraphTables]:
+        return [p for p in graph_parts(*tables, events) if "EvidenceEvent" in p.nodes]
+
+    from_table = event_parts(events)
+    assert len(from_table) > 5
+    assert event_parts(reader) == from_table
+    with pytest.raises(
+        InputError, match=r"events: a reader of \['event_id'\], not of LINKED_EVENT"
+    ):
+        event_parts(pa.RecordBatchReader.from_batches(events.select(["event_id"]).schema, []))
 
 
 def _part(
@@ -192,3 +215,26 @@ def test_a_relationship_may_come_before_its_end_node(tmp_path: Path) -> None:
         ("P1", "RAIL:5"),
         ("P2", "RAIL:5"),
     ]
+
+
+def test_the_import_files_refuse_a_key_repeated_across_parts(tmp_path: Path) -> None:
+    parts = [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:7"]})]
+    schema = load_schema()
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:7': key 'event_key' repeated \(1 "):
+        write_import_csv(schema, [p.conformed(schema) for p in parts], tmp_path)
+
+
+def test_keys_that_only_share_a_hash_are_not_repeated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Across parts, only keys whose hashes meet are compared: a meeting is no repeat."""
+    monkeypatch.setattr(
+        neo4j_store, "_key_hashes", lambda con, keys: np.zeros(len(keys), dtype=np.uint64)
+    )
+    parts = [_part({"EvidenceEvent": ["RAIL:7", "RAIL:8"]}), _part({"EvidenceEvent": ["RAIL:9"]})]
+    schema = load_schema()
+    nodes, _ = write_import_csv(schema, [p.conformed(schema) for p in parts], tmp_path)
+    assert [len(files) for label, files in nodes] == [3]  # the header and two parts
+    repeated = [*parts, _part({"EvidenceEvent": ["RAIL:8"]})]
+    with pytest.raises(InputError, match=r"EvidenceEvent 'RAIL:8': key 'event_key' repeated"):
+        write_import_csv(schema, [p.conformed(schema) for p in repeated], tmp_path / "again")
