@@ -42,5 +42,15 @@ def connect(
     return duckdb.connect(database, read_only=read_only, config=config)
 
 
+_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's memory limit in bytes (DuckDB reports it rounded, as "2.3 GiB")."""
+    ((setting,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    number, unit = str(setting).split()
+    return int(float(number) * _UNITS[unit])
+
+
 #: numbers each in-memory connection's spill folder apart from the others' of this process
 _instances = itertools.count()
