@@ -265,8 +265,13 @@ FROM_DATA: dict[str, str] = {
     "other_id": "other_id",
     "text": "CASE WHEN p.name = p.masked_name THEN right(p.id_number, 4) ELSE p.name END",
 }
-#: Of those, the identifiers: the guide proposes no literal for them.
-ID_PARAMS = frozenset({"person_id", "other_id"})
+#: What each such parameter's input box asks for: it starts empty, as the guide cannot know
+#: the data (an id would be made up; a name finds nobody on a graph loaded for analysts).
+DATA_HINTS: dict[str, str] = {
+    "person_id": "an id of the loaded data",
+    "other_id": "an id of the loaded data",
+    "text": "a name, its pinyin, or an ID number's last digits",
+}
 
 
 def param_lambda(values: Iterable[tuple[str, str]], before: str = "") -> str:
@@ -524,15 +529,15 @@ def _write_block(code: str, caption: str) -> str:
 def _param_block(param: GuideParam) -> str:
     """An input box whose value flows into a runnable ``:param`` command (Browser directives).
 
-    An identifier gets no example value (the guide cannot know the data's ids): the box
+    A parameter only the data can give (:data:`DATA_HINTS`) gets no example value: the box
     starts empty and the slide's "from the data" command fills it in the Browser instead.
     """
     before, value, after = param.parts
-    if param.name in ID_PARAMS:
+    if param.name in DATA_HINTS:
         value = ""
     key = f"lg-{param.name}"
     required = " <em>(required)</em>" if param.required else ""
-    hint = "an id of the loaded data" if param.name in ID_PARAMS else value
+    hint = DATA_HINTS.get(param.name, value)
     return (
         f"<p><code>${_e(param.name)}</code>{required} — {_e(param.doc)}<br/>"
         f'<input value-for="{key}" class="form-control" placeholder="{_e(hint)}"/></p>'
@@ -691,12 +696,12 @@ def favourite_script(q: GuideQuery) -> str:
     """One favourite: ``// name`` (the Browser's title line), the summary, params, the query."""
     lines = [f"// {q.name}", f"// {q.summary}"]
     if q.example_command:
-        lines.append("// Set first, all at once (ids from a flagged person of the loaded data):")
+        lines.append("// Set first, all at once (from a flagged person of the loaded data):")
         lines.append(f"//   {q.example_command}")
         lines.append("// or one at a time:")
         for param in q.params:
-            if param.name in ID_PARAMS:
-                lines.append(f"//   :param {param.name} => '...'   (an id of the loaded data)")
+            if param.name in DATA_HINTS:
+                lines.append(f"//   :param {param.name} => '...'   ({DATA_HINTS[param.name]})")
             else:
                 lines.append(f"//   {param.command}")
     return "\n".join([*lines, q.cypher]) + "\n"

@@ -417,7 +417,8 @@ def test_a_statement_that_writes_cannot_be_made_one_click() -> None:
 def test_examples_come_from_the_loaded_data(queries: list[browser.GuideQuery]) -> None:
     """No made-up id anywhere a click runs: the first slide finds a flagged person in the data
     and sets $person_id, $other_id and $text from them; each slide's example values do the
-    same, and an id's input box starts empty."""
+    same, and the boxes of an id and of find_person's text start empty (a name the guide
+    proposed found nobody on a graph loaded for analysts)."""
     page = browser.render_guide(queries, "http://localhost:9999")
     for block in _blocks(page):
         assert _MADE_UP_ID.search(block) is None, block
@@ -429,7 +430,7 @@ def test_examples_come_from_the_loaded_data(queries: list[browser.GuideQuery]) -
         " CASE WHEN p.name = p.masked_name THEN right(p.id_number, 4) ELSE p.name END AS text }"
     )
     assert "Start with a flagged person" in first
-    for name in ("person_id", "other_id"):
+    for name in ("person_id", "other_id", "text"):
         assert f'<span value-key="lg-{name}"></span>' in page
     spread = next(s for s in _slides(page) if "· certification_spread<" in s)
     assert _set_all(spread).startswith(":param [{person_id}] => { MATCH (:Flag)-[:CONCERNS]->")
