@@ -246,15 +246,17 @@ def writes(statement: str) -> bool:
 
 
 #: A flagged person of the loaded data — one tied to another person through a phone or an
-#: address first, then the most money at risk — with the smallest id of a person so tied
-#: (``other_id``, null when there is none). Guide examples start from them: the guide is
-#: written before any data exists, so an id it printed would be made up.
+#: address first, then one with an ID number (on a graph loaded for analysts, the only way
+#: find_person finds anyone), then the most money at risk — with the smallest id of a person
+#: so tied (``other_id``, null when there is none). Guide examples start from them: the
+#: guide is written before any data exists, so an id it printed would be made up.
 FLAGGED_PERSON = (
     "MATCH (:Flag)-[:CONCERNS]->(p:Person) WITH DISTINCT p "
     "OPTIONAL MATCH (p)-[:REACHABLE_AT|LIVES_AT]->()<-[:REACHABLE_AT|LIVES_AT]-(o:Person) "
     "WHERE o <> p "
     "WITH p, min(o.person_id) AS other_id "
-    "ORDER BY other_id IS NULL, coalesce(p.money_at_risk, 0) DESC, p.person_id LIMIT 1"
+    "ORDER BY other_id IS NULL, p.id_number IS NULL, coalesce(p.money_at_risk, 0) DESC, "
+    "p.person_id LIMIT 1"
 )
 #: Parameters whose example comes from :data:`FLAGGED_PERSON`, and the expression giving it.
 #: ``text`` is what ``find_person`` finds the person by: their name, unless the graph holds it

@@ -785,3 +785,35 @@ def test_the_guides_first_step_finds_a_person_on_an_analysts_graph(
         assert f'"{flagged["person_id"]}"' in contents.inner_text(), flagged
     finally:
         city.load()
+
+
+def test_the_guides_first_step_starts_from_a_person_with_an_id_number(neo4j_server: Any) -> None:
+    """On a graph loaded for analysts the first step's ``$text`` is the ID number's last 4
+    digits (the one search that graph answers), so a flagged person without an ID number
+    gave a null ``$text`` and find_person nothing to look for. The step prefers flagged
+    persons with one. Checked on two such persons made in a transaction rolled back after,
+    the one without an ID number holding the most money at risk, names masked as there."""
+    body = browser.FLAGGED_PERSON_COMMAND.split("=>", 1)[1].strip()[1:-1]
+    masked = {"name": "王*英", "masked_name": "王*英"}
+    with (
+        GraphDatabase.driver(neo4j_server.uri, auth=neo4j_server.auth) as driver,
+        driver.session() as session,
+        session.begin_transaction() as tx,
+    ):
+        tx.run(
+            """CREATE (ph:Phone {number: 'ZZ-first-step'})
+            CREATE (f1:Flag {flag_id: 'ZZ-F1'})-[:CONCERNS]->
+                   (a:Person {person_id: 'ZZ-A', money_at_risk: 10^15}),
+                   (f2:Flag {flag_id: 'ZZ-F2'})-[:CONCERNS]->
+                   (b:Person {person_id: 'ZZ-B', money_at_risk: 10^14,
+                              id_number: '341602194903150123'}),
+                   (c:Person {person_id: 'ZZ-C'}),
+                   (a)-[:REACHABLE_AT]->(ph), (b)-[:REACHABLE_AT]->(ph),
+                   (c)-[:REACHABLE_AT]->(ph)
+            SET a += $masked, b += $masked, c += $masked""",
+            masked=masked,
+        ).consume()
+        first = tx.run(body).single()
+        tx.rollback()
+    assert first is not None
+    assert first["person_id"] == "ZZ-B" and first["text"] == "0123", first.data()
