@@ -497,7 +497,6 @@ def certify(
     # persons numbered in person_id order, so parts by number come out in that order
     ids = ids.take(pc.sort_indices(ids))
     db = con or duck.connect()
-    as_of_sql = f"DATE '{as_of.isoformat()}'"
     registered = {
         "events_in": events,
         "person_index": pa.table(
@@ -515,9 +514,7 @@ def certify(
         db.register(name, table)
     parts = person_parts(len(ids), len(events), duck.memory_limit_bytes(db))
     try:
-        result = pa.concat_tables(
-            [_certify_part(db, policy, as_of, as_of_sql, lo, hi) for lo, hi in parts]
-        )
+        result = pa.concat_tables([_certify_part(db, policy, as_of, lo, hi) for lo, hi in parts])
     finally:
         db.execute("DROP VIEW IF EXISTS pidx")
         db.execute("DROP TABLE IF EXISTS ev")
@@ -544,9 +541,10 @@ def person_parts(n_persons: int, n_events: int, memory_bytes: int) -> list[tuple
 
 
 def _certify_part(
-    db: duckdb.DuckDBPyConnection, policy: Policy, as_of: dt.date, as_of_sql: str, lo: int, hi: int
+    db: duckdb.DuckDBPyConnection, policy: Policy, as_of: dt.date, lo: int, hi: int
 ) -> pa.Table:
     """:func:`certify` for the persons numbered ``lo`` to ``hi - 1``."""
+    as_of_sql = f"DATE '{as_of.isoformat()}'"
     db.execute(
         f"CREATE OR REPLACE TEMP VIEW pidx AS SELECT * FROM person_index "
         f"WHERE pidx >= {lo} AND pidx < {hi}"
