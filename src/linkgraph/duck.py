@@ -42,7 +42,8 @@ def connect(
     return duckdb.connect(database, read_only=read_only, config=config)
 
 
-_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+#: the units DuckDB reports a size in ("500 bytes", "2.3 GiB", "4.4 PiB")
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
 
 def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:

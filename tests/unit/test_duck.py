@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from linkgraph import duck
@@ -35,3 +36,13 @@ def test_a_sort_beyond_the_share_spills_outside_the_working_directory(
     assert list(tmp_path.iterdir()) == []
     con.close()
     assert not spill.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("64MB", 64e6), ("2.5GB", 2.5e9), ("1GiB", 2**30), ("5000TB", 5e15)]
+)
+def test_a_connections_share_is_read_back_in_bytes(setting: str, expected: float) -> None:
+    """Certify sizes its parts by the share; DuckDB reports it rounded and in the largest
+    unit that fits ("2.3 GiB", "4.4 PiB"), and a share set in petabytes must not stop it."""
+    con = duckdb.connect(config={"memory_limit": setting})
+    assert duck.memory_limit_bytes(con) == pytest.approx(expected, rel=0.03)
