@@ -196,6 +196,8 @@ def _scan(log: Path, person_id: str | None = None, action: str | None = None) ->
     total = 0
     with log.open(encoding="utf-8") as handle:
         for line in handle:
+            if not line.strip():  # the blank tail entries are written over
+                continue
             if person_id and person_id not in line:
                 continue
             entry = json.loads(line)
@@ -218,7 +220,7 @@ def _audit_search(port: int, admin: str, data: Path, pairs: list[tuple[str, str]
     person = load_read_model(version).person_of_id_number(pairs[0][0])
     assert person is not None
     log = data / "api" / "audit.jsonl"
-    lines = sum(1 for _ in log.open("rb"))
+    lines = sum(1 for line in log.open("rb") if line.strip())
     print(
         f"\naudit search over {lines:,} entries ({log.stat().st_size / 1e6:.0f} MB):"
         f"{'found':>8}{'first s':>9}{'then s':>8}{'scan s':>8}"

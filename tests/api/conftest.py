@@ -60,7 +60,7 @@ class Api:
         import json
 
         path = self.data_dir / "api" / "audit.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _make_keys(path: Path, grid: str) -> dict[str, str]:

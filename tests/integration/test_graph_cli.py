@@ -167,6 +167,7 @@ def test_identifiers_are_masked_unless_a_purpose_is_stated_and_every_query_is_au
     entries = [
         json.loads(line)
         for line in (data_dir / "api" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
     ]
     asked = [e for e in entries if e["action"] == "query.shared_identifiers"]
     assert [e["purpose"] for e in asked[-2:]] == ["command-line lookup", purpose]

@@ -18,15 +18,24 @@ def _entry(action: str, *subjects: str) -> AuditEntry:
     return AuditEntry("li (k1)", "investigator", action, "check", subjects, {})
 
 
-def test_search_survives_a_torn_line_and_a_lost_or_stale_index(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tail", [True, False], ids=["over the blank tail", "appended"])
+def test_search_survives_a_torn_line_and_a_lost_or_stale_index(tmp_path: Path, tail: bool) -> None:
+    """A crash tears the line being written: where entries are written over the file's
+    blank tail, and at the end of a log written before it had one."""
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path)
     log.write(_entry("person.read", "P1"))
     log.write(_entry("person.read", "P2"))
     assert log.search(person_id="P1")[1] == 1  # builds the index
     log.close()
-    with path.open("ab") as handle:  # a crash tore the last line
-        handle.write(b'{"seq": 3, "at": "2026-')
+    written = path.read_bytes().rstrip(b" \n") + b"\n"
+    torn = b'{"seq": 3, "at": "2026-'
+    if tail:  # a crash tore the entry being written over the blanks
+        with path.open("r+b") as handle:
+            handle.seek(len(written))
+            handle.write(torn)
+    else:
+        path.write_bytes(written + torn)
     log = AuditLog(path)
     log.write(_entry("flag.read", "P1"))
     found, total = log.search(person_id="P1")
@@ -37,7 +46,41 @@ def test_search_survives_a_torn_line_and_a_lost_or_stale_index(tmp_path: Path) -
     log = AuditLog(path)
     assert log.search(action="flag")[1] == 1
     assert log.search(since=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), limit=1)[1] == 3
+    assert [e["seq"] for e in log.entries()] == [1, 2, 3]
     log.close()
+
+
+def test_entries_are_written_over_a_blank_tail_and_a_search_finds_each(tmp_path: Path) -> None:
+    """The sync that makes an entry durable writes no file size when the entry goes over
+    blanks already on disk; a search in between must not skip the blanks entries go to."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.write(_entry("person.read", "P1"))
+    size = os.path.getsize(log.path)
+    assert log.search(person_id="P1")[1] == 1
+    for n in range(2, 50):
+        log.write(_entry("person.read", f"P{n}"))
+        assert log.search(person_id=f"P{n}")[1] == 1
+    assert os.path.getsize(log.path) == size
+    log.close()
+    assert [e["subjects"] for e in log.entries()] == [[f"P{n}"] for n in range(1, 50)]
+
+
+def test_the_command_line_and_the_api_writing_one_log_keep_one_sequence(
+    tmp_path: Path,
+) -> None:
+    """The API's log stays open while a command (``linkgraph asked``, a query) writes to
+    the same file: neither overwrites the other's entries, and no number is used twice."""
+    path = tmp_path / "audit.jsonl"
+    api, command = AuditLog(path), AuditLog(path)
+    api.write(_entry("person.read", "P1"))
+    command.write(_entry("query.person_360", "P2"))
+    asyncio.run(api.append_async(fields={"action": "recognition.read", "subjects": ["P3"]}))
+    command.write(_entry("query.person_360", "P4"))
+    api.close()
+    command.close()
+    entries = list(AuditLog(path).entries())
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4]
+    assert [e["subjects"] for e in entries] == [["P1"], ["P2"], ["P3"], ["P4"]]
 
 
 def test_an_id_number_is_hashed_with_the_log_s_own_key(tmp_path: Path) -> None:
@@ -57,12 +100,12 @@ def test_concurrent_requests_share_one_sync_and_none_is_answered_before_it(
     loop: one fdatasync covers them all (group commit), and each request goes on only
     once its own entry is covered by a sync."""
     log = AuditLog(tmp_path / "audit.jsonl")
-    synced_sizes: list[int] = []
+    synced: list[bytes] = []
     real_sync = audit._fdatasync
 
     def counting_sync(fd: int) -> OSError | None:
         error = real_sync(fd)
-        synced_sizes.append(os.fstat(fd).st_size)
+        synced.append(os.pread(fd, os.fstat(fd).st_size, 0))
         return error
 
     monkeypatch.setattr(audit, "_fdatasync", counting_sync)
@@ -71,7 +114,7 @@ def test_concurrent_requests_share_one_sync_and_none_is_answered_before_it(
         for _ in range(turns):  # work before the entry: the others' entries come meanwhile
             await asyncio.sleep(0)
         await log.append_async({"action": "recognition.read", "turns": turns}, request=True)
-        assert synced_sizes and synced_sizes[-1] == os.path.getsize(log.path)
+        assert synced and f'"turns":{turns}'.encode() in synced[-1]
         log.request_ended(appended=True)
 
     async def main() -> None:
@@ -81,7 +124,7 @@ def test_concurrent_requests_share_one_sync_and_none_is_answered_before_it(
 
     asyncio.run(main())
     log.close()
-    assert len(synced_sizes) == 1
+    assert len(synced) == 1
     assert sorted(e["turns"] for e in log.entries()) == list(range(8))
 
 

@@ -94,16 +94,22 @@ class AuditIndex:
                             end = chunk.rfind(b"\n") + 1
                         if end == 0:
                             return
-                    self._add(db, upto, chunk[:end])
-                    upto += end
+                    added = self._add(db, upto, chunk[:end])
+                    upto += added
+                    if added < end:  # the blank tail the next entries will be written over
+                        return
 
     @staticmethod
-    def _add(db: sqlite3.Connection, start: int, block: bytes) -> None:
+    def _add(db: sqlite3.Connection, start: int, block: bytes) -> int:
+        """Index the entries of ``block``'s lines up to the log's blank tail (a line that
+        is blank or ends in blanks: an entry being written over it); how many bytes that is."""
         entries: list[tuple[int, int, str, str, str]] = []
         subjects: list[tuple[str, int]] = []
         asked: list[tuple[str, int]] = []
         pos = start
         for line in block.split(b"\n")[:-1]:
+            if not line or line[-1:] in (b" ", b"\0"):
+                break
             here, pos = pos, pos + len(line) + 1
             try:
                 entry = json.loads(line)
@@ -119,6 +125,7 @@ class AuditIndex:
         db.executemany("INSERT INTO asked VALUES (?, ?)", asked)
         db.execute("UPDATE indexed SET upto = ?", (pos,))
         db.execute("COMMIT")
+        return pos - start
 
     def search(
         self,
