@@ -7,13 +7,15 @@ What it does (loopback only, a bounded number of requests):
 
 1. generates a seeded synthetic city, runs the monthly job over it into an embedded
    store (``linkgraph.pipeline.run_city``), creates a ``benefit_system`` key;
-2. starts two uvicorn servers, one worker each: the linkgraph API (``api.main:app``)
-   and a bare FastAPI app whose one endpoint returns a constant;
+2. starts three uvicorn servers, one worker each: the linkgraph API (``api.main:app``),
+   a bare FastAPI app whose endpoints return a constant, and the API again with its
+   answers leaving once their entry is written, not synced
+   (``LINKGRAPH_API_AUDIT_READS=write``): the ceiling of an answer that waits for a sync;
 3. drives each with the same keep-alive load generator (raw asyncio sockets,
-   ``--concurrency`` connections), alternating rounds so both see the same machine:
+   ``--concurrency`` connections), alternating rounds so all see the same machine:
    single recognitions (``POST /v1/recognition``, random persons and items, each
-   answered only once its audit entry is fdatasync'd) versus ``GET /constant``, at
-   each ``--concurrency``;
+   answered only once its audit entry is fdatasync'd) versus ``GET /constant`` and the
+   same POST answered by the bare app, at each ``--concurrency``;
 4. times bulk recognition of 10,000 ID numbers (``POST /v1/recognition/bulk``);
 5. times an audit search by person over the entries the run wrote (the first search
    brings the index up to date), against a scan of the whole file as the search did
@@ -24,7 +26,8 @@ What it does (loopback only, a bounded number of requests):
 
 Prints requests/s, p50 and p99 latency and the server's CPU per request (user + system,
 all threads) for both, the ratio (target ≥ 60 % at concurrency 1, ≥ 80 % at 8 and 32),
-one fdatasync of an audit line on the same disk (what a lone request must wait for),
+one fdatasync of an audit line on the same disk, appended and written over blanks as the
+log writes (what a lone request must wait for),
 the bulk timings (target ≤ 0.5 s) and the audit search timings.
 """
 
@@ -171,17 +174,26 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _sync_ms(data: Path, n: int = 200) -> tuple[float, float]:
-    """Median ms of appending one audit-sized line and fdatasync'ing it, beside the log, and
-    the CPU (µs, the kernel's work for this process) each append and sync cost."""
+def _sync_ms(data: Path, *, over_blanks: bool, n: int = 200) -> tuple[float, float]:
+    """Median ms of writing one audit-sized line and fdatasync'ing it, beside the log, and
+    the CPU (µs, the kernel's work for this process) each write and sync cost: appended
+    (the file grows: a journal commit) or written over blanks already on disk, as the
+    audit log writes its entries."""
     path = data / "api" / "sync-probe.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    line = b"x" * 400 + b"\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (0 if over_blanks else os.O_APPEND), 0o600)
+    if over_blanks:
+        os.write(fd, b" " * len(line) * n)
+        os.fsync(fd)
     times = []
     cpu = time.process_time()
     try:
-        for _ in range(n):
+        for i in range(n):
             started = time.perf_counter()
-            os.write(fd, b"x" * 400 + b"\n")
+            if over_blanks:
+                os.pwrite(fd, line, i * len(line))
+            else:
+                os.write(fd, line)
             os.fdatasync(fd)
             times.append(time.perf_counter() - started)
     finally:
@@ -361,33 +373,30 @@ def main() -> None:
             "LINKGRAPH_BACKEND": "embedded",
             "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}",  # this checkout's code
         }
-        api_port, bare_port = _free_port(), _free_port()
+        api_port, bare_port, unsynced_port = _free_port(), _free_port(), _free_port()
         log = (work / "api.log").open("w")
-        servers = [
-            subprocess.Popen(
-                [
-                    PY,
-                    "-m",
-                    "uvicorn",
-                    "api.main:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(api_port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
+
+        def api_server(port: int, **extra: str) -> subprocess.Popen[bytes]:
+            command = ["-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port"]
+            return subprocess.Popen(
+                [PY, *command, str(port), "--log-level", "warning", "--no-access-log"],
                 cwd=REPO,
-                env=env,
+                env=env | extra,
                 stdout=log,
                 stderr=log,
-            ),
+            )
+
+        servers = [
+            api_server(api_port),
             subprocess.Popen([PY, __file__, "--bare-server", str(bare_port)], cwd=REPO, env=env),
+            # the same service whose answers leave once their entry is written, not synced:
+            # the most an answer that waits for a sync could reach
+            api_server(unsynced_port, LINKGRAPH_API_AUDIT_READS="write"),
         ]
         try:
             _wait(api_port, "/readyz")
             _wait(bare_port, "/constant")
+            _wait(unsynced_port, "/readyz")
             rng = random.Random(1)
             api_requests = [
                 _post("/v1/recognition", {"id_number": i, "item_code": c}, key)
@@ -397,28 +406,33 @@ def main() -> None:
             bare_requests = [bare_request] * args.requests
             # Warm-up (imports, caches, connection set-up).
             asyncio.run(_drive(api_port, api_requests[:2000], 8))
+            asyncio.run(_drive(unsynced_port, api_requests[:2000], 8))
             asyncio.run(_drive(bare_port, bare_requests[:2000], 8))
             asyncio.run(_drive(bare_port, api_requests[:2000], 8))
             print(
                 f"\nsingle look-ups: {args.rounds} rounds x {args.requests} requests per"
                 " concurrency (keep-alive connections), one uvicorn worker each; medians"
             )
-            sync_ms, sync_cpu = _sync_ms(data)
-            print(
-                f"fdatasync of one audit line on this disk: {sync_ms:.3f} ms (median),"
-                f" {sync_cpu:.0f} us CPU"
-            )
+            for over_blanks, how in ((False, "appended"), (True, "written over blanks")):
+                sync_ms, sync_cpu = _sync_ms(data, over_blanks=over_blanks)
+                print(
+                    f"fdatasync of one audit line on this disk, {how}: {sync_ms:.3f} ms"
+                    f" (median), {sync_cpu:.0f} us CPU"
+                )
             print(
                 f"{'':28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}"
                 f"{'vs GET':>8}{'vs POST':>8}{'target':>7}"
             )
             pids = {"bare": servers[1].pid, "same": servers[1].pid, "api": servers[0].pid}
+            pids["unsynced"] = servers[2].pid
             ports = {"bare": bare_port, "same": bare_port, "api": api_port}
+            ports["unsynced"] = unsynced_port
             loads = {"bare": bare_requests, "same": api_requests, "api": api_requests}
+            loads["unsynced"] = api_requests
             for concurrency in args.concurrency:
-                results: dict[str, list[dict[str, float]]] = {"bare": [], "same": [], "api": []}
+                results: dict[str, list[dict[str, float]]] = {name: [] for name in pids}
                 for _ in range(args.rounds):
-                    for name in ("bare", "same", "api"):
+                    for name in pids:
                         before = _cpu_seconds(pids[name])
                         run = asyncio.run(_drive(ports[name], loads[name], concurrency))
                         run["cpu_us"] = 1e6 * (_cpu_seconds(pids[name]) - before) / run["n"]
@@ -435,10 +449,11 @@ def main() -> None:
                     ("bare", "bare FastAPI GET"),
                     ("same", "bare FastAPI, same POST"),
                     ("api", "recognition (audited)"),
+                    ("unsynced", "  entries not synced"),
                 ):
                     row = summary[name]
                     tail = ""
-                    if name == "api":
+                    if name in ("api", "unsynced"):
                         ratios = [
                             summary[name]["rps"] / summary[b]["rps"] for b in ("bare", "same")
                         ]

