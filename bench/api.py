@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -390,8 +391,13 @@ def main() -> None:
             api_server(api_port),
             subprocess.Popen([PY, __file__, "--bare-server", str(bare_port)], cwd=REPO, env=env),
             # the same service whose answers leave once their entry is written, not synced:
-            # the most an answer that waits for a sync could reach
-            api_server(unsynced_port, LINKGRAPH_API_AUDIT_READS="write"),
+            # the most an answer that waits for a sync could reach (on a copy of the data,
+            # so that its log's indexer does not index the other's entries while it runs)
+            api_server(
+                unsynced_port,
+                LINKGRAPH_API_AUDIT_READS="write",
+                LINKGRAPH_DATA_DIR=str(shutil.copytree(data, work / "unsynced", symlinks=True)),
+            ),
         ]
         try:
             _wait(api_port, "/readyz")
