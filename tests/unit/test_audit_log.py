@@ -6,12 +6,14 @@ import asyncio
 import datetime as dt
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from linkgraph.service import audit
 from linkgraph.service.audit import AuditEntry, AuditLog
+from linkgraph.service.auditindex import AuditIndex
 
 
 def _entry(action: str, *subjects: str) -> AuditEntry:
@@ -134,3 +136,30 @@ def test_text_that_is_not_valid_unicode_is_written_escaped(tmp_path: Path) -> No
     log.close()
     line = log.path.read_bytes().decode("utf-8")  # valid UTF-8
     assert json.loads(line)["detail"] == "ab\ud800cd 张"
+
+
+def test_two_processes_catching_up_the_index_at_once_index_each_entry_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's idle indexer and a command's search share the index: when the other one
+    indexes the same lines between this one's look at the index and its insert, nothing
+    is indexed twice."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    for n in range(3):
+        log.write(_entry("person.read", f"P{n}"))
+    log.close()
+    mine, other = (AuditIndex(path, log.index.path) for _ in range(2))
+    add = AuditIndex._add
+
+    def raced(db: sqlite3.Connection, start: int, block: bytes) -> bool:
+        other.catch_up()
+        return add(db, start, block)
+
+    monkeypatch.setattr(mine, "_add", raced)
+    mine.catch_up()
+    rows = sqlite3.connect(log.index.path).execute("SELECT count(*) FROM subjects").fetchone()
+    assert rows[0] == 3
+    assert mine.search(person_id="P1")[1] == 1
+    mine.close()
+    other.close()

@@ -82,9 +82,9 @@ class AuditIndex:
         steps, until ``stop()`` says so)."""
         with self._lock:
             db = self._open()
-            upto = self._indexed_upto(db)
             with self.log.open("rb") as handle:
                 while not stop():
+                    upto = self._indexed_upto(db)
                     handle.seek(upto)
                     chunk = handle.read(_CHUNK)
                     end = chunk.rfind(b"\n") + 1
@@ -94,15 +94,15 @@ class AuditIndex:
                             end = chunk.rfind(b"\n") + 1
                         if end == 0:
                             return
-                    added = self._add(db, upto, chunk[:end])
-                    upto += added
-                    if added < end:  # the blank tail the next entries will be written over
+                    if not self._add(db, upto, chunk[:end]):
                         return
 
     @staticmethod
-    def _add(db: sqlite3.Connection, start: int, block: bytes) -> int:
+    def _add(db: sqlite3.Connection, start: int, block: bytes) -> bool:
         """Index the entries of ``block``'s lines up to the log's blank tail (a line that
-        is blank or ends in blanks: an entry being written over it); how many bytes that is."""
+        is blank or ends in blanks: an entry being written over it). False once it met the
+        tail. Another process (the API, a command) may have indexed them meanwhile: then
+        nothing is added, and the caller goes on from where that one stopped."""
         entries: list[tuple[int, int, str, str, str]] = []
         subjects: list[tuple[str, int]] = []
         asked: list[tuple[str, int]] = []
@@ -119,13 +119,16 @@ class AuditIndex:
             entries.append((*row, entry.get("actor") or ""))
             subjects.extend((str(s), here) for s in entry.get("subjects") or ())
             asked.extend((str(h), here) for h in entry.get("asked") or ())
-        db.execute("BEGIN")
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("SELECT upto FROM indexed").fetchone()[0] != start:
+            db.execute("ROLLBACK")
+            return True
         db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", entries)
         db.executemany("INSERT INTO subjects VALUES (?, ?)", subjects)
         db.executemany("INSERT INTO asked VALUES (?, ?)", asked)
         db.execute("UPDATE indexed SET upto = ?", (pos,))
         db.execute("COMMIT")
-        return pos - start
+        return pos - start == len(block)
 
     def search(
         self,
