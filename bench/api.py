@@ -387,16 +387,17 @@ def main() -> None:
                 stderr=log,
             )
 
+        # the same service whose answers leave once their entry is written, not synced: the
+        # most an answer that waits for a sync could reach (on a copy of the data, so that
+        # its log's indexer does not index the other's entries while they are measured)
+        unsynced_data = shutil.copytree(data, work / "unsynced", symlinks=True)
         servers = [
             api_server(api_port),
             subprocess.Popen([PY, __file__, "--bare-server", str(bare_port)], cwd=REPO, env=env),
-            # the same service whose answers leave once their entry is written, not synced:
-            # the most an answer that waits for a sync could reach (on a copy of the data,
-            # so that its log's indexer does not index the other's entries while it runs)
             api_server(
                 unsynced_port,
                 LINKGRAPH_API_AUDIT_READS="write",
-                LINKGRAPH_DATA_DIR=str(shutil.copytree(data, work / "unsynced", symlinks=True)),
+                LINKGRAPH_DATA_DIR=str(unsynced_data),
             ),
         ]
         try:
