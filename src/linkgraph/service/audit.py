@@ -51,7 +51,7 @@ from typing import Any
 import orjson
 
 from linkgraph.masking import secret_key
-from linkgraph.service.auditindex import AuditIndex
+from linkgraph.service.auditindex import BLANK, AuditIndex
 
 
 @dataclass(slots=True)
@@ -312,12 +312,16 @@ class AuditLog:
         come (or none is written), else at the latest after the commit delay."""
         if self._syncing or not self._unsynced:
             return
-        if self.entries_to_come > 0 or self._pending:
+        if self._entries_being_made():
             if self._delayed_sync is None:
                 assert self._loop is not None
                 self._delayed_sync = self._loop.call_later(COMMIT_DELAY_SECONDS, self._sync)
             return
         self._sync()
+
+    def _entries_being_made(self) -> bool:
+        """Some request in progress has not written its entry yet (or wrote it this turn)."""
+        return self.entries_to_come > 0 or bool(self._pending)
 
     def _sync(self) -> None:
         if self._delayed_sync is not None:
@@ -326,7 +330,7 @@ class AuditLog:
         if self._syncing or not self._unsynced:
             return
         batch, self._unsynced = self._unsynced, []
-        if self.entries_to_come <= 0 and not self._pending:
+        if not self._entries_being_made():  # every request in progress waits for this sync
             _settle(batch, _fdatasync(self._fd))
         else:
             self._syncing = True
@@ -399,9 +403,6 @@ class AuditLog:
             limit=limit,
         )
 
-
-#: What the file's tail holds before entries are written there: blanks.
-BLANK = b" \n\0"
 
 #: The blank tail written after the last entry whenever the file runs out of it: entries
 #: are then written over blanks already on disk, so the sync that makes one durable

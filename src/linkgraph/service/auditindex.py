@@ -31,6 +31,10 @@ CREATE INDEX IF NOT EXISTS asked_hash ON asked (hash, pos);
 CREATE TABLE IF NOT EXISTS indexed (file_id TEXT NOT NULL, upto INTEGER NOT NULL);
 """
 
+#: What the log's tail holds before entries are written over it (see
+#: :mod:`linkgraph.service.audit`): a line ending in one is not an entry yet.
+BLANK = b" \n\0"
+
 #: How much of the file one step of :meth:`AuditIndex.catch_up` reads.
 _CHUNK = 8 * 1024 * 1024
 
@@ -108,7 +112,7 @@ class AuditIndex:
         asked: list[tuple[str, int]] = []
         pos = start
         for line in block.split(b"\n")[:-1]:
-            if not line or line[-1:] in (b" ", b"\0"):
+            if not line or line[-1:] in BLANK:
                 break
             here, pos = pos, pos + len(line) + 1
             try:
