@@ -11,6 +11,7 @@ import pytest
 from link_city import MAPPING, VILLAGES, City, build_city, make_id
 
 from linkgraph.link import Linker, Resolver, StateStore, explain, pairwise_scores, resolve
+from linkgraph.link.cluster import SIBLING_NAMES
 from linkgraph.link.incremental import Resolution
 from linkgraph.link.model import MATCH_THRESHOLD
 from linkgraph.link.state import PERSONS_SCHEMA
@@ -387,6 +388,40 @@ def test_a_siblings_name_is_kept_apart_from_one_number_held_legacy_whatever_the_
     first = resolve(city.table([new, *records]), MAPPING, state_dir=tmp_path / "first")
     groups = [group_of(t, "NEW-1") for t in (live.persons, last, first)]
     assert groups == [{"NEW-1"}] * 3
+
+
+#: characters of 40 different toneless readings: 64,000 three-character names of as many
+#: pinyin keys
+DISTINCT_READINGS = (
+    "安白蔡丁方高韩金孔李马牛欧潘秦任宋田王夏许杨曾张朱陆吕罗孟聂彭邱沈汤吴熊严余邹贺"
+)
+
+
+def test_a_siblings_name_is_kept_apart_in_a_city_of_more_names_than_fit_int32_pairs(
+    city: City, tmp_path: Path
+) -> None:
+    """At 2.72 M persons the embedded linker made one person of 韩长升 (a legacy 15-digit
+    number) and 韩长生 (valid): a sibling's name, one syllable off in pinyin, with no one
+    valid number to join them. The rule keys each pair of names by its two codes, which
+    past 46,340 distinct names outgrew int32 and wrapped round to another pair of names;
+    Spark, deciding a share of the city at a time, kept the two apart. Here 64,000 names
+    come first, so the city's names take the codes past that bound."""
+    key, fields, _ = slipped_in_sequence(city)
+    p = city.persons[key]
+    legacy = p.id_number[:6] + p.id_number[8:17]
+    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    new = fields | {"record_id": "NEW-1", "source": "CA", "name": sibling, "id_number": legacy}
+    names = [
+        a + b + c for a in DISTINCT_READINGS for b in DISTINCT_READINGS for c in DISTINCT_READINGS
+    ]
+    others = [{"record_id": f"O-{i}", "source": "CA", "name": n} for i, n in enumerate(names)]
+    lk = Linker(city.table([*others, *city.records, new]), MAPPING, state_dir=tmp_path)
+    persons = lk.resolve()
+    assert len(lk.frame.col("name__py").uniques) > 46_340
+    assert group_of(persons, "NEW-1") == {"NEW-1"}
+    decided = lk.clustering.decisions.to_pylist()
+    kept_apart = {d["record_a"] for d in decided} | {d["record_b"] for d in decided}
+    assert "NEW-1" in kept_apart and {d["rule"] for d in decided} == {SIBLING_NAMES}
 
 
 def test_a_siblings_name_resolved_live_is_no_match_for_the_next_record_as_in_the_batch(

@@ -201,7 +201,10 @@ class LinkerClustering:
             todo = np.flatnonzero(where & (lc >= 0) & (rc >= 0) & (lc != rc))
             if len(todo) == 0:
                 continue
-            keys, inverse = np.unique(lc[todo] * len(py.uniques) + rc[todo], return_inverse=True)
+            # one key per pair of names, in int64: past 46,340 names it outgrows the
+            # codes' int32 and wraps round to another pair of names
+            pair = lc[todo].astype(np.int64) * len(py.uniques) + rc[todo]
+            keys, inverse = np.unique(pair, return_inverse=True)
             names = py.uniques
             flag = np.array(
                 [
