@@ -12,6 +12,7 @@ from link_city import MAPPING, VILLAGES, City, build_city, make_id
 
 from linkgraph.link import Linker, Resolver, StateStore, explain, pairwise_scores, resolve
 from linkgraph.link.cluster import SIBLING_NAMES
+from linkgraph.link.frame import PINYIN
 from linkgraph.link.incremental import Resolution
 from linkgraph.link.model import MATCH_THRESHOLD
 from linkgraph.link.state import PERSONS_SCHEMA
@@ -417,11 +418,11 @@ def test_a_siblings_name_is_kept_apart_in_a_city_of_more_names_than_fit_int32_pa
     others = [{"record_id": f"O-{i}", "source": "CA", "name": n} for i, n in enumerate(names)]
     lk = Linker(city.table([*others, *city.records, new]), MAPPING, state_dir=tmp_path)
     persons = lk.resolve()
-    assert len(lk.frame.col("name__py").uniques) > 46_340
+    assert len(lk.frame.col("name" + PINYIN).uniques) > 46_340
     assert group_of(persons, "NEW-1") == {"NEW-1"}
     decided = lk.clustering.decisions.to_pylist()
-    kept_apart = {d["record_a"] for d in decided} | {d["record_b"] for d in decided}
-    assert "NEW-1" in kept_apart and {d["rule"] for d in decided} == {SIBLING_NAMES}
+    rules = {d["rule"] for d in decided if "NEW-1" in (d["record_a"], d["record_b"])}
+    assert rules == {SIBLING_NAMES}  # a match by score, kept apart by the name alone
 
 
 def test_a_siblings_name_resolved_live_is_no_match_for_the_next_record_as_in_the_batch(
