@@ -358,6 +358,11 @@ def test_resolve_one_vetoes_a_slip_by_gender_only_on_the_numbers_of_the_records_
     assert live == batch == {"NEW-1", "P-4", *city.records_of(key)}
 
 
+def sibling_of(name: str) -> str:
+    """A sibling's name: the surname and generation character, another last character."""
+    return name[:2] + ("强" if name[2] != "强" else "军")
+
+
 @pytest.mark.parametrize("valid_record", ["in the city", "new"])
 def test_a_siblings_name_is_kept_apart_from_one_number_held_legacy_whatever_the_order(
     city: City, tmp_path: Path, valid_record: str
@@ -370,7 +375,7 @@ def test_a_siblings_name_is_kept_apart_from_one_number_held_legacy_whatever_the_
     key, fields, _ = slipped_in_sequence(city)
     p = city.persons[key]
     legacy = p.id_number[:6] + p.id_number[8:17]
-    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    sibling = sibling_of(p.name)
     new = fields | {"record_id": "NEW-1", "source": "CA", "name": sibling}
     records = city.records
     if valid_record == "in the city":
@@ -410,7 +415,7 @@ def test_a_siblings_name_is_kept_apart_in_a_city_of_more_names_than_fit_int32_pa
     key, fields, _ = slipped_in_sequence(city)
     p = city.persons[key]
     legacy = p.id_number[:6] + p.id_number[8:17]
-    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    sibling = sibling_of(p.name)
     new = fields | {"record_id": "NEW-1", "source": "CA", "name": sibling, "id_number": legacy}
     names = [
         a + b + c for a in DISTINCT_READINGS for b in DISTINCT_READINGS for c in DISTINCT_READINGS
@@ -433,7 +438,7 @@ def test_a_siblings_name_resolved_live_is_no_match_for_the_next_record_as_in_the
     match edge, for a record resolved since as for a city record: no merge of the two."""
     key, fields, _ = slipped_in_sequence(city)
     p = city.persons[key]
-    sibling = p.name[:2] + ("强" if p.name[2] != "强" else "军")
+    sibling = sibling_of(p.name)
     x = fields | {"record_id": "NEW-X", "name": sibling, "id_number": None, "phone": p.phone}
     y = fields | {"record_id": "NEW-Y", "source": "VA"}
     resolve(city.table(), MAPPING, state_dir=tmp_path / "live")

@@ -96,6 +96,18 @@ class Column:
         return out
 
 
+def distinct_pairs(
+    left: np.ndarray, right: np.ndarray, base: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct pairs of codes ``(left, right)`` (each ``< base``) as two arrays, and
+    per input pair the index of its distinct pair: work per pair of values, not per pair
+    of records. Keyed in int64: two int32 codes past 46,340 values overflow int32 and wrap
+    round to another pair."""
+    key = left.astype(np.int64) * base + right
+    distinct, inverse = np.unique(key, return_inverse=True)
+    return distinct // base, distinct % base, inverse
+
+
 def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A string array's UTF-8 bytes, and where each value starts and ends in them
     (``len(arr) + 1`` offsets from 0), without copying the bytes."""

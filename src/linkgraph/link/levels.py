@@ -17,7 +17,7 @@ import numpy as np
 from rapidfuzz.distance import OSA, Indel, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
-from linkgraph.link.frame import Column, Frame
+from linkgraph.link.frame import Column, Frame, distinct_pairs
 
 SCORERS: dict[str, Callable[..., Any]] = {
     "jaro_winkler": JaroWinkler.normalized_similarity,
@@ -116,13 +116,7 @@ class PairContext:
             todo[far] = False
         if todo.any():
             idx = np.flatnonzero(todo)
-            a, b = lc[idx].astype(np.int64), rc[idx].astype(np.int64)
-            pair_key = a * (len(self.right.col(col).uniques) + 1) + b
-            uniq, inv = np.unique(pair_key, return_inverse=True)
-            ua, ub = (
-                uniq // (len(self.right.col(col).uniques) + 1),
-                uniq % (len(self.right.col(col).uniques) + 1),
-            )
+            ua, ub, inv = distinct_pairs(lc[idx], rc[idx], len(self.right.col(col).uniques) + 1)
             sa = self.left.col(col).uniques[ua].tolist()
             sb = self.right.col(col).uniques[ub].tolist()
             workers = self.workers if len(sa) > 20_000 else 1  # threads cost ~1 ms to start

@@ -42,7 +42,7 @@ from linkgraph.link.cluster import (
 )
 from linkgraph.link.comparisons import Comparison, comparisons_for
 from linkgraph.link.explain import Explanation, explain_pair
-from linkgraph.link.frame import PINYIN, STATUS, Frame, prepare, prepare_one
+from linkgraph.link.frame import PINYIN, STATUS, Frame, distinct_pairs, prepare, prepare_one
 from linkgraph.link.ids import assign_person_ids
 from linkgraph.link.levels import ExactLevel, PairContext
 from linkgraph.link.mapping import LinkMapping
@@ -201,15 +201,12 @@ class LinkerClustering:
             todo = np.flatnonzero(where & (lc >= 0) & (rc >= 0) & (lc != rc))
             if len(todo) == 0:
                 continue
-            # one key per pair of names, in int64: past 46,340 names it outgrows the
-            # codes' int32 and wraps round to another pair of names
-            pair = lc[todo].astype(np.int64) * len(py.uniques) + rc[todo]
-            keys, inverse = np.unique(pair, return_inverse=True)
+            ua, ub, inverse = distinct_pairs(lc[todo], rc[todo], len(py.uniques))
             names = py.uniques
             flag = np.array(
                 [
-                    sibling_names(names[k // len(names)], names[k % len(names)])
-                    for k in keys.tolist()
+                    sibling_names(names[x], names[y])
+                    for x, y in zip(ua.tolist(), ub.tolist(), strict=True)
                 ],
                 dtype=bool,
             )
