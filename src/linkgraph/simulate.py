@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,10 +54,11 @@ from linkgraph.dispatch import TIPOFF, VISIT, record_visits, reminders_due, vill
 from linkgraph.errors import InputError
 from linkgraph.flags import flags_from_table
 from linkgraph.monthly import month_row
-from linkgraph.pipeline import CertificationRun, decide, run_city
+from linkgraph.pipeline import CertificationRun, RunResult, decide, run_city
 from linkgraph.policy import Policy
 from linkgraph.report import build_report, write_report
 from linkgraph.synth.config import GeneratorConfig, World
+from linkgraph.versions import Versions
 
 Progress = Callable[[str], None]
 WORKER = "simulated grid worker"
@@ -394,6 +396,24 @@ def _write_csv(table: pa.Table, path: Path) -> None:
     pacsv.write_csv(table, path)
 
 
+def _linked(city: Path, settings: Settings, out: Path, as_of: dt.date) -> RunResult:
+    """The city linked in a data folder of the simulation's own (``out/linked``), from the
+    live folder's linkage state, so that its persons keep their IDs: the live folder's
+    versions, ledger and report are left as they were."""
+    own = out / "linked"
+    shutil.rmtree(own, ignore_errors=True)
+    live = Versions(settings.data_dir).current()
+    carried = live.linkage if live is not None else settings.data_dir / "linkage"
+    if carried.exists():
+        shutil.copytree(carried, own / "linkage")
+    return run_city(
+        city,
+        settings=settings.model_copy(update={"data_dir": own}),
+        as_of=as_of,
+        load_store=False,
+    )
+
+
 def simulate_city(
     city: Path,
     months: int,
@@ -419,7 +439,7 @@ def simulate_city(
     rng = np.random.default_rng(seed)
 
     say("linking the city (ingest, normalise, link)")
-    linked = run_city(city, settings=settings, as_of=month_end(first), load_store=False)
+    linked = _linked(city, settings, out, month_end(first))
     persons, enrollments, events = (
         linked.tables["persons"],
         linked.tables["enrollments"],

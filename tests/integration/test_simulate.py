@@ -13,8 +13,10 @@ from linkgraph.cli import app
 from linkgraph.config import Settings, get_settings
 from linkgraph.ledger import Journal
 from linkgraph.monthly import MONTHLY_FIELDS
+from linkgraph.pipeline import run_city
 from linkgraph.simulate import Simulation, simulate_city
 from linkgraph.synth import GeneratorConfig, generate_city
+from linkgraph.versions import Versions
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +111,35 @@ def test_the_report_shows_the_year_against_the_reform(year: tuple[Simulation, Pa
     assert "Month by month" in page and page.count("<svg") >= 7
 
 
-def test_the_simulation_leaves_the_ledger_alone(year: tuple[Simulation, Path]) -> None:
-    _, data = year
-    assert {e["kind"] for e in Journal.of(data).read()} == {"city"}
+def test_the_simulation_leaves_the_data_folder_alone(year: tuple[Simulation, Path]) -> None:
+    """No version served, no ledger line, no report: the simulation's linking is its own."""
+    sim, data = year
+    assert Versions(data).current() is None
+    assert Journal.of(data).read() == []
+    assert not (data / "report").exists()
+    assert (sim.out / "report.json").exists()
 
 
-def test_the_command(city: Path, tmp_path: Path) -> None:
+def test_the_command_keeps_the_live_version_and_its_persons(city: Path, tmp_path: Path) -> None:
+    """Simulating after a run: the run's version stays in service, as of its own date, with
+    its ledger as it was; the simulated months speak of the run's persons."""
+    data = tmp_path / "data"
+    live = run_city(city, settings=Settings(data_dir=data), load_store=False)
+    assert live.version is not None
+    ledger_before = Journal.of(data).read()
     get_settings.cache_clear()
     result = CliRunner().invoke(
         app,
         ["simulate", str(city), "--months", "2", "--out", str(tmp_path / "sim")],
-        env={"LINKGRAPH_DATA_DIR": str(tmp_path / "data")},
+        env={"LINKGRAPH_DATA_DIR": str(data)},
     )
     assert result.exit_code == 0, result.output
     assert "2026-02" in result.output and (tmp_path / "sim" / "report.html").exists()
+    served = Versions(data).current()
+    assert served is not None and served.id == live.version.id
+    assert served.meta["as_of"] == live.as_of.isoformat()
+    assert Journal.of(data).read() == ledger_before
+    persons = live.tables["persons"].to_pydict()
+    names = dict(zip(persons["person_id"], persons["name"], strict=True))
+    notices = pacsv.read_csv(tmp_path / "sim" / "notices" / "2026-02.csv").to_pylist()
+    assert notices and all(names.get(n["person_id"]) == n["name"] for n in notices)
