@@ -499,6 +499,9 @@ class AuditPublic(BaseModel):
 
 class Ready(BaseModel):
     store: str
+    #: False when the version in service was made without a graph (``linkgraph certify``):
+    #: recognition and intake work; the graph's queries answer 502 and say why.
+    graph: bool = True
     version: str | None = None  # the run whose results are served
     persons: int
     enrollments: int

@@ -36,12 +36,22 @@ class InputError(LinkgraphError):
     """A record of an input file or request is malformed."""
 
 
+def unreadable(path: object, kind: str, exc: Exception) -> InputError:
+    """The error for a file that is not the Parquet or CSV its name says (corrupt, cut
+    short, another format): the file, and the reader's own reason."""
+    return InputError(f"{path}: cannot be read as {kind.upper()}: {exc}")
+
+
 class StoreError(LinkgraphError):
     """The graph store refused or failed an operation."""
 
 
 class StoreUnavailable(StoreError):
     """The graph store cannot be reached; the operation may be retried."""
+
+
+class NoGraph(StoreError):
+    """The version in service has no embedded graph (``linkgraph certify`` loads none)."""
 
 
 def describe(

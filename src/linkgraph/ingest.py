@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from linkgraph.catalogue import Catalogue, Identifier
-from linkgraph.errors import InputError
+from linkgraph.errors import InputError, unreadable
 from linkgraph.tables import EVENT, ROSTER, conform
 
 
@@ -233,7 +233,12 @@ def feed_files(directory: Path) -> list[Path]:
 
 
 def read_feed(path: Path) -> pa.Table:
-    return ds.dataset(path, format="parquet" if path.suffix == ".parquet" else "csv").to_table()
+    """One feed file; a file that cannot be read as its kind is an error naming it."""
+    kind = "parquet" if path.suffix == ".parquet" else "csv"
+    try:
+        return ds.dataset(path, format=kind).to_table()
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise unreadable(path, kind, exc) from exc
 
 
 def _read_dir(directory: Path) -> list[tuple[str, pa.Table]]:

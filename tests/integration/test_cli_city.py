@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,42 @@ def test_a_query_without_dates_asks_about_the_data_as_of_its_own_date(
     assert rows("no_trace") == as_of_window
     assert as_of_window != rows("no_trace", "-p", "since=2026-07-01", "-p", "until=2026-12-31")
     assert rows("certification_coverage") == rows("certification_coverage", "-p", "on=2026-09-30")
+
+
+def test_a_query_after_certify_says_the_version_has_no_graph(city: Path, tmp_path: Path) -> None:
+    """`certify` serves a version without a graph: a query says so, not an empty answer."""
+    data = tmp_path / "data"
+    for command in ("run", "certify"):
+        code, said = _invoke(data, command, str(city))
+        assert code == 0, said
+    code, said = _invoke(data, "query", "person_360", "-p", "person_id=P000000001")
+    assert code == 1
+    assert "has no graph" in said and "linkgraph run CITY" in said
+    code, said = _invoke(data, "graph", "counts")
+    assert code == 1 and "has no graph" in said
+
+
+def test_a_query_of_a_folder_without_results_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "not-a-data-folder"
+    empty.mkdir()
+    code, said = _invoke(empty, "query", "person_360", "-p", "person_id=P000000001")
+    assert code == 2  # as for a store that cannot be reached
+    assert "no results yet" in said and "linkgraph run CITY" in said
+    assert list(empty.iterdir()) == []
+
+
+def test_a_file_cut_short_is_named_by_run_and_by_resolve(city: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "city"
+    shutil.copytree(city, broken)
+    roster = sorted((broken / "rosters").glob("*.parquet"))[0]
+    roster.write_bytes(roster.read_bytes()[:500])
+    code, said = _invoke(tmp_path / "data", "run", str(broken))
+    assert code == 1
+    assert f"{roster}:cannotbereadasPARQUET" in "".join(said.split())
+    mapping = Path(__file__).resolve().parents[2] / "seed" / "mappings" / "rosters.toml"
+    out = tmp_path / "persons.csv"
+    code, said = _invoke(
+        tmp_path / "data", "resolve", "--mapping", str(mapping), "--out", str(out), str(roster)
+    )
+    assert code == 2  # as for a mapping that does not fit
+    assert f"{roster}:cannotbereadasPARQUET" in "".join(said.split())

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from linkgraph.cli.asked import PurposeOpt
 from linkgraph.config import get_settings
+from linkgraph.errors import InputError
 
 console = Console()
 err = Console(stderr=True)
@@ -53,7 +54,7 @@ def resolve_cmd(
         # Files of one's own: never the monthly run's linkage state.
         linker = Linker(table, lm, state_dir=state_dir or get_settings().data_dir / "linkage")
         persons = linker.resolve()
-    except (MappingError, FileNotFoundError) as exc:
+    except (MappingError, InputError, FileNotFoundError) as exc:
         _fail(str(exc))
         return
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
+from linkgraph.errors import NoGraph, StoreUnavailable
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery, library_query
 from linkgraph.graph.schema import GraphSchema, load_schema
@@ -220,10 +221,13 @@ def open_store(
 ) -> GraphStore:
     """The store ``settings.backend`` names: ``embedded`` or ``neo4j``.
 
-    The embedded graph is a DuckDB file of a version (``version``, else the current
-    one; ``<data_dir>/graph.duckdb`` before the first run), so a run writes its own
-    file while the service reads the previous one. Neo4j is one server; its bulk load's
-    import files are written by ``import_files`` (the run's engine), else in process.
+    The embedded graph is a DuckDB file of a version (``version``, which a run creates;
+    else the current one's, which must exist: before the first run, or after
+    ``linkgraph certify``, readers get an error rather than an empty graph; before any
+    version, ``<data_dir>/graph.duckdb`` if a graph was loaded there), so a run
+    writes its own file while the service reads the previous one. Neo4j is one server;
+    its bulk load's import files are written by ``import_files`` (the run's engine),
+    else in process.
     """
     from linkgraph.config import get_settings
     from linkgraph.versions import Versions
@@ -235,5 +239,18 @@ def open_store(
         return Neo4jStore.from_settings(settings, import_files=import_files)
     from linkgraph.graph.embedded_store import EmbeddedStore
 
-    version = version or Versions(settings.data_dir).current()
-    return EmbeddedStore(version.graph if version else settings.data_dir / "graph.duckdb")
+    if version is None:  # a reader: the graph of the version in service, which must exist
+        version = Versions(settings.data_dir).current()
+        loose = settings.data_dir / "graph.duckdb"  # a graph loaded outside any version
+        if version is None and loose.exists():
+            return EmbeddedStore(loose)
+        if version is None:
+            raise StoreUnavailable(
+                f"{settings.data_dir}: no results yet; run `linkgraph run CITY` first"
+            )
+        if not version.graph.exists():
+            raise NoGraph(
+                f"the version in service ({version.id}) has no graph: `linkgraph certify`"
+                " made it without one; `linkgraph run CITY` builds the graph"
+            )
+    return EmbeddedStore(version.graph)

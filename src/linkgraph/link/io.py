@@ -9,22 +9,28 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from linkgraph.errors import unreadable
+
 
 def read_table(path: str | Path) -> pa.Table:
     """A CSV (UTF-8, header; all columns read as text) or Parquet file as a table."""
     p = Path(path)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        return pq.read_table(p)
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        header = next(csv.reader(fh), [])
-    return pacsv.read_csv(
-        p,
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
-            strings_can_be_null=True,
-            null_values=[""],
-        ),
-    )
+    kind = "parquet" if p.suffix.lower() in (".parquet", ".pq") else "csv"
+    try:
+        if kind == "parquet":
+            return pq.read_table(p)
+        with p.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+        return pacsv.read_csv(
+            p,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise unreadable(p, kind, exc) from exc
 
 
 def read_tables(paths: list[str | Path]) -> pa.Table:

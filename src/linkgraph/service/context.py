@@ -93,6 +93,10 @@ class ServiceContext:
         self.model: ReadModel | None = None
         self.live: LiveCore | None = None
         self.version_id: str | None = None
+        #: Whether the version in service has a graph to keep up to date (an embedded
+        #: version made by ``linkgraph certify`` has none: its writes go to the ledger and
+        #: the read model only, and graph queries say so).
+        self.graph_kept = True
         #: Serialises writes, and reads of state a write changes (the linkage state).
         self.write_lock = threading.RLock()
         #: The current version's linkage resolver, loaded on first use by
@@ -118,6 +122,7 @@ class ServiceContext:
             self.resolver = None  # and so is the linkage state
             size = self.journal.size()
             entries = self.journal.read()
+            self.graph_kept = self.settings.backend != "embedded" or version.graph.exists()
             model = load_read_model(version)
             live = LiveCore(version, self.policy, self.catalogue, entries)
             later = [e for e in entries if e["seq"] > version.ledger_mark]
@@ -135,17 +140,23 @@ class ServiceContext:
         graph that is down then lacks them until the next run, which reads the ledger)."""
         if not entries:
             return
+        if not self.graph_kept:
+            catch_up(model, live, None, self.schema, entries)
+            return
         try:
             self.store.run(lambda s: catch_up(model, live, s, self.schema, entries))
         except StoreUnavailable:
             catch_up(model, live, None, self.schema, entries)
 
     def ready(self) -> dict[str, Any]:
-        """Ping the store and make sure the read model is loaded (both raise when down)."""
-        self.store.run(lambda s: s.ping(), probe=True)
+        """Make sure the read model is loaded and ping the store, if the version in service
+        has a graph (both raise when down)."""
         model = self.read_model()
+        if self.graph_kept:
+            self.store.run(lambda s: s.ping(), probe=True)
         return {
             "store": self.store.backend,
+            "graph": self.graph_kept,
             "version": self.version_id,
             "persons": len(model.persons),
             "enrollments": len(model.enrollments),
@@ -205,7 +216,8 @@ class ServiceContext:
         received = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         entry = {"kind": kind, "sender": p.key_id, "by": p.name, "received_at": received, **body}
         built = entry_write(model, self.live, entry, pending=[entry])
-        self.store.run(lambda s: built.write.upsert(s, self.schema))
+        if self.graph_kept:
+            self.store.run(lambda s: built.write.upsert(s, self.schema))
         stored = self.journal.append(kind, p.key_id, p.name, received_at=received, **body)
         built.write.apply(model)
         self.live.add(stored)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkgraph.catalogue import Catalogue
+from linkgraph.errors import unreadable
 from linkgraph.ingest import (
     EVENT_KEYS,
     ROSTER_KEYS,
@@ -119,7 +120,10 @@ def _keep_first(feed: Feed) -> Callable[[pa.Table], pa.Table]:
 def _rows_in(path: Path) -> int:
     """A feed file's rows, from Parquet's footer (a CSV's guessed from its size)."""
     if path.suffix == ".parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except pa.ArrowInvalid as exc:  # read here first, before any file reaches Spark
+            raise unreadable(path, "parquet", exc) from exc
     return path.stat().st_size // 100
 
 
