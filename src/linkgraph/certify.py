@@ -426,12 +426,14 @@ def _sql(policy: Policy, as_of: dt.date) -> str:
                 ELSE evidence_event_keys END AS evidence_event_keys,
            CASE
              WHEN negative_on IS NOT NULL THEN format(
-               '{{}}: {{}} dated {{}} (reported {{}}); payment held for a door check, '
-               || 'never stopped '
-               || 'by machine alone (PIPL art. 24){{}}',
+               '{{}}: {{}} dated {{}} (reported {{}}); {{}}{{}}',
                CASE WHEN confirmed_negative THEN 'confirmed by a door check' ELSE 'hold' END,
                array_to_string(negative_channels, ', '), strftime(negative_on, '%Y-%m-%d'),
                strftime(negative_reported_on, '%Y-%m-%d'),
+               CASE WHEN confirmed_negative
+                    THEN 'payment stops after that month, as a person confirmed at the door'
+                    ELSE 'payment held for a door check, never stopped by machine alone'
+                         || ' (PIPL art. 24)' END,
                CASE WHEN certified_on IS NULL THEN ''
                     ELSE format('; last certified {{}} by {{}}', strftime(certified_on, '%Y-%m-%d'),
                                 rule_id) END)

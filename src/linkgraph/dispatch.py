@@ -340,7 +340,9 @@ def village_list(
     """The monthly list, per village, of persons suspected of no longer being eligible.
 
     Persons held on negative evidence, suspended after their warning period, or
-    named by an open ``paid_after_death`` or ``id_name_mismatch`` flag.
+    named by an open ``paid_after_death`` or ``id_name_mismatch`` flag; not those whose
+    negative evidence a person has confirmed at the door (no longer suspected: their
+    month's list of confirmations names them).
     """
     from linkgraph.flags import FLAG
 
@@ -361,6 +363,7 @@ def village_list(
            string_agg(DISTINCT w.status, ', ' ORDER BY w.status) AS status,
            string_agg(DISTINCT w.reason, ' | ' ORDER BY w.reason) AS reason
     FROM why w JOIN persons p USING (person_id)
+    WHERE person_id NOT IN (SELECT person_id FROM certs WHERE confirmed_negative)
     GROUP BY ALL
     ORDER BY p.village, p.grid, w.person_id
     """

@@ -102,6 +102,27 @@ def test_each_month_writes_its_notices_and_village_lists(year: tuple[Simulation,
     assert suspected.num_rows > 0 and set(suspected.column_names) >= {"village", "person_id"}
 
 
+def test_a_death_confirmed_at_the_door_leaves_the_suspected_lists(
+    year: tuple[Simulation, Path],
+) -> None:
+    """Once a grid worker confirms a death, the person is on that month's confirmed list and
+    on no later list of suspects; the certification says payment stops, not that it waits."""
+    sim, _ = year
+    villages = sim.out / "villages"
+    confirmed_in: dict[str, int] = {}
+    for month in range(2, 13):
+        for row in pacsv.read_csv(villages / f"2026-{month:02d}-confirmed.csv").to_pylist():
+            if "death confirmed at the door" in row["reason"]:
+                confirmed_in.setdefault(row["person_id"], month)
+    assert len(confirmed_in) >= 3
+    for month in range(2, 13):
+        suspected = pacsv.read_csv(villages / f"2026-{month:02d}-suspected.csv").to_pylist()
+        late = [r for r in suspected if confirmed_in.get(r["person_id"], 13) <= month]
+        assert late == [], (month, late[:2])
+    for row in pacsv.read_csv(villages / "2026-12-suspected.csv").to_pylist():
+        assert "confirmed by a door check" not in row["reason"]
+
+
 def test_the_report_shows_the_year_against_the_reform(year: tuple[Simulation, Path]) -> None:
     sim, _ = year
     report = json.loads((sim.out / "report.json").read_text(encoding="utf-8"))
