@@ -188,3 +188,20 @@ def test_a_revoked_key_stops_working_within_a_second(api: Api) -> None:
     assert (
         api.client.post("/v1/recognition", json=body, headers={"X-API-Key": key}).status_code == 401
     )
+
+
+def test_the_id_number_on_a_departments_own_record_finds_its_person(api: Api) -> None:
+    """A roster record may carry a slip of its holder's number (a wrong region code, a
+    legacy number): the department asks with what its roster says, and the answer is about
+    the person that record was linked to, as the evidence carrying that number is."""
+    m = api.facts["service"].read_model()
+    for number, pid in sorted(m.by_event_id_number.items()):
+        person = m.persons[pid]
+        items = [e.item_code for e in m.enrollments_for(pid) if DEPARTMENT[e.item_code] == "HRSS"]
+        if number != person.id_number and number not in m.by_id_number and items:
+            break
+    else:
+        raise AssertionError("no HRSS record carrying another number than its person's")
+    r = api.post("/v1/recognition", "hrss", json={"id_number": number, "item_code": items[0]})
+    assert r.status_code == 200, r.text
+    assert r.json()["person_id"] == pid and r.json()["status"] != "unknown_person"

@@ -190,7 +190,9 @@ class ReadModel:
     # ---------------------------------------------------------------- reads
 
     def person_of_id_number(self, id_number: str) -> PersonView | None:
-        pid = self.by_id_number.get(id_number)
+        """The person who holds this number, else the one person whose records carry it (a
+        roster's slip of its holder's number, by which evidence is tied to them too)."""
+        pid = self.by_id_number.get(id_number) or self.by_event_id_number.get(id_number)
         return self.persons.get(pid) if pid else None
 
     def enrollments_for(self, person_id: str) -> list[EnrollmentView]:
