@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from linkgraph.cli import app
 from linkgraph.config import Settings, get_settings
 from linkgraph.pipeline import run_city
+from linkgraph.service import ApiSettings, KeyStore
 from linkgraph.synth import generate_city
 
 
@@ -116,3 +117,14 @@ def test_a_file_cut_short_is_named_by_run_and_by_resolve(city: Path, tmp_path: P
     )
     assert code == 2  # as for a mapping that does not fit
     assert f"{roster}:cannotbereadasPARQUET" in "".join(said.split())
+
+
+def test_a_key_for_a_department_the_catalogue_lacks_is_refused(tmp_path: Path) -> None:
+    create = ["api", "keys", "create", "--role", "benefit_system", "--scope"]
+    code, said = _invoke(tmp_path, *create, "department:NOPE")
+    assert code == 2
+    assert "no department 'NOPE' in the catalogue" in " ".join(said.split())
+    code, said = _invoke(tmp_path, *create, "department:HRSS")
+    assert code == 0 and "created" in said
+    held = KeyStore(ApiSettings().resolved_keys_file(Settings(data_dir=tmp_path))).list()
+    assert [k["scope"] for k in held] == ["department:HRSS"]

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from linkgraph.config import REPO_ROOT, get_settings
-from linkgraph.errors import LinkgraphError
-from linkgraph.service.keys import SCOPE_KINDS, KeyStore, Role
+from linkgraph.errors import InputError, LinkgraphError
+from linkgraph.service.keys import SCOPE_KINDS, KeyStore, Role, Scope
 from linkgraph.service.settings import ApiSettings
 
 console = Console()
@@ -27,6 +27,19 @@ api_app.add_typer(keys_app, name="keys")
 
 
 _SCOPES = "; ".join(f"{r}: {', '.join(k)}" for r, k in SCOPE_KINDS.items())
+
+
+def _check_in_catalogue(scope: Scope) -> None:
+    """Refuse a department or channel the catalogue does not hold: its key could do nothing."""
+    from linkgraph.catalogue import Catalogue
+
+    catalogue = Catalogue(get_settings().catalogue_dir)
+    known = {"department": catalogue.department, "channel": catalogue.channel}.get(scope.kind)
+    if known is not None and scope.value not in known:
+        raise InputError(
+            f"scope {scope}: no {scope.kind} {scope.value!r} in the catalogue"
+            f" (known: {', '.join(sorted(known))})"
+        )
 
 
 def _keys() -> KeyStore:
@@ -73,6 +86,7 @@ def create(
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     try:
+        _check_in_catalogue(Scope.parse(scope))
         key = _keys().create(role, scope, name=name)
     except LinkgraphError as exc:
         console.print(f"[red]{exc}[/red]")
