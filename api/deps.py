@@ -146,7 +146,7 @@ def note_asked(request: Request, *id_numbers: str) -> None:
 
 def note_asked_in(service: Service, record: RequestAudit | None, id_numbers: Iterable[str]) -> None:
     if record is not None:
-        record.asked.extend(service.audit.pseudonyms(id_numbers))
+        record.note_asked(service.audit.pseudonyms(id_numbers))
 
 
 def parse_body(model: type[M], raw: bytes) -> M:

@@ -114,3 +114,21 @@ def test_audit_since_is_a_date_and_time(api: Api) -> None:
         assert api.get("/v1/audit", "admin", params={"since": since}).status_code == 422
     r = api.get("/v1/audit", "admin", params={"since": "2000-01-01T00:00:00Z"})
     assert r.status_code == 200 and r.json()["count"] > 0
+
+
+def test_a_payroll_repeating_one_number_names_it_once(api: Api) -> None:
+    """10,000 copies of one ID number: every answer given, one subject and one hash kept."""
+    model = api.facts["service"].read_model()
+    urrp = next(e for e in model.enrollments.values() if e.item_code == "URRP")
+    person = model.persons[urrp.person_id]
+    assert person.id_number and model.person_of_id_number(person.id_number) == person
+    r = api.post(
+        "/v1/recognition/bulk",
+        "hrss",
+        json={"item_code": "URRP", "id_numbers": [person.id_number] * 10_000},
+    )
+    assert r.status_code == 200 and r.json()["count"] == 10_000
+    entry = _entry_of(api, r)
+    assert len(entry["asked"]) == 1
+    assert entry["subjects"] == [person.person_id]
+    assert entry["detail"]["asked"] == 10_000

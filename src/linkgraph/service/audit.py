@@ -75,8 +75,18 @@ class RequestAudit:
     def add(self, entry: AuditEntry) -> None:
         self.action = self.action or entry.action
         self.actor, self.role, self.purpose = entry.actor, entry.role, entry.purpose
-        self.subjects.extend(entry.subjects)
+        self.subjects = once_each(self.subjects, entry.subjects)
         self.detail.update(entry.detail)
+
+    def note_asked(self, pseudonyms: Iterable[str]) -> None:
+        """The ID numbers asked, as keyed hashes, each once (a payroll may repeat one)."""
+        self.asked = once_each(self.asked, pseudonyms)
+
+
+def once_each(kept: list[str], more: Iterable[str]) -> list[str]:
+    """``kept`` and then ``more``, each value once, in the order first seen: a bulk
+    request naming one person 10,000 times is one subject, not a 500 KB line."""
+    return list(dict.fromkeys([*kept, *more]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,7 @@ class AuditEntry:
             "role": self.role,
             "action": self.action,
             "purpose": self.purpose,
-            "subjects": list(self.subjects),
+            "subjects": once_each([], self.subjects),
             "detail": self.detail,
         }
 
