@@ -34,7 +34,8 @@ def _check_in_catalogue(scope: Scope) -> None:
     from linkgraph.catalogue import Catalogue
 
     catalogue = Catalogue(get_settings().catalogue_dir)
-    known = {"department": catalogue.department, "channel": catalogue.channel}.get(scope.kind)
+    codes = {"department": catalogue.department.keys(), "channel": catalogue.channel.keys()}
+    known = codes.get(scope.kind)
     if known is not None and scope.value not in known:
         raise InputError(
             f"scope {scope}: no {scope.kind} {scope.value!r} in the catalogue"
