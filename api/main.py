@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -462,6 +463,28 @@ class GuardedAPI(FastAPI):
 # ------------------------------------------------------------------ the app
 
 
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the files ``fastapi-offline`` installs (Swagger UI 5, which
+    reads OpenAPI 3.1), not from a CDN, which the city's closed network cannot reach."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    files = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs/files", StaticFiles(directory=files), name="docs-files")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs/files/swagger-ui-bundle.js",
+            swagger_css_url="/docs/files/swagger-ui.css",
+            swagger_favicon_url="/docs/files/favicon.png",
+        )
+
+
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     """The API for ``settings`` (default: environment); the service starts with the app."""
     api = api or ApiSettings()
@@ -494,7 +517,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         version="1.0.0",
         summary="Recognition and investigation API: certify once, recognise everywhere.",
         lifespan=lifespan,
-        docs_url="/docs" if api.enable_docs else None,
+        docs_url=None,  # served from files installed with the API: see _serve_docs
         redoc_url=None,
         telemetry={
             "tracing": api.opentelemetry,
@@ -510,6 +533,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             table.append((compile_path(path)[0], path, str(getattr(route, "name", ""))))
     app.state.route_table = table  # see _route_of
     app.include_router(ops.router)
+    if api.enable_docs:
+        _serve_docs(app)
     _install_error_handlers(app, api.retry_after_seconds)
     app.guard = {
         "max_body_bytes": api.max_body_bytes,

@@ -354,3 +354,14 @@ def test_an_event_is_its_channels_and_never_rewritten(api: Api) -> None:
     run_city(api.city, settings=service.settings)
     assert rail_key in _evidence(api, owner) and hc_key in _evidence(api, other)
     assert _evidence(api, owner)[rail_key]["since"] == str(rail["occurred_on"])
+
+
+def test_the_docs_page_needs_no_network_beyond_the_api(api: Api) -> None:
+    """Swagger UI's script and style come from the API itself: the city's network reaches no CDN."""
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs/files/{name}" in page.text
+        served = api.client.get(f"/docs/files/{name}")
+        assert served.status_code == 200 and len(served.content) > 10_000
