@@ -128,3 +128,12 @@ def test_a_key_for_a_department_the_catalogue_lacks_is_refused(tmp_path: Path) -
     assert code == 0 and "created" in said
     held = KeyStore(ApiSettings().resolved_keys_file(Settings(data_dir=tmp_path))).list()
     assert [k["scope"] for k in held] == ["department:HRSS"]
+
+
+def test_explain_names_a_record_it_does_not_know_plainly(city: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, said = _invoke(data, "certify", str(city))
+    assert code == 0, said
+    code, said = _invoke(data, "explain", "NOPE-1", "NOPE-2")
+    assert code == 2
+    assert said.strip() == "error: record 'NOPE-1' is not among the linked records"

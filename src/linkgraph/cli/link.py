@@ -109,7 +109,10 @@ def explain_cmd(
     caller = cli_caller(purpose)
     try:
         e = explain(record_a, record_b, state_dir=state_dir)
-    except (KeyError, FileNotFoundError) as exc:
+    except KeyError as exc:
+        _fail(exc.args[0])  # the message, not str(KeyError)'s quoted repr of it
+        return
+    except FileNotFoundError as exc:
         _fail(str(exc))
         return
     audit(caller, "resolution.explain", [], records=[record_a, record_b])
