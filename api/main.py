@@ -42,7 +42,13 @@ from api.routes import (
 )
 from api.routes.benefits import FastRoute, answer_bytes
 from linkgraph.config import Settings, get_settings
-from linkgraph.errors import InputError, LinkgraphError, StoreError, StoreUnavailable
+from linkgraph.errors import (
+    InputError,
+    LinkgraphError,
+    NoResults,
+    StoreError,
+    StoreUnavailable,
+)
 from linkgraph.service import ApiSettings, Conflict, Forbidden, NotFound, Principal, Service
 from linkgraph.service.audit import RequestAudit
 from linkgraph.service.rows import EventRow, RosterChangeRow
@@ -421,7 +427,11 @@ def refusal_of(exc: Exception, retry_after: int) -> tuple[int, str, Any, dict[st
         return exc.status_code, name, exc.detail, dict(exc.headers or {})
     if isinstance(exc, StoreUnavailable):
         log.warning("store unavailable", extra={"error": str(exc)})
-        detail = "the graph store cannot be reached; retry later"
+        detail = (
+            NoResults.reason  # the folder's path stays in the server's log
+            if isinstance(exc, NoResults)
+            else "the graph store cannot be reached; retry later"
+        )
         return 503, "store_unavailable", detail, {"Retry-After": str(retry_after)}
     if isinstance(exc, StoreError):
         log.error("store error", extra={"error": str(exc)})

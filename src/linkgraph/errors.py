@@ -50,6 +50,15 @@ class StoreUnavailable(StoreError):
     """The graph store cannot be reached; the operation may be retried."""
 
 
+class NoResults(StoreUnavailable):
+    """The data folder holds no run yet (retried: a run may make one)."""
+
+    def __init__(self, data_dir: object) -> None:
+        super().__init__(f"{data_dir}: {self.reason}")
+
+    reason = "no results yet; run `linkgraph run CITY` first"
+
+
 class NoGraph(StoreError):
     """The version in service has no embedded graph (``linkgraph certify`` loads none)."""
 

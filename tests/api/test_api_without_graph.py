@@ -54,3 +54,15 @@ def test_a_certified_version_is_served_without_a_graph(city_dir: Path, tmp_path:
         )
         assert batch.status_code == 200 and batch.json()["accepted"] == [0], batch.text
     assert not version.graph.exists()
+
+
+def test_before_the_first_run_readyz_says_there_are_no_results_yet(tmp_path: Path) -> None:
+    from api.main import create_app
+
+    data = tmp_path / "empty"
+    settings = _settings("embedded", data)
+    with TestClient(create_app(settings, ApiSettings(state_dir=data / "api"))) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["detail"] == "no results yet; run `linkgraph run CITY` first"
+    assert str(data) not in ready.text  # the server's folders are not the caller's business

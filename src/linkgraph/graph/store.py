@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from linkgraph.errors import NoGraph, StoreUnavailable
+from linkgraph.errors import NoGraph, NoResults
 from linkgraph.graph.model import GraphTables
 from linkgraph.graph.queries import LibraryQuery, library_query
 from linkgraph.graph.schema import GraphSchema, load_schema
@@ -245,9 +245,7 @@ def open_store(
         if version is None and loose.exists():
             return EmbeddedStore(loose)
         if version is None:
-            raise StoreUnavailable(
-                f"{settings.data_dir}: no results yet; run `linkgraph run CITY` first"
-            )
+            raise NoResults(settings.data_dir)
         if not version.graph.exists():
             raise NoGraph(
                 f"the version in service ({version.id}) has no graph: `linkgraph certify`"

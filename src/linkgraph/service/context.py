@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkgraph.catalogue import Catalogue
 from linkgraph.config import Settings
-from linkgraph.errors import LinkgraphError, StoreUnavailable
+from linkgraph.errors import LinkgraphError, NoResults, StoreUnavailable
 from linkgraph.graph.schema import GraphSchema, load_schema
 from linkgraph.graph.store import GraphStore, open_store
 from linkgraph.ledger import Entry, Journal
@@ -115,9 +115,7 @@ class ServiceContext:
         with self.write_lock:
             version = self.versions.current()
             if version is None:
-                raise StoreUnavailable(
-                    f"{self.settings.data_dir}: no results yet; run `linkgraph run CITY` first"
-                )
+                raise NoResults(self.settings.data_dir)
             self.store.close()  # the embedded graph is the version's own file
             self.resolver = None  # and so is the linkage state
             size = self.journal.size()
