@@ -451,6 +451,18 @@ def _segment_syllables(segment: str) -> tuple[str, ...]:
     return tuple(w for chunk in syllables for w in _ascii_words(chunk))
 
 
+@functools.cache
+def pinyin_syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable pypinyin writes (ü as "v"), as :func:`pinyin_key`
+    spells them: ``"zhang" in`` it, a Latin name's ``"courtenay"`` not."""
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.contrib.tone_convert import to_normal
+
+    return frozenset(
+        to_normal(p).replace("ü", "v") for v in PINYIN_DICT.values() for p in v.split(",")
+    )
+
+
 def pinyin_key(name_: str | None) -> str | None:
     """Phonetic key of a (raw or normalised) name: toneless pinyin syllables, space separated.
 

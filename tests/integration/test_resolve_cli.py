@@ -41,13 +41,13 @@ def febrl4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"dir": out, "persons": persons, "state": state, "truth": out / "febrl4_truth.csv"}
 
 
-def test_febrl4_pairwise_f1_is_at_least_0_995(febrl4: dict[str, Path]) -> None:
+def test_febrl4_pairwise_f1_is_at_least_0_999(febrl4: dict[str, Path]) -> None:
     result = runner.invoke(
         app, ["evaluate", "--truth", str(febrl4["truth"]), "--persons", str(febrl4["persons"])]
     )
     assert result.exit_code == 0, result.output
     f1 = float(re.search(r"f1=([0-9.]+)", result.output).group(1))  # type: ignore[union-attr]
-    assert f1 >= 0.995
+    assert f1 >= 0.999  # 0.9982 when the sibling-name rule took Latin typos for siblings
 
 
 def test_persons_csv_has_one_row_per_record(febrl4: dict[str, Path]) -> None:

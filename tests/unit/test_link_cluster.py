@@ -181,6 +181,14 @@ def test_a_siblings_name_is_not_a_slip() -> None:
     assert not sibling_names("xia bao guo", "xia bao guo")
 
 
+def test_a_typo_in_a_latin_name_is_not_a_chinese_siblings_name() -> None:
+    """The rule reads the Chinese naming convention; FEBRL4's typos (18 true pairs of 5,000
+    kept apart by it) are not siblings."""
+    assert not sibling_names("courtenay ralph", "courtena ralph")
+    assert not sibling_names("sara louise", "sara kouise")
+    assert sibling_names("han zhang sheng", "han chang sheng")  # still a sibling's
+
+
 def test_only_one_number_valid_on_both_joins_a_siblings_name_whatever_the_order() -> None:
     """The legacy (or failing) copy of a valid number may be a twin's slip onto it."""
     valid, legacy, fails = (TWIN_A, CHECKED), (TWIN_A, LEGACY), (TWIN_A, FAILS_CHECK)

@@ -37,6 +37,8 @@ import networkx as nx
 import numpy as np
 from rapidfuzz.distance import OSA
 
+from linkgraph.normalise import pinyin_syllables
+
 STRONG_EDGE = 0.99
 FORCED = 2.0  # probability given to a reviewer's forced link
 FORCED_SCORE = float("inf")
@@ -207,16 +209,23 @@ def one_valid_id(x_checked: Any, x_number: Any, y_checked: Any, y_number: Any) -
 
 
 def sibling_names(x: str | None, y: str | None) -> bool:
-    """Two names' pinyin keys differ in exactly one syllable, with the same syllable count.
+    """Two names' pinyin keys differ in exactly one syllable, with the same syllable count,
+    and both differing words are pinyin syllables.
 
     ``"xia bao guo"`` and ``"xia bao ming"`` -> True: siblings are named so (surname and
     generation character shared); the rosters' slips keep the sound (homophones, old
-    characters), drop a character or swap two, and never make this pattern.
+    characters), drop a character or swap two, and never make this pattern. A Latin
+    name's typo (``"courtenay ralph"``, ``"courtena ralph"``) is not a Chinese sibling's
+    name: the convention is Chinese, and so is the rule.
     """
     if not x or not y or x == y:
         return False
     sx, sy = x.split(), y.split()
-    return len(sx) == len(sy) > 1 and sum(a != b for a, b in zip(sx, sy, strict=True)) == 1
+    if len(sx) != len(sy) or len(sx) < 2:
+        return False
+    differ = [(a, b) for a, b in zip(sx, sy, strict=True) if a != b]
+    syllables = pinyin_syllables()
+    return len(differ) == 1 and differ[0][0] in syllables and differ[0][1] in syllables
 
 
 def decisive(best: float, runner_up: float, policy: GuardPolicy) -> bool:

@@ -66,6 +66,11 @@ CHECKED_STATUSES = tuple(s for s, trust in STATUS_TRUST.items() if TYPOS[trust] 
 WELL_FORMED_ID = "^[0-9]{17}[0-9X]$"
 
 
+#: The guard's decisions as saved (``decisions.parquet``): typed even when there are none,
+#: so that a state whose guard never fired reads back (a column of nulls does not cast).
+DECISIONS = pa.schema([(name, pa.string()) for name in ("record_a", "record_b", "rule", "detail")])
+
+
 @dataclass
 class Predictions:
     """Scored candidate pairs (record indices into the linker's frame)."""
@@ -145,7 +150,7 @@ class LinkerClustering:
 
     def __init__(self, linker: Linker):
         self._linker = linker
-        self.decisions: pa.Table = pa.table(describe([], linker.frame.record_id))
+        self.decisions: pa.Table = pa.table(describe([], linker.frame.record_id), schema=DECISIONS)
 
     def record_ids(self, held: np.ndarray | None = None) -> RecordIds | None:
         """Per record, its resident ID in canonical form and the typos it may carry:
@@ -301,7 +306,9 @@ class LinkerClustering:
                 strict=True,
             )
         ]
-        self.decisions = pa.table(describe(refused + clusters.decisions, lk.frame.record_id))
+        self.decisions = pa.table(
+            describe(refused + clusters.decisions, lk.frame.record_id), schema=DECISIONS
+        )
         prob_all = np.r_[predictions.probability, np.full(len(links), 1.0)]
         left = np.r_[predictions.left, np.array([x for x, _ in links], dtype=np.int64)]
         right = np.r_[predictions.right, np.array([y for _, y in links], dtype=np.int64)]
