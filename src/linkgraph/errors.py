@@ -53,10 +53,10 @@ class StoreUnavailable(StoreError):
 class NoResults(StoreUnavailable):
     """The data folder holds no run yet (retried: a run may make one)."""
 
+    reason = "no results yet; run `linkgraph run CITY` first"
+
     def __init__(self, data_dir: object) -> None:
         super().__init__(f"{data_dir}: {self.reason}")
-
-    reason = "no results yet; run `linkgraph run CITY` first"
 
 
 class NoGraph(StoreError):

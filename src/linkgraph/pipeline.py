@@ -270,9 +270,7 @@ def run_city(
         "city_identity": city_identity,
     }
     with versions.build(meta) as version:
-        # Stable person ids and reviewers' decisions carry over (before the first version,
-        # from the linkage state a run kept in the data folder itself).
-        carried = previous.linkage if previous is not None else settings.data_dir / "linkage"
+        carried = versions.linkage_to_carry()
         if carried.exists():
             shutil.copytree(carried, version.linkage)
         engine = engine_for(settings)

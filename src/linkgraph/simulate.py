@@ -402,8 +402,7 @@ def _linked(city: Path, settings: Settings, out: Path, as_of: dt.date) -> RunRes
     versions, ledger and report are left as they were."""
     own = out / "linked"
     shutil.rmtree(own, ignore_errors=True)
-    live = Versions(settings.data_dir).current()
-    carried = live.linkage if live is not None else settings.data_dir / "linkage"
+    carried = Versions(settings.data_dir).linkage_to_carry()
     if carried.exists():
         shutil.copytree(carried, own / "linkage")
     return run_city(

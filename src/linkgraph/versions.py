@@ -112,6 +112,13 @@ class Versions:
         path = (self.data_dir / target).resolve()
         return Version(path) if (path / "meta.json").exists() else None
 
+    def linkage_to_carry(self) -> Path:
+        """The linkage state a new run starts from, so that persons keep their IDs and
+        reviewers' decisions hold: the current version's, else (before the first
+        version) the one a run kept in the data folder itself."""
+        current = self.current()
+        return current.linkage if current is not None else self.data_dir / "linkage"
+
     def current_id(self) -> str | None:
         """The current version's id, from the link alone (cheap enough to ask per request:
         one system call, no path objects)."""
